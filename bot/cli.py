@@ -1,0 +1,210 @@
+"""The `aitrader` command (DESIGN §4.1). Each command parses its arguments and hands over to one
+function in `bot.commands.<name>`; bad arguments exit 2 with one line naming the argument."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from core.errors import UserInputError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="AI Trader: an LLM-driven perpetual-futures bot you steer from Telegram.",
+)
+
+
+def parse_time(value: str, name: str) -> datetime:
+    """ISO-8601 → aware UTC datetime; `name` is the argument named in the error."""
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UserInputError(f"{name}: cannot parse {value!r} as an ISO-8601 time (e.g. 2024-03-01T12:00:00Z)") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def parse_symbols(value: str, name: str = "--symbols") -> tuple[str, ...]:
+    symbols = tuple(s.strip() for s in value.split(",") if s.strip())
+    if not symbols:
+        raise UserInputError(f"{name}: give at least one symbol, e.g. BTC/USDT:USDT,ETH/USDT:USDT")
+    bad = [s for s in symbols if "/" not in s]
+    if bad:
+        raise UserInputError(f"{name}: {', '.join(bad)} is not a ccxt symbol like BTC/USDT:USDT")
+    return symbols
+
+
+def _run(coro_factory: Callable[[], Coroutine[Any, Any, int | None]]) -> None:
+    try:
+        code = asyncio.run(coro_factory())
+    except UserInputError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    raise typer.Exit(code or 0)
+
+
+def _setup_logging(verbose: bool) -> None:
+    from bot.logging_setup import configure_logging
+
+    configure_logging(logging.DEBUG if verbose else logging.INFO)
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False) -> None:
+    _setup_logging(verbose)
+
+
+@app.command()
+def run() -> None:
+    """The Telegram bot with its scheduler; settings from environment / .env."""
+    from bot.commands.run_cmd import run_bot
+
+    _run(lambda: run_bot())
+
+
+@app.command()
+def demo(
+    data: Annotated[Path | None, typer.Option(help="offline data folder (DESIGN §4.2); default: download")] = None,
+    speed: Annotated[float, typer.Option(help="wall seconds per simulated base bar")] = 0.5,
+    start: Annotated[str | None, typer.Option(help="simulated start time, ISO-8601")] = None,
+    bars: Annotated[int, typer.Option(help="how many base bars to play")] = 120,
+    symbols: Annotated[str | None, typer.Option(help="comma-separated symbols (default: SYMBOLS)")] = None,
+    out: Annotated[Path, typer.Option(help="where images go when there is no Telegram token")] = Path("demo-out"),
+    database: Annotated[Path | None, typer.Option(help="SQLite file for the demo's state")] = None,
+) -> None:
+    """The full bot in dry-run on a simulated clock: no keys needed."""
+    from bot.commands.demo_cmd import run_demo
+
+    if speed < 0:
+        raise_bad("--speed", f"must be >= 0 seconds per bar, got {speed}")
+    if bars < 1:
+        raise_bad("--bars", f"must be >= 1, got {bars}")
+    start_at = None
+    if start is not None:
+        try:
+            start_at = parse_time(start, "--start")
+        except UserInputError as error:
+            raise_bad("--start", str(error).split(": ", 1)[1])
+    parsed_symbols = None
+    if symbols is not None:
+        try:
+            parsed_symbols = parse_symbols(symbols)
+        except UserInputError as error:
+            raise_bad("--symbols", str(error).split(": ", 1)[1])
+    _run(
+        lambda: run_demo(
+            data=data, speed=speed, start=start_at, bars=bars, symbols=parsed_symbols, out=out, database=database
+        )
+    )
+
+
+@app.command()
+def snapshot(
+    data: Annotated[Path, typer.Option(help="offline data folder (DESIGN §4.2)")],
+    symbol: Annotated[str, typer.Option(help="ccxt symbol, e.g. BTC/USDT:USDT")],
+    at: Annotated[str, typer.Option(help="as_of, ISO-8601 UTC")],
+) -> None:
+    """Print the snapshot JSON (DESIGN §4.3) at a point in time."""
+    from bot.commands.snapshot_cmd import print_snapshot
+
+    _run(lambda: print_snapshot(data=data, symbol=symbol, at=parse_time(at, "--at")))
+
+
+@app.command()
+def decide(
+    snapshot: Annotated[str, typer.Option(help="snapshot JSON file, or - for standard input")],
+    engine: Annotated[str | None, typer.Option(help="llm or rules (default: ENGINE)")] = None,
+) -> None:
+    """Print a decision record (DESIGN §4.4) for a snapshot."""
+    from bot.commands.decide_cmd import print_decision
+
+    if engine is not None and engine not in ("llm", "rules", "ensemble"):
+        raise_bad("--engine", f"must be llm, rules or ensemble, got {engine!r}")
+    _run(lambda: print_decision(snapshot_source=snapshot, engine=engine))
+
+
+@app.command()
+def replay(
+    data: Annotated[Path, typer.Option(help="offline data folder (DESIGN §4.2)")],
+    symbols: Annotated[str, typer.Option(help="comma-separated symbols")],
+    start: Annotated[str, typer.Option(help="first as_of, ISO-8601")],
+    end: Annotated[str, typer.Option(help="last as_of, ISO-8601")],
+    out: Annotated[Path, typer.Option(help="report folder")],
+    engine: Annotated[str, typer.Option(help="rules or llm")] = "rules",
+    initial_equity: Annotated[float, typer.Option(help="starting equity in quote currency")] = 10_000.0,
+) -> None:
+    """Replay the live cycle over history and write the report (DESIGN §4.6)."""
+    from bot.commands.replay_cmd import run_replay
+
+    if engine not in ("rules", "llm", "ensemble"):
+        raise_bad("--engine", f"must be rules, llm or ensemble, got {engine!r}")
+    if initial_equity <= 0:
+        raise_bad("--initial-equity", f"must be positive, got {initial_equity}")
+
+    async def go() -> int | None:
+        start_at, end_at = parse_time(start, "--start"), parse_time(end, "--end")
+        if end_at <= start_at:
+            raise UserInputError(f"--end: {end} must be after --start {start}")
+        return await run_replay(
+            data=data,
+            symbols=parse_symbols(symbols),
+            start=start_at,
+            end=end_at,
+            engine=engine,
+            out=out,
+            initial_equity=initial_equity,
+        )
+
+    _run(go)
+
+
+@app.command()
+def download(
+    symbols: Annotated[str, typer.Option(help="comma-separated symbols")],
+    out: Annotated[Path, typer.Option(help="data folder to write (DESIGN §4.2)")],
+    exchange: Annotated[str, typer.Option(help="ccxt exchange id")] = "binanceusdm",
+    timeframes: Annotated[str, typer.Option(help="comma-separated timeframes")] = "1h,4h,1d",
+    days: Annotated[int, typer.Option(help="how many days of history")] = 30,
+) -> None:
+    """Fetch history through ccxt into the offline data layout, resuming where files end."""
+    from bot.commands.download_cmd import run_download
+
+    if days < 1:
+        raise_bad("--days", f"must be >= 1, got {days}")
+    tfs = tuple(t.strip() for t in timeframes.split(",") if t.strip())
+    _run(
+        lambda: run_download(
+            exchange_id=exchange, symbols=parse_symbols(symbols), timeframes=tfs, days=days, out=out
+        )
+    )
+
+
+@app.command()
+def check() -> None:
+    """Validate settings and reach Telegram, the exchange and the LLM, reporting each."""
+    from bot.commands.check_cmd import run_check
+
+    _run(lambda: run_check())
+
+
+def raise_bad(argument: str, message: str) -> None:
+    typer.echo(f"error: {argument}: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def main() -> None:
+    try:
+        app()
+    except UserInputError as error:  # raised while parsing, outside _run
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(2)

@@ -1,0 +1,484 @@
+"""Typed domain values shared by every part of the bot.
+
+Each value checks its invariants where it is built and names the offending values when it refuses.
+Hot-path values (snapshots, positions, events) are slotted dataclasses: replay builds hundreds of
+thousands of them, and pydantic validation there would cost more than the whole strategy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+Side = Literal["long", "short"]
+
+SNAPSHOT_INDICATOR_KEYS = (
+    "rsi_14",
+    "macd",
+    "macd_signal",
+    "macd_hist",
+    "ema_20",
+    "ema_50",
+    "ema_200",
+    "atr_14",
+)
+
+
+class DomainError(ValueError):
+    """A value broke an invariant of the domain; the message names the offending values."""
+
+
+def side_sign(side: Side) -> int:
+    return 1 if side == "long" else -1
+
+
+def iso_z(moment: datetime) -> str:
+    """UTC ISO-8601 with a trailing Z and no fractional seconds, as in every JSON contract."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def require_utc(moment: datetime, name: str) -> datetime:
+    if moment.tzinfo is None:
+        raise DomainError(f"{name} must be timezone-aware UTC, got naive {moment!r}")
+    return moment.astimezone(UTC)
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+class Regime(StrEnum):
+    TRENDING_UP = "trending_up"
+    TRENDING_DOWN = "trending_down"
+    RANGING = "ranging"
+    VOLATILE = "volatile"
+
+
+class Action(StrEnum):
+    LONG = "long"
+    SHORT = "short"
+    HOLD = "hold"
+    CLOSE = "close"
+
+
+# ---------------------------------------------------------------------------------------------
+# Market snapshot (DESIGN §4.3)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TimeframeView:
+    """The last bar fully closed at `as_of` on one timeframe, with its indicators (None while warming up)."""
+
+    bar_time: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    rsi_14: float | None = None
+    macd: float | None = None
+    macd_signal: float | None = None
+    macd_hist: float | None = None
+    ema_20: float | None = None
+    ema_50: float | None = None
+    ema_200: float | None = None
+    atr_14: float | None = None
+    extra: Mapping[str, float | None] = field(default_factory=dict)
+
+    def to_json_dict(self, digits: int = 6) -> dict[str, Any]:
+        def r(v: float | None) -> float | None:
+            v = _finite(v)
+            return None if v is None else float(f"{v:.{digits}g}")
+
+        out: dict[str, Any] = {
+            "bar_time": iso_z(self.bar_time),
+            "open": r(self.open),
+            "high": r(self.high),
+            "low": r(self.low),
+            "close": r(self.close),
+            "volume": r(self.volume),
+        }
+        for key in SNAPSHOT_INDICATOR_KEYS:
+            out[key] = r(getattr(self, key))
+        for key, value in self.extra.items():
+            out[key] = r(value)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Point-in-time view of one symbol: only bars fully closed at `as_of` (open_time + tf <= as_of)."""
+
+    symbol: str
+    as_of: datetime
+    price: float
+    timeframes: Mapping[str, TimeframeView]
+    funding_rate: float | None
+    regime: Regime
+    quality: tuple[str, ...] = ()
+    extra: Mapping[str, float | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        require_utc(self.as_of, "as_of")
+        if not (self.price > 0 and math.isfinite(self.price)):
+            raise DomainError(f"snapshot price must be positive and finite, got {self.price!r} for {self.symbol}")
+        for tf, view in self.timeframes.items():
+            if view.bar_time > self.as_of:
+                raise DomainError(f"{tf} bar_time {view.bar_time} is after as_of {self.as_of}: look-ahead")
+
+    def to_json_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "symbol": self.symbol,
+            "as_of": iso_z(self.as_of),
+            "price": float(f"{self.price:.8g}"),
+            "timeframes": {tf: view.to_json_dict() for tf, view in self.timeframes.items()},
+            "funding_rate": _finite(self.funding_rate),
+            "regime": str(self.regime),
+        }
+        if self.quality:
+            out["quality"] = list(self.quality)
+        for key, value in self.extra.items():
+            v = _finite(value)
+            out[key] = None if v is None else float(f"{v:.6g}")
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Decisions (DESIGN §4.4)
+# ---------------------------------------------------------------------------------------------
+
+MAX_REASONING_CHARS = 600
+MAX_DECISION_LEVERAGE = 125
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    confidence: float
+    stop_loss: float | None = None
+    take_profit: tuple[float, ...] = ()
+    leverage: int = 1
+    invalidation: str = ""
+    reasoning: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "action", Action(self.action))
+        object.__setattr__(self, "take_profit", tuple(float(t) for t in self.take_profit))
+        if not (0.0 <= self.confidence <= 1.0):
+            raise DomainError(f"confidence must be within [0, 1], got {self.confidence!r}")
+        if not (1 <= self.leverage <= MAX_DECISION_LEVERAGE):
+            raise DomainError(f"leverage must be within [1, {MAX_DECISION_LEVERAGE}], got {self.leverage!r}")
+        if len(self.reasoning) > MAX_REASONING_CHARS:
+            raise DomainError(f"reasoning is {len(self.reasoning)} characters, at most {MAX_REASONING_CHARS}")
+        if self.action in (Action.LONG, Action.SHORT):
+            if self.stop_loss is None or not (self.stop_loss > 0):
+                raise DomainError(f"{self.action} needs a positive stop_loss, got {self.stop_loss!r}")
+            if not (1 <= len(self.take_profit) <= 3):
+                raise DomainError(f"{self.action} needs 1-3 take_profit targets, got {list(self.take_profit)}")
+            if any(not (t > 0) for t in self.take_profit):
+                raise DomainError(f"take_profit targets must be positive, got {list(self.take_profit)}")
+
+    @property
+    def is_entry(self) -> bool:
+        return self.action in (Action.LONG, Action.SHORT)
+
+    @property
+    def side(self) -> Side:
+        if not self.is_entry:
+            raise DomainError(f"a {self.action} decision has no side")
+        return "long" if self.action is Action.LONG else "short"
+
+    def check_prices(self, price: float) -> None:
+        """Price logic: stop on the losing side of `price`, targets ordered away from it on the winning side."""
+        if not self.is_entry:
+            return
+        sign = side_sign(self.side)
+        assert self.stop_loss is not None
+        if sign * (price - self.stop_loss) <= 0:
+            raise DomainError(
+                f"{self.action} stop_loss {self.stop_loss} must be {'below' if sign > 0 else 'above'} price {price}"
+            )
+        previous = price
+        for target in self.take_profit:
+            if sign * (target - previous) <= 0:
+                raise DomainError(
+                    f"{self.action} take_profit {list(self.take_profit)} must move "
+                    f"{'up' if sign > 0 else 'down'} from price {price}"
+                )
+            previous = target
+
+    @classmethod
+    def hold(cls, reasoning: str = "", confidence: float = 0.0) -> Decision:
+        return cls(action=Action.HOLD, confidence=confidence, reasoning=reasoning[:MAX_REASONING_CHARS])
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "action": str(self.action),
+            "confidence": round(self.confidence, 4),
+            "stop_loss": self.stop_loss,
+            "take_profit": list(self.take_profit),
+            "leverage": self.leverage,
+            "invalidation": self.invalidation,
+            "reasoning": self.reasoning,
+        }
+
+
+DecisionStatus = Literal["ok", "rejected", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUsage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """What an engine returns (DESIGN §4.4): only status "ok" with an entry decision can ever trade."""
+
+    status: DecisionStatus
+    engine: str
+    model: str
+    attempts: int
+    decision: Decision | None
+    error: str | None = None
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    latency_ms: float = 0.0
+    cached: bool = False
+
+    def __post_init__(self) -> None:
+        if self.status == "ok" and self.decision is None:
+            raise DomainError("an ok decision record needs a decision")
+        if self.status != "ok" and self.decision is not None:
+            raise DomainError(f"a {self.status} decision record must not carry a decision")
+
+    @property
+    def effective(self) -> Decision:
+        """The decision the cycle acts on: anything but ok is a hold with the error as its reason."""
+        if self.decision is not None:
+            return self.decision
+        return Decision.hold(f"{self.status}: {self.error or 'no usable output'}")
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "engine": self.engine,
+            "model": self.model,
+            "attempts": self.attempts,
+            "decision": None if self.decision is None else self.decision.to_json_dict(),
+            "error": self.error,
+            "usage": {
+                "prompt_tokens": self.usage.prompt_tokens,
+                "completion_tokens": self.usage.completion_tokens,
+            },
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Account, positions, intents, events
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedTrade:
+    """One closed leg (a partial exit such as TP1 is its own row), as in the replay's trades.csv."""
+
+    position_id: str
+    symbol: str
+    side: Side
+    entry_time: datetime
+    entry_price: float
+    exit_time: datetime
+    exit_price: float
+    qty: float
+    leverage: int
+    stop_loss: float
+    exit_reason: str
+    gross_pnl: float
+    fees: float
+    funding: float
+    net_pnl: float
+    signal_id: str = ""
+    confidence: float = 0.0
+
+
+@dataclass(slots=True)
+class Position:
+    """An open isolated-margin perpetual position as the broker books it (mutable broker state)."""
+
+    id: str
+    symbol: str
+    side: Side
+    qty: float
+    entry_price: float
+    entry_time: datetime
+    leverage: int
+    stop_loss: float
+    initial_stop: float
+    take_profit: tuple[float, ...]
+    liquidation_price: float
+    margin: float
+    signal_id: str = ""
+    confidence: float = 0.0
+    initial_qty: float = 0.0
+    targets_hit: int = 0
+    trailing_stop: float | None = None
+    best_price: float = 0.0
+    fees_paid: float = 0.0
+    funding_paid: float = 0.0
+    realized_pnl: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.qty <= 0:
+            raise DomainError(f"position {self.id} qty must be positive, got {self.qty}")
+        if self.side not in ("long", "short"):
+            raise DomainError(f"position {self.id} side must be long or short, got {self.side!r}")
+        if side_sign(self.side) * (self.entry_price - self.stop_loss) <= 0 and self.targets_hit == 0:
+            raise DomainError(
+                f"position {self.id} {self.side} stop {self.stop_loss} is on the wrong side of entry {self.entry_price}"
+            )
+        if self.initial_qty == 0.0:
+            self.initial_qty = self.qty
+        if self.best_price == 0.0:
+            self.best_price = self.entry_price
+
+    @property
+    def sign(self) -> int:
+        return side_sign(self.side)
+
+    @property
+    def notional(self) -> float:
+        return self.qty * self.entry_price
+
+    def unrealized_pnl(self, mark: float) -> float:
+        return self.sign * (mark - self.entry_price) * self.qty
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """What an engine and the guard see of the account."""
+
+    equity: float
+    available: float
+    positions: tuple[Position, ...] = ()
+    recent_trades: tuple[ClosedTrade, ...] = ()
+    day_start_equity: float = 0.0
+    peak_equity: float = 0.0
+
+    def position(self, symbol: str) -> Position | None:
+        for p in self.positions:
+            if p.symbol == symbol:
+                return p
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """An approved, sized order. It cannot be built without a stop on the correct side."""
+
+    symbol: str
+    side: Side
+    qty: float
+    leverage: int
+    stop_loss: float
+    take_profit: tuple[float, ...]
+    reference_price: float
+    est_liquidation: float
+    risk_amount: float
+    confidence: float
+    signal_id: str
+    cycle_id: str
+    created_at: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "take_profit", tuple(float(t) for t in self.take_profit))
+        if not (self.qty > 0 and math.isfinite(self.qty)):
+            raise DomainError(f"intent {self.symbol} qty must be positive and finite, got {self.qty!r}")
+        if not (self.leverage >= 1):
+            raise DomainError(f"intent {self.symbol} leverage must be >= 1, got {self.leverage!r}")
+        sign = side_sign(self.side)
+        if not (self.stop_loss > 0) or sign * (self.reference_price - self.stop_loss) <= 0:
+            raise DomainError(
+                f"intent {self.symbol} {self.side} stop {self.stop_loss!r} is not on the losing side of "
+                f"{self.reference_price}"
+            )
+        if not self.take_profit:
+            raise DomainError(f"intent {self.symbol} needs at least one target")
+        if sign * (self.est_liquidation - self.stop_loss) >= 0:
+            raise DomainError(
+                f"intent {self.symbol} stop {self.stop_loss} is beyond the liquidation price {self.est_liquidation}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class GuardVerdict:
+    approved: bool
+    intent: OrderIntent | None
+    reason: str | None = None  # a reason code from core.risk.Reason when rejected
+    detail: str = ""
+    checks: tuple[str, ...] = ()  # the rules that were evaluated and passed, for /why
+
+    def __post_init__(self) -> None:
+        if self.approved and self.intent is None:
+            raise DomainError("an approved verdict needs an intent")
+        if not self.approved and (self.intent is not None or not self.reason):
+            raise DomainError("a rejected verdict needs a reason code and no intent")
+
+
+TradeEventKind = Literal["entry", "exit", "stop_moved", "liquidation_warning"]
+ExitReason = Literal["tp1", "tp2", "tp3", "stop", "breakeven", "trailing", "stale", "liquidation", "manual", "end", "signal"]
+
+
+@dataclass(frozen=True, slots=True)
+class TradeEvent:
+    """Something the broker did that followers and admins hear about (entry fill, exit, stop move)."""
+
+    kind: TradeEventKind
+    position_id: str
+    symbol: str
+    side: Side
+    time: datetime
+    price: float
+    qty: float
+    signal_id: str = ""
+    reason: str = ""
+    net_pnl: float = 0.0
+    trade: ClosedTrade | None = None
+    position: Position | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Runtime state and audit (DESIGN §4.5: changed only through the control service)
+# ---------------------------------------------------------------------------------------------
+
+HARD_MAX_LEVERAGE = 20
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeState:
+    paused: bool
+    dry_run: bool
+    max_leverage: int
+    symbols: tuple[str, ...]
+    pause_reason: str = ""
+
+    def __post_init__(self) -> None:
+        if not (1 <= self.max_leverage <= HARD_MAX_LEVERAGE):
+            raise DomainError(f"max_leverage must be within [1, {HARD_MAX_LEVERAGE}], got {self.max_leverage}")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: datetime
+    actor: str  # "tg:<user id>", "cli", "system"
+    action: str
+    old: str
+    new: str
