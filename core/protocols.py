@@ -162,3 +162,10 @@ class TradeHistory(Protocol):
     async def closed_trades(self, since: datetime | None = None) -> list[ClosedTrade]: ...
 
     async def equity_curve(self, since: datetime | None = None) -> list[tuple[datetime, float]]: ...
+
+
+class SnapshotSource(Protocol):
+    """Point-in-time snapshots for the cycle. Live: built from `MarketData` (last ~500 bars per frame);
+    replay: indicators precomputed once per series and sliced per bar (causal, so the values agree)."""
+
+    async def snapshot(self, symbol: str, as_of: datetime) -> Snapshot: ...
