@@ -6,7 +6,7 @@ import logging
 import re
 
 _SECRETS: set[str] = set()
-_TOKEN_PATTERN = re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{30,}\b")  # Telegram bot token shape
+_TOKEN_PATTERN = re.compile(r"(?<!\d)\d{6,12}:[A-Za-z0-9_-]{30,}")  # Telegram bot token shape
 
 
 def register_secret(value: str | None) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -52,6 +52,16 @@ def _finite(value: float | None) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+_TF_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _timeframe_delta(timeframe: str) -> timedelta:
+    try:
+        return timedelta(seconds=int(timeframe[:-1]) * _TF_UNITS[timeframe[-1]])
+    except (KeyError, ValueError):
+        raise DomainError(f"unknown timeframe {timeframe!r}; use e.g. 5m, 1h, 4h, 1d") from None
 
 
 class Regime(StrEnum):
@@ -131,8 +141,8 @@ class Snapshot:
         if not (self.price > 0 and math.isfinite(self.price)):
             raise DomainError(f"snapshot price must be positive and finite, got {self.price!r} for {self.symbol}")
         for tf, view in self.timeframes.items():
-            if view.bar_time > self.as_of:
-                raise DomainError(f"{tf} bar_time {view.bar_time} is after as_of {self.as_of}: look-ahead")
+            if view.bar_time + _timeframe_delta(tf) > self.as_of:
+                raise DomainError(f"{tf} bar opened {view.bar_time} is not closed at as_of {self.as_of}: look-ahead")
 
     def to_json_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

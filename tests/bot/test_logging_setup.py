@@ -1,0 +1,18 @@
+import logging
+
+import pytest
+
+from bot.logging_setup import SecretMaskingFilter, mask, register_secret
+
+
+def test_registered_secrets_and_token_shapes_are_masked(caplog: pytest.LogCaptureFixture) -> None:
+    register_secret("sk-very-secret-key")
+    token = "123456789:AAEhBOweik9ai2o5WPZ6zs9hKZq4pIu8Q2k"
+    assert "sk-very-secret-key" not in mask("key sk-very-secret-key used")
+    assert token not in mask(f"https://api.telegram.org/bot{token}/getMe")
+    logger = logging.getLogger("test.mask")
+    logger.addFilter(SecretMaskingFilter())
+    with caplog.at_level(logging.INFO):
+        logger.info("calling %s with %s", f"/bot{token}/sendMessage", "sk-very-secret-key")
+    assert token not in caplog.text and "sk-very-secret-key" not in caplog.text
+    assert "***" in caplog.text
