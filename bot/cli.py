@@ -67,9 +67,13 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug l
 @app.command()
 def run() -> None:
     """The Telegram bot with its scheduler; settings from environment / .env."""
-    from bot.commands.run_cmd import run_bot
 
-    _run(lambda: run_bot())
+    async def go() -> int | None:
+        from bot.commands.run_cmd import run_bot
+
+        return await run_bot()
+
+    _run(go)
 
 
 @app.command()
@@ -83,8 +87,6 @@ def demo(
     database: Annotated[Path | None, typer.Option(help="SQLite file for the demo's state")] = None,
 ) -> None:
     """The full bot in dry-run on a simulated clock: no keys needed."""
-    from bot.commands.demo_cmd import run_demo
-
     if speed < 0:
         raise_bad("--speed", f"must be >= 0 seconds per bar, got {speed}")
     if bars < 1:
@@ -101,11 +103,14 @@ def demo(
             parsed_symbols = parse_symbols(symbols)
         except UserInputError as error:
             raise_bad("--symbols", str(error).split(": ", 1)[1])
-    _run(
-        lambda: run_demo(
+    async def go() -> int | None:
+        from bot.commands.demo_cmd import run_demo
+
+        return await run_demo(
             data=data, speed=speed, start=start_at, bars=bars, symbols=parsed_symbols, out=out, database=database
         )
-    )
+
+    _run(go)
 
 
 @app.command()
@@ -115,9 +120,14 @@ def snapshot(
     at: Annotated[str, typer.Option(help="as_of, ISO-8601 UTC")],
 ) -> None:
     """Print the snapshot JSON (DESIGN §4.3) at a point in time."""
-    from bot.commands.snapshot_cmd import print_snapshot
 
-    _run(lambda: print_snapshot(data=data, symbol=symbol, at=parse_time(at, "--at")))
+    async def go() -> int | None:
+        moment = parse_time(at, "--at")
+        from bot.commands.snapshot_cmd import print_snapshot
+
+        return await print_snapshot(data=data, symbol=symbol, at=moment)
+
+    _run(go)
 
 
 @app.command()
@@ -126,11 +136,15 @@ def decide(
     engine: Annotated[str | None, typer.Option(help="llm or rules (default: ENGINE)")] = None,
 ) -> None:
     """Print a decision record (DESIGN §4.4) for a snapshot."""
-    from bot.commands.decide_cmd import print_decision
-
     if engine is not None and engine not in ("llm", "rules", "ensemble"):
         raise_bad("--engine", f"must be llm, rules or ensemble, got {engine!r}")
-    _run(lambda: print_decision(snapshot_source=snapshot, engine=engine))
+
+    async def go() -> int | None:
+        from bot.commands.decide_cmd import print_decision
+
+        return await print_decision(snapshot_source=snapshot, engine=engine)
+
+    _run(go)
 
 
 @app.command()
@@ -144,8 +158,6 @@ def replay(
     initial_equity: Annotated[float, typer.Option(help="starting equity in quote currency")] = 10_000.0,
 ) -> None:
     """Replay the live cycle over history and write the report (DESIGN §4.6)."""
-    from bot.commands.replay_cmd import run_replay
-
     if engine not in ("rules", "llm", "ensemble"):
         raise_bad("--engine", f"must be rules, llm or ensemble, got {engine!r}")
     if initial_equity <= 0:
@@ -155,6 +167,8 @@ def replay(
         start_at, end_at = parse_time(start, "--start"), parse_time(end, "--end")
         if end_at <= start_at:
             raise UserInputError(f"--end: {end} must be after --start {start}")
+        from bot.commands.replay_cmd import run_replay
+
         return await run_replay(
             data=data,
             symbols=parse_symbols(symbols),
@@ -177,24 +191,29 @@ def download(
     days: Annotated[int, typer.Option(help="how many days of history")] = 30,
 ) -> None:
     """Fetch history through ccxt into the offline data layout, resuming where files end."""
-    from bot.commands.download_cmd import run_download
-
     if days < 1:
         raise_bad("--days", f"must be >= 1, got {days}")
     tfs = tuple(t.strip() for t in timeframes.split(",") if t.strip())
-    _run(
-        lambda: run_download(
-            exchange_id=exchange, symbols=parse_symbols(symbols), timeframes=tfs, days=days, out=out
-        )
-    )
+
+    async def go() -> int | None:
+        parsed = parse_symbols(symbols)
+        from bot.commands.download_cmd import run_download
+
+        return await run_download(exchange_id=exchange, symbols=parsed, timeframes=tfs, days=days, out=out)
+
+    _run(go)
 
 
 @app.command()
 def check() -> None:
     """Validate settings and reach Telegram, the exchange and the LLM, reporting each."""
-    from bot.commands.check_cmd import run_check
 
-    _run(lambda: run_check())
+    async def go() -> int | None:
+        from bot.commands.check_cmd import run_check
+
+        return await run_check()
+
+    _run(go)
 
 
 def raise_bad(argument: str, message: str) -> None:

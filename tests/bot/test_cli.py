@@ -1,0 +1,43 @@
+"""Argument errors exit 2 with one line naming the argument, never a traceback (DESIGN §4.1)."""
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["demo", "--speed", "-1"], "--speed"),
+        (["demo", "--bars", "0"], "--bars"),
+        (["demo", "--start", "yesterday"], "--start"),
+        (["demo", "--symbols", "BTCUSDT"], "--symbols"),
+        (["decide", "--snapshot", "x.json", "--engine", "magic"], "--engine"),
+        (["replay", "--data", ".", "--symbols", "BTC/USDT:USDT", "--start", "2024-01-02", "--end", "2024-01-01",
+          "--out", "o"], "--end"),
+        (["replay", "--data", ".", "--symbols", "BTC/USDT:USDT", "--start", "nope", "--end", "2024-01-01",
+          "--out", "o"], "--start"),
+        (["replay", "--data", ".", "--symbols", "BTC/USDT:USDT", "--start", "2024-01-01", "--end", "2024-02-01",
+          "--out", "o", "--engine", "dice"], "--engine"),
+        (["download", "--symbols", "BTC/USDT:USDT", "--out", "o", "--days", "0"], "--days"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(args: list[str], needle: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and needle in lines[0], result.output
+    assert "Traceback" not in result.output
+
+
+def test_python_dash_m_bot_is_the_same_command() -> None:
+    result = subprocess.run([sys.executable, "-m", "bot", "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    for command in ("run", "demo", "snapshot", "decide", "replay", "download", "check"):
+        assert command in result.stdout
