@@ -1,0 +1,77 @@
+"""`aitrader check`: validate settings and reach Telegram, the exchange and the LLM, one line each.
+
+Exit status: 0 when everything that is configured works; 1 when a required dependency fails, and
+always when live trading is requested (DRY_RUN=false) but impossible. Bad settings raise
+UserInputError (the CLI prints one line and exits 2).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import typer
+
+from bot.logging_setup import register_secret
+from bot.settings import Settings, load_settings
+from core.exchange_client import ExchangeCredentials, make_exchange
+from core.health import ExchangeFactory, Verdict, check_exchange, check_llm, check_telegram, live_blocker
+
+NO_KEYS_LINE = (
+    "✗ live trading requested (DRY_RUN=false) but EXCHANGE_API_KEY and EXCHANGE_SECRET are not set: "
+    "set both, or DRY_RUN=true"
+)
+
+
+def credentials_of(settings: Settings) -> ExchangeCredentials:
+    return ExchangeCredentials(
+        exchange_id=settings.exchange_id,
+        api_key=settings.exchange_api_key.get_secret_value() if settings.exchange_api_key else None,
+        secret=settings.exchange_secret.get_secret_value() if settings.exchange_secret else None,
+        testnet=settings.exchange_testnet,
+    )
+
+
+async def run_check(
+    env_file: str | Path | None = ".env",
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    exchange_factory: ExchangeFactory = make_exchange,
+) -> int:
+    settings = load_settings(env_file)
+    credentials = credentials_of(settings)
+    token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else None
+    llm_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    for secret in (token, llm_key, credentials.api_key, credentials.secret):
+        register_secret(secret)
+
+    if settings.live_requested and not credentials.has_keys:
+        typer.echo(NO_KEYS_LINE)
+        return 1
+
+    typer.echo(f"✓ settings: valid ({'live' if settings.live_requested else 'dry-run'}, "
+               f"engine {settings.effective_engine}, symbols {', '.join(settings.symbols)})")
+    async with httpx.AsyncClient(timeout=settings.llm_timeout_s, transport=transport) as client:
+        verdicts: list[Verdict] = [
+            await check_telegram(token, settings.telegram_api_base, client),
+            await check_exchange(
+                credentials,
+                settings.symbols,
+                required=settings.live_requested or settings.market_data_dir is None,
+                factory=exchange_factory,
+            ),
+            await check_llm(
+                settings.llm_base_url, llm_key, settings.llm_model, client,
+                required=settings.effective_engine in ("llm", "ensemble"),
+            ),
+        ]
+    for verdict in verdicts:
+        typer.echo(verdict.line())
+    failed = any(not v.ok and v.required for v in verdicts)
+    if settings.live_requested:
+        blocker = live_blocker(settings.dry_run, credentials, verdicts[1])
+        if blocker:
+            typer.echo(f"✗ live trading: impossible — {blocker}")
+            return 1
+        typer.echo("✓ live trading: possible; an admin still confirms it in chat (/dryrun off)")
+    return 1 if failed else 0

@@ -1,0 +1,50 @@
+"""Builds the ccxt client the live broker and `aitrader check` talk to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ccxt.async_support as ccxt
+
+from core.errors import UserInputError
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeCredentials:
+    exchange_id: str
+    api_key: str | None = None
+    secret: str | None = None
+    testnet: bool = False
+
+    @property
+    def has_keys(self) -> bool:
+        return bool(self.api_key) and bool(self.secret)
+
+    def __repr__(self) -> str:  # never print the keys
+        return f"ExchangeCredentials({self.exchange_id!r}, keys={'set' if self.has_keys else 'missing'}, testnet={self.testnet})"
+
+
+def make_exchange(credentials: ExchangeCredentials) -> ccxt.Exchange:
+    """A ccxt async client for perpetual swaps; the exchange's sandbox (Binance: demo trading) when `testnet`.
+
+    Binance's spot-side calls that load_markets would make with keys (currencies, margin pairs) are
+    switched off: they are not needed for USDⓈ-M futures and do not exist on the futures testnet.
+    """
+    exchange_class = getattr(ccxt, credentials.exchange_id, None)
+    if exchange_class is None:
+        raise UserInputError(f"EXCHANGE_ID: {credentials.exchange_id!r} is not a ccxt exchange id")
+    config: dict[str, object] = {
+        "enableRateLimit": True,
+        "options": {"defaultType": "swap", "fetchCurrencies": False, "fetchMargins": False},
+    }
+    if credentials.has_keys:
+        config["apiKey"] = credentials.api_key
+        config["secret"] = credentials.secret
+    exchange: ccxt.Exchange = exchange_class(config)
+    if credentials.testnet:
+        if credentials.exchange_id.startswith("binance") and "demo" in exchange.urls:
+            # ccxt refuses Binance's retired futures testnet; its replacement is Binance demo trading
+            exchange.enable_demo_trading(True)
+        else:
+            exchange.set_sandbox_mode(True)
+    return exchange

@@ -1,0 +1,41 @@
+"""SQLite implementation of `core.exchange_ledger.ExchangeLedger` (migration 005)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from core.exchange_ledger import LivePosition, trade_from_json, trade_to_json
+from core.models import ClosedTrade
+from storage.db import Database
+
+
+class SqliteExchangeLedger:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def live_positions(self) -> list[LivePosition]:
+        async with self._db.conn.execute("SELECT doc FROM exchange_positions ORDER BY symbol") as cursor:
+            return [LivePosition.from_json(row[0]) async for row in cursor]
+
+    async def save(self, live: LivePosition) -> None:
+        await self._db.conn.execute(
+            "INSERT INTO exchange_positions (symbol, key, doc, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(symbol) DO UPDATE SET key=excluded.key, doc=excluded.doc, updated_at=excluded.updated_at",
+            (live.symbol, live.key, live.to_json(), datetime.now(UTC).isoformat()),
+        )
+        await self._db.conn.commit()
+
+    async def remove(self, symbol: str) -> None:
+        await self._db.conn.execute("DELETE FROM exchange_positions WHERE symbol = ?", (symbol,))
+        await self._db.conn.commit()
+
+    async def add_trade(self, trade: ClosedTrade) -> None:
+        await self._db.conn.execute(
+            "INSERT INTO exchange_trades (position_id, symbol, exit_time, doc) VALUES (?, ?, ?, ?)",
+            (trade.position_id, trade.symbol, trade.exit_time.isoformat(), trade_to_json(trade)),
+        )
+        await self._db.conn.commit()
+
+    async def trades(self) -> list[ClosedTrade]:
+        async with self._db.conn.execute("SELECT doc FROM exchange_trades ORDER BY id") as cursor:
+            return [trade_from_json(row[0]) async for row in cursor]

@@ -1,0 +1,87 @@
+"""`aitrader check`: one line per dependency, and the one-line refusal of live trading without keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.commands.check_cmd import NO_KEYS_LINE, run_check
+from core.errors import UserInputError
+from tests.core.test_health import fake_factory
+from tests.fixtures.exchange.fake_binanceusdm import FakeBinanceUsdm
+
+_ENV_KEYS = (
+    "DRY_RUN", "EXCHANGE_API_KEY", "EXCHANGE_SECRET", "TELEGRAM_BOT_TOKEN", "LLM_API_KEY", "ENGINE",
+    "MARKET_DATA_DIR", "TELEGRAM_ADMIN_IDS", "EXCHANGE_ID", "SYMBOLS",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for key in _ENV_KEYS:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_check_live_without_keys_exits_nonzero_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRY_RUN", "false")
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines == [NO_KEYS_LINE]
+
+
+def test_check_bad_settings_exit_2_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_ADMIN_IDS", "abc")
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 2 and "TELEGRAM_ADMIN_IDS" in result.output
+
+
+async def test_check_bad_settings_raise_user_input_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRY_RUN", "perhaps")
+    with pytest.raises(UserInputError, match="DRY_RUN"):
+        await run_check(None)
+
+
+def _transport() -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/getMe"):
+            return httpx.Response(200, json={"ok": True, "result": {"id": 1, "is_bot": True, "username": "trader_bot"}})
+        return httpx.Response(200, json={"data": [{"id": "gpt-4o-mini"}]})
+
+    return httpx.MockTransport(handler)
+
+
+async def test_check_live_with_keys_reports_each_dependency(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DRY_RUN", "false")
+    monkeypatch.setenv("EXCHANGE_API_KEY", "key-123456")
+    monkeypatch.setenv("EXCHANGE_SECRET", "secret-123456")
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:ABCdefGhIJKlmnoPQRstuVWXyz0123456789")
+    monkeypatch.setenv("LLM_API_KEY", "sk-abcdef")
+    code = await run_check(None, transport=_transport(), exchange_factory=fake_factory(FakeBinanceUsdm()))
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "✓ telegram: bot @trader_bot" in out and "✓ llm:" in out and "✓ exchange binanceusdm" in out
+    assert "✓ live trading: possible" in out
+    assert "secret-123456" not in out and "key-123456" not in out
+
+
+async def test_check_live_with_refused_keys_exits_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import ccxt.async_support as ccxt
+
+    monkeypatch.setenv("DRY_RUN", "false")
+    monkeypatch.setenv("EXCHANGE_API_KEY", "key-123456")
+    monkeypatch.setenv("EXCHANGE_SECRET", "secret-123456")
+    fake = FakeBinanceUsdm()
+    fake.fail("GET", "/fapi/v3/account", ccxt.AuthenticationError("Invalid API-key, IP, or permissions"))
+    code = await run_check(None, transport=_transport(), exchange_factory=fake_factory(fake))
+    out = capsys.readouterr().out
+    assert code == 1 and "✗ live trading: impossible" in out and "refused" in out
