@@ -63,3 +63,5 @@ class LlmConfig:
     price_prompt_per_mtok: float = 0.15
     price_completion_per_mtok: float = 0.60
     temperature: float = 0.2
+    retry_backoff_s: float = 1.0  # first transport-retry wait, doubled per attempt
+    retry_wait_cap_s: float = 30.0  # longest wait between retries, also for a server's Retry-After

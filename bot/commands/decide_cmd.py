@@ -1,0 +1,68 @@
+"""`aitrader decide --snapshot FILE|- [--engine llm|rules|ensemble]`: one decision record (DESIGN §4.4)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from bot.logging_setup import register_secret
+from bot.settings import load_settings
+from core.engines import build_engine
+from core.errors import UserInputError
+from core.models import AccountView, DomainError, Snapshot
+from core.snapshot_json import snapshot_from_json
+from storage.db import Database
+from storage.llm_repo import SqliteCapabilityStore, SqliteDecisionCache, SqliteUsageLog
+
+
+def read_snapshot(source: str) -> Snapshot:
+    """The snapshot JSON from a file or `-` (standard input); every problem is one UserInputError line."""
+    if source == "-":
+        text = sys.stdin.read()
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise UserInputError(f"--snapshot: no such file {source}")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise UserInputError(f"--snapshot: cannot read {source}: {error}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise UserInputError(f"--snapshot: not valid JSON ({error})") from None
+    try:
+        return snapshot_from_json(data)
+    except DomainError as error:
+        raise UserInputError(f"--snapshot: {error}") from None
+
+
+async def print_decision(snapshot_source: str, engine: str | None) -> int:
+    snapshot = read_snapshot(snapshot_source)
+    settings = load_settings()
+    kind = engine or settings.effective_engine
+    account = AccountView(equity=settings.initial_equity, available=settings.initial_equity)
+    if kind == "rules":
+        record = await build_engine("rules").decide(snapshot, account)
+        print(json.dumps(record.to_json_dict()))
+        return 0
+    api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    register_secret(api_key)
+    async with Database(settings.database_path) as db:
+        decider = build_engine(
+            kind,
+            llm_config=settings.llm_config(),
+            api_key=api_key,
+            usage=SqliteUsageLog(db),
+            capabilities=SqliteCapabilityStore(db),
+            cache=SqliteDecisionCache(db),
+        )
+        try:
+            record = await decider.decide(snapshot, account)
+        finally:
+            close = getattr(decider, "close", None)
+            if close is not None:
+                await close()
+    print(json.dumps(record.to_json_dict()))
+    return 0

@@ -1,0 +1,100 @@
+"""Snapshot JSON (DESIGN §4.3) back into a `Snapshot`: the inverse of `Snapshot.to_json_dict()`.
+
+Used by `aitrader decide --snapshot FILE` and by anything that stores snapshots as JSON. Unknown numeric
+keys are kept in `extra` so a richer snapshot round-trips; errors name the offending key.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from core.models import SNAPSHOT_INDICATOR_KEYS, DomainError, Regime, Snapshot, TimeframeView
+
+_BAR_KEYS = ("open", "high", "low", "close", "volume")
+_TOP_KEYS = frozenset({"symbol", "as_of", "price", "timeframes", "funding_rate", "regime", "quality"})
+
+
+class SnapshotJsonError(DomainError):
+    """The JSON is not a snapshot of DESIGN §4.3; the message names the key."""
+
+
+def _time(value: object, where: str) -> datetime:
+    if not isinstance(value, str):
+        raise SnapshotJsonError(f"{where} must be an ISO-8601 string, got {value!r}")
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise SnapshotJsonError(f"{where}: cannot parse {value!r} as an ISO-8601 time") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _number(value: object, where: str, *, required: bool) -> float | None:
+    if value is None:
+        if required:
+            raise SnapshotJsonError(f"{where} is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SnapshotJsonError(f"{where} must be a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise SnapshotJsonError(f"{where} must be finite, got {value!r}")
+    return number
+
+
+def _extra(data: Mapping[str, Any], known: frozenset[str] | tuple[str, ...], where: str) -> dict[str, float | None]:
+    extra: dict[str, float | None] = {}
+    for key, value in data.items():
+        if key in known or isinstance(value, str | list | dict):
+            continue
+        extra[key] = _number(value, f"{where}.{key}", required=False)
+    return extra
+
+
+def _view(tf: str, data: object) -> TimeframeView:
+    where = f"timeframes.{tf}"
+    if not isinstance(data, Mapping):
+        raise SnapshotJsonError(f"{where} must be an object, got {type(data).__name__}")
+    bar: dict[str, float] = {}
+    for key in _BAR_KEYS:
+        bar[key] = _number(data.get(key), f"{where}.{key}", required=True)  # type: ignore[assignment]
+    indicators = {key: _number(data.get(key), f"{where}.{key}", required=False) for key in SNAPSHOT_INDICATOR_KEYS}
+    known = ("bar_time", *_BAR_KEYS, *SNAPSHOT_INDICATOR_KEYS)
+    return TimeframeView(
+        bar_time=_time(data.get("bar_time"), f"{where}.bar_time"),
+        **bar,
+        **indicators,
+        extra=_extra(data, known, where),
+    )
+
+
+def snapshot_from_json(data: object) -> Snapshot:
+    if not isinstance(data, Mapping):
+        raise SnapshotJsonError(f"a snapshot must be a JSON object, got {type(data).__name__}")
+    symbol = data.get("symbol")
+    if not isinstance(symbol, str) or "/" not in symbol:
+        raise SnapshotJsonError(f"symbol must be a ccxt symbol like BTC/USDT:USDT, got {symbol!r}")
+    frames = data.get("timeframes")
+    if not isinstance(frames, Mapping) or not frames:
+        raise SnapshotJsonError("timeframes must be a non-empty object of timeframe -> bar")
+    regime_raw = data.get("regime", "ranging")
+    try:
+        regime = Regime(regime_raw)
+    except ValueError:
+        allowed = ", ".join(r.value for r in Regime)
+        raise SnapshotJsonError(f"regime must be one of {allowed}, got {regime_raw!r}") from None
+    quality = data.get("quality") or ()
+    if not isinstance(quality, list | tuple) or not all(isinstance(q, str) for q in quality):
+        raise SnapshotJsonError(f"quality must be a list of strings, got {quality!r}")
+    return Snapshot(
+        symbol=symbol,
+        as_of=_time(data.get("as_of"), "as_of"),
+        price=_number(data.get("price"), "price", required=True),  # type: ignore[arg-type]
+        timeframes={str(tf): _view(str(tf), view) for tf, view in frames.items()},
+        funding_rate=_number(data.get("funding_rate"), "funding_rate", required=False),
+        regime=regime,
+        quality=tuple(quality),
+        extra=_extra(data, _TOP_KEYS, "snapshot"),
+    )
