@@ -1,0 +1,194 @@
+"""Performance metrics of an equity curve and its closed trades (DESIGN §4.6).
+
+Everything is computed from the broker's own numbers: per-bar equity for returns, drawdown, Sharpe and
+Sortino; closed legs (a TP1 partial is its own leg) for costs and exit reasons; legs summed per position
+for win rate, profit factor, expectancy, hold time and calibration, so a TP1 partial followed by a
+break-even stop counts as one winning trade rather than one win and one scratch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from core.models import ClosedTrade, DomainError
+
+HOURS_PER_YEAR = 24 * 365
+SECONDS_PER_YEAR = HOURS_PER_YEAR * 3600
+CONFIDENCE_BUCKET_WIDTH = 0.1
+
+
+def bars_per_year(bar_seconds: int) -> float:
+    """Annualisation base for the bar frequency: 24·365 for hourly bars (crypto trades every hour)."""
+    if bar_seconds <= 0:
+        raise DomainError(f"bar_seconds must be positive, got {bar_seconds}")
+    return SECONDS_PER_YEAR / bar_seconds
+
+
+@dataclass(frozen=True, slots=True)
+class PositionResult:
+    """The legs of one position summed: what a follower would call one trade."""
+
+    position_id: str
+    symbol: str
+    side: str
+    entry_time: datetime
+    exit_time: datetime
+    net_pnl: float
+    confidence: float
+
+
+def positions_of(trades: Sequence[ClosedTrade]) -> list[PositionResult]:
+    legs: dict[str, list[ClosedTrade]] = defaultdict(list)
+    for trade in trades:
+        legs[trade.position_id or f"{trade.symbol}@{trade.entry_time.isoformat()}"].append(trade)
+    out = []
+    for pid, group in legs.items():
+        first = group[0]
+        out.append(
+            PositionResult(
+                position_id=pid,
+                symbol=first.symbol,
+                side=first.side,
+                entry_time=min(t.entry_time for t in group),
+                exit_time=max(t.exit_time for t in group),
+                net_pnl=math.fsum(t.net_pnl for t in group),
+                confidence=first.confidence,
+            )
+        )
+    out.sort(key=lambda p: (p.entry_time, p.symbol, p.position_id))
+    return out
+
+
+def _none_if_not_finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def equity_returns(initial_equity: float, equity: np.ndarray) -> np.ndarray:
+    """Simple per-bar returns, the first measured against the initial equity."""
+    series = np.concatenate(([initial_equity], np.asarray(equity, dtype=np.float64)))
+    prev = series[:-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns = np.where(prev > 0, series[1:] / prev - 1.0, 0.0)
+    return returns
+
+
+def max_drawdown_pct(initial_equity: float, equity: np.ndarray) -> float:
+    """Largest peak-to-trough fall, in percent of the peak (a positive number; 0 when it never fell)."""
+    series = np.concatenate(([initial_equity], np.asarray(equity, dtype=np.float64)))
+    peaks = np.maximum.accumulate(series)
+    drawdowns = np.where(peaks > 0, (peaks - series) / peaks, 0.0)
+    return float(drawdowns.max() * 100.0)
+
+
+def drawdown_series_pct(initial_equity: float, equity: np.ndarray) -> np.ndarray:
+    """Drawdown from the running peak at each bar, in percent (≤ 0), for the chart."""
+    series = np.concatenate(([initial_equity], np.asarray(equity, dtype=np.float64)))
+    peaks = np.maximum.accumulate(series)
+    return (np.where(peaks > 0, series / peaks - 1.0, 0.0) * 100.0)[1:]
+
+
+def sharpe_sortino(returns: np.ndarray, periods_per_year: float) -> tuple[float | None, float | None]:
+    """Annualised by √(periods per year); risk-free rate 0. None when undefined (no variation)."""
+    if len(returns) < 2:
+        return None, None
+    mean = float(np.mean(returns))
+    std = float(np.std(returns, ddof=1))
+    scale = math.sqrt(periods_per_year)
+    sharpe = mean / std * scale if std > 0 else None
+    downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)))
+    sortino = mean / downside * scale if downside > 0 else None
+    return sharpe, sortino
+
+
+def _bucket_label(confidence: float) -> str:
+    index = min(int(confidence / CONFIDENCE_BUCKET_WIDTH + 1e-9), int(1 / CONFIDENCE_BUCKET_WIDTH) - 1)
+    low = index * CONFIDENCE_BUCKET_WIDTH
+    return f"{low:.1f}-{low + CONFIDENCE_BUCKET_WIDTH:.1f}"
+
+
+def calibration(positions: Sequence[PositionResult]) -> dict[str, dict[str, float | int]]:
+    """Win rate by confidence bucket: a calibrated engine wins more often when it says it is surer."""
+    buckets: dict[str, list[PositionResult]] = defaultdict(list)
+    for p in positions:
+        buckets[_bucket_label(p.confidence)].append(p)
+    out: dict[str, dict[str, float | int]] = {}
+    for label in sorted(buckets):
+        group = buckets[label]
+        wins = sum(1 for p in group if p.net_pnl > 0)
+        out[label] = {
+            "trades": len(group),
+            "win_rate": wins / len(group),
+            "avg_net_pnl": math.fsum(p.net_pnl for p in group) / len(group),
+        }
+    return out
+
+
+def compute_metrics(
+    *,
+    initial_equity: float,
+    equity: np.ndarray,
+    trades: Sequence[ClosedTrade],
+    bar_seconds: int,
+    exposure: np.ndarray | None = None,
+    final_equity: float | None = None,
+) -> dict[str, object]:
+    """All report metrics. `equity` is the marked equity after each base bar; `exposure` flags the bars
+    with at least one open position; `final_equity` defaults to the last equity value."""
+    if initial_equity <= 0:
+        raise DomainError(f"initial_equity must be positive, got {initial_equity}")
+    equity = np.asarray(equity, dtype=np.float64)
+    final = float(equity[-1]) if final_equity is None and len(equity) else float(final_equity or initial_equity)
+    periods = bars_per_year(bar_seconds)
+    returns = equity_returns(initial_equity, equity)
+    sharpe, sortino = sharpe_sortino(returns, periods)
+
+    years = len(equity) * bar_seconds / SECONDS_PER_YEAR
+    growth = final / initial_equity
+    cagr = (growth ** (1.0 / years) - 1.0) * 100.0 if years > 0 and growth > 0 else None
+
+    positions = positions_of(trades)
+    wins = [p.net_pnl for p in positions if p.net_pnl > 0]
+    losses = [p.net_pnl for p in positions if p.net_pnl <= 0]
+    gross_profit = math.fsum(wins)
+    gross_loss = -math.fsum(losses)
+    hold_hours = [(p.exit_time - p.entry_time).total_seconds() / 3600.0 for p in positions]
+
+    exposure_pct = 0.0
+    if exposure is not None and len(exposure):
+        exposure_pct = float(np.count_nonzero(exposure)) / len(exposure) * 100.0
+
+    return {
+        "final_equity": final,
+        "total_return_pct": (growth - 1.0) * 100.0,
+        "cagr_pct": cagr,
+        "max_drawdown_pct": max_drawdown_pct(initial_equity, equity),
+        "sharpe": sharpe,
+        "sortino": sortino,
+        "bars": len(equity),
+        "bars_per_year": periods,
+        "trades": len(trades),
+        "positions": len(positions),
+        "long_positions": sum(1 for p in positions if p.side == "long"),
+        "short_positions": sum(1 for p in positions if p.side == "short"),
+        "win_rate": len(wins) / len(positions) if positions else None,
+        "profit_factor": _none_if_not_finite(gross_profit / gross_loss) if gross_loss > 0 else None,
+        "gross_profit": gross_profit,
+        "gross_loss": gross_loss,
+        "expectancy": math.fsum(p.net_pnl for p in positions) / len(positions) if positions else None,
+        "avg_win": gross_profit / len(wins) if wins else None,
+        "avg_loss": -gross_loss / len(losses) if losses else None,
+        "avg_hold_hours": math.fsum(hold_hours) / len(hold_hours) if hold_hours else None,
+        "exposure_pct": exposure_pct,
+        "fees_paid": math.fsum(t.fees for t in trades),
+        # ClosedTrade.funding is cash received (the broker's convention: net = gross - fees + funding)
+        "funding_paid": -math.fsum(t.funding for t in trades),
+        "net_pnl": math.fsum(t.net_pnl for t in trades),
+        "exits_by_reason": dict(sorted(Counter(t.exit_reason for t in trades).items())),
+        "calibration": calibration(positions),
+    }

@@ -1,0 +1,119 @@
+"""`aitrader replay` end to end on real data: files written, one-line errors, and the LLM path through a
+local OpenAI-compatible stand-in whose answers are cached, so a re-run asks nothing and reports the same."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.commands.replay_cmd import CACHE_FILE, run_replay
+from core.errors import UserInputError
+from tests.fakes.openai_server import FakeOpenAIServer, Reply, answer
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "freqtrade-userdata-cyft_trader" / "original"
+SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT")
+pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"real data not found at {DATA}")
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    for name in ("LLM_API_KEY", "LLM_BASE_URL", "ENGINE", "LLM_MODEL", "LLM_FALLBACK_MODELS", "SYMBOLS"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+async def test_rules_replay_writes_the_report(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = env / "out"
+    code = await run_replay(DATA, SYMBOLS, utc(2023, 3, 1), utc(2023, 3, 15), "rules", out, 10_000.0)
+    assert code == 0
+    for name in ("report.json", "trades.csv", "equity.csv", "report.png", "run.json"):
+        assert (out / name).stat().st_size > 0, name
+    report = json.loads((out / "report.json").read_text())
+    assert report["engine"] == "rules" and report["symbols"] == list(SYMBOLS)
+    assert report["start"] == "2023-03-01T00:00:00Z" and report["end"] == "2023-03-15T00:00:00Z"
+    assert len((out / "equity.csv").read_text().splitlines()) == 14 * 24 + 2
+    assert "final equity" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "/nonexistent/folder"], "--data"),
+        (["--symbols", "NOPE/USDT:USDT"], "no data for NOPE/USDT:USDT"),
+        (["--start", "2019-01-01", "--end", "2019-02-01"], "outside"),
+        (["--start", "yesterday"], "--start"),
+        (["--engine", "magic"], "--engine"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(env: Path, args: list[str], message: str) -> None:
+    base = {"--data": str(DATA), "--symbols": ",".join(SYMBOLS), "--start": "2023-03-01", "--end": "2023-03-02",
+            "--out": str(env / "out")}
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        base[flag] = value
+    argv = ["replay", *[item for pair in base.items() for item in pair]]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output
+
+
+def _price(body: dict[str, Any]) -> float:
+    user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    return float(re.search(r'"price":\s*([0-9.]+)', user).group(1))  # type: ignore[union-attr]
+
+
+def _long(body: dict[str, Any]) -> Reply:
+    price = _price(body)
+    decision = {"action": "long", "confidence": 0.7, "stop_loss": round(price * 0.98, 2),
+                "take_profit": [round(price * 1.03, 2), round(price * 1.05, 2)], "leverage": 2,
+                "invalidation": "close below the stop", "reasoning": "scripted stand-in answer"}
+    return answer(json.dumps(decision))
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAIServer]:
+    fake = FakeOpenAIServer().start()
+    yield fake
+    fake.stop()
+
+
+async def test_llm_replay_rerun_is_free_and_identical(
+    env: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLM_BASE_URL", server.base_url)
+    monkeypatch.setenv("LLM_API_KEY", "sk-replay-test-0123456789")
+    server.script(_long)
+    out = env / "llm"
+    window = (utc(2023, 3, 6), utc(2023, 3, 7))
+    assert await run_replay(DATA, SYMBOLS, *window, "llm", out, 10_000.0) == 0
+    first = (out / "report.json").read_bytes()
+    asked = len(server.requests)
+    assert asked >= 2 * 25 - 2  # one call per symbol-bar (minus any skipped), nothing cached yet
+    assert (out / CACHE_FILE).exists()
+    report = json.loads(first)
+    assert report["engine"] == "llm" and report["engine_stats"]["decisions"] == 2 * 25
+    server.requests.clear()
+    assert await run_replay(DATA, SYMBOLS, *window, "llm", out, 10_000.0) == 0
+    assert server.requests == []  # every decision came from the cache
+    assert (out / "report.json").read_bytes() == first
+    run = json.loads((out / "run.json").read_text())
+    assert run["cached_decisions"] == 2 * 25 and run["prompt_tokens"] == 0
+
+
+async def test_out_must_be_a_folder(env: Path) -> None:
+    (env / "file").write_text("x")
+    with pytest.raises(UserInputError, match="--out"):
+        await run_replay(DATA, SYMBOLS, utc(2023, 3, 1), utc(2023, 3, 2), "rules", env / "file", 10_000.0)
