@@ -7,6 +7,7 @@ thousands of them, and pydantic validation there would cost more than the whole 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ def _finite(value: float | None) -> float | None:
 _TF_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+@functools.cache
 def _timeframe_delta(timeframe: str) -> timedelta:
     try:
         return timedelta(seconds=int(timeframe[:-1]) * _TF_UNITS[timeframe[-1]])

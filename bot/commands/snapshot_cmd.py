@@ -1,0 +1,39 @@
+"""`aitrader snapshot --data DIR --symbol SYM --at ISO`: print the snapshot JSON (DESIGN §4.3)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import typer
+
+from core.errors import UserInputError
+from core.models import iso_z
+from core.offline_data import MissingDataError, OfflineMarketData
+from core.snapshot import LiveSnapshotSource, SnapshotUnavailable
+
+
+async def print_snapshot(data: Path, symbol: str, at: datetime) -> int:
+    try:
+        market = OfflineMarketData(data)
+    except MissingDataError as error:
+        raise UserInputError(f"--data: {error}") from None
+    symbol = symbol.strip()
+    known = market.symbol_list()
+    if symbol not in known:
+        have = ", ".join(known) or "no candle files"
+        raise UserInputError(f"--symbol: no data for {symbol} in {data} (have: {have})")
+    try:
+        start = market.data_start(symbol)
+        if at < start:
+            raise UserInputError(
+                f"--at: {iso_z(at)} is before the data of {symbol} (its first bar closes {iso_z(start)})"
+            )
+        snapshot = await LiveSnapshotSource(market).snapshot(symbol, at)
+    except (MissingDataError, SnapshotUnavailable) as error:
+        raise UserInputError(f"--at: {error}") from None
+    finally:
+        await market.close()
+    typer.echo(json.dumps(snapshot.to_json_dict(), indent=2))
+    return 0
