@@ -1,0 +1,62 @@
+"""`aitrader run`: the Telegram bot with its scheduler on the real clock (DESIGN §4.1)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from bot.logging_setup import register_secret
+from bot.settings import Settings, load_settings
+from core.clock import SystemClock
+from core.errors import UserInputError
+
+log = logging.getLogger(__name__)
+
+
+def register_secrets(settings: Settings) -> None:
+    """Every secret is masked in every log line from here on."""
+    for secret in (
+        settings.telegram_bot_token,
+        settings.llm_api_key,
+        settings.exchange_api_key,
+        settings.exchange_secret,
+    ):
+        if secret is not None:
+            register_secret(secret.get_secret_value())
+
+
+async def wait_for_stop_signal() -> None:
+    """Until SIGINT/SIGTERM (or cancellation)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+
+
+async def run_bot() -> int:
+    settings = load_settings()
+    register_secrets(settings)
+    if settings.telegram_bot_token is None:
+        raise UserInputError(
+            "TELEGRAM_BOT_TOKEN is not set: set it (and TELEGRAM_CHANNEL_ID, TELEGRAM_ADMIN_IDS) "
+            "or try the bot without keys with `aitrader demo`"
+        )
+    from bot.app import App
+
+    app = App(settings, clock=SystemClock())
+    await app.start()
+    log.info("aitrader is running (dry-run %s); stop with Ctrl-C", "on" if (await app.control.state()).dry_run else "off")
+    try:
+        await wait_for_stop_signal()
+    finally:
+        await app.stop()
+    return 0

@@ -1,0 +1,248 @@
+"""End-to-end: `aitrader demo` against the Telegram Bot API emulator on the real data in ../shared.
+
+The demo runs as a subprocess exactly as a user starts it (Bot + AiohttpSession + polling), with
+TELEGRAM_API_BASE pointing at the emulator. We read what reached "Telegram" from the emulator's call
+log and message history.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO / ".." / "shared"
+EMULATOR_SRC = SHARED / "tools" / "telegram-emulator"
+DATA = SHARED / "data" / "freqtrade-userdata-cyft_trader" / "original"
+TOKEN = "123456789:AAE2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e"
+CHANNEL = "@aitrader_test"
+ADMIN_ID = 4242
+
+
+def _require_tools() -> None:
+    if not EMULATOR_SRC.is_dir() or not DATA.is_dir():
+        pytest.skip(f"needs ../shared (emulator in {EMULATOR_SRC}, data in {DATA}); not present")
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("needs node and npm to run the Telegram Bot API emulator")
+
+
+@pytest.fixture(scope="session")
+def emulator_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The emulator with its node_modules, installed once per test session."""
+    _require_tools()
+    target = tmp_path_factory.mktemp("tgemu")
+    for name in ("emulator.js", "package.json"):
+        shutil.copy(EMULATOR_SRC / name, target / name)
+    try:
+        done = subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund"], cwd=target, capture_output=True, text=True, timeout=240
+        )
+    except subprocess.TimeoutExpired:
+        pytest.skip("npm install of the emulator timed out (offline?)")
+    if done.returncode != 0:
+        pytest.skip(f"npm install of the emulator failed (offline?): {done.stderr.strip()[-300:]}")
+    return target
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def emulator(emulator_dir: Path) -> Iterator[str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        ["node", "emulator.js", str(port)], cwd=emulator_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if "READY" not in line:
+        proc.kill()
+        pytest.fail(f"emulator did not start: {line!r}")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+# ---- talking to the emulator ---------------------------------------------------------------------
+
+
+def calls(base: str) -> list[dict[str, Any]]:
+    return httpx.get(f"{base}/_emu/calls", timeout=10).json()["result"]
+
+
+def history(base: str) -> list[dict[str, Any]]:
+    return httpx.post(f"{base}/getUpdatesHistory", json={"token": TOKEN}, timeout=10).json()["result"]
+
+
+def inject_429(base: str, method: str, retry_after: int, count: int = 1) -> None:
+    body = {"method": method, "error_code": 429, "retry_after": retry_after, "count": count}
+    httpx.post(f"{base}/_emu/faults", json=body, timeout=10).raise_for_status()
+
+
+def admin_command(base: str, text: str) -> None:
+    command = text.split()[0]
+    body = {
+        "botToken": TOKEN,
+        "from": {"id": ADMIN_ID, "is_bot": False, "first_name": "Admin"},
+        "chat": {"id": ADMIN_ID, "type": "private", "first_name": "Admin"},
+        "date": int(time.time()),
+        "text": text,
+        "entities": [{"type": "bot_command", "offset": 0, "length": len(command)}],
+    }
+    httpx.post(f"{base}/sendCommand", json=body, timeout=10).raise_for_status()
+
+
+def channel_calls(base: str, method: str | None = None) -> list[dict[str, Any]]:
+    return [
+        c for c in calls(base)
+        if str(c["body"].get("chat_id")) == CHANNEL and (method is None or c["method"] == method)
+    ]
+
+
+def is_entry(caption: str) -> bool:
+    return "Entry:" in caption and ("LONG" in caption or "SHORT" in caption)
+
+
+# ---- running the demo ----------------------------------------------------------------------------
+
+
+def demo_cmd(tmp: Path, bars: int) -> list[str]:
+    return [
+        sys.executable, "-m", "bot", "demo", "--data", str(DATA.resolve()), "--speed", "0.05",
+        "--bars", str(bars), "--out", str(tmp / "out"), "--database", str(tmp / "demo.sqlite"),
+    ]
+
+
+def demo_env(base: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "LLM_", "EXCHANGE_", "ENGINE"))}
+    env.update(
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_API_BASE=base,
+        TELEGRAM_CHANNEL_ID=CHANNEL,
+        TELEGRAM_ADMIN_IDS=str(ADMIN_ID),
+        SYMBOLS="BTC/USDT:USDT,ETH/USDT:USDT",
+        PYTHONPATH=str(REPO),
+    )
+    return env
+
+
+def run_demo(tmp: Path, base: str, bars: int, timeout: float = 150) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        demo_cmd(tmp, bars), cwd=tmp, env=demo_env(base), capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def wait_for(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+# ---- the tests -----------------------------------------------------------------------------------
+
+
+def test_demo_posts_entries_with_images_and_exits_as_replies_and_survives_a_429(
+    emulator: str, tmp_path: Path
+) -> None:
+    inject_429(emulator, "sendPhoto", retry_after=2)
+    done = run_demo(tmp_path, emulator, bars=30)
+    assert TOKEN not in done.stdout + done.stderr
+    assert TOKEN.split(":")[1] not in done.stdout + done.stderr
+
+    photos = channel_calls(emulator, "sendPhoto")
+    faulted = [c for c in photos if c["fault"] == 429]
+    delivered = [c for c in photos if c["fault"] is None]
+    assert len(faulted) == 1, "the injected 429 hit one channel photo"
+    captions = [c["body"]["caption"] for c in delivered]
+    assert captions.count(faulted[0]["body"]["caption"]) == 1, "the delayed post went out exactly once"
+    assert photos.index(faulted[0]) < photos.index(
+        next(c for c in delivered if c["body"]["caption"] == faulted[0]["body"]["caption"])
+    )
+    assert len(captions) == len(set(captions)), "no channel photo was doubled"
+    entries = [c for c in delivered if is_entry(c["body"]["caption"])]
+    assert entries, f"no entry posts; stdout tail: {done.stdout[-1500:]}"
+    for call in entries:
+        assert call["files"], "entry posts upload a chart image"
+        assert next(iter(call["files"].values()))["size"] > 5_000
+
+    # Exits are channel messages replying to the message id of their entry post.
+    bot_messages = {int(h["messageId"]): h["message"] for h in history(emulator) if "messageId" in h}
+    entry_ids = {
+        mid for mid, m in bot_messages.items()
+        if str(m.get("chat_id")) == CHANNEL and m.get("photo") and is_entry(m.get("caption", ""))
+    }
+    exits = [c for c in channel_calls(emulator, "sendMessage") if c["body"].get("reply_parameters")]
+    assert exits, f"no exit posts; stdout tail: {done.stdout[-1500:]}"
+    for call in exits:
+        target = int(call["body"]["reply_parameters"]["message_id"])
+        assert target in entry_ids, f"exit replies to {target}, not an entry post"
+        entry_caption = bot_messages[target]["caption"]
+        symbol = entry_caption.split("</b>")[0].split()[-1]
+        assert symbol in call["body"]["text"], "the exit replies to the entry of its own symbol"
+
+
+def test_sigkill_and_restart_keep_runtime_state_and_repeat_no_post(emulator: str, tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        demo_cmd(tmp_path, bars=2000), cwd=tmp_path, env=demo_env(emulator),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_for(lambda: any(is_entry(c["body"].get("caption", "")) for c in channel_calls(emulator, "sendPhoto")),
+                 90, "the first entry post")
+        for text in ("/pause e2e test", "/leverage 7", "/symbols remove ETH/USDT:USDT"):
+            admin_command(emulator, text)
+
+        def replied() -> bool:
+            texts = [c["body"].get("text", "") for c in calls(emulator) if str(c["body"].get("chat_id")) == str(ADMIN_ID)]
+            return any("Symbols: BTC/USDT:USDT\n" in t + "\n" for t in texts) and any("Max leverage: 7" in t for t in texts)
+
+        wait_for(replied, 60, "the admin command replies")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    before = channel_calls(emulator)
+
+    done = run_demo(tmp_path, emulator, bars=20)
+    assert "Continuing the simulated clock" in done.stdout
+    assert "Demo: BTC/USDT:USDT from" in done.stdout
+
+    with sqlite3.connect(tmp_path / "demo.sqlite") as db:
+        state = dict(db.execute("SELECT key, value FROM runtime_state").fetchall())
+    assert state["paused"] == "1" and state["max_leverage"] == "7"
+    assert json.loads(state["symbols"]) == ["BTC/USDT:USDT"]
+
+    after = channel_calls(emulator)
+    delivered = [c for c in after if c["fault"] is None]
+    keys = [(c["method"], c["body"].get("caption") or c["body"].get("text")) for c in delivered]
+    assert len(keys) == len(set(keys)), "a channel post was repeated after the restart"
+    new_entries = [c for c in after[len(before):] if is_entry(c["body"].get("caption", ""))]
+    assert new_entries == [], "paused: no new entries after the restart"
