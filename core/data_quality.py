@@ -36,6 +36,13 @@ def outlier_marks(high: np.ndarray, low: np.ndarray, close: np.ndarray, atr: np.
     return marks
 
 
+def gap_window_marks(gaps_cum: np.ndarray) -> np.ndarray:
+    """Per bar, whether `flags_at` reports a gap for it: a hole among the GAP_WINDOW_BARS bars ending there."""
+    index = np.arange(len(gaps_cum))
+    start = np.maximum(index - GAP_WINDOW_BARS + 1, 0)
+    return (gaps_cum - gaps_cum[start]) > 0
+
+
 def flags_at(
     timeframe: str,
     gaps_cum: Sequence[int],

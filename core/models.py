@@ -146,6 +146,32 @@ class Snapshot:
             if view.bar_time + _timeframe_delta(tf) > self.as_of:
                 raise DomainError(f"{tf} bar opened {view.bar_time} is not closed at as_of {self.as_of}: look-ahead")
 
+    @classmethod
+    def trusted(
+        cls,
+        symbol: str,
+        as_of: datetime,
+        price: float,
+        timeframes: Mapping[str, TimeframeView],
+        funding_rate: float | None,
+        regime: Regime,
+        quality: tuple[str, ...],
+        extra: Mapping[str, float | None],
+    ) -> Snapshot:
+        """Skips `__post_init__`: only for a builder that guarantees its checks by construction (UTC as_of,
+        positive finite price, every view closed at as_of) — replay's snapshot assembly, once per symbol-bar."""
+        snapshot = object.__new__(cls)
+        set_field = object.__setattr__
+        set_field(snapshot, "symbol", symbol)
+        set_field(snapshot, "as_of", as_of)
+        set_field(snapshot, "price", price)
+        set_field(snapshot, "timeframes", timeframes)
+        set_field(snapshot, "funding_rate", funding_rate)
+        set_field(snapshot, "regime", regime)
+        set_field(snapshot, "quality", quality)
+        set_field(snapshot, "extra", extra)
+        return snapshot
+
     def to_json_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "symbol": self.symbol,

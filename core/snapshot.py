@@ -17,18 +17,18 @@ import math
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
-from core.data_quality import flags_at
+from core.data_quality import gap_window_marks
 from core.indicators import VIEW_EXTRA_COLUMNS, IndicatorFrame, compute_indicators
-from core.models import Regime, Snapshot, TimeframeView, require_utc
+from core.models import SNAPSHOT_INDICATOR_KEYS, Regime, Snapshot, TimeframeView, require_utc
 from core.offline_data import OfflineMarketData, open_ms
 from core.protocols import MarketData
 from core.regime import classify_regime
-from core.timeframes import from_ms, sort_timeframes, tf_ms, to_ms
+from core.timeframes import from_ms, is_timeframe, sort_timeframes, tf_ms, to_ms
 
 SNAPSHOT_TIMEFRAMES = ("1h", "4h", "1d")
 REGIME_TIMEFRAMES = ("4h", "1h", "1d")  # the first one present decides the regime
@@ -44,23 +44,48 @@ class SnapshotUnavailable(LookupError):
 # ------------------------------------------------------------------------------------------------
 
 
+# TimeframeView's positional fields after bar_time: OHLCV as stored, then the indicators (None while warming up).
+_VIEW_OHLCV = ("open", "high", "low", "close", "volume")
+_VIEW_INDICATORS = SNAPSHOT_INDICATOR_KEYS
+_FLAG_KINDS = ("gap", "stale", "outlier")  # in the order flags_at emits them
+
+
 class _Rows:
-    """One timeframe's columns as Python lists (cheap to index), built from an IndicatorFrame."""
+    """One timeframe's columns as Python lists (cheap to index), built from an IndicatorFrame.
+
+    Everything a snapshot reads per bar is prepared here once per series, so that assembling a snapshot is
+    list indexing: indicator values with NaN/inf already turned into None, each bar's view arguments as one
+    tuple, the gap-window and outlier marks as booleans and the flag strings.
+    """
 
     __slots__ = (
-        "_view_cache", "close_ms", "cols", "gaps_cum", "open_ms", "outliers", "timeframe", "timeframe_ms"
+        "_regime_cache", "_view_cache", "close_ms", "cols", "extra_args", "flag_gap", "flag_outlier",
+        "flag_stale", "gap_window", "gaps_cum", "open_ms", "outliers", "plain_timeframe", "timeframe",
+        "timeframe_ms", "values", "view_args",
     )
 
     def __init__(self, frame: IndicatorFrame) -> None:
         self.timeframe = frame.timeframe
         self.timeframe_ms = frame.timeframe_ms
+        # tf_ms also reads " 1h"-like strings, which Snapshot's look-ahead check refuses: those take its path.
+        self.plain_timeframe = is_timeframe(frame.timeframe)
         self.open_ms: list[int] = frame.open_ms.tolist()
         self.close_ms: list[int] = frame.close_ms.tolist()
         self.cols: dict[str, list[float]] = {k: v.tolist() for k, v in frame.columns.items()}
+        # The same values with NaN and ±inf as None, for the views' optional fields.
+        self.values: dict[str, list[float | None]] = {k: _finite_list(v) for k, v in frame.columns.items()}
+        v = self.values
+        self.view_args: list[tuple[float | None, ...]] = list(
+            zip(*(self.cols[k] for k in _VIEW_OHLCV), *(v[k] for k in _VIEW_INDICATORS), strict=True)
+        )
+        self.extra_args: list[tuple[float | None, ...]] = list(zip(*(v[k] for k in VIEW_EXTRA_COLUMNS), strict=True))
         self.gaps_cum: list[int] = frame.gaps_cum.tolist()
         self.outliers: list[bool] = frame.outliers.tolist()
-        # The last view built: replay asks for the same 4h/1d bar on several consecutive hours.
+        self.gap_window: list[bool] = gap_window_marks(frame.gaps_cum).tolist()
+        self.flag_gap, self.flag_stale, self.flag_outlier = (f"{kind}:{self.timeframe}" for kind in _FLAG_KINDS)
+        # The last view and regime built: replay asks for the same 4h/1d bar on several consecutive hours.
         self._view_cache: tuple[int, TimeframeView] = (-1, None)  # type: ignore[assignment]
+        self._regime_cache: tuple[int, Regime] = (-1, Regime.RANGING)
 
     def last_closed(self, as_of_ms: int) -> int:
         return bisect_right(self.close_ms, as_of_ms) - 1
@@ -69,40 +94,27 @@ class _Rows:
         cached_i, cached = self._view_cache
         if cached_i == i:
             return cached
-        view = _view(self, i)
+        view = TimeframeView(
+            from_ms(self.open_ms[i]), *self.view_args[i], dict(zip(VIEW_EXTRA_COLUMNS, self.extra_args[i], strict=True))
+        )
         self._view_cache = (i, view)
         return view
 
-
-def _num(value: float) -> float | None:
-    return value if value == value and value not in (math.inf, -math.inf) else None
-
-
-def _view(rows: _Rows, i: int) -> TimeframeView:
-    c = rows.cols
-    return TimeframeView(
-        bar_time=from_ms(rows.open_ms[i]),
-        open=c["open"][i],
-        high=c["high"][i],
-        low=c["low"][i],
-        close=c["close"][i],
-        volume=c["volume"][i],
-        rsi_14=_num(c["rsi_14"][i]),
-        macd=_num(c["macd"][i]),
-        macd_signal=_num(c["macd_signal"][i]),
-        macd_hist=_num(c["macd_hist"][i]),
-        ema_20=_num(c["ema_20"][i]),
-        ema_50=_num(c["ema_50"][i]),
-        ema_200=_num(c["ema_200"][i]),
-        atr_14=_num(c["atr_14"][i]),
-        extra={k: _num(c[k][i]) for k in VIEW_EXTRA_COLUMNS},
-    )
+    def regime(self, i: int) -> Regime:
+        cached_i, cached = self._regime_cache
+        if cached_i == i:
+            return cached
+        v = self.values
+        regime = classify_regime(self.cols["close"][i], v["ema_20"][i], v["ema_50"][i], v["atr_14"][i], v["atr_ratio"][i])
+        self._regime_cache = (i, regime)
+        return regime
 
 
-def _flags(rows: _Rows, i: int, as_of_ms: int) -> list[str]:
-    step = rows.timeframe_ms
-    expected = (as_of_ms // step) * step - step
-    return flags_at(rows.timeframe, rows.gaps_cum, rows.outliers, i, rows.open_ms[i], expected)
+def _finite_list(values: np.ndarray) -> list[float | None]:
+    out: list[float | None] = values.tolist()
+    for k in np.flatnonzero(~np.isfinite(values)).tolist():
+        out[k] = None
+    return out
 
 
 def assemble_snapshot(
@@ -118,13 +130,23 @@ def assemble_snapshot(
     quality: list[str] = []
     price_row: tuple[_Rows, int] | None = None
     regime_rows: dict[str, tuple[_Rows, int]] = {}
+    plain = True
     for rows in frames:
-        i = rows.last_closed(as_of_ms)
+        i = bisect_right(rows.close_ms, as_of_ms) - 1
         if i < 0:
             quality.append(f"missing:{rows.timeframe}")
             continue
         views[rows.timeframe] = rows.view(i)
-        quality.extend(_flags(rows, i, as_of_ms))
+        if not rows.plain_timeframe:
+            plain = False
+        # data_quality.flags_at's rules on the marks prepared per series: holes in the window, stale, outlier
+        if rows.gap_window[i]:
+            quality.append(rows.flag_gap)
+        step = rows.timeframe_ms
+        if rows.open_ms[i] < (as_of_ms // step) * step - step:
+            quality.append(rows.flag_stale)
+        if rows.outliers[i]:
+            quality.append(rows.flag_outlier)
         regime_rows[rows.timeframe] = (rows, i)
         if price_row is None:
             price_row = (rows, i)
@@ -138,15 +160,17 @@ def assemble_snapshot(
     for tf in (*REGIME_TIMEFRAMES, *regime_rows):
         if tf in regime_rows:
             r, j = regime_rows[tf]
-            c = r.cols
-            regime = classify_regime(
-                c["close"][j], _num(c["ema_20"][j]), _num(c["ema_50"][j]), _num(c["atr_14"][j]),
-                _num(c["atr_ratio"][j]),
-            )
+            regime = r.regime(j)
             break
 
     k = bisect_right(funding_ms, as_of_ms) - 1
     funding = funding_rates[k] if k >= 0 else None
+    values = rows.values
+    extra = {"change_24h_pct": values["change_24h_pct"][i], "quote_volume_24h": values["quote_volume_24h"][i]}
+    # Every view above is of a bar with close_ms <= as_of_ms, so no look-ahead; with a whole-millisecond UTC
+    # as_of that holds exactly and only the price is left for Snapshot's checks.
+    if plain and as_of.tzinfo is UTC and as_of.microsecond % 1000 == 0 and 0.0 < price < math.inf:
+        return Snapshot.trusted(symbol, as_of, price, views, funding, regime, tuple(quality), extra)
     return Snapshot(
         symbol=symbol,
         as_of=as_of,
@@ -155,10 +179,7 @@ def assemble_snapshot(
         funding_rate=funding,
         regime=regime,
         quality=tuple(quality),
-        extra={
-            "change_24h_pct": _num(rows.cols["change_24h_pct"][i]),
-            "quote_volume_24h": _num(rows.cols["quote_volume_24h"][i]),
-        },
+        extra=extra,
     )
 
 
