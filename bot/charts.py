@@ -1,0 +1,298 @@
+"""PNG charts for the channel and chat, drawn with matplotlib's Figure API (no pyplot, no global state,
+so they can render in worker threads via `asyncio.to_thread`). Candles are bars and vlines; no
+mplfinance. Dark style, ~1000×600 px, well under 150 KB.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from core.models import DomainError, Side
+
+BG = "#0e1117"
+PANEL = "#161b22"
+GRID = "#2a313c"
+TEXT = "#d0d7de"
+MUTED = "#8b949e"
+UP = "#26a69a"
+DOWN = "#ef5350"
+ENTRY = "#f0f6fc"
+STOP = "#ff5252"
+TARGET = "#00e676"
+LIQ = "#d500f9"
+EMA_COLOURS = ("#ffb74d", "#4fc3f7", "#ba68c8")
+SIZE_IN = (10.0, 6.0)
+DPI = 100
+
+_REQUIRED = ("open", "high", "low", "close")
+
+
+def _figure(size: tuple[float, float] = SIZE_IN) -> Figure:
+    fig = Figure(figsize=size, dpi=DPI, facecolor=BG)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _style(ax: Axes) -> None:
+    ax.set_facecolor(PANEL)
+    ax.grid(True, color=GRID, linewidth=0.6, alpha=0.8)
+    ax.tick_params(colors=MUTED, labelsize=8)
+    for spine in ax.spines.values():
+        spine.set_color(GRID)
+    ax.yaxis.tick_right()
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", facecolor=fig.get_facecolor(), pil_kwargs={"optimize": True})
+    return buffer.getvalue()
+
+
+def _check_candles(candles: pd.DataFrame, name: str = "candles") -> pd.DataFrame:
+    missing = [c for c in _REQUIRED if c not in candles.columns]
+    if missing:
+        raise DomainError(f"{name} lacks columns {missing}; has {list(candles.columns)}")
+    if candles.empty:
+        raise DomainError(f"{name} is empty: nothing to draw")
+    return candles
+
+
+def _time_labels(ax: Axes, index: pd.Index, count: int = 6) -> None:
+    n = len(index)
+    ticks = np.linspace(0, n - 1, num=min(count, n), dtype=int)
+    span = (index[-1] - index[0]) if n > 1 and isinstance(index, pd.DatetimeIndex) else pd.Timedelta(0)
+    fmt = "%m-%d %H:%M" if span <= pd.Timedelta(days=3) else "%Y-%m-%d"
+    ax.set_xticks(ticks)
+    if isinstance(index, pd.DatetimeIndex):
+        ax.set_xticklabels([index[i].strftime(fmt) for i in ticks])
+    ax.set_xlim(-1, n + max(4, n // 6))  # room on the right for the level labels
+
+
+def _draw_candles(ax: Axes, candles: pd.DataFrame) -> None:
+    x = np.arange(len(candles))
+    o = candles["open"].to_numpy(float)
+    h = candles["high"].to_numpy(float)
+    low = candles["low"].to_numpy(float)
+    c = candles["close"].to_numpy(float)
+    colours = np.where(c >= o, UP, DOWN)
+    ax.vlines(x, low, h, colors=colours, linewidth=0.8)
+    body = np.abs(c - o)
+    # a doji still gets a visible body
+    body = np.maximum(body, (np.nanmax(h) - np.nanmin(low)) * 0.0015)
+    ax.bar(x, body, bottom=np.minimum(o, c), width=0.7, color=colours, edgecolor=colours, linewidth=0)
+
+
+def _hline(ax: Axes, y: float, colour: str, label: str, style: str = "-") -> None:
+    ax.axhline(y, color=colour, linestyle=style, linewidth=1.1, alpha=0.9)
+    ax.annotate(
+        label,
+        xy=(1.0, y),
+        xycoords=("axes fraction", "data"),
+        xytext=(-4, 3),
+        textcoords="offset points",
+        ha="right",
+        va="bottom",
+        fontsize=8,
+        color=colour,
+        fontweight="bold",
+    )
+
+
+def _fmt(value: float) -> str:
+    if value == 0 or not math.isfinite(value):
+        return str(value)
+    digits = max(2, 5 - math.floor(math.log10(abs(value))))
+    return f"{value:,.{min(digits, 10)}f}" if abs(value) < 1000 else f"{value:,.2f}"
+
+
+def entry_chart(
+    candles: pd.DataFrame,
+    *,
+    entry: float,
+    stop: float,
+    targets: Sequence[float],
+    side: Side,
+    liquidation: float | None = None,
+    ema_spans: Sequence[int] = (20, 50),
+    title: str = "",
+    bars: int = 120,
+) -> bytes:
+    """Candles with EMAs and the trade's entry, stop, target and liquidation lines, as PNG bytes.
+
+    A liquidation price far outside the candles would squash them, so it is drawn only when it lies near
+    the plotted range; otherwise a marker at the edge names it.
+    """
+    frame = _check_candles(candles)
+    closes = frame["close"].astype(float)
+    emas = {span: closes.ewm(span=span, adjust=False).mean() for span in ema_spans}
+    frame = frame.iloc[-bars:]
+    fig = _figure()
+    ax = fig.add_axes((0.04, 0.09, 0.86, 0.82))
+    _style(ax)
+    _draw_candles(ax, frame)
+    x = np.arange(len(frame))
+    for colour, (span, ema) in zip(EMA_COLOURS, emas.items(), strict=False):
+        ax.plot(x, ema.iloc[-bars:].to_numpy(float), color=colour, linewidth=1.2, label=f"EMA {span}")
+    levels = [entry, stop, *targets]
+    lo = min(float(frame["low"].min()), *levels)
+    hi = max(float(frame["high"].max()), *levels)
+    pad = (hi - lo) * 0.06 or hi * 0.01
+    if liquidation is not None and lo - (hi - lo) * 0.35 <= liquidation <= hi + (hi - lo) * 0.35:
+        lo, hi = min(lo, liquidation), max(hi, liquidation)
+        _hline(ax, liquidation, LIQ, f"LIQ {_fmt(liquidation)}", ":")
+    elif liquidation is not None:
+        below = liquidation < lo
+        ax.annotate(
+            f"LIQ {_fmt(liquidation)} {'↓' if below else '↑'}",
+            xy=(0.99, 0.02 if below else 0.97),
+            xycoords="axes fraction",
+            ha="right",
+            va="bottom" if below else "top",
+            fontsize=8,
+            color=LIQ,
+            fontweight="bold",
+        )
+    ax.set_ylim(lo - pad, hi + pad)
+    _hline(ax, entry, ENTRY, f"ENTRY {_fmt(entry)}", "--")
+    _hline(ax, stop, STOP, f"STOP {_fmt(stop)}")
+    for n, target in enumerate(targets, start=1):
+        _hline(ax, target, TARGET, f"TP{n} {_fmt(target)}")
+    # shade risk and reward between entry and stop / last target
+    ax.axhspan(min(entry, stop), max(entry, stop), color=STOP, alpha=0.07)
+    if targets:
+        ax.axhspan(min(entry, targets[-1]), max(entry, targets[-1]), color=TARGET, alpha=0.05)
+    _time_labels(ax, frame.index)
+    colour = UP if side == "long" else DOWN
+    fig.text(0.04, 0.94, title or "Entry", color=TEXT, fontsize=13, fontweight="bold")
+    fig.text(0.90, 0.94, side.upper(), color=colour, fontsize=13, fontweight="bold", ha="right")
+    legend = ax.legend(loc="upper left", fontsize=8, frameon=False)
+    for text in legend.get_texts():
+        text.set_color(MUTED)
+    return _png(fig)
+
+
+def symbol_chart(candles: pd.DataFrame, timeframe: str, *, symbol: str = "", bars: int = 150) -> bytes:
+    """`/chart SYM tf`: candles with EMA 20/50/200 and volume underneath."""
+    frame = _check_candles(candles)
+    closes = frame["close"].astype(float)
+    emas = {span: closes.ewm(span=span, adjust=False).mean().iloc[-bars:] for span in (20, 50, 200)}
+    frame = frame.iloc[-bars:]
+    fig = _figure()
+    ax = fig.add_axes((0.04, 0.27, 0.86, 0.64))
+    vol_ax = fig.add_axes((0.04, 0.07, 0.86, 0.17), sharex=ax)
+    _style(ax)
+    _style(vol_ax)
+    _draw_candles(ax, frame)
+    x = np.arange(len(frame))
+    for colour, (span, ema) in zip(EMA_COLOURS, emas.items(), strict=False):
+        if len(closes) >= span:
+            ax.plot(x, ema.to_numpy(float), color=colour, linewidth=1.1, label=f"EMA {span}")
+    if "volume" in frame.columns:
+        up = frame["close"].to_numpy(float) >= frame["open"].to_numpy(float)
+        vol_ax.bar(x, frame["volume"].to_numpy(float), width=0.7, color=np.where(up, UP, DOWN), alpha=0.6)
+    ax.tick_params(labelbottom=False)
+    _time_labels(vol_ax, frame.index)
+    last = float(frame["close"].iloc[-1])
+    first = float(frame["close"].iloc[0])
+    change = (last / first - 1) * 100 if first else 0.0
+    fig.text(0.04, 0.94, f"{symbol} · {timeframe}", color=TEXT, fontsize=13, fontweight="bold")
+    fig.text(0.90, 0.94, f"{_fmt(last)}  {change:+.2f}%", color=UP if change >= 0 else DOWN, fontsize=12, ha="right")
+    if ax.get_legend_handles_labels()[0]:
+        legend = ax.legend(loc="upper left", fontsize=8, frameon=False)
+        for text in legend.get_texts():
+            text.set_color(MUTED)
+    return _png(fig)
+
+
+def pulse_chart(closes: Mapping[str, pd.Series], *, title: str = "Market Pulse", columns: int = 2) -> bytes:
+    """A compact grid of sparklines, one per symbol, with last price and change over the window."""
+    series = {symbol: s.dropna().astype(float) for symbol, s in closes.items() if len(s.dropna()) >= 2}
+    if not series:
+        raise DomainError("pulse_chart needs at least one series with two or more closes")
+    columns = max(1, min(columns, len(series)))
+    rows = math.ceil(len(series) / columns)
+    height = min(12.0, 1.0 + 1.7 * rows)
+    fig = _figure((10.0, height))
+    fig.text(0.02, 1 - 0.35 / height, title, color=TEXT, fontsize=13, fontweight="bold", va="center")
+    top = 1 - 0.7 / height
+    cell_h = (top - 0.04) / rows
+    cell_w = 0.96 / columns
+    for i, (symbol, s) in enumerate(series.items()):
+        row, col = divmod(i, columns)
+        ax = fig.add_axes((0.02 + col * cell_w, top - (row + 1) * cell_h + 0.02, cell_w - 0.03, cell_h - 0.06))
+        values = s.to_numpy()
+        change = (values[-1] / values[0] - 1) * 100 if values[0] else 0.0
+        colour = UP if change >= 0 else DOWN
+        x = np.arange(len(values))
+        ax.plot(x, values, color=colour, linewidth=1.4)
+        ax.fill_between(x, values, values.min(), color=colour, alpha=0.12)
+        ax.set_facecolor(PANEL)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        ax.set_xlim(0, len(values) - 1)
+        ax.text(
+            0.02,
+            0.92,
+            symbol.split(":")[0],
+            transform=ax.transAxes,
+            color=TEXT,
+            fontsize=10,
+            fontweight="bold",
+            va="top",
+        )
+        ax.text(
+            0.98,
+            0.92,
+            f"{_fmt(values[-1])}  {change:+.2f}%",
+            transform=ax.transAxes,
+            color=colour,
+            fontsize=10,
+            ha="right",
+            va="top",
+        )
+    return _png(fig)
+
+
+def equity_chart(points: Sequence[tuple[datetime, float]], *, title: str = "Equity") -> bytes:
+    """`/stats` and the daily summary: the equity curve with its drawdown shaded underneath."""
+    if len(points) < 2:
+        raise DomainError(f"equity_chart needs at least two points, got {len(points)}")
+    times = pd.DatetimeIndex([t for t, _ in points])
+    equity = np.array([v for _, v in points], dtype=float)
+    peak = np.maximum.accumulate(equity)
+    drawdown = (equity / peak - 1) * 100
+    fig = _figure()
+    ax = fig.add_axes((0.04, 0.3, 0.86, 0.6))
+    dd_ax = fig.add_axes((0.04, 0.08, 0.86, 0.18), sharex=ax)
+    _style(ax)
+    _style(dd_ax)
+    x = np.arange(len(equity))
+    colour = UP if equity[-1] >= equity[0] else DOWN
+    ax.plot(x, equity, color=colour, linewidth=1.6)
+    ax.fill_between(x, equity, equity.min(), color=colour, alpha=0.1)
+    dd_ax.fill_between(x, drawdown, 0, color=DOWN, alpha=0.5)
+    dd_ax.set_ylabel("DD %", color=MUTED, fontsize=8)
+    ax.tick_params(labelbottom=False)
+    _time_labels(dd_ax, times)
+    change = (equity[-1] / equity[0] - 1) * 100 if equity[0] else 0.0
+    fig.text(0.04, 0.94, title, color=TEXT, fontsize=13, fontweight="bold")
+    fig.text(
+        0.90,
+        0.94,
+        f"{equity[-1]:,.2f}  {change:+.2f}%  max DD {drawdown.min():.2f}%",
+        color=colour,
+        fontsize=11,
+        ha="right",
+    )
+    return _png(fig)

@@ -1,0 +1,375 @@
+"""Pure functions that build the HTML texts of channel posts (Telegram HTML parse mode).
+
+Every value from outside (symbols, reasoning, errors) is escaped with `html.escape`. Captions fit in
+1024 characters and texts are split into ≤ 4096-character messages on line boundaries; cutting never
+breaks a tag or an entity (`truncate_html`, `split_html`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from html import escape
+
+from core.models import DecisionRecord, DomainError, Position, Snapshot, TradeEvent, iso_z
+
+CAPTION_LIMIT = 1024
+TEXT_LIMIT = 4096
+ELLIPSIS = "…"
+
+_TOKEN = re.compile(r"<[^>]*>|&#?\w+;|[^<&]+|[<&]")
+_TAG = re.compile(r"<\s*(/?)\s*([a-zA-Z][a-zA-Z0-9-]*)")
+
+EXIT_LABELS = {
+    "tp1": "🎯 Target 1 hit",
+    "tp2": "🎯 Target 2 hit",
+    "tp3": "🎯 Target 3 hit",
+    "stop": "🛑 Stopped out",
+    "breakeven": "⚖️ Break-even stop",
+    "trailing": "📉 Trailing stop",
+    "stale": "⏳ Stale exit",
+    "liquidation": "💥 Liquidated",
+    "manual": "✋ Closed manually",
+    "end": "⏹ Closed at end",
+    "signal": "🔁 Closed on signal",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML-safe cutting
+# ---------------------------------------------------------------------------------------------
+
+
+def _tokens(html: str) -> list[str]:
+    """Tags, entities and plain-text runs; plain runs are split to characters lazily by the callers."""
+    return _TOKEN.findall(html)
+
+
+def _closing(stack: list[str]) -> str:
+    return "".join(f"</{name}>" for name in reversed(stack))
+
+
+def _track(token: str, stack: list[str]) -> None:
+    match = _TAG.match(token)
+    if not match or token.endswith("/>"):
+        return
+    closing, name = match.group(1), match.group(2).lower()
+    if not closing:
+        stack.append(name)
+    elif name in stack:
+        del stack[len(stack) - 1 - stack[::-1].index(name)]
+
+
+def truncate_html(html: str, limit: int, ellipsis: str = ELLIPSIS) -> str:
+    """`html` if it fits, else the longest prefix that fits with `ellipsis` and every open tag closed."""
+    if len(html) <= limit:
+        return html
+    out: list[str] = []
+    size = 0
+    stack: list[str] = []
+    for token in _tokens(html):
+        is_text = not token.startswith(("<", "&")) or token in ("<", "&")
+        pieces = list(token) if is_text else [token]
+        for piece in pieces:
+            trial_stack = list(stack)
+            _track(piece, trial_stack)
+            if size + len(piece) + len(ellipsis) + len(_closing(trial_stack)) > limit:
+                return "".join(out).rstrip() + ellipsis + _closing(stack)
+            out.append(piece)
+            size += len(piece)
+            stack = trial_stack
+    return "".join(out)
+
+
+def split_html(html: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Split into chunks ≤ limit on line boundaries; an over-long line is cut tag-safely."""
+    chunks: list[str] = []
+    current = ""
+    for line in html.split("\n"):
+        pieces = [line] if len(line) <= limit else _hard_split(line, limit)
+        for piece in pieces:
+            candidate = piece if not current else f"{current}\n{piece}"
+            if len(candidate) <= limit:
+                current = candidate
+            else:
+                chunks.append(current)
+                current = piece
+    chunks.append(current)
+    return [c for c in chunks if c.strip()]
+
+
+def _apply_tag(piece: str, open_tags: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The open-tag stack after `piece` (name, opening tag as written)."""
+    match = _TAG.match(piece)
+    if not match or piece.endswith("/>"):
+        return open_tags
+    name = match.group(2).lower()
+    if not match.group(1):
+        return [*open_tags, (name, piece)]
+    for i in range(len(open_tags) - 1, -1, -1):
+        if open_tags[i][0] == name:
+            return open_tags[:i] + open_tags[i + 1 :]
+    return open_tags
+
+
+def _closers(open_tags: list[tuple[str, str]]) -> str:
+    return "".join(f"</{name}>" for name, _ in reversed(open_tags))
+
+
+def _opening(open_tags: list[tuple[str, str]]) -> str:
+    return "".join(tag for _, tag in open_tags)
+
+
+def _hard_split(line: str, limit: int) -> list[str]:
+    """Cut one line into pieces ≤ limit, closing open tags at each cut and reopening them after it."""
+    pieces: list[str] = []
+    out: list[str] = []
+    size = 0
+    open_tags: list[tuple[str, str]] = []  # (name, the opening tag as written)
+    for token in _tokens(line):
+        is_text = not token.startswith(("<", "&")) or token in ("<", "&")
+        for piece in list(token) if is_text else [token]:
+            after = _apply_tag(piece, open_tags)
+            if size + len(piece) + len(_closers(after)) > limit and size > len(_opening(open_tags)):
+                pieces.append("".join(out) + _closers(open_tags))
+                out, size = [_opening(open_tags)], len(_opening(open_tags))
+                after = _apply_tag(piece, open_tags)
+            open_tags = after
+            out.append(piece)
+            size += len(piece)
+    if size:
+        pieces.append("".join(out))
+    return pieces
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers
+# ---------------------------------------------------------------------------------------------
+
+
+def fmt_price(value: float) -> str:
+    """Enough significant digits for any coin: 61,234.50 · 3,050.12 · 0.5231 · 0.00001234."""
+    if not math.isfinite(value):
+        return "n/a"
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return f"{value:,.2f}"
+    if magnitude >= 1:
+        return f"{value:,.4f}".rstrip("0").rstrip(".") if magnitude < 100 else f"{value:,.3f}"
+    if magnitude == 0:
+        return "0"
+    decimals = min(12, 3 - math.floor(math.log10(magnitude)))
+    return f"{value:.{decimals}f}"
+
+
+def fmt_signed(value: float, suffix: str = "", digits: int = 2) -> str:
+    return f"{value:+,.{digits}f}{suffix}"
+
+
+def fmt_qty(value: float) -> str:
+    return f"{value:,.6g}"
+
+
+def disclaimer(dry_run: bool) -> str:
+    text = "Not financial advice."
+    if dry_run:
+        text += " Dry-run: paper trading."
+    return f"<i>{text}</i>"
+
+
+def _short_symbol(symbol: str) -> str:
+    return symbol.split(":")[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry and exit
+# ---------------------------------------------------------------------------------------------
+
+
+def entry_caption(
+    event: TradeEvent,
+    record: DecisionRecord | None = None,
+    snapshot: Snapshot | None = None,
+    *,
+    dry_run: bool = True,
+    limit: int = CAPTION_LIMIT,
+) -> str:
+    """The caption of an entry post: side, symbol, entry, stop, targets, leverage, confidence, a short
+    reason, the signal id and the disclaimer — the reason is shortened first when space runs out."""
+    pos = event.position
+    decision = record.decision if record is not None else None
+    side_icon = "🟢 LONG" if event.side == "long" else "🔴 SHORT"
+    head = [
+        f"<b>{side_icon} {escape(_short_symbol(event.symbol))}</b>",
+        f"Entry: <code>{fmt_price(event.price)}</code>",
+    ]
+    if pos is not None:
+        risk_pct = abs(pos.entry_price - pos.stop_loss) / pos.entry_price * 100
+        head.append(f"Stop: <code>{fmt_price(pos.stop_loss)}</code> ({risk_pct:.2f}%)")
+        for n, target in enumerate(pos.take_profit, start=1):
+            move = (target - pos.entry_price) / pos.entry_price * 100
+            head.append(f"TP{n}: <code>{fmt_price(target)}</code> ({move:+.2f}%)")
+        head.append(f"Leverage: {pos.leverage}x · Liq: <code>{fmt_price(pos.liquidation_price)}</code>")
+    elif decision is not None and decision.stop_loss is not None:
+        head.append(f"Stop: <code>{fmt_price(decision.stop_loss)}</code>")
+        head.extend(f"TP{n}: <code>{fmt_price(t)}</code>" for n, t in enumerate(decision.take_profit, 1))
+        head.append(f"Leverage: {decision.leverage}x")
+    confidence = pos.confidence if pos is not None and pos.confidence else (decision.confidence if decision else 0)
+    if confidence:
+        head.append(f"Confidence: {confidence:.0%}")
+    if snapshot is not None:
+        head.append(f"Regime: {escape(str(snapshot.regime).replace('_', ' '))}")
+    tail = []
+    if event.signal_id:
+        tail.append(f"Signal: <code>{escape(event.signal_id)}</code>")
+    tail.append(disclaimer(dry_run))
+    reason = (decision.reasoning if decision is not None else "").strip()
+    fixed = "\n".join(head) + "\n\n" + "\n".join(tail)
+    if reason:
+        budget = limit - len(fixed) - 2
+        reason_html = truncate_html(f"<i>{escape(reason)}</i>", max(budget, 0))
+        if budget > 20:
+            return "\n".join(head) + "\n\n" + reason_html + "\n\n" + "\n".join(tail)
+    return truncate_html(fixed, limit)
+
+
+@dataclass(frozen=True, slots=True)
+class ExitResult:
+    """Figures of one exit, derived from the event (and its closed-trade row when the broker gave one)."""
+
+    reason: str
+    entry_price: float
+    exit_price: float
+    qty: float
+    net_pnl: float
+    pnl_pct: float  # price move in the position's favour, %
+    margin_pct: float | None  # on isolated margin, % (price move × leverage, after costs)
+    r_multiple: float | None
+
+    @classmethod
+    def of(cls, event: TradeEvent) -> ExitResult:
+        trade, pos = event.trade, event.position
+        reason = (event.reason or (trade.exit_reason if trade else "") or "exit").lower()
+        sign = 1 if event.side == "long" else -1
+        entry = trade.entry_price if trade else (pos.entry_price if pos else event.price)
+        qty = trade.qty if trade else event.qty
+        pnl = trade.net_pnl if trade else event.net_pnl
+        stop = trade.stop_loss if trade else (pos.initial_stop if pos else None)
+        leverage = trade.leverage if trade else (pos.leverage if pos else None)
+        if entry <= 0:
+            raise DomainError(f"exit of {event.position_id}: entry price must be positive, got {entry}")
+        pnl_pct = sign * (event.price - entry) / entry * 100
+        notional = entry * qty
+        margin_pct = pnl / (notional / leverage) * 100 if leverage and notional > 0 else None
+        risk = abs(entry - stop) * qty if stop else 0.0
+        r_multiple = pnl / risk if risk > 0 else None
+        return cls(reason, entry, event.price, qty, pnl, pnl_pct, margin_pct, r_multiple)
+
+
+def exit_text(event: TradeEvent, *, dry_run: bool = True) -> str:
+    result = ExitResult.of(event)
+    label = EXIT_LABELS.get(result.reason, f"Exit ({escape(result.reason)})")
+    won = result.net_pnl >= 0
+    lines = [
+        f"<b>{label} — {escape(_short_symbol(event.symbol))} {event.side.upper()}</b>",
+        f"Exit: <code>{fmt_price(result.exit_price)}</code> (entry {fmt_price(result.entry_price)})",
+        f"Qty: {fmt_qty(result.qty)}",
+        f"{'✅' if won else '❌'} P&amp;L: <b>{fmt_signed(result.net_pnl)}</b> USDT after costs",
+        f"Price move: {fmt_signed(result.pnl_pct, '%')}",
+    ]
+    if result.margin_pct is not None:
+        lines.append(f"On margin: {fmt_signed(result.margin_pct, '%', 1)}")
+    if result.r_multiple is not None:
+        lines.append(f"R multiple: {result.r_multiple:+.2f}R")
+    if event.position is not None and event.position.qty > 0 and result.reason.startswith("tp"):
+        lines.append(f"Remaining: {fmt_qty(event.position.qty)} · stop {fmt_price(event.position.stop_loss)}")
+    lines.append(disclaimer(dry_run))
+    return truncate_html("\n".join(lines), TEXT_LIMIT)
+
+
+def update_text(event: TradeEvent, *, dry_run: bool = True) -> str:
+    """A reply to the entry post for position updates that are not exits (stop moved, liquidation risk)."""
+    symbol = escape(_short_symbol(event.symbol))
+    if event.kind == "stop_moved":
+        head = f"🔒 <b>{symbol}</b>: stop moved to <code>{fmt_price(event.price)}</code>"
+    else:
+        head = f"⚠️ <b>{symbol}</b>: price <code>{fmt_price(event.price)}</code> is near liquidation"
+    if event.reason:
+        head += f" ({escape(event.reason)})"
+    return head + "\n" + disclaimer(dry_run)
+
+
+# ---------------------------------------------------------------------------------------------
+# Market Pulse and the daily summary
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PulseItem:
+    symbol: str
+    price: float
+    change_24h_pct: float | None
+    funding_rate: float | None
+    regime: str
+    view: str  # the engine's one-line view
+
+
+def pulse_text(items: Sequence[PulseItem], as_of: datetime, *, dry_run: bool = True) -> str:
+    lines = [f"<b>📊 Market Pulse</b> — {escape(iso_z(as_of).replace('T', ' ').removesuffix(':00Z'))} UTC", ""]
+    for item in items:
+        change = "n/a" if item.change_24h_pct is None else fmt_signed(item.change_24h_pct, "%")
+        funding = "n/a" if item.funding_rate is None else f"{item.funding_rate * 100:+.4f}%"
+        lines.append(f"<b>{escape(_short_symbol(item.symbol))}</b> <code>{fmt_price(item.price)}</code> ({change} 24h)")
+        lines.append(f"Funding {funding} · {escape(item.regime.replace('_', ' '))}")
+        lines.append(f"↳ {escape(item.view)}")
+        lines.append("")
+    if not items:
+        lines.append("No market data this time.")
+    lines.append(disclaimer(dry_run))
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class DailySummary:
+    day: date
+    equity: float
+    day_pnl: float
+    trades: int
+    wins: int
+    open_positions: tuple[Position, ...] = ()
+    day_start_equity: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.wins <= self.trades):
+            raise DomainError(f"wins must be within [0, trades={self.trades}], got {self.wins}")
+
+    @property
+    def win_rate(self) -> float | None:
+        return self.wins / self.trades if self.trades else None
+
+
+def daily_summary_text(summary: DailySummary, *, dry_run: bool = True) -> str:
+    pnl_pct = summary.day_pnl / summary.day_start_equity * 100 if summary.day_start_equity > 0 else None
+    pnl = f"{fmt_signed(summary.day_pnl)} USDT" + (f" ({fmt_signed(pnl_pct, '%')})" if pnl_pct is not None else "")
+    win_rate = "n/a" if summary.win_rate is None else f"{summary.win_rate:.0%}"
+    lines = [
+        f"<b>🗓 Daily summary — {summary.day.isoformat()}</b>",
+        f"Equity: <code>{summary.equity:,.2f}</code> USDT",
+        f"Day P&amp;L: <b>{pnl}</b>",
+        f"Closed trades: {summary.trades} · win rate {win_rate}",
+        f"Open positions: {len(summary.open_positions)}",
+    ]
+    for pos in summary.open_positions:
+        lines.append(
+            f"• {escape(_short_symbol(pos.symbol))} {pos.side} {fmt_qty(pos.qty)} @ {fmt_price(pos.entry_price)}"
+            f" · stop {fmt_price(pos.stop_loss)}"
+        )
+    lines.append(disclaimer(dry_run))
+    return "\n".join(lines)
+
+
+def alert_text(text: str) -> str:
+    return f"⚠️ <b>AI Trader alert</b>\n{escape(text)}"

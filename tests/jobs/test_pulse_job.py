@@ -1,0 +1,85 @@
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bot.notifier import ChannelNotifier
+from bot.outbox import MemoryOutbox
+from core.clock import SimulatedClock
+from core.models import Action, Decision, DecisionRecord
+from core.offline_data import OfflineMarketData
+from core.rules_engine import RulesEngine
+from core.snapshot import LiveSnapshotSource
+from jobs.pulse_job import change_24h_pct, one_line_view, run_pulse
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "freqtrade-userdata-cyft_trader" / "original"
+AS_OF = datetime(2024, 3, 1, 12, tzinfo=UTC)
+
+
+def notifier(outbox: MemoryOutbox) -> ChannelNotifier:
+    return ChannelNotifier(outbox, channel_id="-100777", admin_ids=(11,), clock=SimulatedClock(AS_OF))
+
+
+@pytest.fixture
+def market() -> OfflineMarketData:
+    if not DATA.is_dir():
+        pytest.skip(f"real data not present at {DATA} (needs ../shared next to the repo)")
+    return OfflineMarketData(DATA)
+
+
+async def test_pulse_on_real_data_posts_every_symbol_and_reports_the_missing_one(market: OfflineMarketData) -> None:
+    outbox = MemoryOutbox()
+    ok = await run_pulse(
+        as_of=AS_OF,
+        symbols=["BTC/USDT:USDT", "ETH/USDT:USDT", "NOPE/USDT:USDT"],
+        snapshots=LiveSnapshotSource(market),
+        market=market,
+        engine=RulesEngine(),
+        notifier=notifier(outbox),
+    )
+    assert ok
+    alert, pulse = sorted(await outbox.posts(), key=lambda p: p.kind)
+    assert alert.kind == "alert" and "NOPE/USDT:USDT" in alert.text
+    assert pulse.kind == "pulse" and pulse.image is not None and pulse.dedupe_key == "pulse:2024-03-01T12:00:00Z"
+    candles = await market.candles("BTC/USDT:USDT", "1h", until=AS_OF, limit=30)
+    expected = (candles["close"].iloc[-1] / candles["close"].iloc[-25] - 1) * 100
+    assert f"{expected:+.2f}%" in pulse.text
+    for needle in ("BTC/USDT", "ETH/USDT", "Funding", "rules:"):
+        assert needle in pulse.text
+
+
+async def test_pulse_failure_is_reported_not_raised(market: OfflineMarketData) -> None:
+    outbox = MemoryOutbox()
+
+    class Broken(ChannelNotifier):
+        async def pulse(self, *args: object, **kwargs: object) -> bool:
+            raise RuntimeError("disk full")
+
+    ok = await run_pulse(
+        as_of=AS_OF,
+        symbols=["BTC/USDT:USDT"],
+        snapshots=LiveSnapshotSource(market),
+        market=market,
+        engine=RulesEngine(),
+        notifier=Broken(outbox, channel_id="-100777", admin_ids=(11,), clock=SimulatedClock(AS_OF)),
+    )
+    assert not ok
+    (alert,) = await outbox.posts()
+    assert "Market Pulse failed: RuntimeError: disk full" in alert.text
+
+
+def test_one_line_view_and_change() -> None:
+    record = DecisionRecord(
+        "ok",
+        "rules",
+        "rules-v1",
+        1,
+        Decision(Action.LONG, 0.66, 99.0, (105.0,), 3, "", "EMA stack bullish on 4h. RSI 61."),
+    )
+    assert one_line_view(record) == "rules: long bias (66%) — EMA stack bullish on 4h"
+    assert one_line_view(DecisionRecord("failed", "llm", "m", 2, None, "timeout")) == "llm: no view (failed)"
+    index = pd.date_range("2024-03-01", periods=30, freq="1h", tz="UTC")
+    frame = pd.DataFrame({"close": [100.0] * 6 + [110.0] * 24}, index=index)
+    assert change_24h_pct(frame, AS_OF) == pytest.approx(10.0)
+    assert change_24h_pct(frame.iloc[-10:], AS_OF) is None
