@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,6 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 
-from bot import charts
 from bot.notifier import ChannelNotifier
 from bot.publisher import ConsoleSender, Publisher, TelegramSender
 from bot.reply_format import ADMIN_COMMANDS, PUBLIC_COMMANDS
@@ -53,6 +53,12 @@ log = logging.getLogger(__name__)
 
 CHART_TIMEFRAMES = ("15m", "1h", "4h", "1d")
 CONSOLE_CHANNEL = "@console"
+# Worker threads behind `asyncio.to_thread` (snapshot indicators, chart rendering, first file reads).
+# asyncio's default is min(32, cores + 4); every extra thread that allocates gets a glibc malloc arena of
+# its own that is rarely returned, which cost ~50 MB of RSS over a week of cycles in bench/bot.py. The
+# work is CPU-bound and holds the GIL, so two workers keep the same throughput (one chart may render
+# while one snapshot is built).
+WORKER_THREADS = 2
 
 
 def build_dispatcher(*, rate_limiter: RateLimiter | None = None, **deps: Any) -> Dispatcher:
@@ -98,9 +104,13 @@ class MarketCharts:
         candles = await self._md.candles(symbol, timeframe, until=self._clock.now(), limit=150)
         if candles.empty:
             raise UserInputError(f"no {timeframe} candles for {symbol} yet")
+        from bot import charts  # matplotlib loads with the first chart drawn
+
         return await asyncio.to_thread(charts.symbol_chart, candles, timeframe, symbol=symbol)
 
     async def equity_chart(self, points: Sequence[tuple[datetime, float]]) -> bytes:
+        from bot import charts
+
         return await asyncio.to_thread(charts.equity_chart, list(points))
 
 
@@ -170,11 +180,15 @@ class App:
 
     async def build(self) -> None:
         s = self.settings
-        self.credentials: Any = None  # the demo never talks to an exchange (and skips ccxt's ~65 MB)
+        # The loop's default executor, installed before any work is handed to a thread; asyncio shuts it
+        # down with the loop (a later App on the same loop replaces it, and the idle pool is collected).
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="aitrader-worker")
+        )
+        self.credentials: Any = None  # the demo never talks to an exchange (and skips ccxt's ~100 MB)
         self.live_gate: Any = None
         if not self.demo:
             from core.exchange_client import ExchangeCredentials
-            from core.health import LiveGate
 
             self.credentials = ExchangeCredentials(
                 s.exchange_id,
@@ -182,7 +196,10 @@ class App:
                 secret=s.exchange_secret.get_secret_value() if s.exchange_secret else None,
                 testnet=s.exchange_testnet,
             )
-            self.live_gate = LiveGate(self.credentials, s.symbols)
+            if self.credentials.has_keys:  # without keys live trading is refused before the gate is asked
+                from core.health import LiveGate
+
+                self.live_gate = LiveGate(self.credentials, s.symbols)
         self.db = await Database(s.database_path).connect()
         self.state_store = SqliteStateStore(self.db)
         self._dry_run_flag = (await self.state_store.load_state(self.defaults)).dry_run
@@ -317,7 +334,7 @@ class App:
         """Why `/dryrun off` is refused now (None: an admin may confirm going live)."""
         if self.demo:
             return "the demo always trades on paper"
-        return self.broker.live_blocker() or self.live_gate.blocker()
+        return self.broker.live_blocker() or (self.live_gate.blocker() if self.live_gate else None)
 
     async def _alert(self, text: str) -> None:
         await self.notifier.alert(text)

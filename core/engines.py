@@ -7,17 +7,18 @@ decision cache survive restarts.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from core.config import LlmConfig
 from core.decision_cache import DecisionCache
-from core.ensemble import EnsembleEngine
 from core.errors import UserInputError
 from core.llm_capabilities import CapabilityStore
-from core.llm_engine import BudgetAlert, LlmEngine
 from core.llm_usage import UsageLog
 from core.protocols import Clock, DecisionEngine
 from core.rules_engine import RulesEngine, RulesParams
+
+if TYPE_CHECKING:
+    from core.llm_engine import BudgetAlert
 
 EngineKind = Literal["llm", "rules", "ensemble"]
 _LOCAL_HOSTS = ("://127.", "://localhost", "://[::1]", "://0.0.0.0")
@@ -43,6 +44,10 @@ def build_engine(
     config = llm_config or LlmConfig()
     if not api_key and not any(host in config.base_url for host in _LOCAL_HOSTS):
         raise UserInputError(f"engine {kind} needs LLM_API_KEY (or a local LLM_BASE_URL), none is set")
+    # Imported here: the openai SDK costs ~35 MB of RSS, which a rules-only bot never needs.
+    from core.ensemble import EnsembleEngine
+    from core.llm_engine import LlmEngine
+
     llm = LlmEngine(
         config,
         api_key,

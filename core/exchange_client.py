@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import ccxt.async_support as ccxt
+from typing import TYPE_CHECKING
 
 from core.errors import UserInputError
+
+if TYPE_CHECKING:
+    import ccxt.async_support as ccxt
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,9 @@ def make_exchange(credentials: ExchangeCredentials) -> ccxt.Exchange:
     Binance's spot-side calls that load_markets would make with keys (currencies, margin pairs) are
     switched off: they are not needed for USDⓈ-M futures and do not exist on the futures testnet.
     """
+    # Imported here so that holding credentials costs nothing: ccxt.async_support is ~100 MB of RSS.
+    import ccxt.async_support as ccxt
+
     exchange_class = getattr(ccxt, credentials.exchange_id, None)
     if exchange_class is None:
         raise UserInputError(f"EXCHANGE_ID: {credentials.exchange_id!r} is not a ccxt exchange id")
