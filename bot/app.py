@@ -114,34 +114,6 @@ class MarketCharts:
         return await asyncio.to_thread(charts.equity_chart, list(points))
 
 
-class SerialBookStore:
-    """A BookStore whose commits never interleave. Symbols of a cycle run concurrently and an admin's
-    /close may land mid-cycle, while one SQLite connection can hold one transaction at a time
-    ("cannot start a transaction within a transaction" otherwise). The book also gets a connection of
-    its own, so other repositories' implicit transactions never mix with its explicit ones."""
-
-    def __init__(self, inner: SqliteBookStore) -> None:
-        self._inner = inner
-        self._lock = asyncio.Lock()
-
-    async def load(self, recent: int = 50) -> Any:
-        async with self._lock:
-            return await self._inner.load(recent)
-
-    async def commit(self, change: Any) -> None:
-        async with self._lock:
-            await self._inner.commit(change)
-
-    async def closed_trades(self, since: datetime | None = None) -> Any:
-        return await self._inner.closed_trades(since)
-
-    async def equity_curve(self, since: datetime | None = None) -> Any:
-        return await self._inner.equity_curve(since)
-
-    async def fills(self) -> Any:
-        return await self._inner.fills()
-
-
 class App:
     """Everything the bot is, built from settings. `start()` connects, wires and starts polling (when there
     is a Telegram token) and the scheduler; `stop()` undoes it. In demo mode (`demo=True`) nothing runs on
@@ -208,10 +180,8 @@ class App:
         self.engine = self._engine()
         limits, costs = s.risk_limits(), s.cost_model()
         self.guard = RiskGuard(limits, costs)
-        self.book_db = await Database(s.database_path).connect()
-        raw_book = SqliteBookStore(self.book_db)
-        self.book = SerialBookStore(raw_book)
-        self.history = SqliteTradeHistory(raw_book)
+        self.book = SqliteBookStore(self.db)
+        self.history = SqliteTradeHistory(self.book)
         self.decision_log = SqliteDecisionLog(self.db)
         self.paper = PaperBroker(
             feed=MarketDataBarFeed(self.market_data),
@@ -243,6 +213,7 @@ class App:
             dry_run=lambda: self._dry_run_flag,
             kick=self.publisher.kick,
             clock=SystemClock(),
+            decision_log=self.decision_log,
         )
         self.publisher.set_failure_hook(self.notifier.alert)
         self.cycle = TradingCycle(
@@ -375,7 +346,6 @@ class App:
             with contextlib.suppress(Exception):
                 await self.market_data.close()
             await self.db.close()
-            await self.book_db.close()
         if self.bot is not None:
             await self.bot.session.close()
         self._built = False
@@ -433,21 +403,20 @@ class App:
         return await self.cycle.run(as_of)
 
     async def run_cycle(self) -> Any:
-        """The scheduled cycle at wall time (errors per symbol are recorded by the cycle itself; anything
-        else reaches the scheduler's guard, which alerts the admins)."""
+        """The scheduled cycle at wall time; per-symbol failures are stored by the cycle and reported to
+        the admins by the job, anything else by the scheduler's guard."""
+        from jobs.cycle_job import run_cycle_job
+
         await self.refresh_state()
-        return await self.cycle.run(self.clock.now())
+        return await run_cycle_job(self.cycle, self.clock, self.notifier)
 
     async def run_monitor(self) -> int:
         """Between cycles: stops, targets, trailing, stale exits, funding and liquidation from the broker's
-        own book, announced like the cycle announces them."""
-        events = await self.broker.sync(self.clock.now())
-        for event in events:
-            if event.kind == "entry":
-                await self.notifier.entry(event, None, None)
-            else:
-                await self.notifier.exit(event)
-        return len(events)
+        own book, announced like the cycle announces them, and the drawdown kill-switch."""
+        from jobs.monitor_job import run_monitor_job
+
+        await self.refresh_state()
+        return len(await run_monitor_job(self.cycle, self.clock, self.notifier))
 
     async def pulse_now(self) -> bool:
         from jobs.pulse_job import run_pulse

@@ -284,7 +284,9 @@ def exit_text(event: TradeEvent, *, dry_run: bool = True) -> str:
         lines.append(f"On margin: {fmt_signed(result.margin_pct, '%', 1)}")
     if result.r_multiple is not None:
         lines.append(f"R multiple: {result.r_multiple:+.2f}R")
-    if event.position is not None and event.position.qty > 0 and result.reason.startswith("tp"):
+    # TP1 is the only partial exit (the ladder has TP2 closing the rest); any other exit leaves nothing
+    partial = result.reason == "tp1" and event.position is not None and len(event.position.take_profit) >= 2
+    if partial and event.position is not None:
         lines.append(f"Remaining: {fmt_qty(event.position.qty)} · stop {fmt_price(event.position.stop_loss)}")
     lines.append(disclaimer(dry_run))
     return truncate_html("\n".join(lines), TEXT_LIMIT)

@@ -11,11 +11,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from core.control import LAST_CYCLE_KEY, change_state
-from core.models import AccountView, AuditEntry, GuardVerdict, RuntimeState, TradeEvent
+from core.models import (
+    AccountView,
+    AuditEntry,
+    DecisionRecord,
+    GuardVerdict,
+    OrderIntent,
+    Position,
+    RuntimeState,
+    Snapshot,
+    TradeEvent,
+)
 from core.protocols import (
     Broker,
     Clock,
@@ -40,6 +50,40 @@ def cycle_id_for(as_of: datetime) -> str:
 def signal_id_for(cycle_id: str, symbol: str) -> str:
     pair = symbol.split(":", 1)[0].replace("/", "")
     return f"{cycle_id}-{pair}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Decided:
+    """A symbol whose decision is an entry and that still needs the guard."""
+
+    cycle_id: str
+    symbol: str
+    as_of: datetime
+    signal_id: str
+    snapshot: Snapshot
+    record: DecisionRecord
+
+
+def with_pending(account: AccountView, intent: OrderIntent) -> AccountView:
+    """The account as the guard must see it once `intent` is sent: one more position, less free margin."""
+    margin = intent.qty * intent.reference_price / intent.leverage
+    pending = Position(
+        id=f"pending-{intent.signal_id}",
+        symbol=intent.symbol,
+        side=intent.side,
+        qty=intent.qty,
+        entry_price=intent.reference_price,
+        entry_time=intent.created_at,
+        leverage=intent.leverage,
+        stop_loss=intent.stop_loss,
+        initial_stop=intent.stop_loss,
+        take_profit=intent.take_profit,
+        liquidation_price=intent.est_liquidation,
+        margin=margin,
+        signal_id=intent.signal_id,
+        confidence=intent.confidence,
+    )
+    return replace(account, positions=(*account.positions, pending), available=account.available - margin)
 
 
 @dataclass(slots=True)
@@ -97,22 +141,31 @@ class TradingCycle:
         state = await self._state.load_state(self._defaults)
         account = await self._broker.account()
         state = await self._kill_switch(state, account)
+        # Decisions run concurrently (LLM calls are slow); the guard and the broker then see the symbols
+        # one at a time, in the admins' order, each review counting the intents approved before it.
         if self._concurrent and len(state.symbols) > 1:
-            results = await asyncio.gather(
-                *(self._one(cycle_id, symbol, as_of, state, account, summary) for symbol in state.symbols),
-                return_exceptions=True,
+            decided: list[_Decided | BaseException | None] = list(
+                await asyncio.gather(
+                    *(self._decide(cycle_id, symbol, as_of, state, account, summary) for symbol in state.symbols),
+                    return_exceptions=True,
+                )
             )
-            for symbol, result in zip(state.symbols, results, strict=True):
-                if isinstance(result, BaseException):
-                    summary.errors[symbol] = f"{type(result).__name__}: {result}"
-                    summary.decisions[symbol] = "error"
         else:
+            decided = []
             for symbol in state.symbols:
                 try:
-                    await self._one(cycle_id, symbol, as_of, state, account, summary)
+                    decided.append(await self._decide(cycle_id, symbol, as_of, state, account, summary))
                 except Exception as error:
-                    summary.errors[symbol] = f"{type(error).__name__}: {error}"
-                    summary.decisions[symbol] = "error"
+                    decided.append(error)
+        for symbol, item in zip(state.symbols, decided, strict=True):
+            try:
+                if isinstance(item, BaseException):
+                    raise item
+                if item is not None:
+                    account = await self._act(item, account, state, summary)
+            except Exception as error:
+                summary.errors[symbol] = f"{type(error).__name__}: {error}"
+                summary.decisions[symbol] = "error"
         if self._record_last:
             await self._state.set_value(LAST_CYCLE_KEY, as_of.astimezone(UTC).isoformat())
         summary.duration_ms = (time.perf_counter() - started) * 1000
@@ -147,7 +200,7 @@ class TradingCycle:
             await self._alert(f"Kill-switch: trading paused. {reason}. Resume with /resume after review.")
         return state
 
-    async def _one(
+    async def _decide(
         self,
         cycle_id: str,
         symbol: str,
@@ -155,7 +208,9 @@ class TradingCycle:
         state: RuntimeState,
         account: AccountView,
         summary: CycleSummary,
-    ) -> None:
+    ) -> _Decided | None:
+        """Snapshot and decision for one symbol; finishes holds, closes and skips itself and returns
+        what still needs the guard (None when nothing does)."""
         signal_id = signal_id_for(cycle_id, symbol)
         if await self._log.cycle_done(cycle_id, symbol):
             summary.skipped.append(symbol)
@@ -167,7 +222,7 @@ class TradingCycle:
                 events = await self._broker.execute(done.verdict.intent)
                 summary.events.extend(events)
                 await self._announce(events)
-            return
+            return None
         position = account.position(symbol)
         try:
             snapshot = await self._snapshots.snapshot(symbol, as_of)
@@ -183,7 +238,7 @@ class TradingCycle:
             await self._log.record_cycle(CycleRecord(cycle_id, symbol, as_of, snapshot, None, verdict, signal_id))
             summary.decisions[symbol] = "paused"
             summary.rejected[symbol] = Reason.PAUSED.value
-            return
+            return None
         record = await self._engine.decide(snapshot, account)
         decision = record.effective
         action = decision.action.value
@@ -199,27 +254,41 @@ class TradingCycle:
                 events = await self._broker.close_position(symbol, reason="signal")
                 summary.events.extend(events)
                 await self._announce(events)
-            return
+            return None
+        return _Decided(cycle_id, symbol, as_of, signal_id, snapshot, record)
+
+    async def _act(
+        self, item: _Decided, account: AccountView, state: RuntimeState, summary: CycleSummary
+    ) -> AccountView:
+        """Guard, store, execute. Returns the account the next symbol's review must see: with this
+        intent counted as an open position (paper fills come at the next bar's open, so the broker's
+        own account does not show it yet)."""
+        symbol, decision = item.symbol, item.record.effective
         ticker = None
         if self._market_data is not None:
             try:
                 ticker = await self._market_data.ticker(symbol)
             except Exception as error:  # a missing ticker only disables the spread filter
                 log.info("no ticker for %s: %s", symbol, error)
-        verdict = self._guard.review(decision, account, snapshot, ReviewContext(state, as_of, cycle_id, signal_id, ticker))
-        await self._log.record_cycle(CycleRecord(cycle_id, symbol, as_of, snapshot, record, verdict, signal_id))
+        context = ReviewContext(state, item.as_of, item.cycle_id, item.signal_id, ticker)
+        verdict = self._guard.review(decision, account, item.snapshot, context)
+        await self._log.record_cycle(
+            CycleRecord(item.cycle_id, symbol, item.as_of, item.snapshot, item.record, verdict, item.signal_id)
+        )
         if not verdict.approved:
             assert verdict.reason is not None
             summary.rejected[symbol] = verdict.reason
             if verdict.reason == Reason.DAILY_LOSS_BREAKER:
-                await self._daily_breaker(as_of, verdict.detail)
-            return
-        assert verdict.intent is not None
+                await self._daily_breaker(item.as_of, verdict.detail)
+            return account
+        intent = verdict.intent
+        assert intent is not None
         summary.approved.append(symbol)
-        events = await self._broker.execute(verdict.intent)
+        events = await self._broker.execute(intent)
         if events:
             summary.events.extend(events)
             await self._announce(events)
+        return with_pending(account, intent)
 
     async def _daily_breaker(self, as_of: datetime, detail: str) -> None:
         day = as_of.astimezone(UTC).strftime("%Y-%m-%d")

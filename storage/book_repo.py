@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import asdict, fields
 from datetime import UTC, datetime
@@ -48,16 +47,6 @@ def _trade(row: Any) -> ClosedTrade:
     return ClosedTrade(**data)
 
 
-def write_lock(db: Database) -> asyncio.Lock:
-    """One lock per connection for this package's multi-statement writes: the cycle runs symbols
-    concurrently on one aiosqlite connection, and an interleaved commit would split a transaction."""
-    lock = getattr(db, "_book_write_lock", None)
-    if lock is None:
-        lock = asyncio.Lock()
-        db._book_write_lock = lock  # type: ignore[attr-defined]
-    return lock
-
-
 class SqliteBookStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -86,13 +75,7 @@ class SqliteBookStore:
     async def commit(self, change: BookChange) -> None:
         if not change:
             return
-        async with write_lock(self._db):
-            await self._write(change)
-
-    async def _write(self, change: BookChange) -> None:
-        # Python's sqlite3 opens the transaction implicitly at the first write; one commit ends it
-        conn = self._db.conn
-        try:
+        async with self._db.transaction() as conn:
             for booked in change.upsert_positions:
                 p = booked.position
                 await conn.execute(
@@ -135,10 +118,6 @@ class SqliteBookStore:
                     "INSERT OR REPLACE INTO book_equity (time, equity) VALUES (?, ?)",
                     (_iso(change.equity[0]), change.equity[1]),
                 )
-            await conn.commit()
-        except BaseException:
-            await conn.rollback()
-            raise
 
     async def closed_trades(self, since: datetime | None = None) -> list[ClosedTrade]:
         sql = f"SELECT {', '.join(_TRADE_COLUMNS)} FROM book_trades"

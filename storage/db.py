@@ -6,7 +6,10 @@ the number of the last one applied, so a restart applies only what is new.
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -30,9 +33,14 @@ def migrations() -> list[tuple[int, str, str]]:
 
 
 class Database:
+    """Every write goes through `write`, `write_many` or `transaction`, which hold one lock: tasks share
+    this connection (symbols of a cycle run concurrently), and Python's sqlite3 opens transactions
+    implicitly, so an unguarded commit of one task would end another task's half-done transaction."""
+
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._conn: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -62,6 +70,29 @@ class Database:
             await self.conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
             current = number
         return current
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Several statements committed together, or rolled back together on any error."""
+        async with self._write_lock:
+            try:
+                yield self.conn
+                await self.conn.commit()
+            except BaseException:
+                await self.conn.rollback()
+                raise
+
+    async def write(self, sql: str, params: Sequence[object] = ()) -> int:
+        """One statement in its own transaction; returns the number of rows it changed."""
+        async with self.transaction() as conn:
+            cursor = await conn.execute(sql, params)
+            changed = cursor.rowcount
+            await cursor.close()
+        return changed
+
+    async def write_many(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        async with self.transaction() as conn:
+            await conn.executemany(sql, rows)
 
     async def close(self) -> None:
         if self._conn is not None:

@@ -9,7 +9,6 @@ from typing import Any
 
 from core.models import Decision, DecisionRecord, GuardVerdict, OrderIntent, TokenUsage
 from core.protocols import CycleRecord
-from storage.book_repo import write_lock
 from storage.db import Database
 
 
@@ -64,11 +63,10 @@ class SqliteDecisionLog:
     async def record_cycle(self, entry: CycleRecord) -> None:
         record, verdict = entry.record, entry.verdict
         decision = record.decision if record is not None else None
-        async with write_lock(self._db):
-            await self._insert(entry, record, verdict, decision)
+        await self._insert(entry, record, verdict, decision)
 
     async def _insert(self, entry: CycleRecord, record: Any, verdict: Any, decision: Any) -> None:
-        await self._db.conn.execute(
+        await self._db.write(
             "INSERT OR REPLACE INTO decision_log (cycle_id, symbol, as_of, signal_id, snapshot, record, verdict, "
             "status, action, approved, reason, error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -87,7 +85,6 @@ class SqliteDecisionLog:
                 datetime.now(UTC).isoformat(),
             ),
         )
-        await self._db.conn.commit()
 
     async def signal(self, signal_id: str) -> CycleRecord | None:
         async with self._db.conn.execute(

@@ -18,23 +18,20 @@ class SqliteExchangeLedger:
             return [LivePosition.from_json(row[0]) async for row in cursor]
 
     async def save(self, live: LivePosition) -> None:
-        await self._db.conn.execute(
+        await self._db.write(
             "INSERT INTO exchange_positions (symbol, key, doc, updated_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(symbol) DO UPDATE SET key=excluded.key, doc=excluded.doc, updated_at=excluded.updated_at",
             (live.symbol, live.key, live.to_json(), datetime.now(UTC).isoformat()),
         )
-        await self._db.conn.commit()
 
     async def remove(self, symbol: str) -> None:
-        await self._db.conn.execute("DELETE FROM exchange_positions WHERE symbol = ?", (symbol,))
-        await self._db.conn.commit()
+        await self._db.write("DELETE FROM exchange_positions WHERE symbol = ?", (symbol,))
 
     async def add_trade(self, trade: ClosedTrade) -> None:
-        await self._db.conn.execute(
+        await self._db.write(
             "INSERT INTO exchange_trades (position_id, symbol, exit_time, doc) VALUES (?, ?, ?, ?)",
             (trade.position_id, trade.symbol, trade.exit_time.isoformat(), trade_to_json(trade)),
         )
-        await self._db.conn.commit()
 
     async def trades(self) -> list[ClosedTrade]:
         async with self._db.conn.execute("SELECT doc FROM exchange_trades ORDER BY id") as cursor:

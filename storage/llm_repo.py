@@ -19,7 +19,7 @@ class SqliteUsageLog:
 
     async def record(self, call: LlmCall) -> None:
         at = call.at.astimezone(UTC)
-        await self._db.conn.execute(
+        await self._db.write(
             "INSERT INTO llm_calls (at, day, endpoint, model, mode, prompt_tokens, completion_tokens, latency_ms, "
             "status, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -35,7 +35,6 @@ class SqliteUsageLog:
                 call.cost_usd,
             ),
         )
-        await self._db.conn.commit()
 
     async def tokens_on(self, day: date) -> int:
         async with self._db.conn.execute(
@@ -68,11 +67,10 @@ class SqliteUsageLog:
             return await cursor.fetchone() is not None
 
     async def mark_alerted(self, day: date) -> None:
-        await self._db.conn.execute(
+        await self._db.write(
             "INSERT OR IGNORE INTO llm_budget_alerts (day, at) VALUES (?, ?)",
             (day.isoformat(), datetime.now(UTC).isoformat()),
         )
-        await self._db.conn.commit()
 
 
 class SqliteCapabilityStore:
@@ -89,12 +87,11 @@ class SqliteCapabilityStore:
         return row[0]  # type: ignore[no-any-return]
 
     async def set_mode(self, endpoint: str, model: str, mode: OutputMode) -> None:
-        await self._db.conn.execute(
+        await self._db.write(
             "INSERT INTO llm_capabilities (endpoint, model, mode, updated_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(endpoint, model) DO UPDATE SET mode = excluded.mode, updated_at = excluded.updated_at",
             (endpoint, model, mode, datetime.now(UTC).isoformat()),
         )
-        await self._db.conn.commit()
 
 
 class SqliteDecisionCache:
@@ -109,8 +106,7 @@ class SqliteDecisionCache:
     async def put(self, key: str, record: DecisionRecord) -> None:
         if record.status == "failed":
             return
-        await self._db.conn.execute(
+        await self._db.write(
             "INSERT OR REPLACE INTO llm_decision_cache (key, record, created_at) VALUES (?, ?, ?)",
             (key, json.dumps(record_to_json(record)), datetime.now(UTC).isoformat()),
         )
-        await self._db.conn.commit()

@@ -60,7 +60,7 @@ class SqliteOutbox:
         self._db = db
 
     async def enqueue(self, post: NewPost) -> bool:
-        cursor = await self._db.conn.execute(
+        inserted = await self._db.write(
             "INSERT INTO outbox (dedupe_key, chat_id, kind, text, image, image_path, reply_to_key, "
             "next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(dedupe_key) DO NOTHING",
@@ -76,10 +76,7 @@ class SqliteOutbox:
                 _iso(post.created_at),
             ),
         )
-        inserted = cursor.rowcount == 1
-        await cursor.close()
-        await self._db.conn.commit()
-        return inserted
+        return inserted == 1
 
     async def due(self, now: datetime) -> list[OutboxPost]:
         async with self._db.conn.execute(
@@ -136,5 +133,4 @@ class SqliteOutbox:
         return [_row(r) for r in rows]
 
     async def _write(self, sql: str, params: tuple[object, ...]) -> None:
-        await self._db.conn.execute(sql, params)
-        await self._db.conn.commit()
+        await self._db.write(sql, params)

@@ -55,12 +55,11 @@ class SqliteStateStore:
     async def save_state(self, state: RuntimeState) -> None:
         now = datetime.now(UTC).isoformat()
         rows = [(key, kind, _encode(kind, getattr(state, key)), now) for key, kind in _STATE_KEYS.items()]
-        await self._db.conn.executemany(
+        await self._db.write_many(
             "INSERT INTO runtime_state (key, kind, value, updated_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(key) DO UPDATE SET kind=excluded.kind, value=excluded.value, updated_at=excluded.updated_at",
             rows,
         )
-        await self._db.conn.commit()
 
     async def get_value(self, key: str) -> str | None:
         async with self._db.conn.execute("SELECT value FROM runtime_state WHERE key = ?", (key,)) as cursor:
@@ -68,19 +67,17 @@ class SqliteStateStore:
         return None if row is None else str(row[0])
 
     async def set_value(self, key: str, value: str) -> None:
-        await self._db.conn.execute(
+        await self._db.write(
             "INSERT INTO runtime_state (key, kind, value, updated_at) VALUES (?, 'str', ?, ?) "
             "ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
             (key, value, datetime.now(UTC).isoformat()),
         )
-        await self._db.conn.commit()
 
     async def append_audit(self, entry: AuditEntry) -> None:
-        await self._db.conn.execute(
+        await self._db.write(
             "INSERT INTO audit_log (at, actor, action, old, new) VALUES (?, ?, ?, ?, ?)",
             (entry.at.astimezone(UTC).isoformat(), entry.actor, entry.action, entry.old, entry.new),
         )
-        await self._db.conn.commit()
 
     async def audit(self, limit: int = 20) -> list[AuditEntry]:
         async with self._db.conn.execute(

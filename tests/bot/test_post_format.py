@@ -193,3 +193,13 @@ def test_truncate_and_split_never_break_tags_or_lose_text(pieces: list[str], lim
     assert all(len(c) <= limit and balanced(c) for c in chunks)
     strip = lambda s: re.sub(r"<[^>]+>|\s", "", s)  # noqa: E731
     assert strip("".join(chunks)) == strip(html)
+
+
+def test_only_the_tp1_partial_reports_what_remains() -> None:
+    from dataclasses import replace
+
+    remaining = position(qty=0.05, stop_loss=60_000.0, targets_hit=1)
+    tp1 = replace(exit_event("tp1", 61_800.0, 88.0), position=remaining)
+    tp2 = replace(exit_event("tp2", 63_000.0, 148.0), position=position(qty=0.05, targets_hit=2))
+    assert "Remaining: 0.05" in exit_text(tp1) and "stop 60,000" in exit_text(tp1)
+    assert "Remaining" not in exit_text(tp2)

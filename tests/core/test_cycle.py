@@ -131,3 +131,26 @@ async def test_monitor_enforces_stops_between_cycles():
     events = await cycle.monitor(T0 + timedelta(hours=57))
     assert [(e.symbol, e.reason) for e in events if e.kind == "exit"] == [("BTC/USDT:USDT", "stop")]
     assert notifier.exits[0].trade.exit_price == pytest.approx(notifier.exits[0].trade.stop_loss * (1 - 0.0002))
+
+
+@pytest.mark.parametrize("concurrent", [True, False])
+async def test_intents_approved_earlier_in_the_cycle_count_for_the_next_review(concurrent):
+    # the paper fill only comes at the next bar's open, so without counting this cycle's intents the
+    # guard would see an empty book for every symbol and let both longs of one group through
+    limits = RiskLimits(max_open_positions=2, correlation_groups=(("BTC/USDT:USDT", "ETH/USDT:USDT"),))
+    cycle, broker, log, *_ = build(limits=limits)
+    cycle._concurrent = concurrent
+    summary = await cycle.run(T0 + timedelta(hours=50))
+    assert summary.approved == ["BTC/USDT:USDT", "SOL/USDT:USDT"]  # the admins' order, every time
+    assert summary.rejected == {"ETH/USDT:USDT": "correlated_exposure"}
+    assert len(await broker.pending_orders()) == 2
+    eth = await log.signal(signal_id_for(summary.cycle_id, "ETH/USDT:USDT"))
+    assert eth.verdict.reason == "correlated_exposure"
+
+
+async def test_the_position_cap_counts_this_cycles_intents():
+    cycle, broker, *_ = build(limits=RiskLimits(max_open_positions=2))
+    summary = await cycle.run(T0 + timedelta(hours=50))
+    assert summary.approved == ["BTC/USDT:USDT", "ETH/USDT:USDT"]
+    assert summary.rejected == {"SOL/USDT:USDT": "max_positions"}
+    assert len(await broker.pending_orders()) == 2
