@@ -2,7 +2,10 @@
 
 Real data from ../shared/data (5 Binance perps, each served under two names to make 10 symbols);
 snapshots from core.snapshot.SeriesSnapshotSource, the RiskGuard, a PaperBroker, memory or SQLite stores.
-usage: .venv/bin/python bench/cycle.py [--cycles N] [--sqlite]
+usage: .venv/bin/python bench/cycle.py [--cycles N] [--sqlite] [--live]
+
+--live: the cycle as `aitrader run` does it, minus the network: snapshots from LiveSnapshotSource (last 500
+bars per frame read from the files, indicators computed every cycle) and SQLite stores.
 """
 
 from __future__ import annotations
@@ -77,6 +80,20 @@ class AliasSource:
         return replace(snap, symbol=symbol)
 
 
+class AliasMarketData:
+    """OfflineMarketData serving each real series under a second name too (10 symbols from 5 files)."""
+
+    def __init__(self, data: OfflineMarketData, alias: dict[str, str]) -> None:
+        self._data = data
+        self._alias = alias
+
+    async def candles(self, symbol, timeframe, *, until, limit):
+        return await self._data.candles(self._alias[symbol], timeframe, until=until, limit=limit)
+
+    async def funding_rates(self, symbol, *, since, until):
+        return await self._data.funding_rates(self._alias[symbol], since=since, until=until)
+
+
 class NullNotifier:
     async def entry(self, event, snapshot, record):
         return None
@@ -88,7 +105,7 @@ class NullNotifier:
         return None
 
 
-async def main(cycles: int, sqlite: bool) -> None:
+async def main(cycles: int, sqlite: bool, live: bool) -> None:
     start = datetime(2024, 1, 10, tzinfo=UTC)
     end = start + timedelta(hours=cycles + 50)
     data = OfflineMarketData(DATA)
@@ -99,11 +116,19 @@ async def main(cycles: int, sqlite: bool) -> None:
     alias = {f"{b}/USDT:USDT": f"{b}/USDT:USDT" for b in BASES}
     alias |= {f"{b}2/USDT:USDT": f"{b}/USDT:USDT" for b in BASES}
     symbols = tuple(alias)
+    if live:
+        from core.snapshot import LiveSnapshotSource
+
+        snapshots = LiveSnapshotSource(AliasMarketData(data, alias))
+        await run_mode(source, alias, symbols, start, cycles, True, True, snapshots, "live snapshots + sqlite")
+        return
     for concurrent in (True, False):
         await run_mode(source, alias, symbols, start, cycles, sqlite, concurrent)
 
 
-async def run_mode(source, alias, symbols, start, cycles: int, sqlite: bool, concurrent: bool) -> None:
+async def run_mode(
+    source, alias, symbols, start, cycles: int, sqlite: bool, concurrent: bool, snapshots=None, label=None
+) -> None:
     limits = RiskLimits(max_open_positions=10)
     clock = SimulatedClock(start)
     tmp = tempfile.TemporaryDirectory()
@@ -120,7 +145,7 @@ async def run_mode(source, alias, symbols, start, cycles: int, sqlite: bool, con
         store, log, state = MemoryBookStore(), MemoryDecisionLog(), MemoryStateStore()
     broker = PaperBroker(feed=SeriesBarFeed(source, alias), store=store, clock=clock, initial_equity=10_000.0,
                          costs=CostModel(), limits=limits)
-    cycle = TradingCycle(snapshots=AliasSource(source, alias), engine=RulesEngine(), guard=RiskGuard(limits),
+    cycle = TradingCycle(snapshots=snapshots or AliasSource(source, alias), engine=RulesEngine(), guard=RiskGuard(limits),
                          broker=broker, log=log, notifier=NullNotifier(), state=state,
                          defaults=RuntimeState(False, True, 10, symbols), clock=clock, concurrent=concurrent)
     times = []
@@ -136,7 +161,7 @@ async def run_mode(source, alias, symbols, start, cycles: int, sqlite: bool, con
             print("errors:", summary.errors)
     warm = sorted(times[5:])
     print(
-        f"{'sqlite' if sqlite else 'memory'} stores, {'gather' if concurrent else 'sequential'}: one cycle of "
+        f"{label or ('sqlite' if sqlite else 'memory') + ' stores'}, {'gather' if concurrent else 'sequential'}: one cycle of "
         f"{len(symbols)} symbols median {statistics.median(warm):.2f} ms, p95 {warm[int(len(warm) * 0.95)]:.2f} ms,"
         f" first {times[0]:.2f} ms ({cycles} cycles, {approved} entries approved, target < 200 ms warm)"
     )
@@ -148,5 +173,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cycles", type=int, default=200)
     parser.add_argument("--sqlite", action="store_true")
+    parser.add_argument("--live", action="store_true")
     args = parser.parse_args()
-    asyncio.run(main(args.cycles, args.sqlite))
+    asyncio.run(main(args.cycles, args.sqlite, args.live))
