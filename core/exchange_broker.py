@@ -35,7 +35,7 @@ from core.exchange_orders import (
     position_key,
     split_targets,
 )
-from core.models import AccountView, ClosedTrade, OrderIntent, Position, TradeEvent
+from core.models import AccountView, OrderIntent, Position, TradeEvent
 from core.protocols import Clock
 from core.reconcile import ExchangePosition, OpenOrder, ReconcilePlan, Reduced, plan_reconciliation
 
@@ -290,27 +290,9 @@ class ExchangeBroker:
         pos = live.position
         now = self._clock.now()
         exit_fee = fee if fee is not None else qty * price * self._fee_rate
-        gross = pos.sign * (price - pos.entry_price) * qty
-        fees = exit_fee + pos.fees_paid * qty / pos.initial_qty  # the entry fee, pro rata per leg
-        trade = ClosedTrade(
-            position_id=pos.id,
-            symbol=pos.symbol,
-            side=pos.side,
-            entry_time=pos.entry_time,
-            entry_price=pos.entry_price,
-            exit_time=now,
-            exit_price=price,
-            qty=qty,
-            leverage=pos.leverage,
-            stop_loss=pos.initial_stop,
-            exit_reason=reason,
-            gross_pnl=gross,
-            fees=fees,
-            funding=0.0,  # funding is settled by the exchange into the wallet, not per trade
-            net_pnl=gross - fees,
-            signal_id=pos.signal_id,
-            confidence=pos.confidence,
-        )
+        entry_fee = pos.fees_paid * qty / pos.initial_qty  # the entry fee, pro rata per leg
+        # funding is settled by the exchange into the wallet, not per trade
+        trade = pos.closed_leg(qty=qty, price=price, when=now, reason=reason, fees=exit_fee + entry_fee, funding=0.0)
         live.booked_order_ids.append(order_id)
         await self._ledger.add_trade(trade)
         return TradeEvent(

@@ -204,21 +204,19 @@ async def place_stop(
     exchange: ccxt.Exchange, symbol: str, side: Side, qty: float, stop_price: float, cid: str, *, wait_s: float
 ) -> dict[str, Any]:
     """Reduce-only stop-market resting on the exchange, triggered on the mark price (not a single print)."""
-    params = {"stopLossPrice": stop_price, "reduceOnly": True, "clientOrderId": cid, "workingType": "MARK_PRICE"}
-    return await submit_once(
-        exchange,
-        symbol,
-        cid,
-        lambda: exchange.create_order(symbol, "market", exit_side(side), qty, None, params),
-        trigger=True,
-        wait_s=wait_s,
-    )
+    return await _place_trigger(exchange, symbol, side, qty, "stopLossPrice", stop_price, cid, wait_s=wait_s)
 
 
 async def place_take_profit(
     exchange: ccxt.Exchange, symbol: str, side: Side, qty: float, price: float, cid: str, *, wait_s: float
 ) -> dict[str, Any]:
-    params = {"takeProfitPrice": price, "reduceOnly": True, "clientOrderId": cid, "workingType": "MARK_PRICE"}
+    return await _place_trigger(exchange, symbol, side, qty, "takeProfitPrice", price, cid, wait_s=wait_s)
+
+
+async def _place_trigger(
+    exchange: ccxt.Exchange, symbol: str, side: Side, qty: float, kind: str, price: float, cid: str, *, wait_s: float
+) -> dict[str, Any]:
+    params = {kind: price, "reduceOnly": True, "clientOrderId": cid, "workingType": "MARK_PRICE"}
     return await submit_once(
         exchange,
         symbol,

@@ -399,6 +399,32 @@ class Position:
     def unrealized_pnl(self, mark: float) -> float:
         return self.sign * (mark - self.entry_price) * self.qty
 
+    def closed_leg(
+        self, *, qty: float, price: float, when: datetime, reason: str, fees: float, funding: float
+    ) -> ClosedTrade:
+        """The trades.csv row for closing `qty` at `price`: net = gross − fees + funding (funding as cash
+        received), the one definition both brokers book with."""
+        gross = self.sign * (price - self.entry_price) * qty
+        return ClosedTrade(
+            position_id=self.id,
+            symbol=self.symbol,
+            side=self.side,
+            entry_time=self.entry_time,
+            entry_price=self.entry_price,
+            exit_time=when,
+            exit_price=price,
+            qty=qty,
+            leverage=self.leverage,
+            stop_loss=self.initial_stop,
+            exit_reason=reason,
+            gross_pnl=gross,
+            fees=fees,
+            funding=funding,
+            net_pnl=gross - fees + funding,
+            signal_id=self.signal_id,
+            confidence=self.confidence,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class AccountView:

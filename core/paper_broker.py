@@ -346,28 +346,9 @@ class PaperBroker:
             share = qty / pos.qty
             entry_fee, funding = pos.fees_paid * share, pos.funding_paid * share
         exit_fee = qty * price * self._fee
-        gross = pos.sign * (price - pos.entry_price) * qty
-        fees = entry_fee + exit_fee
-        net = gross - fees + funding
-        trade = ClosedTrade(
-            position_id=pos.id,
-            symbol=pos.symbol,
-            side=pos.side,
-            entry_time=pos.entry_time,
-            entry_price=pos.entry_price,
-            exit_time=when,
-            exit_price=price,
-            qty=qty,
-            leverage=pos.leverage,
-            stop_loss=pos.initial_stop,
-            exit_reason=reason,
-            gross_pnl=gross,
-            fees=fees,
-            funding=funding,
-            net_pnl=net,
-            signal_id=pos.signal_id,
-            confidence=pos.confidence,
-        )
+        trade = pos.closed_leg(qty=qty, price=price, when=when, reason=reason, fees=entry_fee + exit_fee,
+                               funding=funding)
+        net = trade.net_pnl
         self._cash += net
         pos.realized_pnl += net
         if final:
