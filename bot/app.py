@@ -38,6 +38,7 @@ from core.paper_broker import MarketDataBarFeed, PaperBroker
 from core.protocols import Clock, MarketData
 from core.risk import RiskGuard
 from core.snapshot import LiveSnapshotSource
+from core.track_record import TrackRecord
 from handlers.admin import build_admin_router
 from handlers.errors import build_errors_router
 from handlers.public import build_public_router
@@ -46,6 +47,7 @@ from jobs.scheduler import ScheduledJob, build_scheduler, standard_jobs
 from storage.book_repo import SqliteBookStore, SqliteTradeHistory
 from storage.db import Database
 from storage.decision_log_repo import SqliteDecisionLog
+from storage.exchange_repo import SqliteExchangeLedger
 from storage.outbox_repo import SqliteOutbox
 from storage.state_repo import SqliteStateStore
 
@@ -181,7 +183,8 @@ class App:
         limits, costs = s.risk_limits(), s.cost_model()
         self.guard = RiskGuard(limits, costs)
         self.book = SqliteBookStore(self.db)
-        self.history = SqliteTradeHistory(self.book)
+        # the track record: paper legs and the live broker's legs (its own ledger), one history
+        self.history = TrackRecord(SqliteTradeHistory(self.book), SqliteExchangeLedger(self.db))
         self.decision_log = SqliteDecisionLog(self.db)
         self.paper = PaperBroker(
             feed=MarketDataBarFeed(self.market_data),

@@ -6,7 +6,9 @@ Same `Broker` protocol as the paper broker (DESIGN §3). What it guarantees (iss
   the position stays protected if the bot dies; if they cannot be placed the position is closed;
 - a stop moves (to break-even after TP1) by placing the new stop before cancelling the old one;
 - closing sends a reduce-only market order first and only then cancels the protective orders;
-- every cycle (`sync`) reconciles the ledger with the exchange (see `core.reconcile`).
+- every cycle (`sync`) reconciles the ledger with the exchange (`core.reconcile.Reconciler`);
+- each closed leg carries its pro-rata share of the funding the exchange settled on the position since
+  entry (`fetch_funding_history`), so net = gross − fees + funding as for the paper broker.
 """
 
 from __future__ import annotations
@@ -37,11 +39,12 @@ from core.exchange_orders import (
 )
 from core.models import AccountView, OrderIntent, Position, TradeEvent
 from core.protocols import Clock
-from core.reconcile import ExchangePosition, OpenOrder, ReconcilePlan, Reduced, plan_reconciliation
+from core.reconcile import Reconciler
 
 log = logging.getLogger(__name__)
 
 Alert = Callable[[str], Awaitable[None]]
+FUNDING_ROWS = 1000  # Binance's maximum page of /fapi/v1/income
 
 
 async def _no_alert(_text: str) -> None:
@@ -74,7 +77,7 @@ class ExchangeBroker:
         self._margin_buffer = margin_buffer
         self._wait = retry_wait_s
         self._paused_reason: str | None = None
-        self._reported_unknown: set[tuple[str, str, float]] = set()
+        self._reconciler = Reconciler(exchange, ledger, self, clock, alert=alert, wait_s=retry_wait_s)
         self._last_account: AccountView | None = None
 
     # ---- state -------------------------------------------------------------------------------
@@ -175,7 +178,7 @@ class ExchangeBroker:
                        position=position)
         ]
         try:
-            await self._protect(live)
+            await self.protect(live)
         except (OrderRejected, ccxt.BaseError) as error:
             await self._alert(
                 f"{intent.symbol}: protective orders failed ({_describe(error)}); closing the position at market"
@@ -204,7 +207,7 @@ class ExchangeBroker:
             await with_retry(lambda: self._ex.set_margin_mode("isolated", symbol), base_wait_s=self._wait)
         await with_retry(lambda: self._ex.set_leverage(leverage, symbol), base_wait_s=self._wait)
 
-    async def _protect(self, live: LivePosition) -> None:
+    async def protect(self, live: LivePosition) -> None:
         pos = live.position
         rules = MarketRules.of(self._ex, pos.symbol)
         if live.stop is None:
@@ -271,34 +274,60 @@ class ExchangeBroker:
             return await self.sync(self._clock.now())
         filled, average = order_fill(order)
         price = average or pos.entry_price
+        funding = await self.unbooked_funding(live)
         if 0 < filled < pos.qty * 0.999:
             # partly closed: book what filled, keep the rest protected by a stop of the right size
-            event = await self._book_exit(live, filled, price, reason, order_fee(order), str(order.get("id")))
+            event = await self.book_exit(live, filled, price, reason, order_fee(order), str(order.get("id")),
+                                         funding=funding * filled / pos.qty)
             pos.qty -= filled
             await self.move_stop(live, pos.stop_loss)
             await self._alert(f"{pos.symbol}: close filled {filled} only; {pos.qty} still open and protected")
             return [event]
         for resting in live.resting():  # only after the close: never unprotected while it is open
             await cancel_trigger(self._ex, pos.symbol, resting.order_id, wait_s=self._wait)
-        event = await self._book_exit(live, filled or pos.qty, price, reason, order_fee(order), str(order.get("id")))
+        event = await self.book_exit(live, filled or pos.qty, price, reason, order_fee(order), str(order.get("id")),
+                                     funding=funding)
         await self._ledger.remove(pos.symbol)
         return [event]
 
-    async def _book_exit(
-        self, live: LivePosition, qty: float, price: float, reason: str, fee: float | None, order_id: str
+    async def book_exit(
+        self, live: LivePosition, qty: float, price: float, reason: str, fee: float | None, order_id: str,
+        *, funding: float,
     ) -> TradeEvent:
+        """Book one closed leg; `funding` is this leg's share of the funding the exchange settled."""
         pos = live.position
         now = self._clock.now()
         exit_fee = fee if fee is not None else qty * price * self._fee_rate
         entry_fee = pos.fees_paid * qty / pos.initial_qty  # the entry fee, pro rata per leg
-        # funding is settled by the exchange into the wallet, not per trade
-        trade = pos.closed_leg(qty=qty, price=price, when=now, reason=reason, fees=exit_fee + entry_fee, funding=0.0)
+        trade = pos.closed_leg(qty=qty, price=price, when=now, reason=reason, fees=exit_fee + entry_fee, funding=funding)
         live.booked_order_ids.append(order_id)
+        live.funding_booked += funding
         await self._ledger.add_trade(trade)
         return TradeEvent(
             "exit", pos.id, pos.symbol, pos.side, now, price, qty, signal_id=pos.signal_id, reason=reason,
             net_pnl=trade.net_pnl, trade=trade, position=pos,
         )
+
+    async def unbooked_funding(self, live: LivePosition) -> float:
+        """Funding the exchange settled on this position since it opened (positive: received) that no leg
+        carries yet; 0.0 when the exchange cannot say, so a close is never held up by it."""
+        if not self._ex.has.get("fetchFundingHistory"):
+            log.warning("%s: %s has no funding history; booking 0.0 funding", live.symbol, self._ex.id)
+            return 0.0
+        try:
+            # settlements are every 8 h: 1000 rows cover ~333 days of one position
+            rows = await with_retry(
+                lambda: self._ex.fetch_funding_history(live.symbol, live.opened_ms, FUNDING_ROWS),
+                base_wait_s=self._wait,
+            )
+        except ccxt.BaseError as error:
+            log.warning("%s: funding history unavailable (%s); booking 0.0 funding", live.symbol, _describe(error))
+            return 0.0
+        settled = sum(
+            float(r.get("amount") or 0.0) for r in rows
+            if r.get("symbol") in (None, live.symbol) and int(r.get("timestamp") or 0) >= live.opened_ms
+        )
+        return settled - live.funding_booked
 
     # ---- reconciliation ----------------------------------------------------------------------
 
@@ -326,129 +355,7 @@ class ExchangeBroker:
 
     async def reconcile(self) -> list[TradeEvent]:
         await self._ready()
-        stored = await self._ledger.live_positions()
-        raw_positions = await with_retry(lambda: self._ex.fetch_positions(), base_wait_s=self._wait)
-        raw_orders = await with_retry(
-            lambda: self._ex.fetch_open_orders(None, None, None, {"trigger": True}), base_wait_s=self._wait
-        )
-        positions = [p for p in (ExchangePosition.from_ccxt(r) for r in raw_positions) if p is not None]
-        orders = [OpenOrder.from_ccxt(r) for r in raw_orders]
-        plan = plan_reconciliation(stored, positions, orders)
-        return await self._carry_out(plan, positions)
-
-    async def _carry_out(self, plan: ReconcilePlan, positions: list[ExchangePosition]) -> list[TradeEvent]:
-        events: list[TradeEvent] = []
-        for live in plan.closed:
-            events += await self._book_closed(live)
-        for reduced in plan.reduced:
-            events += await self._book_reduced(reduced)
-        for live in plan.missing_stop:
-            exchange_qty = next((p.qty for p in positions if p.symbol == live.symbol), live.position.qty)
-            live.position.qty = exchange_qty
-            await self._alert(f"{live.symbol}: stop missing on the exchange; placing it again at {live.position.stop_loss}")
-            await self.move_stop(live, live.position.stop_loss)
-            if not live.targets and live.position.targets_hit == 0:
-                await self._protect(live)  # the targets never made it either (crash right after the fill)
-                await self._ledger.save(live)
-        for order in plan.orphans:
-            log.info("cancelling orphaned order %s (%s) on %s", order.order_id, order.client_id, order.symbol)
-            await cancel_trigger(self._ex, order.symbol, order.order_id, wait_s=self._wait)
-        for ex in plan.unknown:
-            mark = (ex.symbol, ex.side, ex.qty)
-            if mark not in self._reported_unknown:
-                self._reported_unknown.add(mark)
-                await self._alert(
-                    f"{ex.symbol}: a {ex.side} position of {ex.qty} at {ex.entry_price} is on the exchange but not "
-                    "in the bot's book; it is left alone (not adopted) — close or manage it by hand"
-                )
-        for live, ex in plan.side_mismatch:
-            await self._alert(
-                f"{live.symbol}: the bot booked a {live.position.side} but the exchange holds a {ex.side}; "
-                "nothing was changed — check it by hand"
-            )
-        return events
-
-    async def _exit_trades(self, live: LivePosition) -> list[dict[str, Any]]:
-        # no `since`: Binance caps a since-query at a 7-day window, the default is the latest trades
-        trades = await with_retry(lambda: self._ex.fetch_my_trades(live.symbol), base_wait_s=self._wait)
-        side = exit_side(live.position.side)
-        return [
-            t for t in trades
-            if t.get("side") == side and int(t.get("timestamp") or 0) >= live.opened_ms and str(t.get("order")) not in live.booked_order_ids
-            and str(t.get("order")) != live.entry_order_id
-        ]
-
-    async def _roles_by_fill_order(self, live: LivePosition) -> dict[str, str]:
-        """A triggered conditional order fills through a new market order (Binance: `actualOrderId`);
-        map those ids back to the stop or target that fired."""
-        roles: dict[str, str] = {}
-        for resting in live.resting():
-            role = ("breakeven" if live.position.targets_hit > 0 else "stop") if resting.role == "stop" else resting.role
-            roles[resting.order_id] = role
-            try:
-                order = await with_retry(
-                    lambda r=resting: self._ex.fetch_order(r.order_id, live.symbol, {"trigger": True}),
-                    base_wait_s=self._wait,
-                )
-            except ccxt.OrderNotFound:
-                continue
-            actual = (order.get("info") or {}).get("actualOrderId")
-            if actual:
-                roles[str(actual)] = role
-        return roles
-
-    async def _book_fills(self, live: LivePosition, qty: float) -> list[TradeEvent]:
-        """Book up to `qty` of exit fills found in the exchange's trades, one leg per exit order."""
-        trades = await self._exit_trades(live)
-        roles = await self._roles_by_fill_order(live) if trades else {}
-        by_order: dict[str, list[dict[str, Any]]] = {}
-        for t in trades:
-            by_order.setdefault(str(t.get("order")), []).append(t)
-        events: list[TradeEvent] = []
-        remaining = qty
-        for order_id, fills in by_order.items():
-            if remaining <= 0:
-                break
-            filled = min(sum(float(f["amount"]) for f in fills), remaining)
-            price = sum(float(f["amount"]) * float(f["price"]) for f in fills) / sum(float(f["amount"]) for f in fills)
-            fee = sum(float((f.get("fee") or {}).get("cost") or 0.0) for f in fills)
-            events.append(await self._book_exit(live, filled, price, roles.get(order_id, "external"), fee, order_id))
-            remaining -= filled
-        if remaining > 1e-12:
-            # no trade found (history not yet visible): book at the stop so the book never overstates
-            events.append(await self._book_exit(live, remaining, live.position.stop_loss, "external", None, "unknown"))
-        return events
-
-    async def _book_closed(self, live: LivePosition) -> list[TradeEvent]:
-        events = await self._book_fills(live, live.position.qty)
-        for resting in live.resting():  # e.g. the targets left behind when the stop filled
-            await cancel_trigger(self._ex, live.symbol, resting.order_id, wait_s=self._wait)
-        await self._ledger.remove(live.symbol)
-        reasons = ", ".join(e.reason for e in events)
-        await self._alert(f"{live.symbol}: position closed on the exchange ({reasons}); booked")
-        return events
-
-    async def _book_reduced(self, reduced: Reduced) -> list[TradeEvent]:
-        live = reduced.live
-        closed_qty = live.position.qty - reduced.exchange_qty
-        events = await self._book_fills(live, closed_qty)
-        pos = live.position
-        pos.qty = reduced.exchange_qty
-        tp1 = next((t for t in live.targets if t.role == "tp1"), None)
-        tp1_hit = any(e.reason == "tp1" for e in events) or (tp1 is not None and pos.targets_hit == 0)
-        if tp1 is not None and tp1_hit:
-            live.targets = [t for t in live.targets if t.role != "tp1"]
-            pos.targets_hit = max(pos.targets_hit, 1)
-        await self._ledger.save(live)
-        if tp1_hit:
-            await self.move_stop(live, pos.entry_price)
-            events.append(
-                TradeEvent("stop_moved", pos.id, pos.symbol, pos.side, self._clock.now(), pos.stop_loss, pos.qty,
-                           signal_id=pos.signal_id, reason="breakeven", position=pos)
-            )
-        else:
-            await self.move_stop(live, pos.stop_loss)  # resize the stop to what is left
-        return events
+        return await self._reconciler.run()
 
     # ---- errors ------------------------------------------------------------------------------
 

@@ -47,6 +47,7 @@ class LivePosition:
     stop_generation: int = 0
     close_generation: int = 0
     booked_order_ids: list[str] = field(default_factory=list)  # exit orders already booked as trades
+    funding_booked: float = 0.0  # funding (cash received) already carried by booked legs
 
     @property
     def symbol(self) -> str:
@@ -76,6 +77,7 @@ class LivePosition:
             stop_generation=int(data.get("stop_generation", 0)),
             close_generation=int(data.get("close_generation", 0)),
             booked_order_ids=list(data.get("booked_order_ids", [])),
+            funding_booked=float(data.get("funding_booked", 0.0)),
         )
 
 
@@ -109,7 +111,9 @@ class ExchangeLedger(Protocol):
 
     async def add_trade(self, trade: ClosedTrade) -> None: ...
 
-    async def trades(self) -> list[ClosedTrade]: ...
+    async def trades(self, since: datetime | None = None) -> list[ClosedTrade]:
+        """Closed legs in booking order; with `since`, those that exited at or after it."""
+        ...
 
 
 class MemoryExchangeLedger:
@@ -131,5 +135,6 @@ class MemoryExchangeLedger:
     async def add_trade(self, trade: ClosedTrade) -> None:
         self._trades.append(trade_to_json(trade))
 
-    async def trades(self) -> list[ClosedTrade]:
-        return [trade_from_json(raw) for raw in self._trades]
+    async def trades(self, since: datetime | None = None) -> list[ClosedTrade]:
+        trades = [trade_from_json(raw) for raw in self._trades]
+        return trades if since is None else [t for t in trades if t.exit_time >= since]

@@ -30,9 +30,13 @@ class SqliteExchangeLedger:
     async def add_trade(self, trade: ClosedTrade) -> None:
         await self._db.write(
             "INSERT INTO exchange_trades (position_id, symbol, exit_time, doc) VALUES (?, ?, ?, ?)",
-            (trade.position_id, trade.symbol, trade.exit_time.isoformat(), trade_to_json(trade)),
+            (trade.position_id, trade.symbol, trade.exit_time.astimezone(UTC).isoformat(), trade_to_json(trade)),
         )
 
-    async def trades(self) -> list[ClosedTrade]:
-        async with self._db.conn.execute("SELECT doc FROM exchange_trades ORDER BY id") as cursor:
+    async def trades(self, since: datetime | None = None) -> list[ClosedTrade]:
+        """Closed legs in booking order; `since` filters on the indexed UTC exit time."""
+        sql, args = "SELECT doc FROM exchange_trades", ()
+        if since is not None:
+            sql, args = sql + " WHERE exit_time >= ?", (since.astimezone(UTC).isoformat(),)
+        async with self._db.conn.execute(sql + " ORDER BY id", args) as cursor:
             return [trade_from_json(row[0]) async for row in cursor]

@@ -224,3 +224,71 @@ async def test_exchange_testnet_switches_to_the_exchange_sandbox() -> None:
     finally:
         await binance.close()
         await bybit.close()
+
+
+# ---- funding on live legs -----------------------------------------------------------------------
+
+_OUR_FUNDING = -0.19812 - 0.1585344  # the recorded BTCUSDT settlements after our entry
+
+
+async def test_exchange_funding_fetched_since_entry_is_booked_on_the_closing_leg(env: Env) -> None:
+    await env.broker.execute(intent())
+    env.fake.settle_recorded_funding()
+    (event,) = await env.broker.close_position("BTC/USDT:USDT")
+
+    trade = event.trade
+    assert trade.funding == pytest.approx(_OUR_FUNDING)  # not the pre-entry row, not the ETHUSDT one
+    assert trade.net_pnl == pytest.approx(trade.gross_pnl - trade.fees + trade.funding)
+    (query,) = env.fake.sent("GET", "/fapi/v1/income")
+    assert query.params["incomeType"] == "FUNDING_FEE" and query.params["symbol"] == "BTCUSDT"
+    assert int(query.params["startTime"]) == (await _opened_ms(env, trade.position_id))
+    assert (await env.ledger.trades())[0].funding == pytest.approx(_OUR_FUNDING)
+
+
+async def test_exchange_funding_split_pro_rata_over_tp1_and_breakeven_legs(env: Env) -> None:
+    await env.broker.execute(intent())
+    env.fake.settle_recorded_funding()
+    env.fake.move("BTCUSDT", 61_850.0)  # TP1: 0.016 of 0.033
+    await env.broker.sync(env.clock.now())
+    env.fake.move("BTCUSDT", 59_900.0)  # the break-even stop closes the other 0.017
+    await env.broker.sync(env.clock.now())
+
+    tp1, rest = await env.ledger.trades()
+    assert (tp1.exit_reason, rest.exit_reason) == ("tp1", "breakeven")
+    assert tp1.funding == pytest.approx(_OUR_FUNDING * 0.016 / 0.033)
+    assert rest.funding == pytest.approx(_OUR_FUNDING * 0.017 / 0.033)  # the remainder, never counted twice
+    for t in (tp1, rest):
+        assert t.net_pnl == pytest.approx(t.gross_pnl - t.fees + t.funding)
+
+
+async def test_exchange_funding_unavailable_books_zero_and_logs_why(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    await env.broker.execute(intent())
+    env.fake.settle_recorded_funding()
+    env.fake.fail("GET", "/fapi/v1/income", ccxt.ExchangeError("binanceusdm {\"code\":-1000,\"msg\":\"unknown\"}"))
+    with caplog.at_level("WARNING", logger="core.exchange_broker"):
+        (event,) = await env.broker.close_position("BTC/USDT:USDT")
+    assert event.trade.funding == 0.0
+    assert event.trade.net_pnl == pytest.approx(event.trade.gross_pnl - event.trade.fees)
+    assert env.fake.positions["BTCUSDT"].amount == 0  # the close itself went through
+    assert any("funding history unavailable" in r.getMessage() and "ExchangeError" in r.getMessage()
+               for r in caplog.records)
+
+
+async def test_exchange_funding_not_supported_books_zero_without_asking(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    await env.broker.execute(intent())
+    env.fake.settle_recorded_funding()
+    env.exchange.has["fetchFundingHistory"] = False  # an exchange whose ccxt client cannot say
+    with caplog.at_level("WARNING", logger="core.exchange_broker"):
+        (event,) = await env.broker.close_position("BTC/USDT:USDT")
+    assert event.trade.funding == 0.0
+    assert env.fake.sent("GET", "/fapi/v1/income") == []
+    assert any("no funding history" in r.getMessage() for r in caplog.records)
+
+
+async def _opened_ms(env: Env, position_id: str) -> int:
+    entry = next(o for o in env.fake.orders.values() if o["clientOrderId"] == client_id(position_id, "e"))
+    return int(entry["updateTime"])

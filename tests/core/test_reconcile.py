@@ -136,3 +136,15 @@ def _algo_request(symbol: str, cid: str) -> Request:
         "symbol": symbol, "side": "SELL", "clientAlgoId": cid, "type": "TAKE_PROFIT_MARKET",
         "quantity": "1.000", "triggerPrice": "4000", "reduceOnly": "true", "algoType": "CONDITIONAL",
     })
+
+
+async def test_reconcile_stop_filled_while_down_books_the_settled_funding(env: Env) -> None:
+    await env.broker.execute(intent())
+    env.fake.settle_recorded_funding()  # two settlements on our long while it was open
+    env.fake.move("BTCUSDT", 58_000.0)
+    broker = await env.restart()
+    await broker.start()
+    (trade,) = await env.ledger.trades()
+    assert trade.exit_reason == "stop"
+    assert trade.funding == pytest.approx(-0.19812 - 0.1585344)
+    assert trade.net_pnl == pytest.approx(trade.gross_pnl - trade.fees + trade.funding)
