@@ -2,8 +2,9 @@
 and replay — no pandas, no I/O, no logging.
 
 Order inside a bar (the bar's path is unknown, so the pessimistic order is assumed):
-1. liquidation or stop against the adverse extreme (a gap through the stop fills at the open); when a bar
-   touches both stop and target the stop wins;
+1. liquidation or stop against the adverse extreme (a gap through the stop fills at the open, or at the
+   liquidation price when it gapped past that too); when a bar touches both stop and target the stop
+   wins;
 2. TP1 closes `tp1_fraction` of the initial size and moves the stop to break-even; TP2 closes the rest
    (TP2 may follow TP1 in the same bar, the new break-even stop is only active from the next bar);
 3. from the bar after TP1 a trailing stop follows the best price at the initial stop distance (1 R —
@@ -71,6 +72,9 @@ def apply_bar(
     elif s * (adverse - stop) <= 0.0:
         fill = o if s * (o - stop) <= 0.0 else stop
         fill = fill * (1.0 - s * rules.slippage)
+        if liq > 0.0 and s * (fill - liq) < 0.0:
+            # gapped past liquidation too: isolated margin loses the margin, never more
+            return [("liquidation", liq, pos.qty)]
         return [(stop_reason(pos), fill, pos.qty)]
 
     exits: list[tuple[str, float, float]] = []

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -109,6 +109,7 @@ class RiskGuard:
         self._fee = self.costs.taker_fee_bps * BPS
         self._slip = self.costs.slippage_bps * BPS
         self._groups: dict[str, tuple[frozenset[str], ...]] = {}
+        self._breaker_day: date | None = None  # UTC day on which the daily-loss breaker tripped
         for group in limits.correlation_groups:
             members = frozenset(group)
             for symbol in group:
@@ -155,11 +156,18 @@ class RiskGuard:
             raise _Reject(Reason.LOW_CONFIDENCE, f"confidence {confidence:.2f} < {lim.min_confidence}")
         checks.append("confidence")
         equity = account.equity
+        today = (ctx.now.astimezone(UTC) if ctx.now.tzinfo is not None else ctx.now).date()
         if account.day_start_equity > 0 and equity <= account.day_start_equity * (1 - lim.daily_loss_limit_pct / 100):
+            self._breaker_day = today
             raise _Reject(
                 Reason.DAILY_LOSS_BREAKER,
                 f"equity {equity:.2f} is {lim.daily_loss_limit_pct}% below the day's start "
                 f"{account.day_start_equity:.2f}; no entries until the next UTC day",
+            )
+        if self._breaker_day == today:  # tripped earlier today: a bounce back does not re-open entries
+            raise _Reject(
+                Reason.DAILY_LOSS_BREAKER,
+                f"the daily loss breaker tripped earlier on {today}; no entries until the next UTC day",
             )
         checks.append("daily_loss")
         if account.peak_equity > 0 and equity <= account.peak_equity * (1 - lim.max_drawdown_pct / 100):
@@ -239,9 +247,14 @@ class RiskGuard:
                 )
             previous = target
         checks.append("targets")
-        risk_dist = abs(price - stop)
-        first = abs(targets[0] - price)  # type: ignore[operator]
-        last = abs(targets[min(1, len(targets) - 1)] - price)  # type: ignore[operator]
+        # per unit and net of costs, as the broker books them: the stop loses its distance plus fees and
+        # slippage on both fills; a target earns its distance less the slipped entry's costs and the
+        # taker fee on the (limit-priced) exit
+        risk_dist = loss_per_unit_at_stop(price, stop, self._fee, self._slip)
+        entry_cost = (self._fee + self._slip) * price
+        first = abs(targets[0] - price) - entry_cost - self._fee * targets[0]  # type: ignore[operator]
+        second = targets[min(1, len(targets) - 1)]
+        last = abs(second - price) - entry_cost - self._fee * second  # type: ignore[operator]
         # the plan's reward: TP1 closes a fraction at target 1, TP2 the rest at target 2
         reward = lim.tp1_close_fraction * first + (1 - lim.tp1_close_fraction) * last
         if len(targets) == 1:

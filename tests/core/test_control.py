@@ -54,7 +54,7 @@ async def test_pause_resume_audited():
     assert audit[1].old == "paused=off; pause_reason=" and "paused=on" in audit[1].new
 
 
-@pytest.mark.parametrize("bad", ["abc", "0", "1000", "21", "-3", "2.5", ""])
+@pytest.mark.parametrize("bad", ["abc", "0", "1000", "21", "-3", "2.5", "", "²", "1²"])  # "²".isdigit() is True
 async def test_bad_leverage_is_refused_and_changes_nothing(bad):
     control, _, _ = build()
     with pytest.raises(UserInputError, match="whole number from 1 to 20"):

@@ -72,3 +72,15 @@ def test_funding_erodes_margin_until_liquidation_precedes_the_stop():
     assert p.liquidation_price == pytest.approx(190 / 1.99)
     assert p.liquidation_price > p.stop_loss  # liquidation now comes before the stop
     assert bar(p, 100, 101, 95.0, 100) == [("liquidation", pytest.approx(190 / 1.99), 2.0)]
+
+
+def test_gap_through_stop_and_liquidation_is_a_liquidation_at_the_liquidation_price():
+    # isolated margin: a position can lose its margin, never more — a gap past the liquidation price is
+    # liquidated there, not filled at the open as a stop
+    p = pos()
+    p.leverage, p.liquidation_price = 10, 90.45
+    assert bar(p, 80, 81, 79, 80) == [("liquidation", 90.45, 2.0)]
+    s = pos("short", (90.0, 80.0))
+    s.leverage, s.liquidation_price = 10, 109.45
+    assert bar(s, 120, 121, 119, 120) == [("liquidation", 109.45, 2.0)]
+    assert bar(pos(), 90, 91, 89, 90) == [("stop", 90.0, 2.0)]  # a gap short of liquidation stays a stop

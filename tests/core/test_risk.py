@@ -180,3 +180,25 @@ def test_no_approved_intent_ever_breaks_the_invariants(
     assert sign * (intent.est_liquidation - intent.stop_loss) < 0
     assert intent.qty * price / intent.leverage <= equity * (1 + 1e-9)
     assert math.isfinite(intent.qty)
+
+
+def test_reward_risk_counts_fees_and_slippage():
+    # gross 2.30 / 1.50 = 1.53 passes a bare-distance check, but after the entry fee and slippage, the
+    # exit fee at the target and the stop's costs the plan earns 2.18 per 1.64 risked: 1.33 < 1.5
+    thin = review(long(stop_loss=98.5, take_profit=(102.3,)))
+    assert not thin.approved and thin.reason == Reason.REWARD_RISK_TOO_LOW.value, thin
+    short = review(Decision("short", 0.8, 101.5, (97.7,), 5), snapshot=snap(funding=0.0))
+    assert not short.approved and short.reason == Reason.REWARD_RISK_TOO_LOW.value, short
+    assert review(long(stop_loss=98.5, take_profit=(102.6,))).approved  # net 2.48 / 1.64 = 1.51
+
+
+def test_daily_loss_breaker_holds_until_the_next_utc_day():
+    guard = RiskGuard(LIMITS, CostModel())
+    late = replace(ctx(), now=NOW.replace(hour=20))
+    tripped = guard.review(long(), account(equity=9_400, day_start=10_000), snap(), late)
+    assert tripped.reason == Reason.DAILY_LOSS_BREAKER.value
+    # an open position bounces back to -4 % the same day: still no new entries
+    bounced = guard.review(long(), account(equity=9_600, day_start=10_000), snap(), replace(late, now=NOW.replace(hour=23)))
+    assert not bounced.approved and bounced.reason == Reason.DAILY_LOSS_BREAKER.value, bounced
+    next_day = replace(late, now=NOW.replace(hour=0) + timedelta(days=1))
+    assert guard.review(long(), account(equity=9_600, day_start=9_600), snap(), next_day).approved

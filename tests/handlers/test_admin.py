@@ -187,6 +187,14 @@ async def test_cycle_pulse_risk_audit(harness: Harness) -> None:
     text = await send(harness, "/audit")
     assert "set_leverage" in text and "max_leverage=5 → max_leverage=3" in text
     assert "count from 1 to 200" in await send(harness, "/audit lots")
+    assert "count from 1 to 200" in await send(harness, "/audit ²")  # isdigit() but not int()-able
+
+
+async def test_superscript_leverage_is_refused_not_a_crash(harness: Harness) -> None:
+    text = await send(harness, "/leverage ²")
+    assert "leverage must be a whole number from 1 to 20" in text
+    assert (await harness.control.state()) == DEFAULTS
+    assert harness.notifier.alerts == []
 
 
 ADMIN_ATTEMPTS = [
