@@ -29,7 +29,7 @@ from bot.publisher import ConsoleSender, Publisher, TelegramSender
 from bot.reply_format import ADMIN_COMMANDS, PUBLIC_COMMANDS
 from bot.settings import Settings
 from core.broker_switch import SwitchingBroker
-from core.clock import SystemClock
+from core.clock import MinuteClock, SystemClock
 from core.control import ControlService
 from core.cycle import TradingCycle
 from core.errors import UserInputError
@@ -187,7 +187,9 @@ class App:
         self.history = TrackRecord(SqliteTradeHistory(self.book), SqliteExchangeLedger(self.db))
         self.decision_log = SqliteDecisionLog(self.db)
         self.paper = PaperBroker(
-            feed=MarketDataBarFeed(self.market_data),
+            # live exchange data: 5m bars, so the minute monitor sees a stop within minutes of it being
+            # touched; offline files (demo, MARKET_DATA_DIR) may hold only 1h
+            feed=MarketDataBarFeed(self.market_data, "5m" if self._exchange_data else "1h"),
             store=self.book,
             clock=self.clock,
             initial_equity=s.initial_equity,
@@ -255,6 +257,10 @@ class App:
         self.dp.startup.register(self._on_startup)
         self.dp.shutdown.register(self._on_shutdown)
         self._built = True
+
+    @property
+    def _exchange_data(self) -> bool:
+        return self._market_data_override is None and self.settings.market_data_dir is None and not self.demo
 
     def _market_data(self) -> MarketData:
         if self.settings.market_data_dir is not None:
@@ -411,7 +417,7 @@ class App:
         from jobs.cycle_job import run_cycle_job
 
         await self.refresh_state()
-        return await run_cycle_job(self.cycle, self.clock, self.notifier)
+        return await run_cycle_job(self.cycle, MinuteClock(self.clock), self.notifier)
 
     async def run_monitor(self) -> int:
         """Between cycles: stops, targets, trailing, stale exits, funding and liquidation from the broker's

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from core.models import require_utc
+from core.protocols import Clock
 
 
 class SystemClock:
@@ -27,3 +28,15 @@ class SimulatedClock:
     def advance(self, step: timedelta) -> datetime:
         self._now += step
         return self._now
+
+
+class MinuteClock:
+    """A clock read on the whole minute, for scheduled cycles: cron fires on the minute and APScheduler a
+    few ms after it. Without the floor a 12:00:00.004 decision would fill at the 13:00 open (the first
+    bar opening after it) instead of 12:00."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def now(self) -> datetime:
+        return self._clock.now().replace(second=0, microsecond=0)

@@ -41,6 +41,8 @@ from core.risk import Reason, ReviewContext, RiskGuard
 
 log = logging.getLogger(__name__)
 
+BREAKER_DAY_KEY = "daily_breaker_day"
+
 
 def cycle_id_for(as_of: datetime) -> str:
     """One id per UTC hour: a re-run of the same hour is the same cycle."""
@@ -141,6 +143,7 @@ class TradingCycle:
         state = await self._state.load_state(self._defaults)
         account = await self._broker.account()
         state = await self._kill_switch(state, account)
+        await self._restore_breaker(as_of)
         # Decisions run concurrently (LLM calls are slow); the guard and the broker then see the symbols
         # one at a time, in the admins' order, each review counting the intents approved before it.
         if self._concurrent and len(state.symbols) > 1:
@@ -290,12 +293,21 @@ class TradingCycle:
             await self._announce(events)
         return with_pending(account, intent)
 
+    async def _restore_breaker(self, as_of: datetime) -> None:
+        """Tell a freshly started guard that the daily-loss breaker already tripped today."""
+        day = as_of.astimezone(UTC).date()
+        if self._guard.breaker_day == day:
+            return
+        stored = await self._state.get_value(BREAKER_DAY_KEY)
+        if stored == day.isoformat():
+            self._guard.remember_breaker(day)
+
     async def _daily_breaker(self, as_of: datetime, detail: str) -> None:
         day = as_of.astimezone(UTC).strftime("%Y-%m-%d")
-        if self._breaker_alerted_day == day or await self._state.get_value("daily_breaker_day") == day:
+        if self._breaker_alerted_day == day or await self._state.get_value(BREAKER_DAY_KEY) == day:
             return
         self._breaker_alerted_day = day
-        await self._state.set_value("daily_breaker_day", day)
+        await self._state.set_value(BREAKER_DAY_KEY, day)
         await self._state.append_audit(AuditEntry(self._clock.now(), "system", "daily_loss_breaker", "", detail))
         await self._alert(f"Daily loss breaker: {detail}")
 

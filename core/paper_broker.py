@@ -69,16 +69,23 @@ class MarketDataBarFeed:
         self._max = max_bars
 
     async def bars(self, symbol: str, start_ms: int, until_ms: int) -> Sequence[Bar]:
-        if until_ms - start_ms < self.timeframe_ms:
-            return ()
-        limit = min(self._max, (until_ms - start_ms) // self.timeframe_ms + 2)
-        frame = await self._md.candles(symbol, self._tf, until=from_ms(until_ms), limit=int(limit))
+        """Every closed bar from `start_ms` to `until_ms`, paging back in `max_bars` steps: after a long
+        downtime no bar may be skipped, or a stop touched while the bot was down would go unseen."""
         out: list[Bar] = []
-        for ts, o, h, low, c in zip(frame.index, frame["open"], frame["high"], frame["low"], frame["close"],
-                                    strict=True):
-            t = int(pd.Timestamp(ts).value // 1_000_000)
-            if t >= start_ms and t + self.timeframe_ms <= until_ms:
-                out.append((t, float(o), float(h), float(low), float(c)))
+        end = until_ms
+        while end - start_ms >= self.timeframe_ms:
+            limit = int(min(self._max, (end - start_ms) // self.timeframe_ms + 2))
+            frame = await self._md.candles(symbol, self._tf, until=from_ms(end), limit=limit)
+            page: list[Bar] = []
+            for ts, o, h, low, c in zip(frame.index, frame["open"], frame["high"], frame["low"], frame["close"],
+                                        strict=True):
+                t = int(pd.Timestamp(ts).value // 1_000_000)
+                if t >= start_ms and t + self.timeframe_ms <= end:
+                    page.append((t, float(o), float(h), float(low), float(c)))
+            out[:0] = page
+            if len(frame) < limit or not page or page[0][0] - start_ms < self.timeframe_ms:
+                break  # reached the start, or the source has nothing older
+            end = page[0][0]
         return out
 
     async def funding(self, symbol: str, after_ms: int, until_ms: int) -> Sequence[tuple[int, float]]:

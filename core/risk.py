@@ -116,6 +116,16 @@ class RiskGuard:
                 self._groups.setdefault(symbol, ())
                 self._groups[symbol] += (members,)
 
+    @property
+    def breaker_day(self) -> date | None:
+        """The UTC day the daily-loss breaker tripped on (None: not tripped since start)."""
+        return self._breaker_day
+
+    def remember_breaker(self, day: date) -> None:
+        """A breaker tripped before a restart still holds for the rest of its day."""
+        if self._breaker_day is None or day > self._breaker_day:
+            self._breaker_day = day
+
     def review(self, decision: Any, account: AccountView, snapshot: Snapshot, ctx: ReviewContext) -> GuardVerdict:
         """Approve a sized OrderIntent or reject with a reason code; counts every outcome."""
         checks: list[str] = []

@@ -155,3 +155,13 @@ async def test_the_position_cap_counts_this_cycles_intents():
     assert summary.approved == ["BTC/USDT:USDT", "ETH/USDT:USDT"]
     assert summary.rejected == {"SOL/USDT:USDT": "max_positions"}
     assert len(await broker.pending_orders()) == 2
+
+
+async def test_a_breaker_tripped_before_a_restart_still_holds_that_day():
+    cycle, _broker, _log, _n, state, _e = build(limits=RiskLimits(max_open_positions=5))
+    at = T0 + timedelta(hours=50)
+    await state.set_value("daily_breaker_day", at.date().isoformat())  # stored by the process that died
+    summary = await cycle.run(at)
+    assert summary.approved == [] and set(summary.rejected.values()) == {"daily_loss_breaker"}
+    next_day = await cycle.run(datetime.combine(at.date() + timedelta(days=1), datetime.min.time(), UTC))
+    assert sorted(next_day.approved) == sorted(SYMS)

@@ -1,3 +1,4 @@
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -127,3 +128,17 @@ async def test_accounting_identity_and_funding_over_real_data():
         if checked > 40:
             break
     assert checked > 10
+
+
+async def test_market_data_feed_pages_back_so_a_long_downtime_skips_no_bar():
+    from core.offline_data import OfflineMarketData, sample_data_dir
+    from core.paper_broker import MarketDataBarFeed
+
+    data = OfflineMarketData(sample_data_dir())
+    start = datetime(2024, 2, 1, tzinfo=UTC)
+    until = start + timedelta(hours=500)
+    small = await MarketDataBarFeed(data, "1h", max_bars=50).bars("BTC/USDT:USDT", to_ms(start), to_ms(until))
+    whole = await MarketDataBarFeed(data, "1h", max_bars=1000).bars("BTC/USDT:USDT", to_ms(start), to_ms(until))
+    assert len(small) == 500 and small == whole
+    assert small[0][0] == to_ms(start) and small[-1][0] == to_ms(until - timedelta(hours=1))
+    assert all(b[0] - a[0] == 3_600_000 for a, b in itertools.pairwise(small))
