@@ -51,6 +51,21 @@ class IndicatorFrame:
     def __len__(self) -> int:
         return len(self.open_ms)
 
+    def tail(self, n: int) -> IndicatorFrame:
+        """The last `n` bars. Indicators were computed on the whole frame, so the values are unchanged;
+        gaps_cum stays cumulative, so gap windows ending in the tail read the same."""
+        if n >= len(self):
+            return self
+        return IndicatorFrame(
+            self.timeframe,
+            self.timeframe_ms,
+            self.open_ms[-n:],
+            self.close_ms[-n:],
+            {k: v[-n:] for k, v in self.columns.items()},
+            self.gaps_cum[-n:],
+            self.outliers[-n:],
+        )
+
     def last_closed_index(self, as_of_ms: int) -> int:
         """Index of the last bar with close time <= as_of (-1 when none has closed)."""
         return int(np.searchsorted(self.close_ms, as_of_ms, side="right")) - 1

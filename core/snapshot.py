@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from core.data_quality import gap_window_marks
+from core.data_quality import GAP_WINDOW_BARS, gap_window_marks
 from core.indicators import VIEW_EXTRA_COLUMNS, IndicatorFrame, compute_indicators
 from core.models import SNAPSHOT_INDICATOR_KEYS, Regime, Snapshot, TimeframeView, require_utc
 from core.offline_data import OfflineMarketData, open_ms
@@ -241,7 +241,9 @@ class LiveSnapshotSource:
         cached = self._cache.get((symbol, timeframe))
         if cached is not None and cached[0] == key:
             return cached[1]
-        rows = _Rows(compute_indicators(frame, timeframe))
+        # a live snapshot reads the last closed bar, whose quality flags look back GAP_WINDOW_BARS: the
+        # per-bar preparation of _Rows (made for replay) is only worth doing for that tail
+        rows = _Rows(compute_indicators(frame, timeframe).tail(GAP_WINDOW_BARS + 14))
         self._cache[(symbol, timeframe)] = (key, rows)
         return rows
 

@@ -165,3 +165,30 @@ async def test_live_source_reuses_indicators_of_unchanged_frames(sample: Offline
     assert source._cache[(BTC, "1d")][1] is cached_1d  # same day: not recomputed
     assert second.timeframes["1d"] is first.timeframes["1d"]
     assert second.timeframes["1h"].bar_time == utc(2024, 4, 2, 13)
+
+
+@pytest.mark.parametrize("hole", [None, -3, -48, -52, -80])
+def test_live_snapshot_from_the_tail_equals_one_from_every_row(hourly: pd.DataFrame, funding: pd.Series,
+                                                              hole: int | None) -> None:
+    # the live source keeps only the tail of each frame after computing indicators on all 500 bars;
+    # gap flags look back 50 bars, so holes just inside and outside that window must read the same
+    from core.indicators import compute_indicators
+    from core.snapshot import _Rows, assemble_snapshot
+
+    rng = np.random.default_rng(7)
+    flagged: list[bool] = []
+    for as_of in [utc(2024, 3, 1, 12) + timedelta(hours=int(h)) for h in rng.integers(0, 24 * 40, size=12)]:
+        window = hourly[hourly.index + pd.Timedelta(hours=1) <= as_of].tail(500)
+        if hole is not None:
+            window = window.drop(window.index[hole])
+        frames = [window, resample(window, HOUR, 4 * HOUR), resample(window, HOUR, 24 * HOUR)]
+        frames = [f[f.index + pd.Timedelta(milliseconds=HOUR * k) <= as_of] for f, k in zip(frames, (1, 4, 24), strict=True)]
+        rates = funding[funding.index <= as_of]
+        live = LiveSnapshotSource(OfflineMarketData(sample_data_dir())).build(BTC, as_of, frames, rates)
+        full = assemble_snapshot(
+            BTC, as_of, [_Rows(compute_indicators(f, tf)) for f, tf in zip(frames, ("1h", "4h", "1d"), strict=True)],
+            rates.index.as_unit("ms").asi8.tolist(), rates.to_numpy(dtype="float64").tolist(),
+        )
+        assert live == full
+        flagged.append("gap:1h" in live.quality)
+    assert any(flagged) == (hole is not None and hole > -50)  # a hole inside the 50-bar window is flagged
