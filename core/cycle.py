@@ -68,24 +68,11 @@ class _Decided:
 
 def with_pending(account: AccountView, intent: OrderIntent) -> AccountView:
     """The account as the guard must see it once `intent` is sent: one more position, less free margin."""
-    margin = intent.qty * intent.reference_price / intent.leverage
-    pending = Position(
-        id=f"pending-{intent.signal_id}",
-        symbol=intent.symbol,
-        side=intent.side,
-        qty=intent.qty,
-        entry_price=intent.reference_price,
-        entry_time=intent.created_at,
-        leverage=intent.leverage,
-        stop_loss=intent.stop_loss,
-        initial_stop=intent.stop_loss,
-        take_profit=intent.take_profit,
-        liquidation_price=intent.est_liquidation,
-        margin=margin,
-        signal_id=intent.signal_id,
-        confidence=intent.confidence,
+    pending = Position.opened(
+        intent, id=f"pending-{intent.signal_id}", qty=intent.qty, price=intent.reference_price,
+        when=intent.created_at, liquidation_price=intent.est_liquidation,
     )
-    return replace(account, positions=(*account.positions, pending), available=account.available - margin)
+    return replace(account, positions=(*account.positions, pending), available=account.available - pending.margin)
 
 
 @dataclass(slots=True)

@@ -148,21 +148,8 @@ class ExchangeBroker:
             await self._alert(f"{intent.symbol}: entry partly filled, {filled} of {intent.qty}; protecting {filled}")
         now = self._clock.now()
         fee = order_fee(order)
-        position = Position(
-            id=key,
-            symbol=intent.symbol,
-            side=intent.side,
-            qty=filled,
-            entry_price=average,
-            entry_time=now,
-            leverage=intent.leverage,
-            stop_loss=intent.stop_loss,
-            initial_stop=intent.stop_loss,
-            take_profit=intent.take_profit,
-            liquidation_price=intent.est_liquidation,
-            margin=filled * average / intent.leverage,
-            signal_id=intent.signal_id,
-            confidence=intent.confidence,
+        position = Position.opened(
+            intent, id=key, qty=filled, price=average, when=now, liquidation_price=intent.est_liquidation,
             fees_paid=fee if fee is not None else filled * average * self._fee_rate,
         )
         live = LivePosition(

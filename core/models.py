@@ -388,6 +388,37 @@ class Position:
         if self.best_price == 0.0:
             self.best_price = self.entry_price
 
+    @classmethod
+    def opened(
+        cls,
+        intent: OrderIntent,
+        *,
+        id: str,
+        qty: float,
+        price: float,
+        when: datetime,
+        liquidation_price: float,
+        fees_paid: float = 0.0,
+    ) -> Position:
+        """The position an approved intent opens, filled for `qty` at `price` (isolated margin)."""
+        return cls(
+            id=id,
+            symbol=intent.symbol,
+            side=intent.side,
+            qty=qty,
+            entry_price=price,
+            entry_time=when,
+            leverage=intent.leverage,
+            stop_loss=intent.stop_loss,
+            initial_stop=intent.stop_loss,
+            take_profit=intent.take_profit,
+            liquidation_price=liquidation_price,
+            margin=qty * price / intent.leverage,
+            signal_id=intent.signal_id,
+            confidence=intent.confidence,
+            fees_paid=fees_paid,
+        )
+
     @property
     def sign(self) -> int:
         return side_sign(self.side)

@@ -306,21 +306,8 @@ class PaperBroker:
             change.finish_orders.append((order.id, "cancelled"))
             return None
         fee = qty * price * self._fee
-        position = Position(
-            id=intent.signal_id or order.id,
-            symbol=symbol,
-            side=intent.side,
-            qty=qty,
-            entry_price=price,
-            entry_time=from_ms(t),
-            leverage=intent.leverage,
-            stop_loss=intent.stop_loss,
-            initial_stop=intent.stop_loss,
-            take_profit=intent.take_profit,
-            liquidation_price=liq,
-            margin=qty * price / intent.leverage,
-            signal_id=intent.signal_id,
-            confidence=intent.confidence,
+        position = Position.opened(
+            intent, id=intent.signal_id or order.id, qty=qty, price=price, when=from_ms(t), liquidation_price=liq,
             fees_paid=fee,
         )
         booked = BookedPosition(position, t - 1, o)
