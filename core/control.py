@@ -231,6 +231,8 @@ class ControlService:
             )
         state = await self.state()
         merged = tuple(dict.fromkeys((*state.symbols, *wanted)))
+        if merged == state.symbols:
+            raise UserInputError(f"{', '.join(wanted)} already traded, nothing changed; symbols: {', '.join(merged)}")
         if len(merged) > MAX_SYMBOLS:
             raise UserInputError(f"at most {MAX_SYMBOLS} symbols are allowed, this would make {len(merged)}")
         return await change_state(self._store, self._defaults, self._clock, actor, "add_symbols", symbols=merged)

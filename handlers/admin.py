@@ -103,7 +103,8 @@ def build_admin_router() -> Router:
         if not command.args or len(command.args.split()) != 1:
             raise UserInputError("/close takes exactly one symbol of an open position, e.g. /close BTC/USDT:USDT")
         events = await control.close_position(actor_of(message), command.args.strip())
-        await message.answer(fmt.events_text(f"Closed {command.args.strip()}", events))
+        closed = events[0].symbol if events else command.args.strip()  # as the service normalised it
+        await message.answer(fmt.events_text(f"Closed {closed}", events))
 
     @router.message(Command("closeall"))
     async def close_all(message: Message, control: ControlService) -> None:

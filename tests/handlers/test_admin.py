@@ -87,6 +87,9 @@ async def test_symbols_show_add_remove(harness: Harness) -> None:
     assert "add or remove" in text
     text = await send(harness, "/symbols remove DOGE/USDT:USDT")
     assert "not traded" in text
+    audited = len(await harness.control.audit())
+    text = await send(harness, "/symbols add btc/usdt:usdt")
+    assert "already traded, nothing changed" in text and len(await harness.control.audit()) == audited
     assert (await harness.control.state()).symbols == ("BTC/USDT:USDT", "SOL/USDT:USDT", "LTC/USDT:USDT")
 
 
@@ -156,8 +159,8 @@ async def test_positions_close_and_closeall(harness: Harness) -> None:
     assert "no open position" in text and len(harness.broker.open_positions) == 1
     text = await send(harness, "/close")
     assert "exactly one symbol" in text
-    text = await send(harness, "/close BTC/USDT:USDT")
-    assert "net +95.50" in text
+    text = await send(harness, "/close btc/usdt:usdt")
+    assert "net +95.50" in text and "Closed BTC/USDT:USDT" in text  # named as it was closed
     assert harness.broker.closed == ["BTC/USDT:USDT"]
     assert "No open positions." in await send(harness, "/positions")
 
