@@ -45,22 +45,44 @@ class SwitchingBroker:
     async def account(self) -> AccountView:
         return await (await self.current()).account()
 
+    async def _books(self) -> list[Broker]:
+        """The current broker first, then the other one while it still holds positions: after /dryrun on
+        (or off) the positions opened under the other mode keep being managed, shown and closable until
+        they are closed. The live broker is only built for that when the factory exists; its positions
+        come from its own ledger, no network."""
+        current = await self.current()
+        if current is not self._paper:
+            return [current, self._paper]  # paper sync is local and cheap: always keep it managed
+        if self._factory is None:
+            return [current]
+        if self._live is None:
+            self._live = self._factory()
+        return [current, self._live] if await self._live.positions() else [current]
+
     async def positions(self) -> list[Position]:
-        return await (await self.current()).positions()
+        out: list[Position] = []
+        for book in await self._books():
+            out += await book.positions()
+        return out
 
     async def execute(self, intent: OrderIntent) -> list[TradeEvent]:
         return await (await self.current()).execute(intent)
 
     async def sync(self, as_of: datetime) -> list[TradeEvent]:
-        broker = await self.current()
-        events = await broker.sync(as_of)
-        if broker is not self._paper:
-            # paper positions opened before going live keep being managed until they close
-            events += await self._paper.sync(as_of)
+        events: list[TradeEvent] = []
+        for book in await self._books():
+            events += await book.sync(as_of)
         return events
 
     async def close_position(self, symbol: str, reason: str = "manual") -> list[TradeEvent]:
-        return await (await self.current()).close_position(symbol, reason)
+        books = await self._books()
+        for book in books:
+            if any(p.symbol == symbol for p in await book.positions()):
+                return await book.close_position(symbol, reason)
+        return await books[0].close_position(symbol, reason)
 
     async def close_all(self, reason: str = "manual") -> list[TradeEvent]:
-        return await (await self.current()).close_all(reason)
+        events: list[TradeEvent] = []
+        for book in await self._books():
+            events += await book.close_all(reason)
+        return events

@@ -42,3 +42,48 @@ async def test_without_a_live_factory_going_live_is_refused():
     await state.save_state(replace(DEFAULTS, dry_run=False))
     with pytest.raises(OperationalError):
         await broker.account()
+
+
+class Book(Named):
+    """A broker stand-in with a book of open symbols."""
+
+    def __init__(self, name, symbols=()):
+        super().__init__(name)
+        self.open = list(symbols)
+
+    async def positions(self):
+        from datetime import UTC, datetime
+
+        from core.models import Position
+
+        return [Position(f"{self.name}-{s}", s, "long", 1.0, 100.0, datetime(2024, 1, 1, tzinfo=UTC), 2, 95.0, 95.0,
+                         (110.0,), 50.0, 50.0) for s in self.open]
+
+    async def close_position(self, symbol, reason="manual"):
+        self.open.remove(symbol)
+        return [f"{self.name} closed {symbol}"]
+
+    async def close_all(self, reason="manual"):
+        closed, self.open = self.open, []
+        return [f"{self.name} closed {s}" for s in closed]
+
+
+async def test_back_on_paper_the_live_positions_stay_managed_shown_and_closable():
+    state = MemoryStateStore()
+    paper, live = Book("paper", ["ETH/USDT:USDT"]), Book("live", ["BTC/USDT:USDT"])
+    broker = SwitchingBroker(paper, lambda: live, state, DEFAULTS)  # dry-run on, e.g. after /dryrun on
+    await broker.sync(None)
+    assert (paper.synced, live.synced) == (1, 1)  # the live book is still reconciled
+    assert {p.symbol for p in await broker.positions()} == {"ETH/USDT:USDT", "BTC/USDT:USDT"}
+    assert await broker.close_position("BTC/USDT:USDT") == ["live closed BTC/USDT:USDT"]
+    await broker.sync(None)
+    assert live.synced == 1  # nothing left there: the live book is not asked any more
+    assert await broker.close_all() == ["paper closed ETH/USDT:USDT"]
+
+
+async def test_on_paper_with_an_empty_live_book_only_paper_is_synced():
+    state = MemoryStateStore()
+    paper, live = Book("paper"), Book("live")
+    broker = SwitchingBroker(paper, lambda: live, state, DEFAULTS)
+    await broker.sync(None)
+    assert (paper.synced, live.synced) == (1, 0)
