@@ -22,6 +22,7 @@ ELLIPSIS = "…"
 
 _TOKEN = re.compile(r"<[^>]*>|&#?\w+;|[^<&]+|[<&]")
 _TAG = re.compile(r"<\s*(/?)\s*([a-zA-Z][a-zA-Z0-9-]*)")
+_WHOLE_TAG = re.compile(r"<[^>]*>")
 
 EXIT_LABELS = {
     "tp1": "🎯 Target 1 hit",
@@ -85,20 +86,37 @@ def truncate_html(html: str, limit: int, ellipsis: str = ELLIPSIS) -> str:
 
 
 def split_html(html: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Split into chunks ≤ limit on line boundaries; an over-long line is cut tag-safely."""
+    """Split into chunks ≤ limit, on line boundaries where possible. Tags may span lines (a <b> block, a
+    <pre>): each cut closes the tags open there and the next chunk reopens them, because Telegram refuses
+    a message whose HTML does not balance."""
     chunks: list[str] = []
-    current = ""
+    body = ""
+    open_tags: list[tuple[str, str]] = []  # open at the end of `body`
     for line in html.split("\n"):
-        pieces = [line] if len(line) <= limit else _hard_split(line, limit)
-        for piece in pieces:
-            candidate = piece if not current else f"{current}\n{piece}"
-            if len(candidate) <= limit:
-                current = candidate
-            else:
-                chunks.append(current)
-                current = piece
-    chunks.append(current)
-    return [c for c in chunks if c.strip()]
+        after = open_tags
+        for token in _tokens(line):
+            after = _apply_tag(token, after)
+        candidate = f"{body}\n{line}" if body else line
+        if len(candidate) + len(_closers(after)) <= limit:
+            body, open_tags = candidate, after
+            continue
+        if _has_text(body):
+            chunks.append(body + _closers(open_tags))
+        start = _opening(open_tags) + line
+        if len(start) + len(_closers(after)) <= limit:
+            body, open_tags = start, after
+            continue
+        *done, body = _hard_split(start, limit) or [""]
+        chunks.extend(done)
+        open_tags = after
+    if _has_text(body):
+        chunks.append(body + _closers(open_tags))
+    return chunks
+
+
+def _has_text(html: str) -> bool:
+    """Whether anything but tags and whitespace is left: Telegram refuses an empty message."""
+    return bool(_WHOLE_TAG.sub("", html).strip())
 
 
 def _apply_tag(piece: str, open_tags: list[tuple[str, str]]) -> list[tuple[str, str]]:
