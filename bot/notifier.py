@@ -10,6 +10,7 @@ Dedupe keys (a re-run after a crash enqueues nothing twice):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -36,6 +37,7 @@ from core.protocols import Clock, DecisionLog, MarketData
 log = logging.getLogger(__name__)
 
 CHART_TIMEFRAME = "1h"
+ENTRY_WAIT_S = 60.0  # how long an exit waits for its entry post still being prepared
 CHART_BARS = 120
 EMA_SPANS = (20, 50)
 
@@ -75,6 +77,7 @@ class ChannelNotifier:
         self._tf = chart_timeframe
         self._bars = chart_bars
         self._decisions = decision_log
+        self._preparing: dict[str, asyncio.Event] = {}  # entry keys whose chart is being drawn
 
     @property
     def dry_run(self) -> bool:
@@ -87,6 +90,17 @@ class ChannelNotifier:
         key = entry_key(event.position_id)
         if await self._outbox.get(key) is not None:
             return  # re-run after a crash: already enqueued, skip the chart work
+        ready = self._preparing.setdefault(key, asyncio.Event())
+        try:
+            await self._prepare_entry(key, announced, event, snapshot, record)
+        finally:
+            ready.set()
+            if self._preparing.get(key) is ready:
+                del self._preparing[key]
+
+    async def _prepare_entry(
+        self, key: str, announced: datetime, event: TradeEvent, snapshot: Snapshot | None, record: DecisionRecord | None
+    ) -> None:
         if (record is None or snapshot is None) and event.signal_id and self._decisions is not None:
             try:
                 logged = await self._decisions.signal(event.signal_id)
@@ -102,6 +116,12 @@ class ChannelNotifier:
 
     async def exit(self, event: TradeEvent) -> None:
         announced = self._clock.now()
+        # The monitor may close a position while the cycle still draws its entry chart: the exit must be
+        # queued after its entry, or it would reach the channel first, replying to nothing.
+        preparing = self._preparing.get(entry_key(event.position_id))
+        if preparing is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(preparing.wait(), ENTRY_WAIT_S)
         stamp = int(event.time.timestamp())
         if event.kind == "exit":
             reason = (event.reason or (event.trade.exit_reason if event.trade else "") or "exit").lower()

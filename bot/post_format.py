@@ -179,15 +179,30 @@ def fmt_price(value: float) -> str:
         return f"{value:,.4f}".rstrip("0").rstrip(".") if magnitude < 100 else f"{value:,.3f}"
     if magnitude == 0:
         return "0"
-    decimals = min(12, 3 - math.floor(math.log10(magnitude)))
+    decimals = 3 - math.floor(math.log10(magnitude))
+    if decimals > 12:  # fixed point would print it as zero
+        return f"{value:.4g}"
     return f"{value:.{decimals}f}"
 
 
 def fmt_signed(value: float, suffix: str = "", digits: int = 2) -> str:
+    """`+1.50` / `-1.50`; a value that rounds to zero has no sign (never `-0.00`), a non-number is `n/a`."""
+    if not math.isfinite(value):
+        return "n/a"
+    if round(value, digits) == 0:
+        return f"{0.0:,.{digits}f}{suffix}"
     return f"{value:+,.{digits}f}{suffix}"
 
 
 def fmt_qty(value: float) -> str:
+    """Six significant digits, never in exponent notation (`,.6g` would print 1.23457e+07 or 5e-05)."""
+    if not math.isfinite(value):
+        return "n/a"
+    magnitude = abs(value)
+    if magnitude >= 999_999.5:  # where `.6g` turns to exponents
+        return f"{value:,.0f}"
+    if 0 < magnitude < 1e-4:
+        return f"{value:.{5 - math.floor(math.log10(magnitude))}f}".rstrip("0")
     return f"{value:,.6g}"
 
 
@@ -301,7 +316,7 @@ def exit_text(event: TradeEvent, *, dry_run: bool = True) -> str:
     if result.margin_pct is not None:
         lines.append(f"On margin: {fmt_signed(result.margin_pct, '%', 1)}")
     if result.r_multiple is not None:
-        lines.append(f"R multiple: {result.r_multiple:+.2f}R")
+        lines.append(f"R multiple: {fmt_signed(result.r_multiple, 'R')}")
     # TP1 is the only partial exit (the ladder has TP2 closing the rest); any other exit leaves nothing
     partial = result.reason == "tp1" and event.position is not None and len(event.position.take_profit) >= 2
     if partial and event.position is not None:
@@ -341,7 +356,7 @@ def pulse_text(items: Sequence[PulseItem], as_of: datetime, *, dry_run: bool = T
     lines = [f"<b>📊 Market Pulse</b> — {escape(iso_z(as_of).replace('T', ' ').removesuffix(':00Z'))} UTC", ""]
     for item in items:
         change = "n/a" if item.change_24h_pct is None else fmt_signed(item.change_24h_pct, "%")
-        funding = "n/a" if item.funding_rate is None else f"{item.funding_rate * 100:+.4f}%"
+        funding = "n/a" if item.funding_rate is None else fmt_signed(item.funding_rate * 100, "%", 4)
         lines.append(f"<b>{escape(_short_symbol(item.symbol))}</b> <code>{fmt_price(item.price)}</code> ({change} 24h)")
         lines.append(f"Funding {funding} · {escape(item.regime.replace('_', ' '))}")
         lines.append(f"↳ {escape(item.view)}")

@@ -3,7 +3,11 @@
 Delivery rules:
 - Per chat, posts go out in enqueue order; a delayed post holds back the later posts of its chat only.
 - `TelegramRetryAfter` (429): the post waits `retry_after` seconds, and so does its chat.
-- Network errors, server errors and anything unexpected: exponential backoff; the post is kept.
+- Network errors, server errors and other answers from Telegram: exponential backoff; the post is kept,
+  however long the outage.
+- Anything else (a vanished image file, a bug): the same backoff, but after `max_attempts` hand-overs the
+  post is marked failed and the admins are told, so one post that can never go does not hold back its
+  chat forever.
 - `TelegramBadRequest` / forbidden / not found / too large: the post is marked failed with the error and
   the admins are told through `on_failure` (never the channel).
 - Each part's Telegram message id is committed the moment Telegram answers, so a restart resumes after
@@ -30,6 +34,7 @@ from typing import Protocol
 
 from aiogram import Bot
 from aiogram.exceptions import (
+    AiogramError,
     TelegramBadRequest,
     TelegramEntityTooLarge,
     TelegramForbiddenError,
@@ -72,7 +77,8 @@ def post_parts(post: OutboxPost) -> list[PostPart]:
     """A post as Telegram messages: a photo's caption holds ≤ 1024 characters, the rest follows as text."""
     if not post.has_image:
         return [PostPart(i, chunk) for i, chunk in enumerate(split_html(post.text, TEXT_LIMIT))]
-    caption_chunks = split_html(post.text, CAPTION_LIMIT) if post.text.strip() else [""]
+    # a text of tags only has no visible caption: the photo goes alone
+    caption_chunks = (split_html(post.text, CAPTION_LIMIT) if post.text.strip() else []) or [""]
     parts = [PostPart(0, caption_chunks[0], post.image, post.image_path)]
     rest = "\n".join(caption_chunks[1:])
     if rest.strip():
@@ -186,6 +192,7 @@ class Publisher:
         base_backoff_s: float = 2.0,
         max_backoff_s: float = 300.0,
         max_posts_per_drain: int = 200,
+        max_attempts: int = 10,
     ) -> None:
         self._outbox = outbox
         self._sender = sender
@@ -194,6 +201,7 @@ class Publisher:
         self._base_backoff_s = base_backoff_s
         self._max_backoff_s = max_backoff_s
         self._max_posts = max_posts_per_drain
+        self._max_attempts = max_attempts
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[DrainReport] | None = None
         self._again = False
@@ -266,11 +274,11 @@ class Publisher:
         return report
 
     async def _deliver(self, post: OutboxPost, report: DrainReport) -> None:
-        parts = post_parts(post)
-        reply_to = await self._reply_target(post)
         await self._outbox.mark_handed(post.id, self._clock.now())
         sent_ids = list(post.message_ids)
         try:
+            parts = post_parts(post)
+            reply_to = await self._reply_target(post)
             for part in parts[len(sent_ids) :]:
                 message_id = await self._sender.send(post, part, reply_to if part.index == 0 else None)
                 await self._outbox.record_part(post.id, message_id)
@@ -291,8 +299,15 @@ class Publisher:
         except asyncio.CancelledError:
             raise
         except Exception as error:  # network, server, anything else: keep the post and back off
-            delay = min(self._max_backoff_s, self._base_backoff_s * 2 ** max(0, post.attempts))
             text = self._error_text(error)
+            if not isinstance(error, AiogramError) and post.attempts + 1 >= self._max_attempts:
+                await self._outbox.mark_failed(post.id, text)
+                log.error("post %s given up after %d attempts: %s", post.dedupe_key, post.attempts + 1, text)
+                report.failed += 1
+                await self._report_failure(post, f"{text} (after {post.attempts + 1} attempts)")
+                return
+            # the exponent is capped: after ~1000 attempts (days of outage) 2**n no longer fits a float
+            delay = min(self._max_backoff_s, self._base_backoff_s * 2 ** min(max(0, post.attempts), 30))
             await self._outbox.mark_retry(post.id, self._clock.now() + timedelta(seconds=delay), text)
             log.warning("post %s not delivered (%s); retry in %.0fs", post.dedupe_key, text, delay)
             report.delayed += 1
@@ -316,6 +331,6 @@ class Publisher:
         if self._on_failure is None or post.kind == "alert":
             return
         try:
-            await self._on_failure(f"A {post.kind} post ({post.dedupe_key}) was rejected by Telegram: {error}")
+            await self._on_failure(f"A {post.kind} post ({post.dedupe_key}) could not be posted: {error}")
         except Exception:
             log.exception("could not alert the admins about the failed post %s", post.dedupe_key)

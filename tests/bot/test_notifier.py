@@ -1,3 +1,4 @@
+import asyncio
 import threading
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -140,3 +141,34 @@ async def test_entry_found_by_the_monitor_gets_its_reasoning_from_the_decision_l
     (post,) = await outbox.posts()
     assert "Funding flipped negative" in post.text
     assert market.calls[0][2] == event.time  # no candle after the fill is drawn
+
+
+class SlowMarket(FakeMarket):
+    """Candles arrive only when the test says so: the entry chart is still being prepared meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def candles(self, symbol: str, timeframe: str, *, until: datetime, limit: int) -> pd.DataFrame:
+        self.asked.set()
+        await self.release.wait()
+        return await super().candles(symbol, timeframe, until=until, limit=limit)
+
+
+async def test_an_exit_announced_while_its_entry_chart_renders_is_queued_after_the_entry() -> None:
+    # the monitor closes the position while the cycle still draws the entry chart: were the exit enqueued
+    # first, the channel would show the exit (replying to nothing) before its entry
+    market = SlowMarket()
+    notifier, outbox, _ = make(market)
+    event, record = entry_event()
+    entering = asyncio.create_task(notifier.entry(event, None, record))
+    await market.asked.wait()
+    exiting = asyncio.create_task(notifier.exit(exit_event("stop", 58_800.0, -63.0)))
+    await asyncio.sleep(0)
+    market.release.set()
+    await asyncio.gather(entering, exiting)
+    entry_post, exit_post = await outbox.posts()
+    assert entry_post.dedupe_key == "entry:p1" and entry_post.image is not None
+    assert exit_post.kind == "exit" and exit_post.reply_to_key == "entry:p1" and exit_post.id > entry_post.id

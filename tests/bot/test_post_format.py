@@ -15,6 +15,8 @@ from bot.post_format import (
     entry_caption,
     exit_text,
     fmt_price,
+    fmt_qty,
+    fmt_signed,
     pulse_text,
     split_html,
     truncate_html,
@@ -208,3 +210,31 @@ def test_only_the_tp1_partial_reports_what_remains() -> None:
     tp2 = replace(exit_event("tp2", 63_000.0, 148.0), position=position(qty=0.05, targets_hit=2))
     assert "Remaining: 0.05" in exit_text(tp1) and "stop 60,000" in exit_text(tp1)
     assert "Remaining" not in exit_text(tp2)
+
+
+def test_figures_that_round_to_zero_or_are_not_numbers_read_cleanly() -> None:
+    # a break-even stop after costs: cents either side of zero must never read "-0.00" or "nan"
+    text = exit_text(exit_event("breakeven", 60_000.0, -0.001))
+    assert "-0.00" not in text and "-0.0%" not in text and not re.search(r"\bnan\b", text, re.IGNORECASE)
+    assert "P&amp;L: <b>0.00</b>" in text and "R multiple: 0.00R" in text
+    assert fmt_signed(-0.0, "%") == "0.00%" and fmt_signed(0.004) == "0.00"
+    assert fmt_signed(-1.5) == "-1.50" and fmt_signed(1_234.5) == "+1,234.50"
+    assert fmt_signed(float("nan"), "%") == "n/a" and fmt_signed(float("inf")) == "n/a"
+    item = PulseItem("BTC/USDT:USDT", 61_234.5, float("nan"), float("nan"), "ranging", "rules: no trade")
+    pulse = pulse_text([item], T0)
+    assert not re.search(r"\bnan\b", pulse, re.IGNORECASE) and "n/a 24h" in pulse and "Funding n/a" in pulse
+
+
+def test_tiny_prices_keep_their_significant_digits() -> None:
+    assert fmt_price(0.00001234) == "0.00001234"
+    assert fmt_price(1.234e-13) not in ("0.000000000000", "0") and float(fmt_price(1.234e-13)) == pytest.approx(
+        1.234e-13
+    )
+
+
+def test_quantities_of_cheap_and_dear_coins_are_plain_numbers() -> None:
+    # 12 million PEPE-like units, or a few satoshis' worth: followers must not read "1.23457e+07"
+    assert fmt_qty(12_345_678.0) == "12,345,678" and fmt_qty(1_000_000.0) == "1,000,000"
+    assert fmt_qty(0.00005) == "0.00005" and fmt_qty(0.05) == "0.05" and fmt_qty(1_500.5) == "1,500.5"
+    text = exit_text(exit_event("stop", 58_800.0, -63.0, qty=12_345_678.0))
+    assert "Qty: 12,345,678" in text and "e+" not in text

@@ -238,3 +238,54 @@ def test_parts_keep_caption_and_text_limits() -> None:
     assert parts[0].image == b"png" and len(parts[0].text) <= 1024
     assert all(len(p.text) <= 4096 and p.image is None for p in parts[1:])
     assert "\n".join(p.text for p in parts) == text
+
+
+async def test_a_post_that_can_never_go_fails_after_bounded_attempts_and_unblocks_its_chat(tmp_path: Path) -> None:
+    # an image file that vanished: no retry can ever send it, yet it held its chat back forever
+    outbox, clock = MemoryOutbox(), SimulatedClock(T0)
+    alerts: list[str] = []
+
+    async def alert(text: str) -> None:
+        alerts.append(text)
+
+    sender = ConsoleSender(tmp_path / "demo-out")
+    publisher = Publisher(outbox, sender, clock=clock, on_failure=alert, max_backoff_s=60, max_attempts=5)
+    await outbox.enqueue(
+        NewPost("entry:p1", CHANNEL, "entry", "<b>LONG</b>", T0, image_path=str(tmp_path / "gone.png"))
+    )
+    await outbox.enqueue(NewPost("pulse:1", CHANNEL, "pulse", "<b>Pulse</b>", T0))
+    for _ in range(5):
+        await publisher.drain()
+        clock.advance(timedelta(seconds=60))
+    failed = await outbox.get("entry:p1")
+    assert failed.status == "failed" and failed.attempts == 5 and "FileNotFoundError" in failed.last_error
+    assert len(alerts) == 1 and "entry:p1" in alerts[0]
+    assert (await outbox.get("pulse:1")).status == "sent"
+
+
+async def test_network_errors_never_give_up_and_a_long_outage_does_not_break_the_drain() -> None:
+    bot, session = make_bot()
+    outbox, clock = MemoryOutbox(), SimulatedClock(T0)
+    publisher = Publisher(outbox, TelegramSender(bot), clock=clock, max_attempts=5)
+    await outbox.enqueue(entry())
+    await outbox.enqueue(NewPost("alert:1:x:1", "42", "alert", "admin note", T0))
+    row = await outbox.get("entry:p1")
+    for _ in range(1100):  # days of outage: the backoff exponent must not overflow
+        await outbox.mark_handed(row.id, T0)
+    session.script = ["network"]
+    report = await publisher.drain()
+    assert (report.delayed, report.sent) == (1, 1)
+    held = await outbox.get("entry:p1")
+    assert held.status == "pending" and held.next_attempt_at == T0 + timedelta(seconds=300)
+
+
+async def test_a_post_that_cannot_be_split_is_failed_not_fatal_to_the_drain() -> None:
+    bot, session = make_bot()
+    outbox, clock = MemoryOutbox(), SimulatedClock(T0)
+    publisher = Publisher(outbox, TelegramSender(bot), clock=clock)
+    # a caption of tags only: nothing visible to put under the photo
+    await outbox.enqueue(NewPost("entry:p1", CHANNEL, "entry", "<b></b>", T0, image=b"\x89PNG fake"))
+    await outbox.enqueue(NewPost("alert:1:x:1", "42", "alert", "admin note", T0))
+    report = await publisher.drain()
+    assert report.sent == 2 and (await outbox.get("alert:1:x:1")).status == "sent"
+    assert isinstance(session.accepted[0][1], SendPhoto) and session.accepted[0][1].caption is None
