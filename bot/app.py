@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from core.clock import MinuteClock, SystemClock
 from core.control import ControlService
 from core.cycle import TradingCycle
 from core.errors import UserInputError
-from core.models import RuntimeState
+from core.models import RuntimeState, TradeEvent
 from core.paper_broker import MarketDataBarFeed, PaperBroker
 from core.protocols import Clock, MarketData
 from core.risk import RiskGuard
@@ -365,6 +365,7 @@ class App:
         if not self.demo and self.credentials.has_keys:
             self._gate_check = asyncio.create_task(self._refresh_live_gate())
         await self.publisher.recover()
+        await self.announce_unposted()
         self.publisher.kick()
         if bot is not None:
             try:
@@ -400,6 +401,26 @@ class App:
         )
 
     # ---- jobs -----------------------------------------------------------------------------------
+
+    async def announce_unposted(self, lookback: timedelta = timedelta(days=2)) -> None:
+        """Crash recovery for posts: the book is written before anything is announced, so a process that
+        died in between left fills nobody heard of. Announce open positions and recent exits again; the
+        outbox's dedupe keys turn everything already announced into a no-op."""
+        try:
+            for p in await self.broker.positions():
+                await self.notifier.entry(
+                    TradeEvent("entry", p.id, p.symbol, p.side, p.entry_time, p.entry_price, p.qty,
+                               signal_id=p.signal_id, position=p),
+                    None,
+                    None,
+                )
+            for t in await self.history.closed_trades(since=self.clock.now() - lookback):
+                await self.notifier.exit(
+                    TradeEvent("exit", t.position_id, t.symbol, t.side, t.exit_time, t.exit_price, t.qty,
+                               signal_id=t.signal_id, reason=t.exit_reason, net_pnl=t.net_pnl, trade=t)
+                )
+        except Exception as error:  # never block start-up on it
+            log.warning("re-announcing unposted trades failed: %s", error)
 
     async def refresh_state(self) -> RuntimeState:
         state = await self.state_store.load_state(self.defaults)

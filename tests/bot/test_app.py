@@ -144,3 +144,33 @@ def test_the_token_never_reaches_a_log_line(caplog: pytest.LogCaptureFixture) ->
     caplog.handler.addFilter(SecretMaskingFilter())
     logger.error("request to https://api.telegram.org/bot%s/getMe failed", TOKEN)
     assert TOKEN not in caplog.text and "***" in caplog.text
+
+
+async def test_fills_booked_but_never_announced_are_posted_at_start_and_nothing_twice(tmp_path: Path) -> None:
+    # a process killed between the broker booking a fill and the notifier enqueueing its post
+    app, clock = demo_app(tmp_path)
+    await app.start()
+    try:
+        for _ in range(24):
+            await app.tick(clock.advance(timedelta(hours=1)))
+        await app.publisher.wait_idle()
+        trades = await app.history.closed_trades()
+        assert trades, "this window has at least one exit"
+        await app.db.write("DELETE FROM outbox")  # as if none of it had been announced
+    finally:
+        await app.stop()
+    app, _ = demo_app(tmp_path)
+    app.clock.set(clock.now())
+    await app.start()
+    try:
+        await app.publisher.wait_idle()
+        posts = await app.outbox.posts()
+        exits = {p.dedupe_key for p in posts if p.kind == "exit"}
+        entries = {p.dedupe_key for p in posts if p.kind == "entry"}
+        assert len(exits) == len(trades)  # every leg of the last two days, once
+        assert {f"entry:{p.id}" for p in await app.broker.positions()} <= entries
+        before = len(posts)
+        await app.announce_unposted()  # again: all of it is already in the outbox
+        assert len(await app.outbox.posts()) == before
+    finally:
+        await app.stop()
