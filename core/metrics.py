@@ -69,9 +69,13 @@ def _none_if_not_finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def equity_returns(initial_equity: float, equity: np.ndarray) -> np.ndarray:
-    """Simple per-bar returns, the first measured against the initial equity."""
-    series = np.concatenate(([initial_equity], np.asarray(equity, dtype=np.float64)))
+def equity_returns(equity: np.ndarray) -> np.ndarray:
+    """Simple per-bar returns between consecutive points of the curve (n points, n - 1 returns).
+
+    equity[0] is the window start (the replay's first as_of, before any fill: the initial equity), so
+    measuring it against the initial equity again would add a zero return no bar earned.
+    """
+    series = np.asarray(equity, dtype=np.float64)
     prev = series[:-1]
     with np.errstate(divide="ignore", invalid="ignore"):
         returns = np.where(prev > 0, series[1:] / prev - 1.0, 0.0)
@@ -94,7 +98,12 @@ def drawdown_series_pct(initial_equity: float, equity: np.ndarray) -> np.ndarray
 
 
 def sharpe_sortino(returns: np.ndarray, periods_per_year: float) -> tuple[float | None, float | None]:
-    """Annualised by √(periods per year); risk-free rate 0. None when undefined (no variation)."""
+    """Annualised by √(periods per year); risk-free rate 0. None when undefined (no variation).
+
+    Sharpe: mean / sample standard deviation (ddof 1). Sortino: mean / target downside deviation
+    √(Σ min(r, 0)² / N) with target 0 and N = all bars, not only the losing ones (Sortino & Price; as
+    empyrical and quantstats compute it).
+    """
     if len(returns) < 2:
         return None, None
     mean = float(np.mean(returns))
@@ -137,20 +146,31 @@ def compute_metrics(
     bar_seconds: int,
     exposure: np.ndarray | None = None,
     final_equity: float | None = None,
+    step_ms: np.ndarray | None = None,
+    calibrate: bool = True,
 ) -> dict[str, object]:
-    """All report metrics. `equity` is the marked equity after each base bar; `exposure` flags the bars
-    with at least one open position; `final_equity` defaults to the last equity value."""
+    """All report metrics. `equity` is the marked equity at each step, equity[0] being the window start
+    (nothing held yet) and equity[k] the mark after the k-th base bar; `exposure` flags the steps with at
+    least one open position; `final_equity` defaults to the last equity value; `step_ms` (the steps' UTC
+    ms) gives CAGR its calendar span, else the span is the len(equity) - 1 bars between first and last;
+    `calibrate=False` for runs whose trades carry no confidence (baselines): calibration is then empty."""
     if initial_equity <= 0:
         raise DomainError(f"initial_equity must be positive, got {initial_equity}")
     equity = np.asarray(equity, dtype=np.float64)
-    final = float(equity[-1]) if final_equity is None and len(equity) else float(final_equity or initial_equity)
+    if final_equity is not None:
+        final = float(final_equity)  # 0.0 is a wiped-out account, not a missing value
+    else:
+        final = float(equity[-1]) if len(equity) else float(initial_equity)
     periods = bars_per_year(bar_seconds)
-    returns = equity_returns(initial_equity, equity)
+    returns = equity_returns(equity)
     sharpe, sortino = sharpe_sortino(returns, periods)
 
-    years = len(equity) * bar_seconds / SECONDS_PER_YEAR
+    if step_ms is not None and len(step_ms) > 1:
+        years = (int(step_ms[-1]) - int(step_ms[0])) / 1000 / SECONDS_PER_YEAR
+    else:
+        years = max(len(equity) - 1, 0) * bar_seconds / SECONDS_PER_YEAR
     growth = final / initial_equity
-    cagr = (growth ** (1.0 / years) - 1.0) * 100.0 if years > 0 and growth > 0 else None
+    cagr = (growth ** (1.0 / years) - 1.0) * 100.0 if years > 0 and growth >= 0 else None
 
     positions = positions_of(trades)
     wins = [p.net_pnl for p in positions if p.net_pnl > 0]
@@ -159,9 +179,10 @@ def compute_metrics(
     gross_loss = -math.fsum(losses)
     hold_hours = [(p.exit_time - p.entry_time).total_seconds() / 3600.0 for p in positions]
 
+    # share of the bars (steps 1..n-1) that ended with a position open; step 0 is the start, never held
     exposure_pct = 0.0
-    if exposure is not None and len(exposure):
-        exposure_pct = float(np.count_nonzero(exposure)) / len(exposure) * 100.0
+    if exposure is not None and len(exposure) > 1:
+        exposure_pct = float(np.count_nonzero(exposure[1:])) / (len(exposure) - 1) * 100.0
 
     return {
         "final_equity": final,
@@ -190,5 +211,5 @@ def compute_metrics(
         "funding_paid": -math.fsum(t.funding for t in trades),
         "net_pnl": math.fsum(t.net_pnl for t in trades),
         "exits_by_reason": dict(sorted(Counter(t.exit_reason for t in trades).items())),
-        "calibration": calibration(positions),
+        "calibration": calibration(positions) if calibrate else {},
     }

@@ -92,6 +92,14 @@ def _fmt(value: object, suffix: str = "") -> str:
     return f"{value}{suffix}"
 
 
+def _value(metrics: dict[str, Any], key: str) -> object:
+    """A metric by key; `win_rate_pct` is win_rate (a fraction in report.json) shown in percent."""
+    if key == "win_rate_pct":
+        rate = metrics.get("win_rate")
+        return None if rate is None else float(rate) * 100.0
+    return metrics.get(key)
+
+
 def summary_table(result: ReplayResult, report: dict[str, Any]) -> Table:
     metrics = report["metrics"]
     bh = report["baselines"].get("buy_and_hold", {})
@@ -107,14 +115,14 @@ def summary_table(result: ReplayResult, report: dict[str, Any]) -> Table:
         ("Sharpe", "sharpe", ""),
         ("Sortino", "sortino", ""),
         ("trades (legs)", "trades", ""),
-        ("win rate", "win_rate", ""),
+        ("win rate", "win_rate_pct", " %"),
         ("profit factor", "profit_factor", ""),
-        ("fees", "fees_paid", ""),
-        ("funding", "funding_paid", ""),
+        ("fees paid", "fees_paid", ""),
+        ("funding paid (− received)", "funding_paid", ""),
         ("exposure", "exposure_pct", " %"),
     )
     for label, key, suffix in rows:
-        table.add_row(label, _fmt(metrics.get(key), suffix), _fmt(bh.get(key), suffix))
+        table.add_row(label, _fmt(_value(metrics, key), suffix), _fmt(_value(bh, key), suffix))
     guard = report["guard"]
     top = ", ".join(f"{k} {v}" for k, v in sorted(guard["reasons"].items(), key=lambda kv: -kv[1])[:4])
     table.caption = f"guard: {guard['approved']} approved, {guard['rejected']} rejected ({top or 'none'})"

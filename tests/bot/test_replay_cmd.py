@@ -117,3 +117,24 @@ async def test_out_must_be_a_folder(env: Path) -> None:
     (env / "file").write_text("x")
     with pytest.raises(UserInputError, match="--out"):
         await run_replay(DATA, SYMBOLS, utc(2023, 3, 1), utc(2023, 3, 2), "rules", env / "file", 10_000.0)
+
+
+def test_summary_table_shows_win_rate_in_percent_and_funding_sign() -> None:
+    """report.json keeps win_rate a fraction; the table says percent, and which way funding went."""
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from bot.commands.replay_cmd import summary_table
+
+    metrics = {"final_equity": 10_100.0, "win_rate": 0.375, "funding_paid": -3.5, "fees_paid": 2.0}
+    report = {"metrics": metrics, "baselines": {"buy_and_hold": {"win_rate": 0.0, "funding_paid": 1.25}},
+              "guard": {"approved": 1, "rejected": 0, "reasons": {}}}
+    result = SimpleNamespace(engine="rules", symbols=("BTC/USDT:USDT",))
+    console = Console(record=True, width=200)
+    console.print(summary_table(result, report))  # type: ignore[arg-type]
+    text = console.export_text()
+    win = next(line for line in text.splitlines() if "win rate" in line)
+    assert "37.50 %" in win and "0.00 %" in win
+    funding = next(line for line in text.splitlines() if "funding paid" in line)
+    assert "-3.50" in funding and "1.25" in funding

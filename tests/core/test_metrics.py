@@ -78,7 +78,7 @@ def test_compute_metrics_on_synthetic_run() -> None:
     ]
     equity = np.array([1000.0, 1010.0, 1029.0, 1009.0, 1019.0])
     m = compute_metrics(initial_equity=1000.0, equity=equity, trades=trades, bar_seconds=3600,
-                        exposure=np.array([True, True, False, False, True]))
+                        exposure=np.array([False, True, True, False, True]))  # step 0: the start, never held
     assert m["final_equity"] == 1019.0
     assert m["total_return_pct"] == pytest.approx(1.9)
     assert m["trades"] == 4 and m["positions"] == 3
@@ -86,7 +86,7 @@ def test_compute_metrics_on_synthetic_run() -> None:
     assert m["profit_factor"] == pytest.approx((29.0 + 10.0) / 20.0)
     assert m["expectancy"] == pytest.approx(19.0 / 3)
     assert m["avg_hold_hours"] == pytest.approx((7 + 4 + 2) / 3)
-    assert m["exposure_pct"] == pytest.approx(60.0)
+    assert m["exposure_pct"] == pytest.approx(75.0)  # 3 of the 4 bars after the start
     assert m["fees_paid"] == pytest.approx(4.0)
     assert m["funding_paid"] == pytest.approx(2.0)
     assert m["exits_by_reason"] == {"breakeven": 1, "stop": 1, "tp1": 1, "tp2": 1}
@@ -96,7 +96,7 @@ def test_compute_metrics_on_synthetic_run() -> None:
         "0.8-0.9": {"trades": 1, "win_rate": 0.0, "avg_net_pnl": -20.0},
         "0.9-1.0": {"trades": 1, "win_rate": 1.0, "avg_net_pnl": 10.0},
     }
-    years = 5 / 8760
+    years = 4 / 8760  # five points at hourly steps span four hours
     assert m["cagr_pct"] == pytest.approx((1.019 ** (1 / years) - 1) * 100)
 
 
@@ -111,3 +111,61 @@ def test_profit_factor_none_without_losses_and_calibration_edge() -> None:
                         bar_seconds=3600)
     assert m["profit_factor"] is None and m["win_rate"] == 1.0
     assert list(calibration(positions_of([leg("x", 5.0, conf=1.0)]))) == ["0.9-1.0"]
+
+
+# ---- independent reference (textbook definitions on the curve as written: one point per as_of) ----
+
+def _reference(initial: float, times_ms: np.ndarray, equity: np.ndarray) -> dict[str, float]:
+    """equity[0] is the window start (nothing held yet); returns are between consecutive points."""
+    r = equity[1:] / equity[:-1] - 1.0
+    years = (int(times_ms[-1]) - int(times_ms[0])) / 1000 / (365 * 24 * 3600)
+    peak = np.maximum.accumulate(np.r_[initial, equity])
+    return {
+        "sharpe": r.mean() / r.std(ddof=1) * math.sqrt(8760),
+        # Sortino: downside deviation over ALL bars (target 0, divided by N), as empyrical/quantstats
+        "sortino": r.mean() / math.sqrt(np.sum(np.minimum(r, 0.0) ** 2) / len(r)) * math.sqrt(8760),
+        "cagr_pct": ((equity[-1] / initial) ** (1 / years) - 1) * 100,
+        "max_drawdown_pct": float(np.max((peak - np.r_[initial, equity]) / peak)) * 100,
+    }
+
+
+def test_curve_metrics_match_an_independent_computation() -> None:
+    rng = np.random.default_rng(11)
+    n = 500
+    equity = 1000.0 * np.cumprod(np.r_[1.0, 1 + rng.normal(0.0002, 0.004, n - 1)])
+    times = 1_700_000_000_000 + np.arange(n, dtype=np.int64) * 3_600_000
+    m = compute_metrics(initial_equity=1000.0, equity=equity, trades=[], bar_seconds=3600, step_ms=times)
+    ref = _reference(1000.0, times, equity)
+    for key, value in ref.items():
+        assert m[key] == pytest.approx(value, rel=1e-12), key
+    # without step times the span is still the n-1 bars between the first and last point
+    m2 = compute_metrics(initial_equity=1000.0, equity=equity, trades=[], bar_seconds=3600)
+    assert m2["cagr_pct"] == pytest.approx(ref["cagr_pct"], rel=1e-12)
+
+
+def test_two_point_curve_spans_one_bar() -> None:
+    m = compute_metrics(initial_equity=100.0, equity=np.array([100.0, 101.0]), trades=[], bar_seconds=3600)
+    assert m["cagr_pct"] == pytest.approx((1.01 ** 8760 - 1) * 100)
+    assert m["sharpe"] is None  # a single return has no dispersion
+
+
+def test_a_wiped_out_account_is_not_reported_as_flat() -> None:
+    m = compute_metrics(initial_equity=100.0, equity=np.array([100.0, 40.0, 0.0]), trades=[], bar_seconds=3600,
+                        final_equity=0.0)
+    assert m["final_equity"] == 0.0
+    assert m["total_return_pct"] == pytest.approx(-100.0)
+    assert m["cagr_pct"] == pytest.approx(-100.0)
+
+
+def test_exposure_is_over_bars_not_the_starting_point() -> None:
+    """exposure[0] is the window start (never held); a position held over every bar is 100 % exposed."""
+    m = compute_metrics(initial_equity=100.0, equity=np.array([100.0, 101.0, 102.0, 101.0]), trades=[],
+                        bar_seconds=3600, exposure=np.array([False, True, True, True]))
+    assert m["exposure_pct"] == pytest.approx(100.0)
+
+
+def test_calibration_bucket_edges() -> None:
+    """Lower edge inclusive, upper exclusive; 1.0 falls in the top bucket; empty buckets are left out."""
+    labels = [next(iter(calibration(positions_of([leg("x", 1.0, conf=c)])))) for c in (0.0, 0.3, 0.7, 0.6999, 0.95, 1.0)]
+    assert labels == ["0.0-0.1", "0.3-0.4", "0.7-0.8", "0.6-0.7", "0.9-1.0", "0.9-1.0"]
+    assert calibration([]) == {}

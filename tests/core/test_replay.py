@@ -7,6 +7,7 @@ import csv
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -172,3 +173,62 @@ async def test_whole_span_writes_all_files(market: OfflineMarketData, tmp_path: 
     bh = result.baselines[0]
     assert bh.name == "buy_and_hold" and bh.equity[-1] > 20_000  # BTC and ETH rallied 2023 → 2024-05
     assert timedelta(hours=len(result.step_ms) - 1) == result.end - result.start
+
+
+async def test_late_symbol_short_window_end_exits_and_metrics_from_the_files(
+    market: OfflineMarketData, tmp_path: Path
+) -> None:
+    """SUI's data starts 2023-05-03 16:00, after the asked start and with no indicator warm-up behind it:
+    the window is clipped to its first close; positions still open are closed at the last close with
+    exit_reason=end in the last bar; the written metrics agree with a computation from the written files."""
+    symbols = ("BTC/USDT:USDT", "SUI/USDT:USDT")
+    window = ReplaySpec(symbols=symbols, start=utc(2023, 5, 1), end=utc(2023, 5, 20), engine="rules",
+                        limits=RiskLimits(correlation_groups=()))
+    result = await run_replay_cycle(market, window, RulesEngine())
+    assert result.start == utc(2023, 5, 3, 17) and result.end == utc(2023, 5, 20)
+    files = write_report(result, tmp_path)
+    report = json.loads(files.report_json.read_text(), parse_float=Decimal)
+    with files.trades_csv.open() as handle:
+        rows = list(csv.DictReader(handle))
+    with files.equity_csv.open() as handle:
+        equity_rows = list(csv.DictReader(handle))
+    times = [datetime.fromisoformat(r["timestamp"].replace("Z", "+00:00")) for r in equity_rows]
+    assert times[0] == result.start and times[-1] == result.end
+    assert all(b - a == timedelta(hours=1) for a, b in pairwise(times))
+    assert report["metrics"]["final_equity"] == report["initial_equity"] + sum(Decimal(r["net_pnl"]) for r in rows)
+    assert Decimal(equity_rows[-1]["equity"]) == report["metrics"]["final_equity"]
+
+    ends = [r for r in rows if r["exit_reason"] == "end"]
+    assert ends, "this window leaves positions open at its end"
+    last_bar = result.end - timedelta(hours=1)  # base bars: SUI has no 5m data, so the feed is hourly
+    for r in ends:
+        assert r["exit_time"] == iso(last_bar)
+        close = float(market.frame(r["symbol"], "1h").loc[pd.Timestamp(last_bar), "close"])
+        assert float(r["exit_price"]) == pytest.approx(close)
+    assert report["baselines"]["buy_and_hold"]["exposure_pct"] == 100.0
+
+    equity = np.array([float(r["equity"]) for r in equity_rows])
+    r_ = equity[1:] / equity[:-1] - 1
+    years = (times[-1] - times[0]).total_seconds() / (365 * 24 * 3600)
+    m = {k: float(v) if isinstance(v, Decimal) else v for k, v in report["metrics"].items()}
+    assert m["sharpe"] == pytest.approx(r_.mean() / r_.std(ddof=1) * np.sqrt(8760), rel=1e-5)
+    assert m["cagr_pct"] == pytest.approx(((equity[-1] / 10_000) ** (1 / years) - 1) * 100, rel=1e-5)
+
+
+async def test_a_window_without_trades_writes_valid_empty_files(market: OfflineMarketData, tmp_path: Path) -> None:
+    one = ReplaySpec(symbols=("ETH/USDT:USDT",), start=utc(2023, 3, 1), end=utc(2023, 3, 1, 1), engine="rules")
+    result = await run_replay_cycle(market, one, RulesEngine())
+    assert len(result.step_ms) == 2 and result.trades == ()
+    files = write_report(result, tmp_path)
+    report = json.loads(files.report_json.read_text(), parse_constant=lambda c: pytest.fail(c))
+    m = report["metrics"]
+    assert m["trades"] == 0 and m["win_rate"] is None and m["profit_factor"] is None and m["sharpe"] is None
+    assert m["final_equity"] == 10_000.0 and m["total_return_pct"] == 0.0 and m["exposure_pct"] == 0.0
+    assert files.trades_csv.read_text().count("\n") == 1  # the header alone
+    assert files.equity_csv.read_text().splitlines()[1:] == [
+        "2023-03-01T00:00:00Z,10000.000000", "2023-03-01T01:00:00Z,10000.000000",
+    ]
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
