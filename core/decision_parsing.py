@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -27,7 +28,8 @@ class InvalidDecisionError(ValueError):
 class DecisionSchema(BaseModel):
     """The object the LLM must answer with; `strict_json_schema()` is what strict mode sends."""
 
-    model_config = ConfigDict(extra="ignore")
+    # Extra keys are ignored; NaN and infinities (JSON `NaN`/`Infinity`, 1e400) are refused.
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     action: Literal["long", "short", "hold", "close"]
     confidence: float = Field(ge=0.0, le=1.0)
@@ -42,12 +44,19 @@ class DecisionSchema(BaseModel):
     def _lower_action(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
+    @field_validator("confidence", "stop_loss", "leverage", mode="before")
+    @classmethod
+    def _plain_number(cls, value: object) -> object:
+        return _plain_number(value)
+
     @field_validator("take_profit", mode="before")
     @classmethod
     def _single_target(cls, value: object) -> object:
         if value is None:
             return []
-        return [value] if isinstance(value, int | float) and not isinstance(value, bool) else value
+        if isinstance(value, int | float | str) and not isinstance(value, bool):
+            value = [value]
+        return [_plain_number(v) for v in value] if isinstance(value, list) else value
 
     @field_validator("invalidation", "reasoning", mode="before")
     @classmethod
@@ -66,6 +75,21 @@ class DecisionSchema(BaseModel):
             invalidation=self.invalidation,
             reasoning=self.reasoning,
         )
+
+
+_NUMBER_TEXT = re.compile(r"\s*-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?\s*")
+
+
+def _plain_number(value: object) -> object:
+    """A JSON number, or a string holding exactly one ("0.7"); never a boolean (pydantic's lax mode would
+    read true as 1 / 1.0) nor Python-only spellings ("1_000", "inf", "nan") that `float()` accepts."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, not the boolean {str(value).lower()}")
+    if isinstance(value, str):
+        if not _NUMBER_TEXT.fullmatch(value):
+            raise ValueError("must be a number")
+        return float(value)
+    return value
 
 
 def _strict(node: Any) -> Any:
@@ -97,33 +121,52 @@ def strict_json_schema() -> dict[str, Any]:
 
 
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
-_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
 
 
-def extract_json(text: str | None) -> dict[str, Any]:
-    """The decision object in an answer: bare JSON, a fenced block, or the first object inside prose.
-    Reasoning models' <think> blocks are skipped."""
+def _top_level_objects(body: str) -> list[dict[str, Any]]:
+    """Every JSON object in the text that is not nested in another one (bare, fenced, in prose or in an
+    array), in order. A decoded object is skipped whole, so braces inside it or its strings never count."""
+    decoder = json.JSONDecoder()
+    found: list[dict[str, Any]] = []
+    position = body.find("{")
+    while position >= 0:
+        try:
+            value, end = decoder.raw_decode(body, position)
+        except (ValueError, RecursionError):
+            position = body.find("{", position + 1)
+            continue
+        if isinstance(value, dict):
+            found.append(value)
+        position = body.find("{", end)
+    return found
+
+
+def extract_json(text: str | None, example: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The one decision object in an answer: bare JSON, a fenced block, inside prose or a one-element array.
+    Reasoning models' <think> blocks are skipped, and so is an echo of the prompt's `example`. Two different
+    objects carrying an "action" are ambiguous (say, a draft and a final answer, or a list of options):
+    `InvalidDecisionError` rather than a guess at which one was meant. Trailing commas and comments are not
+    repaired: the re-ask asks for clean JSON instead."""
     if text is None or not text.strip():
         raise NoJsonError("the answer was empty")
     body = _THINK.sub("", text).strip()
-    candidates = [body, *(m.group(1).strip() for m in _FENCE.finditer(body))]
-    for candidate in candidates:
-        try:
-            value = json.loads(candidate)
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            return value
-    decoder = json.JSONDecoder()
-    for match in re.finditer(r"\{", body):
-        try:
-            value, _end = decoder.raw_decode(body, match.start())
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            return value
-    snippet = body[:80].replace("\n", " ")
-    raise NoJsonError(f"no JSON object found in the answer (starts: {snippet!r})")
+    objects = _top_level_objects(body)
+    if not objects:
+        snippet = body[:80].replace("\n", " ")
+        raise NoJsonError(f"no JSON object found in the answer (starts: {snippet!r})")
+    decisions = [o for o in objects if "action" in o]
+    if example is not None and decisions:
+        answers = [o for o in decisions if o != dict(example)]
+        if not answers:
+            raise InvalidDecisionError("the answer repeats the prompt's example instead of deciding on this snapshot")
+        decisions = answers
+    distinct: list[dict[str, Any]] = []
+    for candidate in decisions:
+        if candidate not in distinct:
+            distinct.append(candidate)
+    if len(distinct) > 1:
+        raise InvalidDecisionError(f"ambiguous: {len(distinct)} different decision objects; answer with exactly one")
+    return distinct[0] if distinct else objects[0]
 
 
 def _validation_summary(error: ValidationError) -> str:
@@ -134,9 +177,10 @@ def _validation_summary(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_decision(text: str | None, price: float) -> Decision:
-    """Text → checked Decision, or NoJsonError / InvalidDecisionError with a message fit to quote back."""
-    data = extract_json(text)
+def parse_decision(text: str | None, price: float, *, example: Mapping[str, Any] | None = None) -> Decision:
+    """Text → checked Decision, or NoJsonError / InvalidDecisionError with a message fit to quote back.
+    `example`: the object the prompt shows as an example; an answer that merely repeats it is no decision."""
+    data = extract_json(text, example)
     try:
         decision = DecisionSchema.model_validate(data).to_decision()
     except ValidationError as error:

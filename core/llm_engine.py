@@ -8,10 +8,13 @@ One call per symbol (system prompt + snapshot JSON verbatim + account context). 
   invalid) or `failed` (no JSON);
 - transport errors (timeout, 429 honouring Retry-After with a cap, 5xx, connection) are retried with
   backoff up to a bound, then `failed`; then the next fallback model is tried;
+- one decision, across every retry, downgrade, re-ask and fallback model, takes at most one model's full
+  retry budget (`timeout_s` x (max_retries + 1) + `retry_wait_cap_s` x max_retries), and each call is cut
+  at `timeout_s` in total (httpx's own timeout is per read, so a stalled trickle would never end);
 - every HTTP call is recorded with its cost; past the daily token budget the rules engine decides and
   the admins are told once per UTC day;
-- outcomes are cached by model, prompt version, snapshot and account context, so a replay is free the
-  second time and identical.
+- outcomes are cached by endpoint, model chain, prompt version, snapshot and account context, so a replay
+  is free the second time and identical.
 The API key goes to the client only; it is scrubbed from every error text that is logged or returned.
 """
 
@@ -26,9 +29,10 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import httpx
 import openai
 from openai import AsyncOpenAI
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_before_delay
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from core.clock import SystemClock
 from core.config import LlmConfig
@@ -37,7 +41,14 @@ from core.decision_parsing import InvalidDecisionError, NoJsonError, parse_decis
 from core.llm_capabilities import CapabilityStore, MemoryCapabilityStore, OutputMode, weaker_mode
 from core.llm_usage import LlmCall, MemoryUsageLog, UsageLog, estimate_cost
 from core.models import AccountView, Decision, DecisionRecord, DecisionStatus, Snapshot, TokenUsage
-from core.prompt import account_context, prompt_version, repair_messages, system_prompt, user_message
+from core.prompt import (
+    account_context,
+    example_answer,
+    prompt_version,
+    repair_messages,
+    system_prompt,
+    user_message,
+)
 from core.protocols import Clock, DecisionEngine
 
 log = logging.getLogger(__name__)
@@ -52,6 +63,19 @@ class _Unsupported(Exception):
 
 class _TransportFailure(Exception):
     """No answer after the transport retries (or a non-retryable HTTP error)."""
+
+
+@dataclass(slots=True)
+class _TimeBudget:
+    """Seconds one decision may spend, counted as call latencies plus retry waits (the injected sleep
+    included, so tests with a fake sleep see the same accounting as production)."""
+
+    limit_s: float
+    spent_s: float = 0.0
+
+    @property
+    def remaining_s(self) -> float:
+        return self.limit_s - self.spent_s
 
 
 @dataclass(slots=True)
@@ -143,10 +167,17 @@ class LlmEngine:
     def endpoint(self) -> str:
         return self.config.base_url.rstrip("/")
 
-    def _redact(self, text: str) -> str:
+    def _scrub(self, text: str) -> str:
         if self._secret and len(self._secret) >= 4:
             text = text.replace(self._secret, "***")
-        return text[:300]
+        return text
+
+    def _redact(self, text: str) -> str:
+        return self._scrub(text)[:300]
+
+    def _time_limit_s(self) -> float:
+        c = self.config
+        return c.timeout_s * (c.max_retries + 1) + c.retry_wait_cap_s * c.max_retries
 
     async def close(self) -> None:
         await self._client.close()
@@ -156,7 +187,11 @@ class LlmEngine:
     async def decide(self, snapshot: Snapshot, account: AccountView) -> DecisionRecord:
         snapshot_json = snapshot.to_json_dict()
         account_json = account_context(snapshot, account)
-        key = cache_key(self.config.model, prompt_version(), snapshot_json, account_json)
+        # A fallback's answer is this configuration's answer, not the primary model's; the same model name
+        # at another endpoint is another model.
+        models = (self.config.model, *self.config.fallback_models)
+        identity = f"{self.endpoint}|{'>'.join(models)}"
+        key = cache_key(identity, prompt_version(), snapshot_json, account_json)
         if self.cache is not None:
             hit = await self.cache.get(key)
             if hit is not None:
@@ -174,8 +209,9 @@ class LlmEngine:
         total = _Outcome(status="failed")
         errors: list[str] = []
         model = self.config.model
-        for model in (self.config.model, *self.config.fallback_models):
-            outcome = await self._ask(model, messages, snapshot.price)
+        budget = _TimeBudget(self._time_limit_s())
+        for model in models:
+            outcome = await self._ask(model, messages, snapshot.price, budget)
             total.attempts += outcome.attempts
             total.prompt_tokens += outcome.prompt_tokens
             total.completion_tokens += outcome.completion_tokens
@@ -218,15 +254,19 @@ class LlmEngine:
         record = await self._fallback.decide(snapshot, account)
         return replace(record, model=f"{record.model} (LLM budget spent)")
 
-    async def _ask(self, model: str, messages: list[dict[str, str]], price: float) -> _Outcome:
+    async def _ask(self, model: str, messages: list[dict[str, str]], price: float, budget: _TimeBudget) -> _Outcome:
         """One model: structured-output downgrades, transport retries, one repair re-ask."""
         outcome = _Outcome(status="failed")
         mode: OutputMode = await self.capabilities.mode(self.endpoint, model) or "json_schema"
         conversation = messages
         repaired = False
         while True:
+            if budget.remaining_s <= 0:
+                outcome.status = "failed"
+                outcome.error = f"gave up: the {budget.limit_s:g}s time budget of one decision is spent"
+                return outcome
             try:
-                content = await self._complete(model, conversation, mode, outcome)
+                content = await self._complete(model, conversation, mode, outcome, budget)
             except _Unsupported as refusal:
                 weaker = weaker_mode(mode)
                 if weaker is None:
@@ -241,7 +281,7 @@ class LlmEngine:
                 outcome.error = str(failure)
                 return outcome
             try:
-                outcome.decision = parse_decision(content, price)
+                outcome.decision = parse_decision(content, price, example=example_answer())
                 outcome.status, outcome.error = "ok", None
                 return outcome
             except (NoJsonError, InvalidDecisionError) as problem:
@@ -251,10 +291,10 @@ class LlmEngine:
                     return outcome
                 repaired = True
                 log.info("LLM %s answer unusable (%s); asking once more", model, problem)
-                conversation = repair_messages(messages, content or "", str(problem))
+                conversation = repair_messages(messages, self._scrub(content or ""), self._scrub(str(problem)))
 
     async def _complete(
-        self, model: str, conversation: list[dict[str, str]], mode: OutputMode, outcome: _Outcome
+        self, model: str, conversation: list[dict[str, str]], mode: OutputMode, outcome: _Outcome, budget: _TimeBudget
     ) -> str | None:
         """One chat completion with transport retries; records every HTTP call."""
         kwargs: dict[str, Any] = {
@@ -271,7 +311,6 @@ class LlmEngine:
             kwargs["response_format"] = {"type": "json_object"}
 
         cap = self.config.retry_wait_cap_s
-        deadline = self.config.timeout_s * (self.config.max_retries + 1) + cap * self.config.max_retries
 
         def wait(state: RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
@@ -280,17 +319,24 @@ class LlmEngine:
                 return min(hinted, cap)
             return min(cap, self.config.retry_backoff_s * 2 ** (state.attempt_number - 1))
 
+        def out_of_time(state: RetryCallState) -> bool:
+            return budget.spent_s + state.upcoming_sleep >= budget.limit_s
+
+        async def sleep(seconds: float) -> None:
+            budget.spent_s += seconds
+            await self._sleep(seconds)
+
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.config.max_retries + 1) | stop_before_delay(deadline),
+            stop=stop_after_attempt(self.config.max_retries + 1) | out_of_time,
             wait=wait,
             retry=retry_if_exception(_is_transient),
-            sleep=self._sleep,
+            sleep=sleep,
             reraise=True,
         )
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._call_once(model, mode, kwargs, outcome)
+                    return await self._call_once(model, mode, kwargs, outcome, budget)
         except (openai.BadRequestError, openai.UnprocessableEntityError) as error:
             if mode != "prompt":
                 raise _Unsupported(self._redact(f"HTTP {error.status_code}")) from None
@@ -312,14 +358,19 @@ class LlmEngine:
         raise _TransportFailure("no attempt was made")  # unreachable: tenacity runs at least once
 
     async def _call_once(
-        self, model: str, mode: OutputMode, kwargs: dict[str, Any], outcome: _Outcome
+        self, model: str, mode: OutputMode, kwargs: dict[str, Any], outcome: _Outcome, budget: _TimeBudget
     ) -> str | None:
         outcome.attempts += 1
         started = time.perf_counter()
         status = "ok"
         prompt_tokens = completion_tokens = 0
+        limit = max(0.001, min(self.config.timeout_s, budget.remaining_s))
         try:
-            response = await self._client.chat.completions.create(**kwargs)
+            try:
+                async with asyncio.timeout(limit):
+                    response = await self._client.chat.completions.create(**kwargs, timeout=limit)
+            except TimeoutError:
+                raise openai.APITimeoutError(httpx.Request("POST", f"{self.endpoint}/chat/completions")) from None
             usage = response.usage
             if usage is not None:
                 prompt_tokens = usage.prompt_tokens or 0
@@ -336,6 +387,7 @@ class LlmEngine:
         finally:
             latency = (time.perf_counter() - started) * 1000
             outcome.latency_ms += latency
+            budget.spent_s += latency / 1000
             outcome.prompt_tokens += prompt_tokens
             outcome.completion_tokens += completion_tokens
             await self.usage.record(

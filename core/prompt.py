@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import timedelta
 from functools import cache
 from importlib import resources
@@ -22,6 +23,10 @@ REPAIR_INSTRUCTION = (
     "Your previous answer could not be used: {error}. "
     "Reply with only the corrected JSON object, exactly as specified."
 )
+# The re-ask quotes the bad answer back: a rambling or runaway answer must not be paid for twice.
+MAX_QUOTED_ANSWER_CHARS = 1_000
+MAX_QUOTED_ERROR_CHARS = 500
+_THINK = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL | re.IGNORECASE)
 
 
 @cache
@@ -31,8 +36,18 @@ def system_prompt() -> str:
 
 @cache
 def prompt_version() -> str:
-    digest = hashlib.sha256(system_prompt().encode()).hexdigest()[:10]
+    digest = hashlib.sha256("\n".join((system_prompt(), REPAIR_INSTRUCTION)).encode()).hexdigest()[:10]
     return f"{_LAYOUT_VERSION}-{digest}"
+
+
+@cache
+def example_answer() -> dict[str, Any]:
+    """The example decision the system prompt shows (its last line): an answer that only repeats it is no
+    decision."""
+    example = json.loads(system_prompt().splitlines()[-1])
+    if not isinstance(example, dict) or "action" not in example:
+        raise ValueError("core/prompts/system.md must end with the example decision object")
+    return example
 
 
 def compact_json(value: Any) -> str:
@@ -93,9 +108,15 @@ def build_messages(snapshot: Snapshot, account: AccountView) -> list[dict[str, s
 
 
 def repair_messages(messages: list[dict[str, str]], answer: str, error: str) -> list[dict[str, str]]:
-    """The conversation plus the bad answer and one re-ask quoting what was wrong with it."""
+    """The conversation plus the bad answer (reasoning dropped, cut to a bounded length) and one re-ask
+    quoting what was wrong with it."""
+    quoted = _THINK.sub("", answer).strip()
+    if len(quoted) > MAX_QUOTED_ANSWER_CHARS:
+        quoted = quoted[:MAX_QUOTED_ANSWER_CHARS] + " … (truncated)"
+    if len(error) > MAX_QUOTED_ERROR_CHARS:
+        error = error[:MAX_QUOTED_ERROR_CHARS] + "…"
     return [
         *messages,
-        {"role": "assistant", "content": answer or "(empty)"},
+        {"role": "assistant", "content": quoted or "(empty)"},
         {"role": "user", "content": REPAIR_INSTRUCTION.format(error=error)},
     ]

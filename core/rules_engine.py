@@ -85,14 +85,17 @@ def _timeframe_score(view: TimeframeView) -> tuple[float, float] | None:
             # Inside a range RSI reads as overbought / oversold, and only beyond 60 / 40.
             score -= 0.25 * strength
     hist, atr = view.macd_hist, view.atr_14
-    if hist is not None and atr is not None and atr > 0:
+    if hist is not None and atr is not None and 0.1 * atr > 0.0:  # not `atr > 0`: 0.1 x a denormal is 0
         score += 0.20 * _clip(hist / (0.1 * atr))
     extra = view.extra
     ratio = (extra.get("vol_ratio") or extra.get("volume_ratio")) if extra else None
     if ratio is not None and ratio > 0:
         # Volume confirms: above-average volume strengthens the bar's score, thin volume weakens it.
         score *= 0.8 + 0.2 * (ratio if ratio < 2.0 else 2.0)
-    return _clip(score), trend
+    score = _clip(score)
+    if score != score:  # a NaN indicator (a hand-built view; snapshot builders give None): no opinion
+        return None
+    return score, trend
 
 
 def _round_away(value: float, direction: float) -> float:
@@ -185,7 +188,10 @@ class RulesEngine:
                     Decision(Action.CLOSE, confidence, reasoning=f"score {score:+.2f} against open {position.side}")
                 )
             return self._hold("already", score, position.side)
-        return self._record(self._entry(snapshot, action, score, confidence))
+        entry = self._entry(snapshot, action, score, confidence)
+        if entry is None:
+            return self._hold("price", score, None)
+        return self._record(entry)
 
     def _hold(self, kind: str, score: float, detail: float | str | None) -> DecisionRecord:
         score = round(score, 2)
@@ -196,6 +202,8 @@ class RulesEngine:
                 text, confidence = f"score {score:+.2f} inside ±{self.params.entry_threshold}", abs(score)
             elif kind == "veto_1d":
                 text, confidence = f"score {score:+.2f} vetoed by 1d trend {detail:+.2f}", 0.0
+            elif kind == "price":
+                text, confidence = f"score {score:+.2f}, but no sound stop at this price", 0.0
             elif kind == "no_4h":
                 text, confidence = f"score {score:+.2f} without a 4h trend ({detail:+.2f})", 0.0
             else:
@@ -204,7 +212,20 @@ class RulesEngine:
             self._holds[key] = record
         return record
 
-    def _entry(self, snapshot: Snapshot, action: Action, score: float, confidence: float) -> Decision:
+    def _entry(self, snapshot: Snapshot, action: Action, score: float, confidence: float) -> Decision | None:
+        """The entry with its ATR stop and targets, or None where float range makes them unsound (prices
+        near the denormal or overflow limits)."""
+        try:
+            decision = self._levels(snapshot, action, score, confidence)
+            decision.check_prices(snapshot.price)
+        except (ArithmeticError, ValueError):  # DomainError included
+            return None
+        stop = decision.stop_loss
+        if stop is None or not math.isfinite(stop) or not all(math.isfinite(t) for t in decision.take_profit):
+            return None
+        return decision
+
+    def _levels(self, snapshot: Snapshot, action: Action, score: float, confidence: float) -> Decision:
         p = self.params
         price = snapshot.price
         view = snapshot.timeframes.get(p.stop_timeframe)

@@ -26,9 +26,9 @@ def _time(value: object, where: str) -> datetime:
         raise SnapshotJsonError(f"{where} must be an ISO-8601 string, got {value!r}")
     try:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise SnapshotJsonError(f"{where}: cannot parse {value!r} as an ISO-8601 time") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise SnapshotJsonError(f"{where}: cannot parse {value!r} as an ISO-8601 time in UTC's range") from None
 
 
 def _number(value: object, where: str, *, required: bool) -> float | None:
@@ -38,7 +38,10 @@ def _number(value: object, where: str, *, required: bool) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise SnapshotJsonError(f"{where} must be a number, got {value!r}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
     if not math.isfinite(number):
         raise SnapshotJsonError(f"{where} must be finite, got {value!r}")
     return number
@@ -88,6 +91,15 @@ def snapshot_from_json(data: object) -> Snapshot:
     quality = data.get("quality") or ()
     if not isinstance(quality, list | tuple) or not all(isinstance(q, str) for q in quality):
         raise SnapshotJsonError(f"quality must be a list of strings, got {quality!r}")
+    try:
+        return _snapshot(data, symbol, frames, regime, tuple(quality))
+    except OverflowError as error:  # e.g. a timeframe key like "99999999999999999999d"
+        raise SnapshotJsonError(f"a value is out of range: {error}") from None
+
+
+def _snapshot(
+    data: Mapping[str, Any], symbol: str, frames: Mapping[Any, Any], regime: Regime, quality: tuple[str, ...]
+) -> Snapshot:
     return Snapshot(
         symbol=symbol,
         as_of=_time(data.get("as_of"), "as_of"),
@@ -95,6 +107,6 @@ def snapshot_from_json(data: object) -> Snapshot:
         timeframes={str(tf): _view(str(tf), view) for tf, view in frames.items()},
         funding_rate=_number(data.get("funding_rate"), "funding_rate", required=False),
         regime=regime,
-        quality=tuple(quality),
+        quality=quality,
         extra=_extra(data, _TOP_KEYS, "snapshot"),
     )

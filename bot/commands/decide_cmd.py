@@ -19,7 +19,10 @@ from storage.llm_repo import SqliteCapabilityStore, SqliteDecisionCache, SqliteU
 def read_snapshot(source: str) -> Snapshot:
     """The snapshot JSON from a file or `-` (standard input); every problem is one UserInputError line."""
     if source == "-":
-        text = sys.stdin.read()
+        try:
+            text = sys.stdin.read()
+        except UnicodeDecodeError as error:
+            raise UserInputError(f"--snapshot: standard input is not UTF-8 text ({error.reason})") from None
     else:
         path = Path(source)
         if not path.is_file():
@@ -32,6 +35,8 @@ def read_snapshot(source: str) -> Snapshot:
         data = json.loads(text)
     except ValueError as error:
         raise UserInputError(f"--snapshot: not valid JSON ({error})") from None
+    except RecursionError:
+        raise UserInputError("--snapshot: not a snapshot (JSON nested too deeply)") from None
     try:
         return snapshot_from_json(data)
     except DomainError as error:

@@ -109,3 +109,42 @@ async def test_llm_through_a_local_server_remembers_the_downgrade(
     assert await print_decision(str(SNAPSHOT), "llm") == 0
     assert json.loads(capsys.readouterr().out)["decision"] == record["decision"]
     assert server.requests == []
+
+
+_BAR = '{"bar_time": "2024-03-01T10:00:00Z", "open": 1, "high": 1, "low": 1, "close": 1, "volume": 1}'
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "[" * 100_000,  # RecursionError in json
+        '{"symbol": "BTC/USDT:USDT", "as_of": "2024-03-01T12:00:00Z", "price": 1, '
+        '"timeframes": {"99999999999999999999d": ' + _BAR + "}}",  # OverflowError in the timeframe
+        '{"symbol": "BTC/USDT:USDT", "as_of": "0001-01-01T00:00:00+05:00", "price": 1, '
+        '"timeframes": {"1h": ' + _BAR + "}}",  # date out of range in UTC
+        '{"symbol": "BTC/USDT:USDT", "as_of": "2024-03-01T12:00:00Z", "price": 1, "timeframes": {"1h": '
+        + _BAR.replace('"volume": 1', '"volume": ' + "9" * 400) + "}}",  # int too large for a float
+        "",
+    ],
+)
+async def test_odd_snapshots_are_one_line_user_errors(env: Path, content: str) -> None:
+    path = env / "odd.json"
+    path.write_text(content)
+    with pytest.raises(UserInputError, match="--snapshot") as caught:
+        await print_decision(str(path), "rules")
+    assert "\n" not in str(caught.value)
+
+
+async def test_undecodable_stdin_is_a_user_error(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"\xff\xfe{"), encoding="utf-8"))
+    with pytest.raises(UserInputError, match="UTF-8"):
+        await print_decision("-", "rules")
+
+
+async def test_a_denormal_price_still_gives_a_record(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bar = _BAR[:-1] + ', "ema_20": 0.5, "ema_50": 0.4, "ema_200": 0.3, "macd": 1, "rsi_14": 60, "macd_hist": 1}'
+    path = env / "tiny.json"
+    path.write_text('{"symbol": "X/USDT:USDT", "as_of": "2024-03-01T12:00:00Z", "price": 5e-324, '
+                    '"timeframes": {"1h": ' + bar + "}}")
+    assert await print_decision(str(path), "rules") == 0
+    assert json.loads(capsys.readouterr().out)["decision"]["action"] == "hold"

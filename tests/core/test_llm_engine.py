@@ -19,7 +19,7 @@ from core.llm_capabilities import MemoryCapabilityStore
 from core.llm_engine import LlmEngine
 from core.llm_usage import MemoryUsageLog
 from core.models import AccountView, Snapshot
-from core.prompt import compact_json
+from core.prompt import compact_json, system_prompt
 from core.rules_engine import RulesEngine
 from core.snapshot_json import snapshot_from_json
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, answer, error
@@ -336,3 +336,70 @@ async def test_api_key_never_in_prompt_logs_or_record(
     assert API_KEY not in caplog.text
     for record in records:
         assert API_KEY not in json.dumps(record.to_json_dict())
+
+
+# ---- review R4 ------------------------------------------------------------------------------------
+
+
+async def test_repair_reask_quotes_a_bounded_redacted_answer(fake: FakeOpenAIServer, snapshot: Snapshot) -> None:
+    rambling = f"<think>{'t' * 50_000}</think>I cannot share {API_KEY}. " + "blah " * 40_000
+    fake.script(answer(rambling), answer(good()))
+    record = await Harness(fake).engine.decide(snapshot, ACCOUNT)
+    assert record.status == "ok" and len(fake.requests) == 2
+    reask = fake.requests[1]
+    assert API_KEY not in reask.raw
+    assert len(reask.messages[-2]["content"]) <= 1_100 and "truncated" in reask.messages[-2]["content"]
+    assert len(reask.messages[-1]["content"]) <= 800
+    assert len(reask.raw) < len(fake.requests[0].raw) + 3_000  # the re-ask costs about one prompt, not 250 kB
+
+
+async def test_a_stalled_body_is_cut_at_the_call_timeout(fake: FakeOpenAIServer, snapshot: Snapshot) -> None:
+    # Every byte arrives within httpx's read timeout, so only a total per-call bound stops it (~10 s otherwise).
+    fake.script(answer(good(), drip_s=0.02))
+    h = Harness(fake, timeout_s=0.3, max_retries=0)
+    record = await h.engine.decide(snapshot, ACCOUNT)
+    assert record.status == "failed" and "timeout" in (record.error or "")
+    assert [c.status for c in await h.usage.calls()] == ["timeout"]
+
+
+async def test_retry_after_an_hour_is_bounded_across_fallback_models(fake: FakeOpenAIServer, snapshot: Snapshot) -> None:
+    fake.script(error(429, "come back in an hour", headers={"retry-after": "3600"}))
+    h = Harness(fake, fallback_models=("b", "c"), timeout_s=2.0, max_retries=2, retry_wait_cap_s=5.0)
+    record = await h.engine.decide(snapshot, ACCOUNT)
+    assert record.status == "failed" and record.effective.action == "hold"
+    # One decision never waits longer than one model's full retry budget: 2 s x 3 attempts + 5 s x 2 waits.
+    assert all(s <= 5.0 for s in h.sleeps) and sum(h.sleeps) <= 2.0 * 3 + 5.0 * 2
+    assert len(fake.requests) <= 2 * 3  # not 3 models x 3 attempts
+
+
+async def test_cache_is_keyed_by_endpoint_and_model_chain(fake: FakeOpenAIServer, snapshot: Snapshot) -> None:
+    shared = MemoryDecisionCache()
+    fake.script(lambda body: error(500, "down") if body["model"] == "main-model" else answer(good()))
+    first = Harness(fake, fallback_models=("backup-model",), max_retries=0)
+    first.engine.cache = shared
+    assert (await first.engine.decide(snapshot, ACCOUNT)).model == "backup-model"
+    # Without that fallback the backup's answer is not this configuration's answer.
+    fake.requests.clear()
+    fake.script(answer(good(confidence=0.61)))
+    alone = Harness(fake)
+    alone.engine.cache = shared
+    record = await alone.engine.decide(snapshot, ACCOUNT)
+    assert not record.cached and record.model == "main-model" and len(fake.requests) == 1
+    # Same model name at another endpoint: another model.
+    fake.requests.clear()
+    elsewhere = Harness(fake, base_url=fake.base_url.replace("127.0.0.1", "localhost"))
+    elsewhere.engine.cache = shared
+    assert not (await elsewhere.engine.decide(snapshot, ACCOUNT)).cached and len(fake.requests) == 1
+
+
+async def test_an_answer_that_echoes_the_prompt_example_first_uses_the_real_one(
+    fake: FakeOpenAIServer, snapshot: Snapshot
+) -> None:
+    example = system_prompt().splitlines()[-1]
+    fake.script(answer(f"Format, as in your example:\n{example}\nMy decision:\n{good()}"))
+    record = await Harness(fake).engine.decide(snapshot, ACCOUNT)
+    assert record.status == "ok" and record.decision is not None and record.decision.stop_loss == GOOD["stop_loss"]
+    fake.script(answer(example))  # the example alone, even where its prices would pass
+    near = snapshot_from_json({**snapshot.to_json_dict(), "price": 61234.5})
+    record = await Harness(fake).engine.decide(near, ACCOUNT)
+    assert record.status == "rejected" and "example" in (record.error or "")

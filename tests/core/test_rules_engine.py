@@ -222,3 +222,48 @@ def test_trades_a_handful_per_month_on_real_2023_data() -> None:
             t += timedelta(hours=1)
         per_month = trades / months
         assert 1.0 <= per_month <= 15.0, f"{symbol}: {per_month:.1f} trades per month"
+
+
+# ---- review R4: any snapshot, never a wrong-side stop, disordered targets or a crash ------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PRICES = st.one_of(
+    st.floats(min_value=5e-324, max_value=1.7e308, allow_nan=False, allow_infinity=False).filter(lambda p: p > 0),
+    st.sampled_from([0.0123456, 1e-8, 5e-324, 1e-310, 1.7e308, 123_456_789.0]),
+)
+_OPTIONAL = st.one_of(st.none(), st.just(0.0), st.floats(-1e6, 1e6), st.just(float("nan")))
+
+
+@st.composite
+def _views(draw: st.DrawFn, price: float, hours: int) -> TimeframeView:
+    def near() -> float | None:
+        return draw(st.one_of(st.none(), st.floats(0.5, 1.5).map(lambda f: f * price), st.just(float("nan"))))
+
+    return TimeframeView(
+        AS_OF - timedelta(hours=hours), price, price, price, price, 1.0,
+        rsi_14=draw(st.one_of(st.none(), st.floats(0, 100), st.just(float("nan")))),
+        macd=draw(_OPTIONAL), macd_signal=draw(_OPTIONAL), macd_hist=draw(_OPTIONAL),
+        ema_20=near(), ema_50=near(), ema_200=near(),
+        atr_14=draw(st.one_of(st.none(), st.just(0.0), st.floats(0, 1).map(lambda f: f * price), _OPTIONAL)),
+    )
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_any_snapshot_gives_a_valid_decision(data: st.DataObject) -> None:
+    price = data.draw(_PRICES)
+    frames = {tf: data.draw(_views(price, hours)) for tf, hours in (("1h", 1), ("4h", 4), ("1d", 24))
+              if tf == "1h" or data.draw(st.booleans())}
+    funding = data.draw(st.one_of(st.none(), st.floats(-0.01, 0.01)))
+    s = Snapshot("X/USDT:USDT", AS_OF, price, frames, funding, Regime.RANGING)
+    record = RulesEngine().decide_sync(s, ACCOUNT)
+    decision = record.decision
+    assert record.status == "ok" and decision is not None
+    assert 0.0 <= decision.confidence <= 1.0
+    decision.check_prices(price)  # stop on the losing side, targets ordered away from price
+    if decision.is_entry:
+        assert decision.stop_loss is not None
+        assert 1.49 <= abs(price - decision.stop_loss) / price * 100 <= 5.01
+        assert 1 <= decision.leverage <= RulesParams().max_leverage

@@ -25,6 +25,7 @@ class Reply:
     body: dict[str, Any] | None = None  # a raw JSON body instead of a completion
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    drip_s: float = 0.0  # send the body one byte at a time, this long apart (a stalled proxy or server)
     prompt_tokens: int = 900
     completion_tokens: int = 80
     usage: bool = True
@@ -134,7 +135,8 @@ class FakeOpenAIServer:
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 payload = reply.body if reply.body is not None else _completion(body, reply)
-                self._send(reply.status, payload, reply.headers)
+                headers = {**reply.headers, **({"x-fake-drip-s": str(reply.drip_s)} if reply.drip_s else {})}
+                self._send(reply.status, payload, headers)
 
             def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str]) -> None:
                 data = json.dumps(payload).encode()
@@ -145,7 +147,13 @@ class FakeOpenAIServer:
                     for key, value in headers.items():
                         self.send_header(key, value)
                     self.end_headers()
-                    self.wfile.write(data)
+                    if reply_drip := headers.get("x-fake-drip-s"):
+                        for byte in data:
+                            self.wfile.write(bytes((byte,)))
+                            self.wfile.flush()
+                            time.sleep(float(reply_drip))
+                    else:
+                        self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
                     pass
 
