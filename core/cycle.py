@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from core.control import LAST_CYCLE_KEY, change_state
 from core.models import (
@@ -46,7 +46,8 @@ BREAKER_DAY_KEY = "daily_breaker_day"
 
 def cycle_id_for(as_of: datetime) -> str:
     """One id per UTC hour: a re-run of the same hour is the same cycle."""
-    return as_of.astimezone(UTC).strftime("%Y-%m-%dT%H")
+    t = as_of if as_of.tzinfo is UTC else as_of.astimezone(UTC)
+    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}"  # strftime costs 3× this, every bar in replay
 
 
 def signal_id_for(cycle_id: str, symbol: str) -> str:
@@ -118,6 +119,7 @@ class TradingCycle:
         self._concurrent = concurrent
         self._record_last = record_last_cycle
         self._breaker_alerted_day = ""
+        self._breaker_checked_day: date | None = None
 
     async def run(self, as_of: datetime) -> CycleSummary:
         started = time.perf_counter()
@@ -281,12 +283,13 @@ class TradingCycle:
         return with_pending(account, intent)
 
     async def _restore_breaker(self, as_of: datetime) -> None:
-        """Tell a freshly started guard that the daily-loss breaker already tripped today."""
+        """Tell a freshly started guard that the daily-loss breaker already tripped today (read once a
+        day: in this process the guard itself remembers a trip)."""
         day = as_of.astimezone(UTC).date()
-        if self._guard.breaker_day == day:
+        if self._breaker_checked_day == day:
             return
-        stored = await self._state.get_value(BREAKER_DAY_KEY)
-        if stored == day.isoformat():
+        self._breaker_checked_day = day
+        if await self._state.get_value(BREAKER_DAY_KEY) == day.isoformat():
             self._guard.remember_breaker(day)
 
     async def _daily_breaker(self, as_of: datetime, detail: str) -> None:

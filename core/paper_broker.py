@@ -140,6 +140,7 @@ class PaperBroker:
         self._cash = self._initial
         self._peak = self._initial
         self._day = ""
+        self._day_number = -1  # until_ms // one day, at the last sync
         self._day_start = self._initial
         self._last_sync_ms = 0
 
@@ -233,7 +234,12 @@ class PaperBroker:
             for symbol in sorted(set(self._positions) | set(self._orders)):
                 await self._sync_symbol(symbol, until_ms, change, events)
         equity = self.equity()
-        day = as_of.astimezone(UTC).strftime("%Y-%m-%d")
+        day_number = until_ms // 86_400_000
+        if day_number != self._day_number:  # the date string only once a day: this runs every bar
+            self._day_number = day_number
+            day = as_of.astimezone(UTC).strftime("%Y-%m-%d")
+        else:
+            day = self._day
         if day != self._day:
             self._day = day
             self._day_start = equity
