@@ -71,11 +71,14 @@ def render_report_chart(
         f"{result.engine}: {ret:+.1f}% · buy & hold: {bh_ret:+.1f}% · {len(result.trades)} trade legs",
         fontsize=11,
     )
+    span_ms = (int(result.step_ms[-1]) - int(result.step_ms[0])) if len(result.step_ms) > 1 else 0
     for ms, label in result.markers:
         moment = np.datetime64(int(ms), "ms")
         ax_eq.axvline(moment, color="#d62728", lw=1.0, ls="--")
-        ax_eq.annotate(label, (moment, 0.02), xycoords=("data", "axes fraction"), xytext=(4, 0),
-                       textcoords="offset points", color="#d62728", fontsize=9)
+        # in the right third the label goes left of its line, or it would run out of the picture
+        right = span_ms > 0 and (int(ms) - int(result.step_ms[0])) > span_ms * 2 / 3
+        ax_eq.annotate(label, (moment, 0.02), xycoords=("data", "axes fraction"), xytext=(-4 if right else 4, 0),
+                       textcoords="offset points", color="#d62728", fontsize=9, ha="right" if right else "left")
     ax_eq.set_ylabel("equity")
     ax_eq.grid(alpha=0.3)
     ax_eq.legend(loc="upper left", fontsize=9)
