@@ -26,7 +26,6 @@ import contextlib
 import html
 import logging
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -50,7 +49,7 @@ from rich.panel import Panel
 from bot.outbox import Outbox, OutboxPost
 from bot.post_format import CAPTION_LIMIT, TEXT_LIMIT, split_html
 from core.clock import SystemClock
-from core.protocols import Clock
+from core.protocols import Alert, Clock
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +177,7 @@ class DrainReport:
     keys: list[str] = field(default_factory=list)
 
 
-FailureHook = Callable[[str], Awaitable[None]]
+FailureHook = Alert
 
 
 class Publisher:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -38,12 +37,11 @@ from core.exchange_orders import (
     split_targets,
 )
 from core.models import AccountView, OrderIntent, Position, TradeEvent
-from core.protocols import Clock
+from core.protocols import Alert, Clock
 from core.reconcile import Reconciler
 
 log = logging.getLogger(__name__)
 
-Alert = Callable[[str], Awaitable[None]]
 FUNDING_ROWS = 1000  # Binance's maximum page of /fapi/v1/income
 
 

@@ -49,11 +49,11 @@ from core.prompt import (
     system_prompt,
     user_message,
 )
-from core.protocols import Clock, DecisionEngine
+from core.protocols import Alert, Clock, DecisionEngine
 
 log = logging.getLogger(__name__)
 
-BudgetAlert = Callable[[str], Awaitable[None]]
+BudgetAlert = Alert
 Sleep = Callable[[float], Awaitable[None]]
 
 

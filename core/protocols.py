@@ -6,7 +6,7 @@ Real implementations: market data in core gateways (ccxt, offline files), storag
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -25,6 +25,9 @@ from core.models import (
     Snapshot,
     TradeEvent,
 )
+
+Alert = Callable[[str], Awaitable[None]]
+"""How a message reaches the admins (Notifier.alert, or a stand-in in tests)."""
 
 
 class Clock(Protocol):

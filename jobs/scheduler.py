@@ -17,11 +17,11 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from core.errors import UserInputError
+from core.protocols import Alert
 
 log = logging.getLogger(__name__)
 
 JobFunc = Callable[[], Awaitable[object]]
-Alert = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
