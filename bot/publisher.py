@@ -31,6 +31,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
+import bot.aiogram_types  # noqa: F401  (before aiogram: its types build on first use)
+
 from aiogram import Bot
 from aiogram.exceptions import (
     AiogramError,

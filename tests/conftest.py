@@ -6,6 +6,8 @@ found) but run derandomized in CI, so a CI run is reproducible: the same example
 
 import os
 
+import bot.aiogram_types  # noqa: F401  (aiogram as the app imports it: types built on first use)
+
 from hypothesis import settings
 
 settings.register_profile("ci", derandomize=True, print_blob=True)
