@@ -1,7 +1,7 @@
 """Bench for the Telegram app (issue #6): resident memory with 10 symbols after many simulated hourly
 cycles, and the decision→post time excluding Telegram latency (chart rendering included).
 
-Run: `.venv/bin/python bench/bot.py [--cycles N]` (needs ../shared/data; falls back to the
+Run: `.venv/bin/python bench/bot.py [--cycles N] [--with-ccxt]` (needs ../shared/data; falls back to the
 bundled sample with 2 symbols copied to 10). Targets: RSS < 300 MB; entry → hand-over to the sender < 1 s.
 RSS is printed after the imports, after start, after a warm-up of `WARMUP_CYCLES` (every code path and
 lazy import has run by then) and after the last cycle; growth per 100 cycles is measured from the warm-up
@@ -47,6 +47,10 @@ from bot.commands.demo_cmd import DEFAULT_START  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from core.clock import SimulatedClock  # noqa: E402
 from core.offline_data import OfflineMarketData, sample_data_dir  # noqa: E402
+
+if "--with-ccxt" in sys.argv:  # what live market data adds: ccxt imports every exchange it ships (ccxt/ccxt#29573)
+    import core.ccxt_market_data
+    import core.exchange_broker  # noqa: F401
 
 RSS_AFTER_IMPORTS = psutil.Process().memory_info().rss
 WARMUP_CYCLES = 24
@@ -157,6 +161,17 @@ def mb(rss: int) -> str:
     return f"{rss / 2**20:.0f} MB"
 
 
+def rss_split() -> str:
+    """Linux only: how much of the resident set is anonymous memory and how much is mapped files (mostly the
+    shared libraries' pages: numpy, pandas, pyarrow, llvmlite…), which the kernel can drop and re-read."""
+    try:
+        fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    except OSError:
+        return ""
+    anon, files = (int(fields[k].split()[0]) * 1024 for k in ("RssAnon", "RssFile"))
+    return f" (anonymous {mb(anon)}, mapped files {mb(files)})"
+
+
 async def main(cycles: int) -> None:
     process = psutil.Process()
     rss_warm = warm_at = None
@@ -198,6 +213,7 @@ async def main(cycles: int) -> None:
             await app.publisher.wait_idle()
             await app.drain()
             rss_end = process.memory_info().rss
+            split_end = rss_split()
             wall = time.perf_counter() - started
             posts = await app.outbox.posts()
         finally:
@@ -216,7 +232,7 @@ async def main(cycles: int) -> None:
         print(f"growth after warm-up: {mb(rss_end - rss_warm)} over {cycles - warm_at} cycles = "
               f"{per_100 / 2**20:+.1f} MB per 100 cycles")
     verdict = "met" if rss_end < 300 * 2**20 else "NOT met"
-    print(f"RSS target < 300 MB after {cycles} cycles: {verdict} ({mb(rss_end)})")
+    print(f"RSS target < 300 MB after {cycles} cycles: {verdict} ({mb(rss_end)}{split_end})")
     if latencies:
         p50 = latencies[len(latencies) // 2]
         print(f"decision→post (entry announced → handed to the sender, chart included, Telegram excluded): "
@@ -229,5 +245,7 @@ async def main(cycles: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cycles", type=int, default=168, help="simulated hourly cycles (default: one week)")
+    parser.add_argument("--with-ccxt", action="store_true",
+                        help="also import ccxt as a run on live exchange data does (the cycles still read files)")
     args = parser.parse_args()
     asyncio.run(main(args.cycles))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,7 @@ from typing import Any
 
 import bot.aiogram_types  # noqa: F401  (before aiogram: its types build on first use)
 
+import pyarrow
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -58,11 +60,11 @@ log = logging.getLogger(__name__)
 CHART_TIMEFRAMES = ("15m", "1h", "4h", "1d")
 CONSOLE_CHANNEL = "@console"
 # Worker threads behind `asyncio.to_thread` (snapshot indicators, chart rendering, first file reads).
-# asyncio's default is min(32, cores + 4); every extra thread that allocates gets a glibc malloc arena of
-# its own that is rarely returned, which cost ~50 MB of RSS over a week of cycles in bench/bot.py. The
-# work is CPU-bound and holds the GIL, so two workers keep the same throughput (one chart may render
-# while one snapshot is built).
-WORKER_THREADS = 2
+# asyncio's default is min(32, cores + 4); every thread that allocates gets a glibc malloc arena of its own
+# that is rarely returned. The work is CPU-bound and holds the GIL, so more workers buy little: measured in
+# bench/bot.py (10 symbols, a week of cycles), 2 workers → 294–300 MB and a decision→post median of ~290 ms,
+# 1 worker → 280 MB and ~290–370 ms, still far under the 1 s target.
+WORKER_THREADS = 1
 
 
 def build_dispatcher(*, rate_limiter: RateLimiter | None = None, **deps: Any) -> Dispatcher:
@@ -161,6 +163,9 @@ class App:
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="aitrader-worker")
         )
+        # pyarrow (pandas' feather reader) through the system allocator: its default mimalloc pool keeps
+        # freed pages mapped, ~12 MB more resident for ten symbols in bench/bot.py.
+        pyarrow.set_memory_pool(pyarrow.system_memory_pool())
         self.credentials: Any = None  # the demo never talks to an exchange (and skips ccxt's ~100 MB)
         self.live_gate: Any = None
         if not self.demo:
@@ -340,8 +345,13 @@ class App:
                 await self._polling
         else:
             await self.dp.emit_startup(bot=None, dispatcher=self.dp, **self.dp.workflow_data)
+        # What exists now (modules, aiogram, the app) lives as long as the process: keep it out of the cyclic
+        # collector's passes, so the one run after each chart (bot.charts) costs ~0 instead of ~0.1 s.
+        gc.collect()
+        gc.freeze()
 
     async def stop(self) -> None:
+        gc.unfreeze()
         if self.dp is not None:
             if self._polling is not None:
                 with contextlib.suppress(RuntimeError):

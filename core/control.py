@@ -9,7 +9,7 @@ same actor can redeem before it expires.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
@@ -81,26 +81,32 @@ async def change_state(
     clock: Clock,
     actor: str,
     action: str,
+    derive: Callable[[RuntimeState], Mapping[str, object]] | None = None,
     **changes: object,
 ) -> RuntimeState:
     """Load, change, save and audit runtime state — the one path for people and for the system actor
-    (kill-switch, daily-loss breaker). A change that changes nothing is not audited."""
-    old = await store.load_state(defaults)
-    new = replace(old, **changes)  # type: ignore[arg-type]
-    if new == old:
-        return old
-    await store.save_state(new)
-    changed = [name for name in ("paused", "dry_run", "max_leverage", "symbols", "pause_reason")
-               if getattr(old, name) != getattr(new, name)]
-    await store.append_audit(
-        AuditEntry(
-            at=clock.now(),
-            actor=actor,
-            action=action,
-            old="; ".join(f"{n}={_describe(old, n)}" for n in changed),
-            new="; ".join(f"{n}={_describe(new, n)}" for n in changed),
+    (kill-switch, daily-loss breaker), one change at a time (`store.changing()`). `derive` computes changes
+    from the current state (a symbol edit) and may refuse with UserInputError; nothing is saved then. A
+    change that changes nothing is not audited."""
+    async with store.changing():
+        old = await store.load_state(defaults)
+        if derive is not None:
+            changes = {**changes, **derive(old)}
+        new = replace(old, **changes)  # type: ignore[arg-type]
+        if new == old:
+            return old
+        await store.save_state(new)
+        changed = [name for name in ("paused", "dry_run", "max_leverage", "symbols", "pause_reason")
+                   if getattr(old, name) != getattr(new, name)]
+        await store.append_audit(
+            AuditEntry(
+                at=clock.now(),
+                actor=actor,
+                action=action,
+                old="; ".join(f"{n}={_describe(old, n)}" for n in changed),
+                new="; ".join(f"{n}={_describe(new, n)}" for n in changed),
+            )
         )
-    )
     return new
 
 
@@ -229,30 +235,36 @@ class ControlService:
             raise UserInputError(
                 f"unknown symbol {', '.join(unknown)}: use the exchange's ccxt symbols, e.g. {sample}"
             )
-        state = await self.state()
-        merged = tuple(dict.fromkeys((*state.symbols, *wanted)))
-        if merged == state.symbols:
-            raise UserInputError(f"{', '.join(wanted)} already traded, nothing changed; symbols: {', '.join(merged)}")
-        if len(merged) > MAX_SYMBOLS:
-            raise UserInputError(f"at most {MAX_SYMBOLS} symbols are allowed, this would make {len(merged)}")
-        return await change_state(self._store, self._defaults, self._clock, actor, "add_symbols", symbols=merged)
+
+        def added(state: RuntimeState) -> dict[str, object]:
+            merged = tuple(dict.fromkeys((*state.symbols, *wanted)))
+            if merged == state.symbols:
+                raise UserInputError(
+                    f"{', '.join(wanted)} already traded, nothing changed; symbols: {', '.join(merged)}"
+                )
+            if len(merged) > MAX_SYMBOLS:
+                raise UserInputError(f"at most {MAX_SYMBOLS} symbols are allowed, this would make {len(merged)}")
+            return {"symbols": merged}
+
+        return await change_state(self._store, self._defaults, self._clock, actor, "add_symbols", derive=added)
 
     async def remove_symbols(self, actor: str, symbols: Sequence[str]) -> RuntimeState:
         wanted = [_normalise_symbol(s) for s in symbols if s.strip()]
         if not wanted:
             raise UserInputError("name at least one symbol to remove, e.g. ETH/USDT:USDT")
-        state = await self.state()
-        missing = [s for s in wanted if s not in state.symbols]
-        if missing:
-            raise UserInputError(
-                f"{', '.join(missing)} is not traded; current symbols: {', '.join(state.symbols)}"
-            )
-        remaining = tuple(s for s in state.symbols if s not in wanted)
-        if not remaining:
-            raise UserInputError("at least one symbol must remain; add another before removing the last")
-        return await change_state(
-            self._store, self._defaults, self._clock, actor, "remove_symbols", symbols=remaining
-        )
+
+        def removed(state: RuntimeState) -> dict[str, object]:
+            missing = [s for s in wanted if s not in state.symbols]
+            if missing:
+                raise UserInputError(
+                    f"{', '.join(missing)} is not traded; current symbols: {', '.join(state.symbols)}"
+                )
+            remaining = tuple(s for s in state.symbols if s not in wanted)
+            if not remaining:
+                raise UserInputError("at least one symbol must remain; add another before removing the last")
+            return {"symbols": remaining}
+
+        return await change_state(self._store, self._defaults, self._clock, actor, "remove_symbols", derive=removed)
 
     async def set_dry_run(self, actor: str, on: bool) -> RuntimeState:
         if not on:

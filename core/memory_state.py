@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from core.models import AuditEntry, RuntimeState
 
 
@@ -10,6 +12,10 @@ class MemoryStateStore:
         self._state: RuntimeState | None = None
         self._values: dict[str, str] = {}
         self._audit: list[AuditEntry] = []
+        self._changing = asyncio.Lock()
+
+    def changing(self) -> asyncio.Lock:
+        return self._changing
 
     async def load_state(self, defaults: RuntimeState) -> RuntimeState:
         return self._state or defaults

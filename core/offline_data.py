@@ -62,7 +62,8 @@ class _Entry:
 def read_table(path: Path) -> pd.DataFrame:
     """A candles/funding file → frame indexed by UTC open time (ns), sorted, duplicates dropped."""
     name = path.name
-    raw = pd.read_feather(path) if name.endswith(".feather") else pd.read_csv(path)
+    # one thread: the files are small, and each of pyarrow's pool threads would keep a malloc arena of its own
+    raw = pd.read_feather(path, use_threads=False) if name.endswith(".feather") else pd.read_csv(path)
     if "timestamp_ms" in raw.columns:
         index = pd.to_datetime(raw.pop("timestamp_ms").astype("int64"), unit="ms", utc=True)
     elif "date" in raw.columns:

@@ -15,6 +15,7 @@ allocated to legs in proportion to their quantity, the last leg taking the exact
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol
@@ -131,6 +132,9 @@ class PaperBroker:
             slippage=self._slip,
         )
         self._recent_n = recent_trades
+        # One change of the book at a time: live, the hourly cycle, the minute monitor and an admin's /close
+        # can reach it together, and a sync awaits bars between reading a position and booking them.
+        self._changing = asyncio.Lock()
         self._loaded = False
         self._positions: dict[str, BookedPosition] = {}
         self._entry_ms: dict[str, int] = {}
@@ -211,46 +215,48 @@ class PaperBroker:
     # ---- orders ---------------------------------------------------------------------------------
 
     async def execute(self, intent: OrderIntent) -> list[TradeEvent]:
-        await self._ensure()
-        order_id = f"{intent.cycle_id}:{intent.symbol}"
-        if order_id in self._order_ids or intent.symbol in self._positions or intent.symbol in self._orders:
-            return []  # idempotent: the same cycle's order, or the symbol is already taken
-        order = PendingOrder(order_id, intent, to_ms(intent.created_at))
-        await self._commit(BookChange(add_orders=[order]))
-        self._orders[intent.symbol] = order
-        self._order_ids.add(order_id)
-        return []
+        async with self._changing:
+            await self._ensure()
+            order_id = f"{intent.cycle_id}:{intent.symbol}"
+            if order_id in self._order_ids or intent.symbol in self._positions or intent.symbol in self._orders:
+                return []  # idempotent: the same cycle's order, or the symbol is already taken
+            order = PendingOrder(order_id, intent, to_ms(intent.created_at))
+            await self._commit(BookChange(add_orders=[order]))
+            self._orders[intent.symbol] = order
+            self._order_ids.add(order_id)
+            return []
 
     async def sync(self, as_of: datetime) -> list[TradeEvent]:
-        await self._ensure()
-        until_ms = to_ms(as_of)
-        if until_ms < self._last_sync_ms:
-            return []  # an hour already processed (a re-run after a restart): the book is ahead of it
-        events: list[TradeEvent] = []
-        change = BookChange()
-        self._last_sync_ms = until_ms
-        change.meta["last_sync_ms"] = until_ms
-        if self._positions or self._orders:
-            for symbol in sorted(set(self._positions) | set(self._orders)):
-                await self._sync_symbol(symbol, until_ms, change, events)
-        equity = self.equity()
-        day_number = until_ms // 86_400_000
-        if day_number != self._day_number:  # the date string only once a day: this runs every bar
-            self._day_number = day_number
-            day = as_of.astimezone(UTC).strftime("%Y-%m-%d")
-        else:
-            day = self._day
-        if day != self._day:
-            self._day = day
-            self._day_start = equity
-            change.meta["day"] = day
-            change.meta["day_start_equity"] = equity
-        if equity > self._peak:
-            self._peak = equity
-            change.meta["peak_equity"] = equity
-        change.equity = (as_of, equity)
-        await self._commit(change)
-        return events
+        async with self._changing:
+            await self._ensure()
+            until_ms = to_ms(as_of)
+            if until_ms < self._last_sync_ms:
+                return []  # an hour already processed (a re-run after a restart): the book is ahead of it
+            events: list[TradeEvent] = []
+            change = BookChange()
+            self._last_sync_ms = until_ms
+            change.meta["last_sync_ms"] = until_ms
+            if self._positions or self._orders:
+                for symbol in sorted(set(self._positions) | set(self._orders)):
+                    await self._sync_symbol(symbol, until_ms, change, events)
+            equity = self.equity()
+            day_number = until_ms // 86_400_000
+            if day_number != self._day_number:  # the date string only once a day: this runs every bar
+                self._day_number = day_number
+                day = as_of.astimezone(UTC).strftime("%Y-%m-%d")
+            else:
+                day = self._day
+            if day != self._day:
+                self._day = day
+                self._day_start = equity
+                change.meta["day"] = day
+                change.meta["day_start_equity"] = equity
+            if equity > self._peak:
+                self._peak = equity
+                change.meta["peak_equity"] = equity
+            change.equity = (as_of, equity)
+            await self._commit(change)
+            return events
 
     async def _sync_symbol(self, symbol: str, until_ms: int, change: BookChange, events: list[TradeEvent]) -> None:
         booked = self._positions.get(symbol)
@@ -377,25 +383,27 @@ class PaperBroker:
     # ---- manual closes --------------------------------------------------------------------------
 
     async def close_position(self, symbol: str, reason: str = "manual") -> list[TradeEvent]:
-        await self._ensure()
-        change = BookChange()
-        events: list[TradeEvent] = []
-        self._close(symbol, reason, change, events)
-        if change:
-            change.equity = (self._clock.now(), self.equity())
-            await self._commit(change)
-        return events
+        async with self._changing:
+            await self._ensure()
+            change = BookChange()
+            events: list[TradeEvent] = []
+            self._close(symbol, reason, change, events)
+            if change:
+                change.equity = (self._clock.now(), self.equity())
+                await self._commit(change)
+            return events
 
     async def close_all(self, reason: str = "manual") -> list[TradeEvent]:
-        await self._ensure()
-        change = BookChange()
-        events: list[TradeEvent] = []
-        for symbol in sorted(set(self._positions) | set(self._orders)):
-            self._close(symbol, reason, change, events)
-        if change:
-            change.equity = (self._clock.now(), self.equity())
-            await self._commit(change)
-        return events
+        async with self._changing:
+            await self._ensure()
+            change = BookChange()
+            events: list[TradeEvent] = []
+            for symbol in sorted(set(self._positions) | set(self._orders)):
+                self._close(symbol, reason, change, events)
+            if change:
+                change.equity = (self._clock.now(), self.equity())
+                await self._commit(change)
+            return events
 
     def _close(self, symbol: str, reason: str, change: BookChange, events: list[TradeEvent]) -> None:
         order = self._orders.pop(symbol, None)

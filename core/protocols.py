@@ -7,6 +7,7 @@ Real implementations: market data in core gateways (ccxt, offline files), storag
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -123,6 +124,11 @@ class Notifier(Protocol):
 
 class StateStore(Protocol):
     """Runtime state (paused, dry-run, leverage cap, symbols) and its audit trail."""
+
+    def changing(self) -> AbstractAsyncContextManager[object]:
+        """Held around load → change → save (core.control.change_state), so that concurrent changes (two
+        admins, an admin and the kill-switch) apply on top of each other instead of overwriting."""
+        ...
 
     async def load_state(self, defaults: RuntimeState) -> RuntimeState: ...
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 
@@ -34,6 +35,11 @@ def _decode(kind: str, raw: str) -> object:
 class SqliteStateStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._changing = asyncio.Lock()
+
+    def changing(self) -> asyncio.Lock:
+        """One state change at a time (see core.protocols.StateStore.changing)."""
+        return self._changing
 
     async def load_state(self, defaults: RuntimeState) -> RuntimeState:
         values: dict[str, object] = {

@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 import bot.aiogram_types
+
 from aiogram.methods import SendPhoto
 from aiogram.methods.base import Response
 from aiogram.types import Message, Update

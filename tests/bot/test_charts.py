@@ -84,3 +84,23 @@ def test_charts_refuse_what_they_cannot_draw() -> None:
         equity_chart([(datetime(2024, 1, 1, tzinfo=UTC), 1.0)])
     with pytest.raises(DomainError, match="at least one series"):
         pulse_chart({"BTC/USDT:USDT": pd.Series([1.0])})
+
+
+def test_a_rendered_chart_leaves_no_figure_for_the_collector() -> None:
+    """A Figure's reference cycles would hold its pixel buffers until some later collection; every chart
+    function collects them itself, so nothing is left even with automatic collection off."""
+    import gc
+
+    from matplotlib.figure import Figure
+
+    points = [(datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=i), 10_000.0 + i) for i in range(30)]
+    gc.collect()
+    gc.disable()
+    try:
+        symbol_chart(candles(), "1h", symbol="BTC/USDT:USDT")
+        equity_chart(points)
+        pulse_chart({"BTC/USDT:USDT": candles()["close"]})
+        left = [o for o in gc.get_objects() if isinstance(o, Figure)]
+    finally:
+        gc.enable()
+    assert left == []

@@ -1,3 +1,4 @@
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -25,13 +26,13 @@ class FakeMarkets:
         return [*SYMS, "DOGE/USDT:USDT"]
 
 
-def build(live_allowed=lambda: None):
+def build(live_allowed=lambda: None, state_store=None):
     bars = {s: series() for s in SYMS}
     clock = SimulatedClock(T0 + timedelta(hours=50))
     store = MemoryBookStore()
     limits = RiskLimits()
     broker = PaperBroker(feed=ArrayBarFeed(bars, {}), store=store, clock=clock, initial_equity=10_000.0)
-    state = MemoryStateStore()
+    state = state_store or MemoryStateStore()
     log = MemoryDecisionLog()
     guard = RiskGuard(limits)
     notifier = RecordingNotifier()
@@ -140,3 +141,38 @@ async def test_status_lines_data():
     status = await control.status()
     assert status.state.symbols == SYMS[:2] and status.engine == "rules" and status.last_cycle_at is None
     assert status.positions == () and status.equity == 10_000.0 and status.day_pnl == 0.0
+
+
+class YieldingStateStore(MemoryStateStore):
+    """Reads take a turn of the event loop, as a real store's I/O does (SQLite through aiosqlite)."""
+
+    async def load_state(self, defaults: RuntimeState) -> RuntimeState:
+        await asyncio.sleep(0)
+        return await super().load_state(defaults)
+
+
+async def test_concurrent_changes_all_land():
+    """aiogram handles updates concurrently: /pause, /leverage and two symbol edits sent at once (and the
+    kill-switch firing meanwhile) must each apply on top of the others, never overwrite them."""
+    control, _, _ = build(state_store=YieldingStateStore())
+    await asyncio.gather(
+        control.pause("tg:1", "news"),
+        control.set_leverage("tg:2", "7"),
+        control.add_symbols("tg:1", ["DOGE/USDT:USDT"]),
+        control.remove_symbols("tg:2", ["ETH/USDT:USDT"]),
+    )
+    state = await control.state()
+    assert (state.paused, state.pause_reason, state.max_leverage) == (True, "news", 7)
+    assert state.symbols == ("BTC/USDT:USDT", "DOGE/USDT:USDT")
+    assert len(await control.audit()) == 4
+
+
+async def test_a_symbol_edit_is_checked_against_the_state_it_changes():
+    control, _, _ = build(state_store=YieldingStateStore())
+    results = await asyncio.gather(
+        control.remove_symbols("tg:1", ["BTC/USDT:USDT"]),
+        control.remove_symbols("tg:2", ["ETH/USDT:USDT"]),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, UserInputError) for r in results) == 1  # the second would remove the last symbol
+    assert len((await control.state()).symbols) == 1

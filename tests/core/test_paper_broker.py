@@ -1,3 +1,4 @@
+import asyncio
 import itertools
 from datetime import UTC, datetime, timedelta
 
@@ -142,3 +143,31 @@ async def test_market_data_feed_pages_back_so_a_long_downtime_skips_no_bar():
     assert len(small) == 500 and small == whole
     assert small[0][0] == to_ms(start) and small[-1][0] == to_ms(until - timedelta(hours=1))
     assert all(b[0] - a[0] == 3_600_000 for a, b in itertools.pairwise(small))
+
+
+class YieldingFeed(ArrayBarFeed):
+    """Fetching bars takes turns of the event loop, as the exchange or a file read does live."""
+
+    async def bars(self, symbol, start_ms, until_ms):
+        for _ in range(3):
+            await asyncio.sleep(0)
+        return await super().bars(symbol, start_ms, until_ms)
+
+
+async def test_concurrent_syncs_and_a_manual_close_never_book_a_bar_twice():
+    """Live, the hourly cycle, the minute monitor and an admin's /close can all reach the book at once."""
+    bars = flat_bars(30)
+    bars[20, 3] = 90.0  # the stop is hit at hour 20
+    feeds = {s: bars for s in ("BTC/USDT:USDT", "ETH/USDT:USDT")}
+    b = broker(YieldingFeed(feeds, {}))
+    await b.execute(intent())
+    await b.execute(intent("ETH/USDT:USDT"))
+    await b.sync(T0 + timedelta(hours=5))
+    results = await asyncio.gather(
+        b.sync(T0 + timedelta(hours=25)), b.sync(T0 + timedelta(hours=25)), b.close_position("ETH/USDT:USDT")
+    )
+    exits = [e for events in results for e in events if e.kind == "exit"]
+    assert sorted(e.symbol for e in exits) == ["BTC/USDT:USDT", "ETH/USDT:USDT"]  # each position closed once
+    assert await b.positions() == []
+    realised = sum(e.trade.net_pnl for e in exits)
+    assert b.cash == pytest.approx(10_000.0 + realised)
