@@ -48,7 +48,7 @@ from handlers.errors import build_errors_router
 from handlers.public import build_public_router
 from handlers.rate_limit import RateLimiter
 from jobs.scheduler import ScheduledJob, build_scheduler, standard_jobs
-from storage.book_repo import SqliteBookStore, SqliteTradeHistory
+from storage.book_repo import SqliteBookStore
 from storage.db import Database
 from storage.decision_log_repo import SqliteDecisionLog
 from storage.exchange_repo import SqliteExchangeLedger
@@ -191,7 +191,7 @@ class App:
         self.guard = RiskGuard(limits, costs)
         self.book = SqliteBookStore(self.db)
         # the track record: paper legs and the live broker's legs (its own ledger), one history
-        self.history = TrackRecord(SqliteTradeHistory(self.book), SqliteExchangeLedger(self.db))
+        self.history = TrackRecord(self.book, SqliteExchangeLedger(self.db))
         self.decision_log = SqliteDecisionLog(self.db)
         self.paper = PaperBroker(
             # live exchange data: 5m bars, so the minute monitor sees a stop within minutes of it being

@@ -59,6 +59,18 @@ def _existing(path: Path) -> pd.DataFrame | None:
     return frame.loc[:, list(OHLCV)].astype("float64") if len(frame) else None
 
 
+async def _merge_and_write(path: Path, label: str, old: pd.DataFrame | None, new: pd.DataFrame) -> DownloadResult:
+    """The stored rows plus the new ones (a new row wins at the same time), written when anything was added
+    or the file did not exist yet."""
+    frame = new if old is None else pd.concat([old, new])
+    frame = frame[~frame.index.duplicated(keep="last")].sort_index()
+    if len(new) or old is None:
+        await asyncio.to_thread(_write, path, frame)
+    index = frame.index
+    return DownloadResult(label, path, len(new), len(frame), index[0] if len(index) else None,
+                          index[-1] if len(index) else None)
+
+
 async def download_candles(
     market: CcxtMarketData,
     symbol: str,
@@ -93,14 +105,7 @@ async def download_candles(
             progress(label, min(len(rows), total), total)
     if progress is not None:
         progress(label, total, total)
-    new = candles_frame(rows)
-    frame = new if old is None else pd.concat([old, new])
-    frame = frame[~frame.index.duplicated(keep="last")].sort_index()
-    if len(new) or old is None:
-        await asyncio.to_thread(_write, path, frame)
-    times = frame.index
-    return DownloadResult(label, path, len(new), len(frame), times[0] if len(times) else None,
-                          times[-1] if len(times) else None)
+    return await _merge_and_write(path, label, old, candles_frame(rows))
 
 
 async def download_funding(
@@ -138,13 +143,7 @@ async def download_funding(
         {"open": rates, "high": zeros, "low": zeros, "close": zeros, "volume": zeros},
         index=pd.DatetimeIndex(pd.to_datetime(times, unit="ms", utc=True), name="date").as_unit("ns"),
     )
-    frame = new if old is None else pd.concat([old, new])
-    frame = frame[~frame.index.duplicated(keep="last")].sort_index()
-    if len(new) or old is None:
-        await asyncio.to_thread(_write, path, frame)
-    index = frame.index
-    return DownloadResult(label, path, len(new), len(frame), index[0] if len(index) else None,
-                          index[-1] if len(index) else None)
+    return await _merge_and_write(path, label, old, new)
 
 
 async def download_history(

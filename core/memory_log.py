@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
 
-from core.book import MemoryBookStore
-from core.models import ClosedTrade
 from core.protocols import CycleRecord
 
 
@@ -37,16 +34,3 @@ class MemoryDecisionLog:
 
     def records(self) -> list[CycleRecord]:
         return list(self._records.values())
-
-
-class MemoryTradeHistory:
-    """TradeHistory over a MemoryBookStore (what the paper broker wrote)."""
-
-    def __init__(self, store: MemoryBookStore) -> None:
-        self._store = store
-
-    async def closed_trades(self, since: datetime | None = None) -> list[ClosedTrade]:
-        return await self._store.closed_trades(since)
-
-    async def equity_curve(self, since: datetime | None = None) -> list[tuple[datetime, float]]:
-        return await self._store.equity_curve(since)

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import logging
-
 from core.cycle import CycleSummary, TradingCycle
 from core.protocols import Clock, Notifier
-
-log = logging.getLogger(__name__)
+from jobs.failures import describe, report_failure, tell_admins
 
 
 async def run_cycle_job(cycle: TradingCycle, clock: Clock, notifier: Notifier) -> CycleSummary | None:
     try:
         summary = await cycle.run(clock.now())
-    except Exception as error:  # APScheduler would only log it: report it to the admins instead
-        log.exception("cycle failed")
-        try:
-            await notifier.alert(f"Cycle failed: {type(error).__name__}: {error}")
-        except Exception:
-            log.exception("alert failed")
+    except Exception as error:
+        await report_failure(notifier.alert, "cycle failed", f"Cycle failed: {describe(error)}")
         return None
     if summary.errors:
-        try:
-            details = "; ".join(f"{s}: {e}" for s, e in summary.errors.items())
-            await notifier.alert(f"Cycle {summary.cycle_id}: {len(summary.errors)} symbol(s) failed — {details}"[:1000])
-        except Exception:
-            log.exception("alert failed")
+        details = "; ".join(f"{s}: {e}" for s, e in summary.errors.items())
+        await tell_admins(
+            notifier.alert, f"Cycle {summary.cycle_id}: {len(summary.errors)} symbol(s) failed — {details}"[:1000]
+        )
     return summary

@@ -3,14 +3,12 @@ rate, open positions, and a 30-day equity chart. Failures are reported to the ad
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 
 from bot.post_format import DailySummary
 from core.protocols import Broker, TradeHistory
-
-log = logging.getLogger(__name__)
+from jobs.failures import describe, report_failure
 
 EQUITY_DAYS = 30
 
@@ -55,9 +53,5 @@ async def run_daily_summary(*, as_of: datetime, history: TradeHistory, broker: B
         equity = [(t, v) for t, v in await history.equity_curve(since=since) if t < until]
         return await notifier.daily_summary(summary, equity)
     except Exception as error:
-        log.exception("daily summary failed")
-        try:
-            await notifier.alert(f"Daily summary failed: {type(error).__name__}: {error}")
-        except Exception:
-            log.exception("could not alert the admins about the failed daily summary")
+        await report_failure(notifier.alert, "daily summary failed", f"Daily summary failed: {describe(error)}")
         return False

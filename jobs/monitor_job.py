@@ -3,22 +3,15 @@ and liquidation from the broker's own book (TradingCycle.monitor), and never rai
 
 from __future__ import annotations
 
-import logging
-
 from core.cycle import TradingCycle
 from core.models import TradeEvent
 from core.protocols import Clock, Notifier
-
-log = logging.getLogger(__name__)
+from jobs.failures import describe, report_failure
 
 
 async def run_monitor_job(cycle: TradingCycle, clock: Clock, notifier: Notifier) -> list[TradeEvent]:
     try:
         return await cycle.monitor(clock.now())
     except Exception as error:
-        log.exception("position monitor failed")
-        try:
-            await notifier.alert(f"Position monitor failed: {type(error).__name__}: {error}")
-        except Exception:
-            log.exception("alert failed")
+        await report_failure(notifier.alert, "position monitor failed", f"Position monitor failed: {describe(error)}")
         return []

@@ -13,6 +13,7 @@ import pandas as pd
 from bot.post_format import PulseItem
 from core.models import AccountView, Action, DecisionRecord, Snapshot
 from core.protocols import DecisionEngine, MarketData, SnapshotSource
+from jobs.failures import describe, report_failure
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +98,5 @@ async def run_pulse(
             return False
         return await notifier.pulse(as_of, items, closes)
     except Exception as error:
-        log.exception("Market Pulse failed")
-        try:
-            await notifier.alert(f"Market Pulse failed: {type(error).__name__}: {error}")
-        except Exception:
-            log.exception("could not alert the admins about the failed Market Pulse")
+        await report_failure(notifier.alert, "Market Pulse failed", f"Market Pulse failed: {describe(error)}")
         return False

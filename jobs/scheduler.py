@@ -6,7 +6,6 @@ catches, logs and reports its own failure to the admins: APScheduler by itself w
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
@@ -18,8 +17,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from core.errors import UserInputError
 from core.protocols import Alert
-
-log = logging.getLogger(__name__)
+from jobs.failures import describe, report_failure
 
 JobFunc = Callable[[], Awaitable[object]]
 
@@ -51,12 +49,7 @@ def guarded(name: str, func: JobFunc, alert: Alert | None) -> Callable[[], Await
         try:
             await func()
         except Exception as error:
-            log.exception("job %s failed", name)
-            if alert is not None:
-                try:
-                    await alert(f"⚠️ Job {name} failed: {type(error).__name__}: {str(error)[:300]}")
-                except Exception:
-                    log.exception("could not alert admins about job %s", name)
+            await report_failure(alert, f"job {name} failed", f"⚠️ Job {name} failed: {describe(error)[:300]}")
 
     run.__name__ = f"guarded_{name}"
     return run

@@ -143,16 +143,3 @@ class SqliteBookStore:
         ) as cursor:
             return [Fill(r[0], r[1], r[2], r[3], r[4], datetime.fromisoformat(r[5]), r[6], r[7], r[8], r[9])
                     for r in await cursor.fetchall()]
-
-
-class SqliteTradeHistory:
-    """TradeHistory over the paper book (what /stats and the daily report read)."""
-
-    def __init__(self, store: SqliteBookStore) -> None:
-        self._store = store
-
-    async def closed_trades(self, since: datetime | None = None) -> list[ClosedTrade]:
-        return await self._store.closed_trades(since)
-
-    async def equity_curve(self, since: datetime | None = None) -> list[tuple[datetime, float]]:
-        return await self._store.equity_curve(since)

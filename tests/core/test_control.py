@@ -9,7 +9,7 @@ from core.config import RiskLimits
 from core.control import ControlService
 from core.cycle import TradingCycle
 from core.errors import UserInputError
-from core.memory_log import MemoryDecisionLog, MemoryTradeHistory
+from core.memory_log import MemoryDecisionLog
 from core.memory_state import MemoryStateStore
 from core.models import RuntimeState
 from core.paper_broker import PaperBroker
@@ -40,7 +40,7 @@ def build(live_allowed=lambda: None, state_store=None):
                          broker=broker, log=log, notifier=notifier, state=state, defaults=DEFAULTS, clock=clock)
     control = ControlService(state_store=state, defaults=DEFAULTS, limits=limits, broker=broker,
                              market_data=FakeMarkets(), cycle=cycle, clock=clock, decision_log=log,
-                             history=MemoryTradeHistory(store), guard=guard, live_allowed=live_allowed,
+                             history=store, guard=guard, live_allowed=live_allowed,
                              confirmation_ttl_s=60)
     return control, clock, state
 

@@ -7,7 +7,7 @@ from core.clock import SimulatedClock
 from core.models import OrderIntent
 from core.paper_broker import PaperBroker, to_ms
 from core.perp_math import liquidation_price
-from storage.book_repo import SqliteBookStore, SqliteTradeHistory
+from storage.book_repo import SqliteBookStore
 from storage.db import Database
 from tests.core.csv_feed import HOUR_MS, ArrayBarFeed
 
@@ -50,7 +50,7 @@ async def test_book_survives_a_restart_with_partial_exit_and_moved_stop(tmp_path
     assert await restarted.execute(intent()) == []  # the same order again is a no-op
     events = await restarted.sync(T0 + timedelta(hours=40))
     assert [(e.kind, e.reason) for e in events] == [("exit", "breakeven")]
-    history = SqliteTradeHistory(store)
+    history = store  # a book store is the paper side's TradeHistory
     trades = await history.closed_trades()
     assert [t.exit_reason for t in trades] == ["tp1", "breakeven"]
     final = (await restarted.account()).equity

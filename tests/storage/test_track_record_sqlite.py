@@ -12,7 +12,7 @@ from core.book import BookChange
 from core.models import AccountView, ClosedTrade
 from core.track_record import TrackRecord
 from jobs.daily_job import build_summary
-from storage.book_repo import SqliteBookStore, SqliteTradeHistory
+from storage.book_repo import SqliteBookStore
 from storage.db import Database, migrations
 from storage.exchange_repo import SqliteExchangeLedger
 
@@ -45,7 +45,7 @@ async def test_track_record_sqlite_counts_live_legs_in_daily_summary_and_curve(t
         await book.commit(BookChange(equity=(T0 + timedelta(hours=3), 10_040.0)))
         await ledger.add_trade(leg(4, 75.0, -0.35, "live-1"))
         await ledger.add_trade(leg(30, 9.0, 0.0, "live-next-day"))
-        history = TrackRecord(SqliteTradeHistory(book), ledger)
+        history = TrackRecord(book, ledger)
 
         trades = await history.closed_trades(since=T0)
         assert [t.position_id for t in trades] == ["paper-1", "live-1", "live-next-day"]
