@@ -107,7 +107,7 @@ def split_html(html: str, limit: int = TEXT_LIMIT) -> list[str]:
             body, open_tags = start, after
             continue
         *done, body = _hard_split(start, limit) or [""]
-        chunks.extend(done)
+        chunks.extend(chunk for chunk in done if _has_text(chunk))  # tags alone are nothing to send
         open_tags = after
     if _has_text(body):
         chunks.append(body + _closers(open_tags))

@@ -238,3 +238,10 @@ def test_quantities_of_cheap_and_dear_coins_are_plain_numbers() -> None:
     assert fmt_qty(0.00005) == "0.00005" and fmt_qty(0.05) == "0.05" and fmt_qty(1_500.5) == "1,500.5"
     text = exit_text(exit_event("stop", 58_800.0, -63.0, qty=12_345_678.0))
     assert "Qty: 12,345,678" in text and "e+" not in text
+
+
+@pytest.mark.parametrize("html", ["<pre></pre><pre></pre>", "<pre><pre></pre></pre>"])
+def test_a_line_of_tags_alone_longer_than_the_limit_sends_nothing(html: str) -> None:
+    """Found by the property test above: such a line was cut into chunks without text (Telegram refuses
+    them) or left whole over the limit."""
+    assert split_html(html, 20) == []
