@@ -230,6 +230,13 @@ def test_sigkill_and_restart_keep_runtime_state_and_repeat_no_post(emulator: str
             proc.kill()
             proc.wait(timeout=10)
     before = channel_calls(emulator)
+    # A post the kill caught with the sender (handed, not finished, no error) is the one documented
+    # at-least-once window: Telegram may have accepted it before its message id was committed, and the
+    # restart re-sends it. Only such a post may appear twice; everything else must not repeat.
+    with sqlite3.connect(tmp_path / "demo.sqlite") as db:
+        in_flight = {text for (text,) in db.execute(
+            "SELECT text FROM outbox WHERE status = 'pending' AND attempts > 0 AND last_error IS NULL"
+        )}
 
     done = run_demo(tmp_path, emulator, bars=20)
     assert "Continuing the simulated clock" in done.stdout
@@ -243,6 +250,9 @@ def test_sigkill_and_restart_keep_runtime_state_and_repeat_no_post(emulator: str
     after = channel_calls(emulator)
     delivered = [c for c in after if c["fault"] is None]
     keys = [(c["method"], c["body"].get("caption") or c["body"].get("text")) for c in delivered]
-    assert len(keys) == len(set(keys)), "a channel post was repeated after the restart"
+    repeated = {key: keys.count(key) for key in set(keys) if keys.count(key) > 1}
+    assert all(count == 2 and any(key[1][:60] in text for text in in_flight) for key, count in repeated.items()), (
+        f"a channel post was repeated after the restart: {[k[1][:80] for k in repeated]}"
+    )
     new_entries = [c for c in after[len(before):] if is_entry(c["body"].get("caption", ""))]
     assert new_entries == [], "paused: no new entries after the restart"
