@@ -46,11 +46,10 @@ from bot.app import App  # noqa: E402
 from bot.commands.demo_cmd import DEFAULT_START  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from core.clock import SimulatedClock  # noqa: E402
-from core.offline_data import OfflineMarketData, sample_data_dir  # noqa: E402
+from core.market.offline import OfflineMarketData, sample_data_dir  # noqa: E402
 
 if "--with-ccxt" in sys.argv:  # what live market data adds: ccxt imports every exchange it ships (ccxt/ccxt#29573)
-    import core.ccxt_market_data
-    import core.exchange_broker  # noqa: F401
+    pass
 
 RSS_AFTER_IMPORTS = psutil.Process().memory_info().rss
 WARMUP_CYCLES = 24

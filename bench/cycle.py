@@ -1,7 +1,7 @@
 """Time one TradingCycle for 10 symbols with the rules engine, excluding network (target: < 200 ms warm).
 
 Real data from ../shared/data (5 Binance perps, each served under two names to make 10 symbols);
-snapshots from core.snapshot.SeriesSnapshotSource, the RiskGuard, a PaperBroker, memory or SQLite stores.
+snapshots from core.market.snapshot.SeriesSnapshotSource, the RiskGuard, a PaperBroker, memory or SQLite stores.
 usage: .venv/bin/python bench/cycle.py [--cycles N] [--sqlite] [--live]
 
 --live: the cycle as `aitrader run` does it, minus the network: snapshots from LiveSnapshotSource (last 500
@@ -23,18 +23,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.book import MemoryBookStore  # noqa: E402
 from core.clock import SimulatedClock  # noqa: E402
 from core.config import CostModel, RiskLimits  # noqa: E402
-from core.cycle import TradingCycle  # noqa: E402
-from core.memory_log import MemoryDecisionLog  # noqa: E402
-from core.memory_state import MemoryStateStore  # noqa: E402
+from core.decide.rules import RulesEngine  # noqa: E402
+from core.execution.paper_book import MemoryBookStore  # noqa: E402
+from core.execution.paper_broker import PaperBroker  # noqa: E402
+from core.market.offline import OfflineMarketData  # noqa: E402
+from core.market.snapshot import SeriesSnapshotSource  # noqa: E402
 from core.models import RuntimeState  # noqa: E402
-from core.offline_data import OfflineMarketData  # noqa: E402
-from core.paper_broker import PaperBroker  # noqa: E402
-from core.risk import RiskGuard  # noqa: E402
-from core.rules_engine import RulesEngine  # noqa: E402
-from core.snapshot import SeriesSnapshotSource  # noqa: E402
+from core.risk.guard import RiskGuard  # noqa: E402
+from core.services.cycle import TradingCycle  # noqa: E402
+from core.services.memory_log import MemoryDecisionLog  # noqa: E402
+from core.services.memory_state import MemoryStateStore  # noqa: E402
 
 DATA = ROOT / ".." / "shared" / "data" / "freqtrade-userdata-cyft_trader" / "original"
 BASES = ("BTC", "ETH", "LTC", "SUI", "1000PEPE")
@@ -117,7 +117,7 @@ async def main(cycles: int, sqlite: bool, live: bool) -> None:
     alias |= {f"{b}2/USDT:USDT": f"{b}/USDT:USDT" for b in BASES}
     symbols = tuple(alias)
     if live:
-        from core.snapshot import LiveSnapshotSource
+        from core.market.snapshot import LiveSnapshotSource
 
         snapshots = LiveSnapshotSource(AliasMarketData(data, alias))
         await run_mode(source, alias, symbols, start, cycles, True, True, snapshots, "live snapshots + sqlite")

@@ -25,9 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from core.decide.prompt import build_messages  # noqa: E402
+from core.market.snapshot_json import snapshot_from_json  # noqa: E402
 from core.models import AccountView, ClosedTrade, Position, Snapshot  # noqa: E402
-from core.prompt import build_messages  # noqa: E402
-from core.snapshot_json import snapshot_from_json  # noqa: E402
 
 DEFAULT_DATA = ROOT / ".." / "shared" / "data" / "freqtrade-userdata-cyft_trader" / "original"
 FIXTURES = ROOT / "tests" / "fixtures" / "snapshots"
@@ -72,8 +72,8 @@ def token_counter() -> tuple[str, Callable[[str], int]]:
 
 def real_snapshots(data: Path, at: datetime) -> list[Snapshot]:
     try:
-        from core.offline_data import OfflineMarketData
-        from core.snapshot import LiveSnapshotSource
+        from core.market.offline import OfflineMarketData
+        from core.market.snapshot import LiveSnapshotSource
     except ImportError:
         OfflineMarketData = None  # type: ignore[assignment,misc]
     if OfflineMarketData is not None and data.is_dir():
@@ -85,7 +85,7 @@ def real_snapshots(data: Path, at: datetime) -> list[Snapshot]:
             return [await source.snapshot(symbol, at) for symbol in symbols]
 
         return asyncio.run(build())
-    print(f"(core.snapshot or {data} unavailable: using the snapshot fixtures)")
+    print(f"(core.market.snapshot or {data} unavailable: using the snapshot fixtures)")
     return [snapshot_from_json(json.loads(p.read_text())) for p in sorted(FIXTURES.glob("*.json"))]
 
 

@@ -30,11 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.settings import load_settings  # noqa: E402
-from core.offline_data import OfflineMarketData  # noqa: E402
-from core.replay import INTRABAR_TIMEFRAMES, WARMUP_BARS, ReplaySpec, plan_steps, run_replay_cycle  # noqa: E402
-from core.rules_engine import RulesEngine  # noqa: E402
-from core.snapshot import SeriesSnapshotSource  # noqa: E402
-from core.timeframes import from_ms  # noqa: E402
+from core.decide.rules import RulesEngine  # noqa: E402
+from core.evaluation.replay import INTRABAR_TIMEFRAMES, WARMUP_BARS, ReplaySpec, plan_steps, run_replay_cycle  # noqa: E402
+from core.market.offline import OfflineMarketData  # noqa: E402
+from core.market.snapshot import SeriesSnapshotSource  # noqa: E402
+from core.market.timeframes import from_ms  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "freqtrade-userdata-cyft_trader" / "original"
 SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT")

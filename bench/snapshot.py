@@ -26,8 +26,8 @@ import time, sys
 t0 = time.perf_counter()
 import asyncio
 from datetime import datetime, UTC
-from core.offline_data import OfflineMarketData
-from core.snapshot import LiveSnapshotSource
+from core.market.offline import OfflineMarketData
+from core.market.snapshot import LiveSnapshotSource
 t1 = time.perf_counter()
 market = OfflineMarketData(sys.argv[1])
 snap = asyncio.run(LiveSnapshotSource(market).snapshot("BTC/USDT:USDT", datetime(2024, 3, 1, 12, tzinfo=UTC)))
@@ -46,7 +46,7 @@ def cold_start(data: Path) -> tuple[float, float, float, bool]:
 
 
 def ten_symbol_folder(data: Path, target: Path) -> list[str]:
-    from core.offline_data import OfflineMarketData
+    from core.market.offline import OfflineMarketData
 
     real = OfflineMarketData(data).symbol_list()
     symbols = []
@@ -65,8 +65,8 @@ def ten_symbol_folder(data: Path, target: Path) -> list[str]:
 
 
 async def warm_sets(folder: Path, symbols: list[str], rounds: int) -> dict[str, list[float]]:
-    from core.offline_data import OfflineMarketData
-    from core.snapshot import LiveSnapshotSource
+    from core.market.offline import OfflineMarketData
+    from core.market.snapshot import LiveSnapshotSource
 
     market = OfflineMarketData(folder)
     for symbol in symbols:  # file reading is not what we measure
@@ -100,8 +100,8 @@ async def warm_sets(folder: Path, symbols: list[str], rounds: int) -> dict[str, 
 
 
 def series_per_call(data: Path) -> tuple[float, float, int]:
-    from core.offline_data import OfflineMarketData
-    from core.snapshot import SeriesSnapshotSource
+    from core.market.offline import OfflineMarketData
+    from core.market.snapshot import SeriesSnapshotSource
 
     market = OfflineMarketData(data)
     start, end = datetime(2023, 2, 1, tzinfo=UTC), datetime(2024, 5, 14, tzinfo=UTC)

@@ -28,21 +28,21 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 
-from bot.notifier import ChannelNotifier
-from bot.publisher import ConsoleSender, Publisher, TelegramSender
-from bot.reply_format import ADMIN_COMMANDS, PUBLIC_COMMANDS
 from bot.settings import Settings
-from core.broker_switch import SwitchingBroker
+from bot.telegram.notifier import ChannelNotifier
+from bot.telegram.publisher import ConsoleSender, Publisher, TelegramSender
+from bot.telegram.reply_format import ADMIN_COMMANDS, PUBLIC_COMMANDS
 from core.clock import MinuteClock, SystemClock
-from core.control import ControlService
-from core.cycle import TradingCycle
 from core.errors import UserInputError
+from core.execution.broker_switch import SwitchingBroker
+from core.execution.paper_broker import MarketDataBarFeed, PaperBroker
+from core.market.snapshot import LiveSnapshotSource
 from core.models import RuntimeState, TradeEvent
-from core.paper_broker import MarketDataBarFeed, PaperBroker
 from core.protocols import Clock, MarketData
-from core.risk import RiskGuard
-from core.snapshot import LiveSnapshotSource
-from core.track_record import TrackRecord
+from core.risk.guard import RiskGuard
+from core.services.control import ControlService
+from core.services.cycle import TradingCycle
+from core.services.track_record import TrackRecord
 from handlers.admin import build_admin_router
 from handlers.errors import build_errors_router
 from handlers.public import build_public_router
@@ -94,7 +94,7 @@ async def set_bot_commands(bot: Bot, admin_ids: Sequence[int]) -> None:
 
 
 class MarketCharts:
-    """`handlers.public.ChartSource` over market data and bot.charts (rendered off the event loop)."""
+    """`handlers.public.ChartSource` over market data and bot.telegram.charts (rendered off the event loop)."""
 
     def __init__(self, market_data: MarketData, clock: Clock) -> None:
         self._md = market_data
@@ -110,12 +110,12 @@ class MarketCharts:
         candles = await self._md.candles(symbol, timeframe, until=self._clock.now(), limit=150)
         if candles.empty:
             raise UserInputError(f"no {timeframe} candles for {symbol} yet")
-        from bot import charts  # matplotlib loads with the first chart drawn
+        from bot.telegram import charts  # matplotlib loads with the first chart drawn
 
         return await asyncio.to_thread(charts.symbol_chart, candles, timeframe, symbol=symbol)
 
     async def equity_chart(self, points: Sequence[tuple[datetime, float]]) -> bytes:
-        from bot import charts
+        from bot.telegram import charts
 
         return await asyncio.to_thread(charts.equity_chart, list(points))
 
@@ -169,7 +169,7 @@ class App:
         self.credentials: Any = None  # the demo never talks to an exchange (and skips ccxt's ~100 MB)
         self.live_gate: Any = None
         if not self.demo:
-            from core.exchange_client import ExchangeCredentials
+            from core.execution.exchange_client import ExchangeCredentials
 
             self.credentials = ExchangeCredentials(
                 s.exchange_id,
@@ -178,7 +178,7 @@ class App:
                 testnet=s.exchange_testnet,
             )
             if self.credentials.has_keys:  # without keys live trading is refused before the gate is asked
-                from core.health import LiveGate
+                from core.execution.live_gate import LiveGate
 
                 self.live_gate = LiveGate(self.credentials, s.symbols)
         self.db = await Database(s.database_path).connect()
@@ -271,16 +271,16 @@ class App:
 
     def _market_data(self) -> MarketData:
         if self.settings.market_data_dir is not None:
-            from core.offline_data import OfflineMarketData
+            from core.market.offline import OfflineMarketData
 
             return OfflineMarketData(self.settings.market_data_dir, clock=self.clock)
-        from core.ccxt_market_data import CcxtMarketData
+        from core.market.ccxt_source import CcxtMarketData
 
         c = self.credentials
         return CcxtMarketData.from_id(c.exchange_id, api_key=c.api_key, secret=c.secret, testnet=c.testnet)
 
     def _engine(self) -> Any:
-        from core.engines import build_engine
+        from core.decide.engines import build_engine
 
         s = self.settings
         kind = s.effective_engine
@@ -305,8 +305,8 @@ class App:
     def _live_factory(self) -> Any:
         if self.demo or not self.credentials.has_keys:
             return None
-        from core.exchange_broker import ExchangeBroker
-        from core.exchange_client import make_exchange
+        from core.execution.exchange_broker import ExchangeBroker
+        from core.execution.exchange_client import make_exchange
         from storage.exchange_repo import SqliteExchangeLedger
 
         def factory() -> Any:
@@ -346,7 +346,7 @@ class App:
         else:
             await self.dp.emit_startup(bot=None, dispatcher=self.dp, **self.dp.workflow_data)
         # What exists now (modules, aiogram, the app) lives as long as the process: keep it out of the cyclic
-        # collector's passes, so the one run after each chart (bot.charts) costs ~0 instead of ~0.1 s.
+        # collector's passes, so the one run after each chart (bot.telegram.charts) costs ~0 instead of ~0.1 s.
         gc.collect()
         gc.freeze()
 

@@ -1,0 +1,6 @@
+"""The domain: models, protocols and the stages of the cycle, pure Python.
+
+Subpackages by stage: `market` (data sources, indicators, snapshot), `decide` (engines), `risk` (the guard),
+`execution` (brokers and the exit ladder), `evaluation` (replay, metrics, report), `services` (the cycle, the
+control service, the track record). Imports no aiogram, apscheduler or aiosqlite; anyone may import it.
+"""

@@ -517,7 +517,7 @@ class OrderIntent:
 class GuardVerdict:
     approved: bool
     intent: OrderIntent | None
-    reason: str | None = None  # a reason code from core.risk.Reason when rejected
+    reason: str | None = None  # a reason code from core.risk.guard.Reason when rejected
     detail: str = ""
     checks: tuple[str, ...] = ()  # the rules that were evaluated and passed, for /why
 

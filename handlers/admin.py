@@ -13,9 +13,9 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot import reply_format as fmt
-from core.control import Confirmation, ControlService
+from bot.telegram import reply_format as fmt
 from core.errors import UserInputError
+from core.services.control import Confirmation, ControlService
 from handlers.filters import IsAdmin, actor_of
 
 PulseTrigger = Callable[[], Awaitable[object]]

@@ -8,7 +8,7 @@ import logging
 from aiogram import Router
 from aiogram.types import ErrorEvent
 
-from bot.reply_format import input_error_text
+from bot.telegram.reply_format import input_error_text
 from core.errors import UserInputError
 from core.protocols import Notifier
 

@@ -14,9 +14,9 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
-from bot import reply_format as fmt
-from core.control import ControlService
+from bot.telegram import reply_format as fmt
 from core.errors import UserInputError
+from core.services.control import ControlService
 from handlers.admin import CANCEL_PREFIX, CONFIRM_PREFIX
 from handlers.rate_limit import RateLimiter, RateLimitMiddleware
 
@@ -24,7 +24,7 @@ CAPTION_LIMIT = 1024
 
 
 class ChartSource(Protocol):
-    """What /chart and /stats draw with (the app wires market data and bot.charts behind it)."""
+    """What /chart and /stats draw with (the app wires market data and bot.telegram.charts behind it)."""
 
     async def symbol_chart(self, symbol: str, timeframe: str) -> bytes:
         """PNG of recent candles; UserInputError for an unknown symbol or timeframe."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.cycle import CycleSummary, TradingCycle
 from core.protocols import Clock, Notifier
+from core.services.cycle import CycleSummary, TradingCycle
 from jobs.failures import describe, report_failure, tell_admins
 
 

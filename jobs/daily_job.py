@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 
-from bot.post_format import DailySummary
+from bot.telegram.post_format import DailySummary
 from core.protocols import Broker, TradeHistory
 from jobs.failures import describe, report_failure
 

@@ -3,9 +3,9 @@ and liquidation from the broker's own book (TradingCycle.monitor), and never rai
 
 from __future__ import annotations
 
-from core.cycle import TradingCycle
 from core.models import TradeEvent
 from core.protocols import Clock, Notifier
+from core.services.cycle import TradingCycle
 from jobs.failures import describe, report_failure
 
 

@@ -10,7 +10,7 @@ from typing import Protocol
 
 import pandas as pd
 
-from bot.post_format import PulseItem
+from bot.telegram.post_format import PulseItem
 from core.models import AccountView, Action, DecisionRecord, Snapshot
 from core.protocols import DecisionEngine, MarketData, SnapshotSource
 from jobs.failures import describe, report_failure

@@ -1,4 +1,4 @@
-"""SQLite BookStore (core.book): the paper broker's book, one transaction per BookChange."""
+"""SQLite BookStore (core.execution.paper_book): the paper broker's book, one transaction per BookChange."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from core.book import BookChange, BookedPosition, Fill, LoadedBook, PendingOrder
+from core.execution.paper_book import BookChange, BookedPosition, Fill, LoadedBook, PendingOrder
 from core.models import ClosedTrade, OrderIntent, Position
 from storage.db import Database
 

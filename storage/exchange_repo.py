@@ -1,10 +1,10 @@
-"""SQLite implementation of `core.exchange_ledger.ExchangeLedger` (migration 005)."""
+"""SQLite implementation of `core.execution.exchange_ledger.ExchangeLedger` (migration 005)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from core.exchange_ledger import LivePosition, trade_from_json, trade_to_json
+from core.execution.exchange_ledger import LivePosition, trade_from_json, trade_to_json
 from core.models import ClosedTrade
 from storage.db import Database
 

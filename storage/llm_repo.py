@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 
-from core.decision_cache import record_from_json, record_to_json
-from core.llm_capabilities import OUTPUT_MODES, OutputMode
-from core.llm_usage import LlmCall
+from core.decide.cache import record_from_json, record_to_json
+from core.decide.capabilities import OUTPUT_MODES, OutputMode
+from core.decide.usage import LlmCall
 from core.models import DecisionRecord
 from storage.db import Database
 

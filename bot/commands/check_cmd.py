@@ -14,8 +14,8 @@ import typer
 
 from bot.logging_setup import register_secret
 from bot.settings import Settings, load_settings
-from core.exchange_client import ExchangeCredentials, make_exchange
-from core.health import ExchangeFactory, Verdict, check_exchange, check_llm, check_telegram, live_blocker
+from core.execution.exchange_client import ExchangeCredentials, make_exchange
+from core.execution.live_gate import ExchangeFactory, Verdict, check_exchange, check_llm, check_telegram, live_blocker
 
 NO_KEYS_LINE = (
     "✗ live trading requested (DRY_RUN=false) but EXCHANGE_API_KEY and EXCHANGE_SECRET are not set: "

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from bot.logging_setup import register_secret
 from bot.settings import load_settings
-from core.engines import build_engine
+from core.decide.engines import build_engine
 from core.errors import UserInputError
+from core.market.snapshot_json import snapshot_from_json
 from core.models import AccountView, DomainError, Snapshot
-from core.snapshot_json import snapshot_from_json
 from storage.db import Database
 from storage.llm_repo import SqliteCapabilityStore, SqliteDecisionCache, SqliteUsageLog
 

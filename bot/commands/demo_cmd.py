@@ -42,7 +42,7 @@ def shared_data_dir() -> Path:
 
 
 async def download_recent(symbols: Sequence[str], settings: Settings, target: Path) -> Path:
-    from core.download import download_history
+    from core.market.download import download_history
 
     await asyncio.wait_for(
         download_history(
@@ -73,7 +73,7 @@ async def resolve_data(data: Path | None, symbols: Sequence[str], settings: Sett
     if await asyncio.to_thread(shared.is_dir):
         console.print(f"Market data: the shared real data in {shared}")
         return shared
-    from core.offline_data import sample_data_dir
+    from core.market.offline import sample_data_dir
 
     console.print(f"Market data: the bundled sample (real BTC/ETH candles) in {sample_data_dir()}")
     return sample_data_dir()
@@ -103,7 +103,7 @@ async def run_demo(
     wanted = tuple(symbols) if symbols else tuple(settings.symbols)
     folder = await resolve_data(data, wanted, settings, out, console)
 
-    from core.offline_data import OfflineMarketData
+    from core.market.offline import OfflineMarketData
 
     clock = SimulatedClock(datetime(2000, 1, 1, tzinfo=UTC))  # set below, once the data range is known
     market = OfflineMarketData(folder, clock=clock)

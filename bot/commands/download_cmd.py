@@ -9,11 +9,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from core.ccxt_market_data import CcxtMarketData
-from core.download import download_history
 from core.errors import TemporaryError, UserInputError
-from core.offline_data import MissingDataError
-from core.timeframes import tf_ms
+from core.market.ccxt_source import CcxtMarketData
+from core.market.download import download_history
+from core.market.offline import MissingDataError
+from core.market.timeframes import tf_ms
 
 
 async def run_download(

@@ -27,11 +27,11 @@ from rich.progress import (
 from rich.table import Table
 
 from core.clock import SimulatedClock
-from core.decision_cache import record_from_json, record_to_json
+from core.decide.cache import record_from_json, record_to_json
 from core.errors import UserInputError
+from core.evaluation.report import ReplayResult
 from core.models import DecisionRecord, iso_z
 from core.protocols import DecisionEngine
-from core.report import ReplayResult
 
 CACHE_FILE = "decision-cache.jsonl"
 
@@ -71,7 +71,7 @@ class JsonlDecisionCache:
 
 
 def build_replay_engine(kind: str, out: Path, clock: SimulatedClock) -> tuple[DecisionEngine, JsonlDecisionCache | None]:
-    from core.engines import build_engine
+    from core.decide.engines import build_engine
 
     if kind == "rules":
         return build_engine("rules"), None
@@ -145,11 +145,11 @@ async def run_replay(
     out: Path,
     initial_equity: float,
 ) -> int:
-    from bot.report_chart import render_report_chart
-    from core.offline_data import OfflineMarketData
-    from core.replay import ReplaySpec, close_prices, plan_steps, run_replay_cycle
-    from core.report import build_report, write_report
-    from core.timeframes import from_ms
+    from bot.reports.report_chart import render_report_chart
+    from core.evaluation.replay import ReplaySpec, close_prices, plan_steps, run_replay_cycle
+    from core.evaluation.report import build_report, write_report
+    from core.market.offline import OfflineMarketData
+    from core.market.timeframes import from_ms
 
     await asyncio.to_thread(_check_paths, data, out)
     market = await asyncio.to_thread(OfflineMarketData, data)

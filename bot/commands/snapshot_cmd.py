@@ -9,9 +9,9 @@ from pathlib import Path
 import typer
 
 from core.errors import UserInputError
+from core.market.offline import MissingDataError, OfflineMarketData
+from core.market.snapshot import LiveSnapshotSource, SnapshotUnavailable
 from core.models import iso_z
-from core.offline_data import MissingDataError, OfflineMarketData
-from core.snapshot import LiveSnapshotSource, SnapshotUnavailable
 
 
 async def print_snapshot(data: Path, symbol: str, at: datetime) -> int:

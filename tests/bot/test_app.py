@@ -18,7 +18,7 @@ from bot.logging_setup import SecretMaskingFilter
 from bot.settings import Settings, load_settings
 from core.clock import SimulatedClock
 from core.errors import UserInputError
-from core.offline_data import OfflineMarketData, sample_data_dir
+from core.market.offline import OfflineMarketData, sample_data_dir
 from tests.handlers.tg_session import RecordingSession
 
 TOKEN = "987654321:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.commands.check_cmd import NO_KEYS_LINE, run_check
 from core.errors import UserInputError
-from tests.core.test_health import fake_factory
+from tests.core.execution.test_live_gate import fake_factory
 from tests.fixtures.exchange.fake_binanceusdm import FakeBinanceUsdm
 
 _ENV_KEYS = (

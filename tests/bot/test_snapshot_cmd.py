@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from core.offline_data import sample_data_dir
-from tests.core.test_indicators import reference
+from core.market.offline import sample_data_dir
+from tests.core.market.test_indicators import reference
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "freqtrade-userdata-cyft_trader" / "original"
 AT = "2024-03-01T12:00:00Z"

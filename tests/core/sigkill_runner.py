@@ -14,11 +14,11 @@ from datetime import datetime
 
 from core.clock import SimulatedClock
 from core.config import CostModel, RiskLimits
-from core.control import LAST_CYCLE_KEY
-from core.cycle import TradingCycle
+from core.execution.paper_broker import PaperBroker
 from core.models import RuntimeState
-from core.paper_broker import PaperBroker
-from core.risk import RiskGuard
+from core.risk.guard import RiskGuard
+from core.services.control import LAST_CYCLE_KEY
+from core.services.cycle import TradingCycle
 from storage.book_repo import SqliteBookStore
 from storage.db import Database
 from storage.decision_log_repo import SqliteDecisionLog

@@ -8,8 +8,8 @@ import pytest
 from aiogram import Bot, Dispatcher
 
 from bot.app import build_dispatcher
-from core.control import ControlService
 from core.errors import UserInputError
+from core.services.control import ControlService
 from handlers.rate_limit import RateLimiter
 from tests.handlers.control_fakes import FakeBroker, FakeCycle, FakeLog, FixedClock, build_control, position
 from tests.handlers.tg_session import ADMIN_ID, OTHER_ADMIN_ID, RecordingSession

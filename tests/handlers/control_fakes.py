@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from core.config import RiskLimits
-from core.control import ControlService
-from core.memory_state import MemoryStateStore
 from core.models import AccountView, ClosedTrade, Position, RuntimeState, TradeEvent
 from core.protocols import CycleRecord, Ticker
+from core.services.control import ControlService
+from core.services.memory_state import MemoryStateStore
 
 NOW = datetime(2024, 3, 1, 12, tzinfo=UTC)
 MARKETS = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "LTC/USDT:USDT")

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot import reply_format as fmt
+from bot.telegram import reply_format as fmt
 from handlers.errors import POLITE_FAILURE
 from tests.handlers.conftest import Harness
 from tests.handlers.control_fakes import DEFAULTS

@@ -4,7 +4,7 @@ from core.clock import SimulatedClock
 from jobs.cycle_job import run_cycle_job
 from jobs.monitor_job import run_monitor_job
 from tests.core.cycle_fakes import RecordingNotifier
-from tests.core.test_cycle import SYMS, T0, build
+from tests.core.services.test_cycle import SYMS, T0, build
 
 
 class Exploding:

@@ -1,7 +1,7 @@
 from datetime import UTC, date, datetime, timedelta
 
-from bot.notifier import ChannelNotifier
-from bot.outbox import MemoryOutbox
+from bot.telegram.notifier import ChannelNotifier
+from bot.telegram.outbox import MemoryOutbox
 from core.clock import SimulatedClock
 from core.models import AccountView, ClosedTrade, Position
 from jobs.daily_job import build_summary, run_daily_summary, summary_day

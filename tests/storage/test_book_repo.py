@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from core.clock import SimulatedClock
+from core.execution.paper_broker import PaperBroker, to_ms
+from core.execution.perp_math import liquidation_price
 from core.models import OrderIntent
-from core.paper_broker import PaperBroker, to_ms
-from core.perp_math import liquidation_price
 from storage.book_repo import SqliteBookStore
 from storage.db import Database
 from tests.core.csv_feed import HOUR_MS, ArrayBarFeed

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.exchange_broker import ExchangeBroker
+from core.execution.exchange_broker import ExchangeBroker
 from storage.db import Database, migrations
 from storage.exchange_repo import SqliteExchangeLedger
 from tests.fixtures.exchange.env import intent, make_env

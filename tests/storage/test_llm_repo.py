@@ -8,8 +8,8 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from core.decision_cache import as_cache_hit
-from core.llm_usage import LlmCall
+from core.decide.cache import as_cache_hit
+from core.decide.usage import LlmCall
 from core.models import Action, Decision, DecisionRecord, TokenUsage
 from storage.db import Database
 from storage.llm_repo import SqliteCapabilityStore, SqliteDecisionCache, SqliteUsageLog

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.outbox import MemoryOutbox, NewPost
+from bot.telegram.outbox import MemoryOutbox, NewPost
 from core.models import DomainError
 from storage.db import Database
 from storage.outbox_repo import SqliteOutbox

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from core.book import BookChange
+from core.execution.paper_book import BookChange
 from core.models import AccountView, ClosedTrade
-from core.track_record import TrackRecord
+from core.services.track_record import TrackRecord
 from jobs.daily_job import build_summary
 from storage.book_repo import SqliteBookStore
 from storage.db import Database, migrations

@@ -1,0 +1,4 @@
+"""Pictures and pages of evaluation runs (report.png).
+
+Imports `core` only.
+"""

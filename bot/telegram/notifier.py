@@ -1,0 +1,219 @@
+"""`ChannelNotifier`: the Telegram `core.protocols.Notifier` — renders charts and captions and enqueues
+posts in the durable outbox, then nudges the publisher. It never talks to Telegram itself, so a cycle is
+never held up by flood control.
+
+Dedupe keys (a re-run after a crash enqueues nothing twice):
+`entry:<position id>`, `exit:<position id>:<reason>:<epoch s>`, `update:<position id>:<kind>:<epoch s>`,
+`pulse:<as_of>`, `daily:<date>`, `alert:<admin id>:<hash of text>:<UTC hour>` (one identical alert per hour).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+
+import pandas as pd
+
+from bot.telegram import charts
+from bot.telegram.outbox import NewPost, Outbox, PostKind
+from bot.telegram.post_format import (
+    DailySummary,
+    PulseItem,
+    alert_text,
+    daily_summary_text,
+    entry_caption,
+    exit_text,
+    pulse_text,
+    update_text,
+)
+from core.clock import SystemClock
+from core.models import DecisionRecord, Snapshot, TradeEvent, iso_z
+from core.protocols import Clock, DecisionLog, MarketData
+
+log = logging.getLogger(__name__)
+
+CHART_TIMEFRAME = "1h"
+ENTRY_WAIT_S = 60.0  # how long an exit waits for its entry post still being prepared
+CHART_BARS = 120
+EMA_SPANS = (20, 50)
+
+
+def entry_key(position_id: str) -> str:
+    return f"entry:{position_id}"
+
+
+class ChannelNotifier:
+    """Posts entries (chart + caption) and exits (replies) to the channel, alerts to each admin."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        *,
+        channel_id: str,
+        admin_ids: Sequence[int] = (),
+        market: MarketData | None = None,
+        dry_run: bool | Callable[[], bool] = True,
+        kick: Callable[[], None] | None = None,
+        clock: Clock | None = None,
+        chart_timeframe: str = CHART_TIMEFRAME,
+        chart_bars: int = CHART_BARS,
+        decision_log: DecisionLog | None = None,
+    ) -> None:
+        """`clock` is wall time (the latency clock and alert buckets), not the simulated market clock;
+        `kick` is usually `Publisher.kick`; `dry_run` may be a callable reading the runtime state;
+        `decision_log` lets an entry announced without its record (a fill found by the monitor) still
+        carry the reasoning of its signal."""
+        self._outbox = outbox
+        self.channel_id = str(channel_id)
+        self.admin_ids = tuple(admin_ids)
+        self._market = market
+        self._dry_run = dry_run
+        self._kick = kick
+        self._clock = clock or SystemClock()
+        self._tf = chart_timeframe
+        self._bars = chart_bars
+        self._decisions = decision_log
+        self._preparing: dict[str, asyncio.Event] = {}  # entry keys whose chart is being drawn
+
+    @property
+    def dry_run(self) -> bool:
+        return self._dry_run() if callable(self._dry_run) else self._dry_run
+
+    # ---- Notifier protocol ----------------------------------------------------------------------
+
+    async def entry(self, event: TradeEvent, snapshot: Snapshot | None, record: DecisionRecord | None) -> None:
+        announced = self._clock.now()
+        key = entry_key(event.position_id)
+        if await self._outbox.get(key) is not None:
+            return  # re-run after a crash: already enqueued, skip the chart work
+        ready = self._preparing.setdefault(key, asyncio.Event())
+        try:
+            await self._prepare_entry(key, announced, event, snapshot, record)
+        finally:
+            ready.set()
+            if self._preparing.get(key) is ready:
+                del self._preparing[key]
+
+    async def _prepare_entry(
+        self, key: str, announced: datetime, event: TradeEvent, snapshot: Snapshot | None, record: DecisionRecord | None
+    ) -> None:
+        if (record is None or snapshot is None) and event.signal_id and self._decisions is not None:
+            try:
+                logged = await self._decisions.signal(event.signal_id)
+            except Exception:
+                log.exception("decision log lookup for %s failed; posting without it", event.signal_id)
+                logged = None
+            if logged is not None:
+                record = record or logged.record
+                snapshot = snapshot or logged.snapshot
+        caption = entry_caption(event, record, snapshot, dry_run=self.dry_run)
+        image = await self._entry_image(event, snapshot)
+        await self._enqueue(NewPost(key, self.channel_id, "entry", caption, announced, image=image))
+
+    async def exit(self, event: TradeEvent) -> None:
+        announced = self._clock.now()
+        # The monitor may close a position while the cycle still draws its entry chart: the exit must be
+        # queued after its entry, or it would reach the channel first, replying to nothing.
+        preparing = self._preparing.get(entry_key(event.position_id))
+        if preparing is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(preparing.wait(), ENTRY_WAIT_S)
+        stamp = int(event.time.timestamp())
+        if event.kind == "exit":
+            reason = (event.reason or (event.trade.exit_reason if event.trade else "") or "exit").lower()
+            key = f"exit:{event.position_id}:{reason}:{stamp}"
+            text = exit_text(event, dry_run=self.dry_run)
+            kind: PostKind = "exit"
+        else:
+            key = f"update:{event.position_id}:{event.kind}:{stamp}"
+            text = update_text(event, dry_run=self.dry_run)
+            kind = "update"
+        post = NewPost(key, self.channel_id, kind, text, announced, reply_to_key=entry_key(event.position_id))
+        await self._enqueue(post)
+
+    async def alert(self, text: str) -> None:
+        now = self._clock.now()
+        if not self.admin_ids:
+            log.warning("admin alert (no TELEGRAM_ADMIN_IDS to send it to): %s", text)
+            return
+        digest = hashlib.sha1(text.encode()).hexdigest()[:12]
+        bucket = now.strftime("%Y%m%d%H")
+        for admin in self.admin_ids:
+            await self._outbox.enqueue(
+                NewPost(f"alert:{admin}:{digest}:{bucket}", str(admin), "alert", alert_text(text), now)
+            )
+        self._nudge()
+
+    # ---- scheduled posts ------------------------------------------------------------------------
+
+    async def pulse(self, as_of: datetime, items: Sequence[PulseItem], closes: Mapping[str, pd.Series]) -> bool:
+        """Market Pulse: one post with a compact sparkline grid. False when this as_of was posted already."""
+        announced = self._clock.now()
+        key = f"pulse:{iso_z(as_of)}"
+        if await self._outbox.get(key) is not None:
+            return False
+        text = pulse_text(items, as_of, dry_run=self.dry_run)
+        image = None
+        if any(len(s.dropna()) >= 2 for s in closes.values()):
+            image = await self._render(charts.pulse_chart, dict(closes), title="Market Pulse")
+        return await self._enqueue(NewPost(key, self.channel_id, "pulse", text, announced, image=image))
+
+    async def daily_summary(self, summary: DailySummary, equity: Sequence[tuple[datetime, float]] = ()) -> bool:
+        announced = self._clock.now()
+        key = f"daily:{summary.day.isoformat()}"
+        if await self._outbox.get(key) is not None:
+            return False
+        text = daily_summary_text(summary, dry_run=self.dry_run)
+        image = None
+        if len(equity) >= 2:
+            image = await self._render(charts.equity_chart, list(equity), title=f"Equity to {summary.day}")
+        return await self._enqueue(NewPost(key, self.channel_id, "daily", text, announced, image=image))
+
+    # ---- internals ------------------------------------------------------------------------------
+
+    async def _enqueue(self, post: NewPost) -> bool:
+        added = await self._outbox.enqueue(post)
+        self._nudge()
+        return added
+
+    def _nudge(self) -> None:
+        if self._kick is not None:
+            self._kick()
+
+    async def _render(self, draw: Callable[..., bytes], *args: object, **kwargs: object) -> bytes | None:
+        """A chart off the event loop; a failed chart never stops its post, which then goes out as text."""
+        try:
+            return await asyncio.to_thread(draw, *args, **kwargs)
+        except Exception:
+            log.exception("chart %s failed; posting text only", getattr(draw, "__name__", draw))
+            return None
+
+    async def _entry_image(self, event: TradeEvent, snapshot: Snapshot | None) -> bytes | None:
+        pos = event.position
+        if self._market is None or pos is None:
+            return None
+        # bars closed by the decision (or by the fill, which happens at a bar's open): never later ones
+        until = snapshot.as_of if snapshot is not None else event.time
+        try:
+            candles = await self._market.candles(event.symbol, self._tf, until=until, limit=self._bars + 60)
+        except Exception:
+            log.exception("no candles for the %s entry chart; posting text only", event.symbol)
+            return None
+        if candles.empty:
+            return None
+        return await self._render(
+            charts.entry_chart,
+            candles,
+            entry=pos.entry_price,
+            stop=pos.stop_loss,
+            targets=list(pos.take_profit),
+            side=pos.side,
+            liquidation=pos.liquidation_price,
+            ema_spans=EMA_SPANS,
+            title=f"{event.symbol} · {self._tf}",
+            bars=self._bars,
+        )

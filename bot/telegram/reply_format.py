@@ -1,0 +1,285 @@
+"""Texts the chat handlers send (HTML, every dynamic value escaped).
+
+`/status` always carries the four contract lines of DESIGN §4.7:
+`Paused: yes|no`, `Dry-run: on|off`, `Max leverage: N`, `Symbols: A, B`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from core.config import RiskLimits
+from core.models import AuditEntry, Position, RuntimeState, TradeEvent, iso_z
+from core.protocols import CycleRecord
+
+if TYPE_CHECKING:
+    from core.services.control import Confirmation, StatsReport, StatusReport
+
+PUBLIC_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("start", "what this bot is"),
+    ("help", "the commands"),
+    ("chart", "SYM [tf] — a price chart"),
+    ("stats", "[7d|30d|all] — track record"),
+    ("why", "ID — the reasoning behind a signal"),
+)
+ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("status", "state, equity, positions, guard counts"),
+    ("pause", "[reason] — stop new entries"),
+    ("resume", "allow new entries again"),
+    ("leverage", "[N] — show or set the leverage cap"),
+    ("symbols", "[add|remove SYM…] — show or edit symbols"),
+    ("dryrun", "[on|off] — paper trading on, or go live (confirmed)"),
+    ("positions", "open positions"),
+    ("close", "SYM — close one position"),
+    ("closeall", "close every position (confirmed)"),
+    ("cycle", "run a trading cycle now"),
+    ("pulse", "post a Market Pulse now"),
+    ("risk", "the risk limits"),
+    ("audit", "[N] — recent changes"),
+)
+ADMIN_COMMAND_NAMES = tuple(name for name, _ in ADMIN_COMMANDS)
+PUBLIC_COMMAND_NAMES = tuple(name for name, _ in PUBLIC_COMMANDS)
+
+NOT_ADMIN = "Sorry, that command is for the bot's admins only. Nothing was changed. Try /help."
+
+
+def _money(value: float) -> str:
+    return f"{value:,.2f}"
+
+
+def _price(value: float) -> str:
+    return f"{value:,.6g}" if abs(value) < 1 else f"{value:,.2f}"
+
+
+def yes_no(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def on_off(flag: bool) -> str:
+    return "on" if flag else "off"
+
+
+def state_lines(state: RuntimeState) -> list[str]:
+    """The four lines `/status` must contain (DESIGN §4.7), verbatim."""
+    return [
+        f"Paused: {yes_no(state.paused)}",
+        f"Dry-run: {on_off(state.dry_run)}",
+        f"Max leverage: {state.max_leverage}",
+        f"Symbols: {escape(', '.join(state.symbols))}",
+    ]
+
+
+def help_text(is_admin: bool) -> str:
+    lines = ["<b>Commands</b>"]
+    lines += [f"/{name} — {escape(text)}" for name, text in PUBLIC_COMMANDS]
+    if is_admin:
+        lines.append("")
+        lines.append("<b>Admin</b>")
+        lines += [f"/{name} — {escape(text)}" for name, text in ADMIN_COMMANDS]
+    return "\n".join(lines)
+
+
+def start_text(is_admin: bool) -> str:
+    return (
+        "👋 <b>AI Trader</b> posts crypto perpetual-futures signals to its channel: entries with a chart, "
+        "exits as replies, a Market Pulse and a daily summary.\n"
+        "Not financial advice.\n\n" + help_text(is_admin)
+    )
+
+
+def unknown_command_text(is_admin: bool) -> str:
+    return "I don't know that command.\n\n" + help_text(is_admin)
+
+
+def position_line(p: Position) -> str:
+    targets = ", ".join(_price(t) for t in p.take_profit) or "—"
+    return (
+        f"• <b>{escape(p.symbol)}</b> {p.side} {p.qty:g} @ {_price(p.entry_price)} ×{p.leverage} "
+        f"stop {_price(p.stop_loss)} targets {targets} liq {_price(p.liquidation_price)}"
+    )
+
+
+def status_text(report: StatusReport) -> str:
+    lines = ["<b>Status</b>", *state_lines(report.state)]
+    if report.state.paused and report.state.pause_reason:
+        lines.append(f"Pause reason: {escape(report.state.pause_reason)}")
+    lines.append(f"Engine: {escape(report.engine)}")
+    lines.append(f"Equity: {_money(report.equity)} (available {_money(report.available)})")
+    lines.append(f"Day P&L: {report.day_pnl:+,.2f}")
+    last = iso_z(report.last_cycle_at) if report.last_cycle_at else "never"
+    lines.append(f"Last cycle: {last}")
+    lines.append(f"Open positions: {len(report.positions)}")
+    lines += [position_line(p) for p in report.positions]
+    if report.guard_counts:
+        counts = ", ".join(f"{escape(k)} {v}" for k, v in sorted(report.guard_counts.items(), key=lambda kv: -kv[1]))
+        lines.append(f"Guard: {counts}")
+    if report.state.dry_run and report.live_blocker:
+        lines.append(f"Live trading: unavailable ({escape(report.live_blocker)})")
+    return "\n".join(lines)
+
+
+def state_changed_text(title: str, state: RuntimeState) -> str:
+    return f"✅ {escape(title)}\n" + "\n".join(state_lines(state))
+
+
+def leverage_text(state: RuntimeState, hard_cap: int) -> str:
+    return f"Max leverage: {state.max_leverage}\nSet it with /leverage N (a whole number from 1 to {hard_cap})."
+
+
+def symbols_text(state: RuntimeState) -> str:
+    return (
+        f"Symbols: {escape(', '.join(state.symbols))}\n"
+        "Edit with /symbols add SYM… or /symbols remove SYM… (ccxt symbols like BTC/USDT:USDT)."
+    )
+
+
+def dry_run_text(state: RuntimeState) -> str:
+    return f"Dry-run: {on_off(state.dry_run)}\nUse /dryrun on (paper trading) or /dryrun off (live, confirmed)."
+
+
+def confirmation_prompt(confirmation: Confirmation) -> str:
+    what = {
+        "live": "switch OFF dry-run: real orders will go to the exchange",
+        "closeall": "close EVERY open position at market",
+    }[confirmation.action]
+    return (
+        f"⚠️ Confirm: {escape(what)}.\n"
+        f"Only you can press the button; it expires at {iso_z(confirmation.expires_at)}."
+    )
+
+
+def positions_text(positions: Sequence[Position]) -> str:
+    if not positions:
+        return "No open positions."
+    return "<b>Open positions</b>\n" + "\n".join(position_line(p) for p in positions)
+
+
+def events_text(title: str, events: Sequence[TradeEvent]) -> str:
+    exits = [e for e in events if e.kind == "exit"]
+    if not exits:
+        return f"{escape(title)}: nothing to report."
+    lines = [f"✅ {escape(title)}"]
+    lines += [
+        f"• {escape(e.symbol)} {e.side} {e.qty:g} @ {_price(e.price)} net {e.net_pnl:+,.2f}" for e in exits
+    ]
+    return "\n".join(lines)
+
+
+def cycle_text(summary: object) -> str:
+    """A CycleSummary rendered from its fields (kept generic so the cycle may grow fields freely)."""
+    lines = ["✅ Cycle done"]
+    if dataclasses.is_dataclass(summary) and not isinstance(summary, type):
+        for field in dataclasses.fields(summary):
+            value = getattr(summary, field.name)
+            lines.append(f"{escape(field.name.replace('_', ' '))}: {escape(_short(value))}")
+    else:
+        lines.append(escape(_short(summary)))
+    return "\n".join(lines)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, datetime):
+        return iso_z(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_short(v)}" for k, v in value.items()) or "—"
+    if isinstance(value, list | tuple):
+        if len(value) > 6:
+            return f"{len(value)} items"
+        return ", ".join(_short(v) for v in value) or "—"
+    text = str(value)
+    return text if len(text) <= 120 else text[:117] + "…"
+
+
+def risk_text(limits: RiskLimits, state: RuntimeState) -> str:
+    groups = "; ".join(", ".join(g) for g in limits.correlation_groups) or "none"
+    return "\n".join(
+        [
+            "<b>Risk limits</b>",
+            f"Risk per trade: {limits.risk_per_trade_pct:g}% of equity at the stop",
+            f"Max open positions: {limits.max_open_positions}",
+            f"Max leverage: {state.max_leverage} (hard cap {limits.hard_max_leverage})",
+            f"Min reward/risk: {limits.min_reward_risk:g}",
+            f"Min confidence: {limits.min_confidence:g}",
+            f"Stops: {limits.min_stop_pct:g}%–{limits.max_stop_pct:g}% (ATR × {limits.atr_stop_multiple:g} when none)",
+            f"Max spread: {limits.max_spread_bps:g} bps; min 24 h volume: {limits.min_quote_volume_24h:,.0f}",
+            f"Extreme funding veto: {limits.extreme_funding_rate:g} per 8 h",
+            f"Daily loss breaker: −{limits.daily_loss_limit_pct:g}%; drawdown kill-switch: −{limits.max_drawdown_pct:g}%",
+            f"Cooldown after a stop: {limits.cooldown_after_stop_h:g} h; stale exit: {limits.stale_exit_h:g} h",
+            f"Correlation groups: {escape(groups)}",
+        ]
+    )
+
+
+def audit_text(entries: Sequence[AuditEntry]) -> str:
+    if not entries:
+        return "Audit log is empty."
+    lines = ["<b>Audit</b> (newest first)"]
+    for e in entries:
+        change = f"{e.old} → {e.new}" if (e.old or e.new) else ""
+        lines.append(f"{iso_z(e.at)} {escape(e.actor)} {escape(e.action)} {escape(change)}".rstrip())
+    return "\n".join(lines)
+
+
+def stats_text(report: StatsReport) -> str:
+    pf = "—" if report.profit_factor is None else f"{report.profit_factor:.2f}"
+    return "\n".join(
+        [
+            f"<b>Track record ({escape(report.period)})</b>",
+            f"Trades: {report.trades} ({report.wins} won, {report.losses} lost)",
+            f"Win rate: {report.win_rate * 100:.1f}%",
+            f"Net P&L: {report.net_pnl:+,.2f} (fees {_money(report.fees)}, funding {report.funding:+,.2f})",
+            f"Profit factor: {pf}",
+            f"Best: {report.best:+,.2f}; worst: {report.worst:+,.2f}",
+            "Not financial advice.",
+        ]
+    )
+
+
+def why_text(entry: CycleRecord) -> str:
+    lines = [f"<b>Signal {escape(entry.signal_id)}</b>", f"{escape(entry.symbol)} at {iso_z(entry.as_of)}"]
+    record = entry.record
+    if record is not None:
+        model = f"{record.engine}" + (f" / {record.model}" if record.model else "")
+        lines.append(f"Engine: {escape(model)} — status {escape(record.status)}")
+        decision = record.decision
+        if decision is not None:
+            lines.append(f"Decision: {escape(str(decision.action))}, confidence {decision.confidence:.2f}")
+            if decision.stop_loss is not None:
+                targets = ", ".join(_price(t) for t in decision.take_profit) or "—"
+                lines.append(f"Stop {_price(decision.stop_loss)}; targets {targets}; leverage {decision.leverage}")
+            if decision.invalidation:
+                lines.append(f"Invalidation: {escape(decision.invalidation)}")
+            if decision.reasoning:
+                lines.append(f"Reasoning: {escape(decision.reasoning)}")
+        elif record.error:
+            lines.append(f"Error: {escape(record.error)}")
+    verdict = entry.verdict
+    if verdict is not None:
+        if verdict.approved:
+            lines.append("Guard: approved")
+        else:
+            detail = f" — {verdict.detail}" if verdict.detail else ""
+            lines.append(f"Guard: rejected ({escape(str(verdict.reason))}{escape(detail)})")
+        if verdict.checks:
+            lines.append(f"Checks passed: {escape(', '.join(verdict.checks))}")
+    if entry.error:
+        lines.append(f"Error: {escape(entry.error)}")
+    return "\n".join(lines)
+
+
+def why_missing_text(signal_id: str) -> str:
+    return f"No signal with id {escape(signal_id)}. Use the id shown under a channel post."
+
+
+def escape_text(text: str) -> str:
+    return escape(text)
+
+
+def input_error_text(error: Exception) -> str:
+    return f"❌ {escape(str(error))}"

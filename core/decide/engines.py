@@ -1,0 +1,61 @@
+"""`build_engine(kind, ...)`: the one place that turns ENGINE=llm|rules|ensemble into a DecisionEngine.
+
+Used by the composition root (`bot/app.py`) and the CLI. Stores default to in-memory ones; the app passes
+the SQLite ones from `storage.llm_repo` so capability memory, the call log, the budget alert and the
+decision cache survive restarts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from core.config import LlmConfig
+from core.decide.cache import DecisionCache
+from core.decide.capabilities import CapabilityStore
+from core.decide.rules import RulesEngine, RulesParams
+from core.decide.usage import UsageLog
+from core.errors import UserInputError
+from core.protocols import Clock, DecisionEngine
+
+if TYPE_CHECKING:
+    from core.decide.llm import BudgetAlert
+
+EngineKind = Literal["llm", "rules", "ensemble"]
+_LOCAL_HOSTS = ("://127.", "://localhost", "://[::1]", "://0.0.0.0")
+
+
+def build_engine(
+    kind: str,
+    *,
+    llm_config: LlmConfig | None = None,
+    api_key: str | None = None,
+    rules_params: RulesParams | None = None,
+    usage: UsageLog | None = None,
+    capabilities: CapabilityStore | None = None,
+    cache: DecisionCache | None = None,
+    clock: Clock | None = None,
+    on_budget_exhausted: BudgetAlert | None = None,
+) -> DecisionEngine:
+    if kind not in ("llm", "rules", "ensemble"):
+        raise UserInputError(f"engine must be llm, rules or ensemble, got {kind!r}")
+    rules = RulesEngine(rules_params)
+    if kind == "rules":
+        return rules
+    config = llm_config or LlmConfig()
+    if not api_key and not any(host in config.base_url for host in _LOCAL_HOSTS):
+        raise UserInputError(f"engine {kind} needs LLM_API_KEY (or a local LLM_BASE_URL), none is set")
+    # Imported here: the openai SDK costs ~35 MB of RSS, which a rules-only bot never needs.
+    from core.decide.ensemble import EnsembleEngine
+    from core.decide.llm import LlmEngine
+
+    llm = LlmEngine(
+        config,
+        api_key,
+        fallback=rules,
+        usage=usage,
+        capabilities=capabilities,
+        cache=cache,
+        clock=clock,
+        on_budget_exhausted=on_budget_exhausted,
+    )
+    return llm if kind == "llm" else EnsembleEngine(llm, rules)

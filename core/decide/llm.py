@@ -1,0 +1,405 @@
+"""The LLM decision engine on the openai SDK, against any OpenAI-compatible endpoint.
+
+One call per symbol (system prompt + snapshot JSON verbatim + account context). Every failure becomes
+"no trade" with a reason (DESIGN §4.4):
+- structured output: strict JSON schema → on a 400/422, JSON-object mode → prompt-only with tolerant
+  extraction; the mode that works is remembered per endpoint + model;
+- an unusable answer gets one re-ask quoting what was wrong, then the record is `rejected` (parsed but
+  invalid) or `failed` (no JSON);
+- transport errors (timeout, 429 honouring Retry-After with a cap, 5xx, connection) are retried with
+  backoff up to a bound, then `failed`; then the next fallback model is tried;
+- one decision, across every retry, downgrade, re-ask and fallback model, takes at most one model's full
+  retry budget (`timeout_s` x (max_retries + 1) + `retry_wait_cap_s` x max_retries), and each call is cut
+  at `timeout_s` in total (httpx's own timeout is per read, so a stalled trickle would never end);
+- every HTTP call is recorded with its cost; past the daily token budget the rules engine decides and
+  the admins are told once per UTC day;
+- outcomes are cached by endpoint, model chain, prompt version, snapshot and account context, so a replay
+  is free the second time and identical.
+The API key goes to the client only; it is scrubbed from every error text that is logged or returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import openai
+from openai import AsyncOpenAI
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from core.clock import SystemClock
+from core.config import LlmConfig
+from core.decide.cache import DecisionCache, as_cache_hit, cache_key
+from core.decide.capabilities import CapabilityStore, MemoryCapabilityStore, OutputMode, weaker_mode
+from core.decide.parsing import InvalidDecisionError, NoJsonError, parse_decision, strict_json_schema
+from core.decide.prompt import (
+    account_context,
+    example_answer,
+    prompt_version,
+    repair_messages,
+    system_prompt,
+    user_message,
+)
+from core.decide.usage import LlmCall, MemoryUsageLog, UsageLog, estimate_cost
+from core.models import AccountView, Decision, DecisionRecord, DecisionStatus, Snapshot, TokenUsage
+from core.protocols import Alert, Clock, DecisionEngine
+
+log = logging.getLogger(__name__)
+
+BudgetAlert = Alert
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class _Unsupported(Exception):
+    """The endpoint refused the structured-output mode (400/422)."""
+
+
+class _TransportFailure(Exception):
+    """No answer after the transport retries (or a non-retryable HTTP error)."""
+
+
+@dataclass(slots=True)
+class _TimeBudget:
+    """Seconds one decision may spend, counted as call latencies plus retry waits (the injected sleep
+    included, so tests with a fake sleep see the same accounting as production)."""
+
+    limit_s: float
+    spent_s: float = 0.0
+
+    @property
+    def remaining_s(self) -> float:
+        return self.limit_s - self.spent_s
+
+
+@dataclass(slots=True)
+class _Outcome:
+    status: DecisionStatus
+    decision: Decision | None = None
+    error: str | None = None
+    attempts: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: float = 0.0
+
+
+def _is_transient(error: BaseException) -> bool:
+    if isinstance(error, openai.APITimeoutError | openai.APIConnectionError | openai.RateLimitError):
+        return True
+    return isinstance(error, openai.APIStatusError) and error.status_code >= 500
+
+
+def retry_after_seconds(error: BaseException) -> float | None:
+    """Retry-After (seconds or HTTP date) or retry-after-ms of a 429/503, if the server gave one."""
+    response = getattr(error, "response", None)
+    if response is None:
+        return None
+    headers = response.headers
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _status_name(error: BaseException) -> str:
+    if isinstance(error, openai.APITimeoutError):
+        return "timeout"
+    if isinstance(error, openai.APIConnectionError):
+        return "connection"
+    if isinstance(error, openai.APIStatusError):
+        return f"http_{error.status_code}"
+    return "error"
+
+
+class LlmEngine:
+    name = "llm"
+
+    def __init__(
+        self,
+        config: LlmConfig,
+        api_key: str | None,
+        *,
+        fallback: DecisionEngine | None = None,
+        usage: UsageLog | None = None,
+        capabilities: CapabilityStore | None = None,
+        cache: DecisionCache | None = None,
+        clock: Clock | None = None,
+        on_budget_exhausted: BudgetAlert | None = None,
+        sleep: Sleep = asyncio.sleep,
+        client: AsyncOpenAI | None = None,
+    ) -> None:
+        self.config = config
+        self._secret = api_key or ""
+        # Local servers (Ollama, vLLM) take any key; the SDK insists on one.
+        self._client = client or AsyncOpenAI(
+            base_url=config.base_url, api_key=api_key or "no-key", timeout=config.timeout_s, max_retries=0
+        )
+        self._fallback = fallback
+        self.usage = usage or MemoryUsageLog()
+        self.capabilities = capabilities or MemoryCapabilityStore()
+        self.cache = cache
+        self._clock = clock or SystemClock()
+        self._on_budget_exhausted = on_budget_exhausted
+        self._sleep = sleep
+        self._schema = strict_json_schema()
+
+    @property
+    def endpoint(self) -> str:
+        return self.config.base_url.rstrip("/")
+
+    def _scrub(self, text: str) -> str:
+        if self._secret and len(self._secret) >= 4:
+            text = text.replace(self._secret, "***")
+        return text
+
+    def _redact(self, text: str) -> str:
+        return self._scrub(text)[:300]
+
+    def _time_limit_s(self) -> float:
+        c = self.config
+        return c.timeout_s * (c.max_retries + 1) + c.retry_wait_cap_s * c.max_retries
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    # ---- the decision -------------------------------------------------------------------------
+
+    async def decide(self, snapshot: Snapshot, account: AccountView) -> DecisionRecord:
+        snapshot_json = snapshot.to_json_dict()
+        account_json = account_context(snapshot, account)
+        # A fallback's answer is this configuration's answer, not the primary model's; the same model name
+        # at another endpoint is another model.
+        models = (self.config.model, *self.config.fallback_models)
+        identity = f"{self.endpoint}|{'>'.join(models)}"
+        key = cache_key(identity, prompt_version(), snapshot_json, account_json)
+        if self.cache is not None:
+            hit = await self.cache.get(key)
+            if hit is not None:
+                return as_cache_hit(hit)
+
+        day = self._clock.now().astimezone(UTC).date()
+        budget = self.config.daily_token_budget
+        if budget > 0 and await self.usage.tokens_on(day) >= budget:
+            return await self._degrade(snapshot, account, day)
+
+        messages = [
+            {"role": "system", "content": system_prompt()},
+            {"role": "user", "content": user_message(snapshot_json, account_json)},
+        ]
+        total = _Outcome(status="failed")
+        errors: list[str] = []
+        model = self.config.model
+        budget = _TimeBudget(self._time_limit_s())
+        for model in models:
+            outcome = await self._ask(model, messages, snapshot.price, budget)
+            total.attempts += outcome.attempts
+            total.prompt_tokens += outcome.prompt_tokens
+            total.completion_tokens += outcome.completion_tokens
+            total.latency_ms += outcome.latency_ms
+            total.status, total.decision, total.error = outcome.status, outcome.decision, outcome.error
+            if outcome.status != "failed":
+                break
+            errors.append(f"{model}: {outcome.error}")
+            log.warning("LLM %s failed for %s: %s", model, snapshot.symbol, outcome.error)
+        error = total.error if total.status != "failed" else "; ".join(errors)
+        record = DecisionRecord(
+            status=total.status,
+            engine=self.name,
+            model=model,
+            attempts=total.attempts,
+            decision=total.decision,
+            error=None if error is None else self._redact(error),
+            usage=TokenUsage(total.prompt_tokens, total.completion_tokens),
+            latency_ms=round(total.latency_ms, 1),
+        )
+        if self.cache is not None and record.status != "failed":
+            await self.cache.put(key, record)
+        return record
+
+    async def _degrade(self, snapshot: Snapshot, account: AccountView, day: Any) -> DecisionRecord:
+        message = (
+            f"LLM daily token budget of {self.config.daily_token_budget:,} tokens is spent for {day}: "
+            "decisions come from the rules engine until 00:00 UTC."
+        )
+        if not await self.usage.alerted_on(day):
+            await self.usage.mark_alerted(day)
+            log.warning(message)
+            if self._on_budget_exhausted is not None:
+                try:
+                    await self._on_budget_exhausted(message)
+                except Exception:  # the alert is best effort; the decision must still come
+                    log.exception("budget alert failed")
+        if self._fallback is None:
+            return DecisionRecord("failed", self.name, self.config.model, 0, None, error="daily token budget spent")
+        record = await self._fallback.decide(snapshot, account)
+        return replace(record, model=f"{record.model} (LLM budget spent)")
+
+    async def _ask(self, model: str, messages: list[dict[str, str]], price: float, budget: _TimeBudget) -> _Outcome:
+        """One model: structured-output downgrades, transport retries, one repair re-ask."""
+        outcome = _Outcome(status="failed")
+        mode: OutputMode = await self.capabilities.mode(self.endpoint, model) or "json_schema"
+        conversation = messages
+        repaired = False
+        while True:
+            if budget.remaining_s <= 0:
+                outcome.status = "failed"
+                outcome.error = f"gave up: the {budget.limit_s:g}s time budget of one decision is spent"
+                return outcome
+            try:
+                content = await self._complete(model, conversation, mode, outcome, budget)
+            except _Unsupported as refusal:
+                weaker = weaker_mode(mode)
+                if weaker is None:
+                    outcome.error = f"endpoint refused the request: {refusal}"
+                    return outcome
+                log.info("%s %s refused %s output (%s); using %s from now on", self.endpoint, model, mode,
+                         refusal, weaker)
+                mode = weaker
+                await self.capabilities.set_mode(self.endpoint, model, mode)
+                continue
+            except _TransportFailure as failure:
+                outcome.error = str(failure)
+                return outcome
+            try:
+                outcome.decision = parse_decision(content, price, example=example_answer())
+                outcome.status, outcome.error = "ok", None
+                return outcome
+            except (NoJsonError, InvalidDecisionError) as problem:
+                if repaired:
+                    outcome.status = "rejected" if isinstance(problem, InvalidDecisionError) else "failed"
+                    outcome.error = str(problem)
+                    return outcome
+                repaired = True
+                log.info("LLM %s answer unusable (%s); asking once more", model, problem)
+                conversation = repair_messages(messages, self._scrub(content or ""), self._scrub(str(problem)))
+
+    async def _complete(
+        self, model: str, conversation: list[dict[str, str]], mode: OutputMode, outcome: _Outcome, budget: _TimeBudget
+    ) -> str | None:
+        """One chat completion with transport retries; records every HTTP call."""
+        kwargs: dict[str, Any] = {
+            "model": model,
+            "messages": conversation,
+            "temperature": self.config.temperature,
+        }
+        if mode == "json_schema":
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "decision", "strict": True, "schema": self._schema},
+            }
+        elif mode == "json_object":
+            kwargs["response_format"] = {"type": "json_object"}
+
+        cap = self.config.retry_wait_cap_s
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            hinted = retry_after_seconds(error) if error is not None else None
+            if hinted is not None:
+                return min(hinted, cap)
+            return min(cap, self.config.retry_backoff_s * 2 ** (state.attempt_number - 1))
+
+        def out_of_time(state: RetryCallState) -> bool:
+            return budget.spent_s + state.upcoming_sleep >= budget.limit_s
+
+        async def sleep(seconds: float) -> None:
+            budget.spent_s += seconds
+            await self._sleep(seconds)
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.config.max_retries + 1) | out_of_time,
+            wait=wait,
+            retry=retry_if_exception(_is_transient),
+            sleep=sleep,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._call_once(model, mode, kwargs, outcome, budget)
+        except (openai.BadRequestError, openai.UnprocessableEntityError) as error:
+            if mode != "prompt":
+                raise _Unsupported(self._redact(f"HTTP {error.status_code}")) from None
+            raise _TransportFailure(self._redact(f"HTTP {error.status_code}: {error.message}")) from None
+        except openai.APIStatusError as error:
+            raise _TransportFailure(
+                self._redact(f"HTTP {error.status_code} after {outcome.attempts} attempt(s): {error.message}")
+            ) from None
+        except openai.APITimeoutError:
+            raise _TransportFailure(
+                f"timeout after {outcome.attempts} attempt(s) of {self.config.timeout_s:g}s"
+            ) from None
+        except openai.APIConnectionError as error:
+            raise _TransportFailure(
+                self._redact(f"connection failed after {outcome.attempts} attempt(s): {error}")
+            ) from None
+        except openai.OpenAIError as error:
+            raise _TransportFailure(self._redact(f"{type(error).__name__}: {error}")) from None
+        raise _TransportFailure("no attempt was made")  # unreachable: tenacity runs at least once
+
+    async def _call_once(
+        self, model: str, mode: OutputMode, kwargs: dict[str, Any], outcome: _Outcome, budget: _TimeBudget
+    ) -> str | None:
+        outcome.attempts += 1
+        started = time.perf_counter()
+        status = "ok"
+        prompt_tokens = completion_tokens = 0
+        limit = max(0.001, min(self.config.timeout_s, budget.remaining_s))
+        try:
+            try:
+                async with asyncio.timeout(limit):
+                    response = await self._client.chat.completions.create(**kwargs, timeout=limit)
+            except TimeoutError:
+                raise openai.APITimeoutError(httpx.Request("POST", f"{self.endpoint}/chat/completions")) from None
+            usage = response.usage
+            if usage is not None:
+                prompt_tokens = usage.prompt_tokens or 0
+                completion_tokens = usage.completion_tokens or 0
+            choice = response.choices[0] if response.choices else None
+            content = choice.message.content if choice is not None else None
+            if usage is None:  # some local servers omit usage: estimate ~4 characters per token
+                prompt_tokens = sum(len(m["content"]) for m in kwargs["messages"]) // 4
+                completion_tokens = len(content or "") // 4
+            return content
+        except Exception as error:
+            status = _status_name(error)
+            raise
+        finally:
+            latency = (time.perf_counter() - started) * 1000
+            outcome.latency_ms += latency
+            budget.spent_s += latency / 1000
+            outcome.prompt_tokens += prompt_tokens
+            outcome.completion_tokens += completion_tokens
+            await self.usage.record(
+                LlmCall(
+                    at=self._clock.now().astimezone(UTC),
+                    endpoint=self.endpoint,
+                    model=model,
+                    mode=mode,
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=completion_tokens,
+                    latency_ms=round(latency, 1),
+                    status=status,
+                    cost_usd=estimate_cost(self.config, prompt_tokens, completion_tokens),
+                )
+            )

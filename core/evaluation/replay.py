@@ -1,0 +1,289 @@
+"""Replay: the live TradingCycle over history on a simulated clock (DESIGN §3, §4.6, §6).
+
+Nothing here decides or executes anything itself: it wires the same TradingCycle, RiskGuard and
+PaperBroker the bot runs, with a SeriesSnapshotSource (indicators computed once per series, sliced per
+bar), a numpy ReplayBarFeed (5m/15m bars when on disk, so stops and targets resolve inside the hour),
+in-memory stores and a SimulatedClock, then steps `as_of` over every base bar close from start to end.
+Equity is marked after every step; positions still open at the end close at the last price ("end").
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from core.clock import SimulatedClock
+from core.config import CostModel, RiskLimits
+from core.errors import UserInputError
+from core.evaluation.baselines import buy_and_hold, flat
+from core.evaluation.feed import Bars, ReplayBarFeed, SymbolBars
+from core.evaluation.report import ReplayResult
+from core.execution.paper_book import MemoryBookStore
+from core.execution.paper_broker import PaperBroker
+from core.market.offline import OfflineMarketData
+from core.market.snapshot import BarArrays, SeriesSnapshotSource
+from core.market.timeframes import from_ms, tf_ms, to_ms
+from core.models import DecisionRecord, RuntimeState, Snapshot, TradeEvent, require_utc
+from core.protocols import DecisionEngine
+from core.risk.guard import RiskGuard
+from core.services.cycle import TradingCycle
+from core.services.memory_log import MemoryDecisionLog
+from core.services.memory_state import MemoryStateStore
+
+ProgressCallback = Callable[[int, int], None]
+BASE_TIMEFRAME = "1h"
+INTRABAR_TIMEFRAMES = ("5m", "15m")
+WARMUP_BARS = 500
+PROGRESS_EVERY = 200  # steps between progress callbacks (and event-loop yields)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaySpec:
+    symbols: tuple[str, ...]
+    start: datetime  # first as_of (a base bar close); rounded up to the base bar when it is not one
+    end: datetime  # last as_of; rounded down
+    engine: str
+    initial_equity: float = 10_000.0
+    limits: RiskLimits = field(default_factory=RiskLimits)
+    costs: CostModel = field(default_factory=CostModel)
+    max_leverage: int = 5
+    base_timeframe: str = BASE_TIMEFRAME
+    intrabar: bool = True  # resolve stops/targets on 5m/15m bars when they are on disk
+
+    def __post_init__(self) -> None:
+        require_utc(self.start, "start")
+        require_utc(self.end, "end")
+        if not self.symbols:
+            raise UserInputError("--symbols: give at least one symbol")
+        if len(set(self.symbols)) != len(self.symbols):
+            raise UserInputError(f"--symbols: {', '.join(self.symbols)} names a symbol twice")
+        if not self.initial_equity > 0:
+            raise UserInputError(f"--initial-equity: must be positive, got {self.initial_equity}")
+
+
+class ReplayNotifier:
+    """Followers are not told anything during a replay; entries, exits and alerts are only counted."""
+
+    def __init__(self) -> None:
+        self.entries = 0
+        self.exits = 0
+        self.alerts: list[str] = []
+
+    async def entry(self, event: TradeEvent, snapshot: Snapshot | None, record: DecisionRecord | None) -> None:
+        self.entries += 1
+
+    async def exit(self, event: TradeEvent) -> None:
+        self.exits += 1
+
+    async def alert(self, text: str) -> None:
+        self.alerts.append(text)
+
+
+def plan_steps(market: OfflineMarketData, spec: ReplaySpec) -> np.ndarray:
+    """The as_of of every step (UTC ms): each base bar close in [start, end] that every symbol has.
+
+    A window reaching past the data is clipped to it (asking for "2023-01-01" on data whose first hourly
+    bar closes at 01:00 starts there); a window with no base bar of some symbol is a UserInputError.
+    """
+    step = tf_ms(spec.base_timeframe)
+    start_ms = -(-to_ms(spec.start) // step) * step
+    end_ms = to_ms(spec.end) // step * step
+    for symbol in spec.symbols:
+        base = market.frame(symbol, spec.base_timeframe)
+        if base.empty:
+            raise UserInputError(f"--symbols: no {spec.base_timeframe} bars for {symbol} in {market.folder}")
+        times = base.index.as_unit("ms").asi8
+        first_close, last_close = int(times[0]) + step, int(times[-1]) + step
+        if start_ms > last_close or end_ms < first_close:
+            raise UserInputError(
+                f"--start/--end: {symbol} has {spec.base_timeframe} bars closing from {from_ms(first_close):%Y-%m-%dT%H:%MZ}"
+                f" to {from_ms(last_close):%Y-%m-%dT%H:%MZ}; the window {spec.start:%Y-%m-%dT%H:%MZ} → "
+                f"{spec.end:%Y-%m-%dT%H:%MZ} is outside it"
+            )
+        start_ms, end_ms = max(start_ms, first_close), min(end_ms, last_close)
+    if end_ms <= start_ms:
+        raise UserInputError(
+            f"--end: the window {spec.start:%Y-%m-%dT%H:%MZ} → {spec.end:%Y-%m-%dT%H:%MZ} holds fewer than two "
+            f"{spec.base_timeframe} bar closes that all symbols have"
+        )
+    return np.arange(start_ms, end_ms + 1, step, dtype=np.int64)
+
+
+def _bars(arrays: BarArrays) -> Bars:
+    return Bars(arrays.timeframe_ms, arrays.open_time_ms, arrays.open, arrays.high, arrays.low, arrays.close)
+
+
+def symbol_bars(source: SeriesSnapshotSource, symbol: str, base_timeframe: str, intrabar: bool) -> SymbolBars:
+    finer = {}
+    if intrabar:
+        for tf in source.bar_timeframes(symbol):
+            if tf in INTRABAR_TIMEFRAMES and tf_ms(tf) < tf_ms(base_timeframe):
+                finer[tf] = _bars(source.bars(symbol, tf))
+    funding = source.funding(symbol)
+    return SymbolBars(symbol, _bars(source.bars(symbol, base_timeframe)), finer, funding.time_ms, funding.rate)
+
+
+def close_prices(market: OfflineMarketData, spec: ReplaySpec) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(close time ms, close) of the base bars inside the window, per symbol, for the report chart."""
+    step = tf_ms(spec.base_timeframe)
+    start_ms, end_ms = to_ms(spec.start), to_ms(spec.end)
+    out = {}
+    for symbol in spec.symbols:
+        frame = market.frame(symbol, spec.base_timeframe)
+        close_ms = frame.index.as_unit("ms").asi8 + step
+        keep = (close_ms >= start_ms) & (close_ms <= end_ms)
+        out[symbol] = (close_ms[keep], frame["close"].to_numpy()[keep])
+    return out
+
+
+def _engine_stats(log: MemoryDecisionLog, notifier: ReplayNotifier) -> tuple[dict[str, int], dict[str, int]]:
+    """(deterministic decision counts for report.json, run-dependent LLM usage: tokens and cache hits)."""
+    actions: Counter[str] = Counter()
+    statuses: Counter[str] = Counter()
+    prompt = completion = cached = 0
+    for entry in log.records():
+        record = entry.record
+        if record is None:
+            continue
+        statuses[record.status] += 1
+        actions[record.effective.action.value] += 1
+        prompt += record.usage.prompt_tokens
+        completion += record.usage.completion_tokens
+        cached += int(record.cached)
+    stats = {"decisions": sum(statuses.values()), "entries_filled": notifier.entries, "alerts": len(notifier.alerts)}
+    stats.update({f"action_{k}": v for k, v in sorted(actions.items())})
+    stats.update({f"status_{k}": v for k, v in sorted(statuses.items())})
+    usage = {"prompt_tokens": prompt, "completion_tokens": completion, "cached_decisions": cached}
+    return stats, usage
+
+
+async def run_replay_cycle(
+    market: OfflineMarketData,
+    spec: ReplaySpec,
+    engine: DecisionEngine,
+    *,
+    progress: ProgressCallback | None = None,
+    decision_log: MemoryDecisionLog | None = None,
+    source: SeriesSnapshotSource | None = None,
+    clock: SimulatedClock | None = None,
+) -> ReplayResult:
+    """Replay `spec` through the live cycle. `source` may be given pre-built (benchmarks, tests); `clock`
+    when the engine was built on it (the LLM engine's daily token budget follows simulated days)."""
+    steps = plan_steps(market, spec)
+    start, end = from_ms(int(steps[0])), from_ms(int(steps[-1]))
+    if source is None:
+        source = await asyncio.to_thread(
+            SeriesSnapshotSource.from_offline,
+            market,
+            spec.symbols,
+            start,
+            end,
+            warmup_bars=WARMUP_BARS,
+            bar_timeframes=INTRABAR_TIMEFRAMES if spec.intrabar else (),
+        )
+    bars = [symbol_bars(source, s, spec.base_timeframe, spec.intrabar) for s in spec.symbols]
+    feed = ReplayBarFeed(bars, base_timeframe_ms=tf_ms(spec.base_timeframe), window_ms=(int(steps[0]), int(steps[-1])))
+
+    if clock is None:
+        clock = SimulatedClock(start)
+    clock.set(start)
+    store = MemoryBookStore()
+    broker = PaperBroker(
+        feed=feed, store=store, clock=clock, initial_equity=spec.initial_equity, costs=spec.costs, limits=spec.limits
+    )
+    log = decision_log if decision_log is not None else MemoryDecisionLog(keep_snapshots=False)
+    notifier = ReplayNotifier()
+    guard = RiskGuard(spec.limits, spec.costs)
+    defaults = RuntimeState(paused=False, dry_run=True, max_leverage=spec.max_leverage, symbols=spec.symbols)
+    cycle = TradingCycle(
+        snapshots=source,
+        engine=engine,
+        guard=guard,
+        broker=broker,
+        log=log,
+        notifier=notifier,
+        state=MemoryStateStore(),
+        defaults=defaults,
+        clock=clock,
+        market_data=None,  # the guard reads the 24h volume from the snapshot; history has no spread
+        concurrent=False,
+        record_last_cycle=False,
+    )
+
+    total = len(steps)
+    equity = np.empty(total, dtype=np.float64)
+    exposure = np.zeros(total, dtype=bool)
+    approved = 0
+    reasons: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    markers: list[tuple[int, str]] = []
+    was_paused = False
+    for k, as_of_ms in enumerate(steps.tolist()):
+        as_of = from_ms(as_of_ms)
+        clock.set(as_of)
+        summary = await cycle.run(as_of)
+        approved += len(summary.approved)
+        if not was_paused and "paused" in summary.rejected.values():
+            was_paused = True
+            markers.append((as_of_ms, "trading paused (kill-switch)"))
+        reasons.update(summary.rejected.values())
+        errors.update(summary.errors.values())
+        equity[k] = broker.equity()
+        exposure[k] = bool(await broker.positions())
+        if progress is not None and (k % PROGRESS_EVERY == 0 or k == total - 1):
+            progress(k + 1, total)
+            await asyncio.sleep(0)
+    await broker.close_all(reason="end")
+    equity[-1] = broker.equity()
+    if errors:
+        raise RuntimeError(f"the cycle failed during replay: {dict(errors)}")
+
+    trades = tuple(await store.closed_trades())
+    runs = (buy_and_hold(bars, steps, spec.initial_equity, spec.costs), flat(steps, spec.initial_equity))
+    stats, usage = _engine_stats(log, notifier)
+    stats["intrabar_timeframe_ms"] = feed.timeframe_ms
+    return ReplayResult(
+        engine=spec.engine,
+        symbols=spec.symbols,
+        start=start,
+        end=end,
+        initial_equity=spec.initial_equity,
+        bar_seconds=tf_ms(spec.base_timeframe) // 1000,
+        step_ms=steps,
+        equity=equity,
+        exposure=exposure,
+        trades=trades,
+        baselines=runs,
+        guard_approved=approved,
+        guard_rejected=sum(reasons.values()),
+        guard_reasons=dict(reasons),
+        engine_stats=stats,
+        settings=settings_summary(spec),
+        run_stats=usage,
+        alerts=tuple(notifier.alerts),
+        markers=tuple(markers),
+    )
+
+
+def settings_summary(spec: ReplaySpec) -> Mapping[str, object]:
+    """The limits and costs a report was made with, so a reader can reproduce it."""
+    limits = {name: getattr(spec.limits, name) for name in spec.limits.__slots__}  # type: ignore[attr-defined]
+    costs = {name: getattr(spec.costs, name) for name in spec.costs.__slots__}  # type: ignore[attr-defined]
+    limits["correlation_groups"] = [list(g) for g in spec.limits.correlation_groups]
+    return {"limits": limits, "costs": costs, "max_leverage": spec.max_leverage, "intrabar": spec.intrabar}
+
+
+__all__ = [
+    "ReplayNotifier",
+    "ReplaySpec",
+    "close_prices",
+    "plan_steps",
+    "run_replay_cycle",
+    "settings_summary",
+    "symbol_bars",
+]

@@ -1,0 +1,110 @@
+"""Per-bar exit rules for one open position (DESIGN §5, §6): pure float logic shared by the paper broker
+and replay — no pandas, no I/O, no logging.
+
+Order inside a bar (the bar's path is unknown, so the pessimistic order is assumed):
+1. liquidation or stop against the adverse extreme (a gap through the stop fills at the open, or at the
+   liquidation price when it gapped past that too); when a bar touches both stop and target the stop
+   wins;
+2. TP1 closes `tp1_fraction` of the initial size and moves the stop to break-even; TP2 closes the rest
+   (TP2 may follow TP1 in the same bar, the new break-even stop is only active from the next bar);
+3. from the bar after TP1 a trailing stop follows the best price at the initial stop distance (1 R —
+   with the guard's ATR stop that is `atr_stop_multiple` ATRs); it only ever tightens the stop;
+4. stale exit at the bar's close after `stale_ms` with less than `stale_min_profit_pct` profit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.execution.perp_math import funding_cash_flow, liquidation_price
+from core.models import Position
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleRules:
+    tp1_fraction: float = 0.5
+    stale_ms: int = 48 * 3_600_000
+    stale_min_profit_pct: float = 1.0
+    mmr: float = 0.005
+    slippage: float = 0.0002  # fraction, applied to market exits (stops, stale); targets fill at their price
+
+
+def stop_reason(pos: Position) -> str:
+    if pos.targets_hit == 0:
+        return "stop"
+    if pos.trailing_stop is not None and pos.stop_loss == pos.trailing_stop:
+        return "trailing"
+    return "breakeven"
+
+
+def apply_funding(pos: Position, rate: float, mark: float, mmr: float) -> float:
+    """Book one funding settlement on the position; returns the cash flow (positive: received)."""
+    flow = funding_cash_flow(pos.sign, rate, pos.qty, mark)
+    pos.funding_paid += flow
+    pos.liquidation_price = liquidation_price(pos.sign, pos.entry_price, pos.qty, pos.leverage, mmr, pos.funding_paid)
+    return flow
+
+
+def apply_bar(
+    pos: Position,
+    open_ms: int,
+    close_ms: int,
+    entry_ms: int,
+    o: float,
+    h: float,
+    low: float,
+    c: float,
+    rules: LifecycleRules,
+) -> list[tuple[str, float, float]]:
+    """Exits (reason, price, qty) this bar causes, in order; updates stop, trailing and best price.
+
+    Quantities are not deducted here: the caller books each exit leg and reduces `pos.qty`.
+    """
+    s = pos.sign
+    adverse = low if s > 0 else h
+    favourable = h if s > 0 else low
+    stop = pos.stop_loss
+    liq = pos.liquidation_price
+    if liq > 0.0 and s * (liq - stop) >= 0.0:
+        # funding has pulled liquidation inside the stop: the liquidation engine acts first
+        if s * (adverse - liq) <= 0.0:
+            return [("liquidation", liq, pos.qty)]
+    elif s * (adverse - stop) <= 0.0:
+        fill = o if s * (o - stop) <= 0.0 else stop
+        fill = fill * (1.0 - s * rules.slippage)
+        if liq > 0.0 and s * (fill - liq) < 0.0:
+            # gapped past liquidation too: isolated margin loses the margin, never more
+            return [("liquidation", liq, pos.qty)]
+        return [(stop_reason(pos), fill, pos.qty)]
+
+    exits: list[tuple[str, float, float]] = []
+    targets = pos.take_profit
+    remaining = pos.qty
+    trail_active = pos.targets_hit >= 1  # trailing starts the bar after TP1: the TP1 bar leaves break-even
+    if pos.targets_hit == 0 and s * (favourable - targets[0]) >= 0.0:
+        if len(targets) == 1:
+            return [("tp1", targets[0], remaining)]
+        part = min(remaining, pos.initial_qty * rules.tp1_fraction)
+        exits.append(("tp1", targets[0], part))
+        remaining -= part
+        pos.targets_hit = 1
+        pos.stop_loss = pos.entry_price
+        if remaining <= 0.0:
+            return exits
+    if pos.targets_hit >= 1 and len(targets) >= 2 and s * (favourable - targets[1]) >= 0.0:
+        exits.append(("tp2", targets[1], remaining))
+        pos.targets_hit = 2
+        return exits
+
+    if s * (favourable - pos.best_price) > 0.0:
+        pos.best_price = favourable
+    if trail_active:
+        trail = pos.best_price - s * abs(pos.entry_price - pos.initial_stop)
+        if s * (trail - pos.stop_loss) > 0.0:
+            pos.stop_loss = trail
+            pos.trailing_stop = trail
+    if not exits and close_ms - entry_ms >= rules.stale_ms:
+        profit_pct = s * (c - pos.entry_price) / pos.entry_price * 100.0
+        if profit_pct < rules.stale_min_profit_pct:
+            return [("stale", c * (1.0 - s * rules.slippage), remaining)]
+    return exits

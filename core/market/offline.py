@@ -1,0 +1,293 @@
+"""`OfflineMarketData`: the `MarketData` protocol over files in freqtrade's futures layout (DESIGN §4.2).
+
+`DIR/<BASE>_<QUOTE>_<SETTLE>-<tf>-futures.{feather,csv,csv.gz}` candles, `...-8h-funding_rate.*` (rate in
+`open`, as freqtrade stores it) and `...-8h-mark.*` beside them. A timeframe missing on disk is resampled
+from the coarsest present timeframe that divides it (the same bars as from the finest when the data has no
+holes, and far fewer rows to read); a resampled bar exists only when all its source bars are there, apart
+from holes strictly inside the data, so a half-finished day at either end of a file never becomes a bar.
+Files are read once and kept in memory; every request is then an index slice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.errors import UserInputError
+from core.market.timeframes import DAY_MS, from_ms, tf_ms, to_ms
+from core.protocols import Clock, Ticker
+
+OHLCV = ("open", "high", "low", "close", "volume")
+_FILE = re.compile(
+    r"^(?P<stem>[A-Za-z0-9]+(?:_[A-Za-z0-9]+){1,2})-(?P<tf>\d+[mhdw])(?:-(?P<kind>futures|funding_rate|mark))?"
+    r"\.(?P<ext>feather|csv\.gz|csv)$"
+)
+_EXT_PREFERENCE = {"feather": 0, "csv.gz": 1, "csv": 2}
+
+
+class MissingDataError(UserInputError, LookupError):
+    """The folder, symbol, timeframe or time range asked for is not in the data; the message says what is."""
+
+
+def sample_data_dir() -> Path:
+    """Real BTC and ETH candles and funding bundled with the package (see its README) for offline demos."""
+    return Path(__file__).resolve().parent / "sample_data"
+
+
+def symbol_to_stem(symbol: str) -> str:
+    """`BTC/USDT:USDT` → `BTC_USDT_USDT` (freqtrade's file naming); `ETH/BTC` → `ETH_BTC`."""
+    return symbol.replace("/", "_").replace(":", "_")
+
+
+def stem_to_symbol(stem: str) -> str:
+    parts = stem.split("_")
+    if len(parts) == 3:
+        return f"{parts[0]}/{parts[1]}:{parts[2]}"
+    return f"{parts[0]}/{parts[1]}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    path: Path
+    ext: str
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A candles/funding file → frame indexed by UTC open time (ns), sorted, duplicates dropped."""
+    name = path.name
+    # one thread: the files are small, and each of pyarrow's pool threads would keep a malloc arena of its own
+    raw = pd.read_feather(path, use_threads=False) if name.endswith(".feather") else pd.read_csv(path)
+    if "timestamp_ms" in raw.columns:
+        index = pd.to_datetime(raw.pop("timestamp_ms").astype("int64"), unit="ms", utc=True)
+    elif "date" in raw.columns:
+        index = pd.to_datetime(raw.pop("date"), utc=True)
+    else:
+        raise MissingDataError(f"{path}: no timestamp_ms or date column (have {', '.join(map(str, raw.columns))})")
+    raw.index = pd.DatetimeIndex(index).as_unit("ns")
+    raw.index.name = "date"
+    raw = raw[~raw.index.duplicated(keep="last")].sort_index()
+    return raw
+
+
+def _normalise_candles(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
+    missing = [c for c in OHLCV if c not in raw.columns]
+    if missing:
+        raise MissingDataError(f"{path}: missing candle columns {', '.join(missing)}")
+    frame = raw.loc[:, list(OHLCV)].astype("float64")
+    return frame.dropna()
+
+
+def open_ms(frame: pd.DataFrame) -> np.ndarray:
+    """Bar open times as int64 epoch milliseconds."""
+    return frame.index.as_unit("ms").asi8
+
+
+def resample(frame: pd.DataFrame, source_ms: int, target_ms: int) -> pd.DataFrame:
+    """Aggregate `frame` (bars of `source_ms`) into epoch-aligned bars of `target_ms`.
+
+    Incomplete groups are dropped at both ends of the data (they would be half-finished bars); inside the
+    data a group missing a source bar is kept, since every bar it has is closed and a hole is not a future.
+    """
+    if target_ms % source_ms:
+        raise ValueError(f"cannot resample {source_ms} ms bars into {target_ms} ms bars")
+    if frame.empty:
+        return frame.copy()
+    times = open_ms(frame)
+    keys = times - times % target_ms
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = np.r_[starts[1:], len(keys)] - 1
+    counts = ends - starts + 1
+    values = {c: frame[c].to_numpy() for c in OHLCV}
+    out = pd.DataFrame(
+        {
+            "open": values["open"][starts],
+            "high": np.maximum.reduceat(values["high"], starts),
+            "low": np.minimum.reduceat(values["low"], starts),
+            "close": values["close"][ends],
+            "volume": np.add.reduceat(values["volume"], starts),
+        },
+        index=pd.DatetimeIndex(pd.to_datetime(keys[starts], unit="ms", utc=True)).as_unit("ns"),
+    )
+    out.index.name = "date"
+    complete = counts == target_ms // source_ms
+    inner = np.ones(len(starts), dtype=bool)
+    inner[0] = inner[-1] = False
+    return out[complete | inner]
+
+
+class OfflineMarketData:
+    """Market data from a folder of files. `clock` (optional) is what `ticker` calls "now"; without it the
+    ticker describes the end of the data."""
+
+    def __init__(self, folder: Path | str, *, clock: Clock | None = None) -> None:
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise MissingDataError(f"data folder {self.folder} does not exist")
+        self._clock = clock
+        self._candle_files: dict[str, dict[str, _Entry]] = {}
+        self._funding_files: dict[str, _Entry] = {}
+        self._mark_files: dict[str, _Entry] = {}
+        self._frames: dict[tuple[str, str], pd.DataFrame] = {}
+        self._funding: dict[str, pd.Series] = {}
+        self._scan()
+
+    def _scan(self) -> None:
+        def keep(table: dict, key: str, entry: _Entry) -> None:
+            old = table.get(key)
+            if old is None or _EXT_PREFERENCE[entry.ext] < _EXT_PREFERENCE[old.ext]:
+                table[key] = entry
+
+        for path in sorted(self.folder.iterdir()):
+            match = _FILE.match(path.name)
+            if match is None or not path.is_file():
+                continue
+            symbol = stem_to_symbol(match["stem"])
+            entry = _Entry(path, match["ext"])
+            kind = match["kind"]
+            if kind == "funding_rate":
+                keep(self._funding_files, symbol, entry)
+            elif kind == "mark":
+                keep(self._mark_files, symbol, entry)
+            else:
+                keep(self._candle_files.setdefault(symbol, {}), match["tf"], entry)
+
+    # ---- what is on disk -----------------------------------------------------------------------
+
+    def symbol_list(self) -> list[str]:
+        return sorted(self._candle_files)
+
+    def native_timeframes(self, symbol: str) -> list[str]:
+        """Timeframes stored on disk for `symbol`, finest first."""
+        return sorted(self._files_for(symbol), key=tf_ms)
+
+    def has_funding(self, symbol: str) -> bool:
+        return symbol in self._funding_files
+
+    def _files_for(self, symbol: str) -> dict[str, _Entry]:
+        files = self._candle_files.get(symbol)
+        if files is None:
+            have = ", ".join(self.symbol_list()) or "no candle files"
+            raise MissingDataError(f"no data for {symbol} in {self.folder} (have: {have})")
+        return files
+
+    # ---- whole series (sync, cached) --------------------------------------------------------
+
+    def frame(self, symbol: str, timeframe: str) -> pd.DataFrame:
+        """Every bar of `symbol` on `timeframe` (stored or resampled), indexed by UTC open time."""
+        key = (symbol, timeframe)
+        cached = self._frames.get(key)
+        if cached is not None:
+            return cached
+        files = self._files_for(symbol)
+        target = tf_ms(timeframe)
+        if timeframe in files:
+            entry = files[timeframe]
+            frame = _normalise_candles(read_table(entry.path), entry.path)
+        else:
+            divisors = [tf for tf in files if target % tf_ms(tf) == 0 and tf_ms(tf) < target]
+            if not divisors:
+                raise MissingDataError(
+                    f"no {timeframe} candles for {symbol} in {self.folder} and none finer to build them from "
+                    f"(have: {', '.join(self.native_timeframes(symbol))})"
+                )
+            source = max(divisors, key=tf_ms)
+            frame = resample(self.frame(symbol, source), tf_ms(source), target)
+        self._frames[key] = frame
+        return frame
+
+    def funding_series(self, symbol: str) -> pd.Series:
+        """All settled funding rates of `symbol` indexed by settlement time (rounded to the second); empty if none."""
+        cached = self._funding.get(symbol)
+        if cached is not None:
+            return cached
+        entry = self._funding_files.get(symbol)
+        if entry is None:
+            series = pd.Series([], index=pd.DatetimeIndex([], tz="UTC").as_unit("ns"), dtype="float64")
+        else:
+            raw = read_table(entry.path)
+            column = "funding_rate" if "funding_rate" in raw.columns else "open"
+            series = raw[column].astype("float64")
+            series.index = series.index.round("s")
+            series = series[~series.index.duplicated(keep="last")].dropna()
+        series.name = "funding_rate"
+        self._funding[symbol] = series
+        return series
+
+    def data_start(self, symbol: str) -> datetime:
+        """Close time of the first bar of the finest timeframe on disk: nothing is known before it."""
+        finest = self.native_timeframes(symbol)[0]
+        frame = self.frame(symbol, finest)
+        if frame.empty:
+            raise MissingDataError(f"the {finest} candles of {symbol} in {self.folder} are empty")
+        return from_ms(int(open_ms(frame)[0]) + tf_ms(finest))
+
+    def data_end(self, symbol: str) -> datetime:
+        """Close time of the last bar of the finest timeframe on disk."""
+        finest = self.native_timeframes(symbol)[0]
+        return from_ms(int(open_ms(self.frame(symbol, finest))[-1]) + tf_ms(finest))
+
+    # ---- MarketData protocol ------------------------------------------------------------------
+
+    async def candles(self, symbol: str, timeframe: str, *, until: datetime, limit: int) -> pd.DataFrame:
+        if (symbol, timeframe) not in self._frames:  # first use: read (and maybe resample) off the loop
+            await asyncio.to_thread(self.frame, symbol, timeframe)
+        return self.candles_sync(symbol, timeframe, until=until, limit=limit)
+
+    def candles_sync(self, symbol: str, timeframe: str, *, until: datetime, limit: int) -> pd.DataFrame:
+        frame = self.frame(symbol, timeframe)
+        closes = open_ms(frame) + tf_ms(timeframe)
+        end = int(np.searchsorted(closes, to_ms(until), side="right"))
+        return frame.iloc[max(0, end - max(limit, 0)) : end]
+
+    async def funding_rates(self, symbol: str, *, since: datetime, until: datetime) -> pd.Series:
+        series = self._funding.get(symbol)
+        if series is None:
+            series = await asyncio.to_thread(self.funding_series, symbol)
+        return series[(series.index >= since) & (series.index <= until)]
+
+    async def mark_prices(self, symbol: str, *, since: datetime, until: datetime) -> pd.Series | None:
+        """Mark price at each mark bar's open (freqtrade's 8h mark files), or None when there is no mark file."""
+        entry = self._mark_files.get(symbol)
+        if entry is None:
+            return None
+        raw = read_table(entry.path)
+        series = raw["open"].astype("float64")
+        series.index = series.index.round("s")
+        return series[(series.index >= since) & (series.index <= until)]
+
+    async def ticker(self, symbol: str) -> Ticker:
+        finest = self.native_timeframes(symbol)[0]
+        until = self._clock.now() if self._clock is not None else self.data_end(symbol)
+        bars_per_day = max(1, DAY_MS // tf_ms(finest))
+        recent = self.candles_sync(symbol, finest, until=until, limit=bars_per_day + 1)
+        if recent.empty:
+            raise MissingDataError(f"no {finest} bar of {symbol} has closed by {until.isoformat()}")
+        last = float(recent["close"].iloc[-1])
+        day = recent.iloc[-bars_per_day:]
+        change = None
+        if len(recent) > bars_per_day:
+            change = (last / float(recent["close"].iloc[0]) - 1.0) * 100.0
+        quote_volume = float((day["close"] * day["volume"]).sum())
+        return Ticker(symbol=symbol, last=last, bid=None, ask=None, quote_volume_24h=quote_volume,
+                      change_24h_pct=change)
+
+    async def open_interest(self, symbol: str) -> float | None:
+        return None  # not in freqtrade's layout
+
+    async def order_book_top(self, symbol: str) -> None:
+        return None  # history has no order book
+
+    async def symbols(self) -> Sequence[str]:
+        return self.symbol_list()
+
+    async def close(self) -> None:
+        self._frames.clear()
+        self._funding.clear()
+

@@ -1,0 +1,407 @@
+"""Point-in-time snapshots (DESIGN §4.3) from two sources that share one indicator function.
+
+- `LiveSnapshotSource` asks a `MarketData` for the last `bars` closed bars per timeframe at `as_of` and runs
+  `compute_indicators` on them (off the event loop). A timeframe whose bars did not change since the last
+  call (the 4h and 1d frames, most hours) reuses its indicators.
+- `SeriesSnapshotSource` (replay) runs `compute_indicators` once per whole series; `snapshot(symbol,
+  as_of)` is then a bisect on bar close times and a read of plain Python floats — no pandas per call.
+
+Both only read bars with `open_time + timeframe <= as_of`. Their values agree to rounding except where an
+indicator's seed depends on where the window starts (EMA 200 over a 500-bar window vs a whole series).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from core.market.indicators import VIEW_EXTRA_COLUMNS, IndicatorFrame, compute_indicators
+from core.market.offline import OfflineMarketData, open_ms
+from core.market.quality import GAP_WINDOW_BARS, gap_window_marks
+from core.market.regime import classify_regime
+from core.market.timeframes import from_ms, is_timeframe, sort_timeframes, tf_ms, to_ms
+from core.models import SNAPSHOT_INDICATOR_KEYS, Regime, Snapshot, TimeframeView, require_utc
+from core.protocols import MarketData
+
+SNAPSHOT_TIMEFRAMES = ("1h", "4h", "1d")
+REGIME_TIMEFRAMES = ("4h", "1h", "1d")  # the first one present decides the regime
+FUNDING_LOOKBACK = timedelta(days=3)
+
+
+class SnapshotUnavailable(LookupError):
+    """No bar of the finest timeframe has closed at as_of (before the data, or nothing fetched)."""
+
+
+# ------------------------------------------------------------------------------------------------
+# The one place a Snapshot is assembled from indicator rows
+# ------------------------------------------------------------------------------------------------
+
+
+# TimeframeView's positional fields after bar_time: OHLCV as stored, then the indicators (None while warming up).
+_VIEW_OHLCV = ("open", "high", "low", "close", "volume")
+_VIEW_INDICATORS = SNAPSHOT_INDICATOR_KEYS
+_FLAG_KINDS = ("gap", "stale", "outlier")  # in the order flags_at emits them
+
+
+class _Rows:
+    """One timeframe's columns as Python lists (cheap to index), built from an IndicatorFrame.
+
+    Everything a snapshot reads per bar is prepared here once per series, so that assembling a snapshot is
+    list indexing: indicator values with NaN/inf already turned into None, each bar's view arguments as one
+    tuple, the gap-window and outlier marks as booleans and the flag strings.
+    """
+
+    __slots__ = (
+        "_regime_cache", "_view_cache", "close_ms", "cols", "extra_args", "flag_gap", "flag_outlier",
+        "flag_stale", "gap_window", "gaps_cum", "open_ms", "outliers", "plain_timeframe", "timeframe",
+        "timeframe_ms", "values", "view_args",
+    )
+
+    def __init__(self, frame: IndicatorFrame) -> None:
+        self.timeframe = frame.timeframe
+        self.timeframe_ms = frame.timeframe_ms
+        # tf_ms also reads " 1h"-like strings, which Snapshot's look-ahead check refuses: those take its path.
+        self.plain_timeframe = is_timeframe(frame.timeframe)
+        self.open_ms: list[int] = frame.open_ms.tolist()
+        self.close_ms: list[int] = frame.close_ms.tolist()
+        self.cols: dict[str, list[float]] = {k: v.tolist() for k, v in frame.columns.items()}
+        # The same values with NaN and ±inf as None, for the views' optional fields.
+        self.values: dict[str, list[float | None]] = {k: _finite_list(v) for k, v in frame.columns.items()}
+        v = self.values
+        self.view_args: list[tuple[float | None, ...]] = list(
+            zip(*(self.cols[k] for k in _VIEW_OHLCV), *(v[k] for k in _VIEW_INDICATORS), strict=True)
+        )
+        self.extra_args: list[tuple[float | None, ...]] = list(zip(*(v[k] for k in VIEW_EXTRA_COLUMNS), strict=True))
+        self.gaps_cum: list[int] = frame.gaps_cum.tolist()
+        self.outliers: list[bool] = frame.outliers.tolist()
+        self.gap_window: list[bool] = gap_window_marks(frame.gaps_cum).tolist()
+        self.flag_gap, self.flag_stale, self.flag_outlier = (f"{kind}:{self.timeframe}" for kind in _FLAG_KINDS)
+        # The last view and regime built: replay asks for the same 4h/1d bar on several consecutive hours.
+        self._view_cache: tuple[int, TimeframeView] = (-1, None)  # type: ignore[assignment]
+        self._regime_cache: tuple[int, Regime] = (-1, Regime.RANGING)
+
+    def last_closed(self, as_of_ms: int) -> int:
+        return bisect_right(self.close_ms, as_of_ms) - 1
+
+    def view(self, i: int) -> TimeframeView:
+        cached_i, cached = self._view_cache
+        if cached_i == i:
+            return cached
+        view = TimeframeView(
+            from_ms(self.open_ms[i]), *self.view_args[i], dict(zip(VIEW_EXTRA_COLUMNS, self.extra_args[i], strict=True))
+        )
+        self._view_cache = (i, view)
+        return view
+
+    def regime(self, i: int) -> Regime:
+        cached_i, cached = self._regime_cache
+        if cached_i == i:
+            return cached
+        v = self.values
+        regime = classify_regime(self.cols["close"][i], v["ema_20"][i], v["ema_50"][i], v["atr_14"][i], v["atr_ratio"][i])
+        self._regime_cache = (i, regime)
+        return regime
+
+
+def _finite_list(values: np.ndarray) -> list[float | None]:
+    out: list[float | None] = values.tolist()
+    for k in np.flatnonzero(~np.isfinite(values)).tolist():
+        out[k] = None
+    return out
+
+
+def assemble_snapshot(
+    symbol: str,
+    as_of: datetime,
+    frames: Sequence[_Rows],
+    funding_ms: Sequence[int],
+    funding_rates: Sequence[float],
+) -> Snapshot:
+    """`frames` finest first. Raises SnapshotUnavailable when the finest has no bar closed at as_of."""
+    as_of_ms = to_ms(as_of)
+    views: dict[str, TimeframeView] = {}
+    quality: list[str] = []
+    price_row: tuple[_Rows, int] | None = None
+    regime_rows: dict[str, tuple[_Rows, int]] = {}
+    plain = True
+    for rows in frames:
+        i = bisect_right(rows.close_ms, as_of_ms) - 1
+        if i < 0:
+            quality.append(f"missing:{rows.timeframe}")
+            continue
+        views[rows.timeframe] = rows.view(i)
+        if not rows.plain_timeframe:
+            plain = False
+        # data_quality.flags_at's rules on the marks prepared per series: holes in the window, stale, outlier
+        if rows.gap_window[i]:
+            quality.append(rows.flag_gap)
+        step = rows.timeframe_ms
+        if rows.open_ms[i] < (as_of_ms // step) * step - step:
+            quality.append(rows.flag_stale)
+        if rows.outliers[i]:
+            quality.append(rows.flag_outlier)
+        regime_rows[rows.timeframe] = (rows, i)
+        if price_row is None:
+            price_row = (rows, i)
+    if price_row is None or price_row[0] is not frames[0]:
+        tf = frames[0].timeframe if frames else "any"
+        raise SnapshotUnavailable(f"no {tf} bar of {symbol} has closed by {as_of.isoformat()}")
+    rows, i = price_row
+    price = rows.cols["close"][i]
+
+    regime = Regime.RANGING
+    for tf in (*REGIME_TIMEFRAMES, *regime_rows):
+        if tf in regime_rows:
+            r, j = regime_rows[tf]
+            regime = r.regime(j)
+            break
+
+    k = bisect_right(funding_ms, as_of_ms) - 1
+    funding = funding_rates[k] if k >= 0 else None
+    values = rows.values
+    extra = {"change_24h_pct": values["change_24h_pct"][i], "quote_volume_24h": values["quote_volume_24h"][i]}
+    # Every view above is of a bar with close_ms <= as_of_ms, so no look-ahead; with a whole-millisecond UTC
+    # as_of that holds exactly and only the price is left for Snapshot's checks.
+    if plain and as_of.tzinfo is UTC and as_of.microsecond % 1000 == 0 and 0.0 < price < math.inf:
+        return Snapshot.trusted(symbol, as_of, price, views, funding, regime, tuple(quality), extra)
+    return Snapshot(
+        symbol=symbol,
+        as_of=as_of,
+        price=price,
+        timeframes=views,
+        funding_rate=funding,
+        regime=regime,
+        quality=tuple(quality),
+        extra=extra,
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Live: from MarketData
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _CacheKey:
+    length: int
+    first_open_ms: int
+    last_open_ms: int
+    last_close: float
+    last_volume: float
+
+
+class LiveSnapshotSource:
+    """Snapshots from a `MarketData` (ccxt live, or offline files for `aitrader snapshot`)."""
+
+    def __init__(self, market_data: MarketData, timeframes: Sequence[str] = SNAPSHOT_TIMEFRAMES, bars: int = 500):
+        if bars < 2:
+            raise ValueError(f"bars must be >= 2, got {bars}")
+        self._md = market_data
+        self._timeframes = sort_timeframes(list(timeframes))
+        for tf in self._timeframes:
+            tf_ms(tf)
+        self._bars = bars
+        self._cache: dict[tuple[str, str], tuple[_CacheKey, _Rows]] = {}
+        # One CPU job at a time: parallel threads only fight over the GIL (measured: 10 concurrent builds
+        # took longer than the same builds in a row), while the event loop stays free either way.
+        self._cpu: asyncio.Semaphore | None = None
+
+    async def snapshot(self, symbol: str, as_of: datetime) -> Snapshot:
+        as_of = require_utc(as_of, "as_of")
+        frames = await asyncio.gather(
+            *(self._md.candles(symbol, tf, until=as_of, limit=self._bars) for tf in self._timeframes)
+        )
+        funding = await self._md.funding_rates(symbol, since=as_of - FUNDING_LOOKBACK, until=as_of)
+        if self._cpu is None:
+            self._cpu = asyncio.Semaphore(1)
+        async with self._cpu:
+            return await asyncio.to_thread(self.build, symbol, as_of, list(frames), funding)
+
+    def build(self, symbol: str, as_of: datetime, frames: list[pd.DataFrame], funding: pd.Series) -> Snapshot:
+        """The CPU part: indicators per frame (cached while a frame is unchanged), then assembly."""
+        rows = [self._rows(symbol, tf, frame) for tf, frame in zip(self._timeframes, frames, strict=True)]
+        funding = funding[funding.index <= as_of] if len(funding) else funding
+        funding_ms = funding.index.as_unit("ms").asi8.tolist() if len(funding) else []
+        return assemble_snapshot(symbol, as_of, rows, funding_ms, funding.to_numpy(dtype="float64").tolist())
+
+    def _rows(self, symbol: str, timeframe: str, frame: pd.DataFrame) -> _Rows:
+        if len(frame):
+            times = open_ms(frame)
+            key = _CacheKey(len(frame), int(times[0]), int(times[-1]), float(frame["close"].iat[-1]),
+                            float(frame["volume"].iat[-1]))
+        else:
+            key = _CacheKey(0, 0, 0, 0.0, 0.0)
+        cached = self._cache.get((symbol, timeframe))
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        # a live snapshot reads the last closed bar, whose quality flags look back GAP_WINDOW_BARS: the
+        # per-bar preparation of _Rows (made for replay) is only worth doing for that tail
+        rows = _Rows(compute_indicators(frame, timeframe).tail(GAP_WINDOW_BARS + 14))
+        self._cache[(symbol, timeframe)] = (key, rows)
+        return rows
+
+
+# ------------------------------------------------------------------------------------------------
+# Replay: whole series, computed once
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BarArrays:
+    """One timeframe's bars as read-only numpy arrays (open_time_ms int64, the rest float64)."""
+
+    timeframe: str
+    timeframe_ms: int
+    open_time_ms: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+    @property
+    def close_time_ms(self) -> np.ndarray:
+        return self.open_time_ms + self.timeframe_ms
+
+    def __len__(self) -> int:
+        return len(self.open_time_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class FundingArrays:
+    """Settlement times (int64 ms, ascending) and the rate settled at each (fraction per interval)."""
+
+    time_ms: np.ndarray
+    rate: np.ndarray
+
+
+def _readonly(values: np.ndarray, dtype: str) -> np.ndarray:
+    out = np.array(values, dtype=dtype)
+    out.flags.writeable = False
+    return out
+
+
+def _bar_arrays(frame: pd.DataFrame, timeframe: str) -> BarArrays:
+    return BarArrays(
+        timeframe=timeframe,
+        timeframe_ms=tf_ms(timeframe),
+        open_time_ms=_readonly(open_ms(frame), "int64"),
+        **{c: _readonly(frame[c].to_numpy(), "float64") for c in ("open", "high", "low", "close", "volume")},
+    )
+
+
+class SeriesSnapshotSource:
+    """Replay's snapshot source: indicators once per series, then O(log n) lookups.
+
+    `frames_by_symbol[symbol][timeframe]` are candle frames (UTC open-time index, OHLCV). Timeframes in
+    `snapshot_timeframes` get indicators and make up snapshots; any other frame given (5m, 15m for intrabar
+    fills) is only served by `bars()`.
+    """
+
+    def __init__(
+        self,
+        frames_by_symbol: Mapping[str, Mapping[str, pd.DataFrame]],
+        funding_by_symbol: Mapping[str, pd.Series] | None = None,
+        *,
+        snapshot_timeframes: Sequence[str] = SNAPSHOT_TIMEFRAMES,
+    ) -> None:
+        funding_by_symbol = funding_by_symbol or {}
+        self._rows: dict[str, list[_Rows]] = {}
+        self._bars: dict[tuple[str, str], BarArrays] = {}
+        self._funding: dict[str, FundingArrays] = {}
+        self._funding_lists: dict[str, tuple[list[int], list[float]]] = {}
+        for symbol, frames in frames_by_symbol.items():
+            wanted = sort_timeframes([tf for tf in frames if tf in snapshot_timeframes])
+            if not wanted:
+                raise ValueError(f"{symbol}: none of the snapshot timeframes {list(snapshot_timeframes)} given")
+            self._rows[symbol] = [_Rows(compute_indicators(frames[tf], tf)) for tf in wanted]
+            for tf, frame in frames.items():
+                self._bars[(symbol, tf)] = _bar_arrays(frame, tf)
+            series = funding_by_symbol.get(symbol)
+            if series is None or len(series) == 0:
+                times, rates = np.array([], dtype="int64"), np.array([], dtype="float64")
+            else:
+                series = series.sort_index()
+                times, rates = series.index.as_unit("ms").asi8, series.to_numpy(dtype="float64")
+            self._funding[symbol] = FundingArrays(_readonly(times, "int64"), _readonly(rates, "float64"))
+            self._funding_lists[symbol] = (times.tolist(), rates.tolist())
+
+    @classmethod
+    def from_offline(
+        cls,
+        data: OfflineMarketData,
+        symbols: Iterable[str],
+        start: datetime,
+        end: datetime,
+        *,
+        warmup_bars: int = 500,
+        timeframes: Sequence[str] = SNAPSHOT_TIMEFRAMES,
+        bar_timeframes: Sequence[str] = ("5m", "15m"),
+    ) -> SeriesSnapshotSource:
+        """Bars from `warmup_bars` bars before `start` (per timeframe, as far as the data goes) up to those
+        opening at or before `end`. `bar_timeframes` are loaded (no indicators) when stored on disk."""
+        start_ms, end_ms = to_ms(start), to_ms(end)
+        frames_by_symbol: dict[str, dict[str, pd.DataFrame]] = {}
+        funding_by_symbol: dict[str, pd.Series] = {}
+        for symbol in symbols:
+            native = data.native_timeframes(symbol)
+            frames: dict[str, pd.DataFrame] = {}
+            extra = [tf for tf in bar_timeframes if tf in native and tf not in timeframes]
+            for tf in (*timeframes, *extra):
+                frame = data.frame(symbol, tf)
+                times = open_ms(frame)
+                lo = int(np.searchsorted(times, start_ms - warmup_bars * tf_ms(tf), side="left"))
+                hi = int(np.searchsorted(times, end_ms, side="right"))
+                frames[tf] = frame.iloc[lo:hi]
+            frames_by_symbol[symbol] = frames
+            funding = data.funding_series(symbol)
+            funding_by_symbol[symbol] = funding[funding.index <= end]
+        return cls(frames_by_symbol, funding_by_symbol, snapshot_timeframes=timeframes)
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self._rows)
+
+    def timeframes(self, symbol: str) -> list[str]:
+        """Snapshot timeframes of `symbol`, finest first (the first is the base bar of replay)."""
+        return [r.timeframe for r in self._rows[symbol]]
+
+    def bar_timeframes(self, symbol: str) -> list[str]:
+        return sort_timeframes([tf for (s, tf) in self._bars if s == symbol])
+
+    def bars(self, symbol: str, timeframe: str) -> BarArrays:
+        try:
+            return self._bars[(symbol, timeframe)]
+        except KeyError:
+            raise KeyError(f"no {timeframe} bars for {symbol} (have: {', '.join(self.bar_timeframes(symbol))})") from None
+
+    def funding(self, symbol: str) -> FundingArrays:
+        return self._funding[symbol]
+
+    def snapshot_sync(self, symbol: str, as_of: datetime) -> Snapshot:
+        rows = self._rows.get(symbol)
+        if rows is None:
+            raise KeyError(f"no series for {symbol} (have: {', '.join(self._rows)})")
+        times, rates = self._funding_lists[symbol]
+        return assemble_snapshot(symbol, as_of, rows, times, rates)
+
+    async def snapshot(self, symbol: str, as_of: datetime) -> Snapshot:
+        return self.snapshot_sync(symbol, as_of)
+
+
+__all__ = [
+    "SNAPSHOT_TIMEFRAMES",
+    "BarArrays",
+    "FundingArrays",
+    "LiveSnapshotSource",
+    "SeriesSnapshotSource",
+    "SnapshotUnavailable",
+    "assemble_snapshot",
+]

@@ -1,0 +1,369 @@
+"""ControlService: the operations admins reach from chat and the CLI (like freqtrade's rpc layer).
+
+Every change of runtime state goes through here (or `change_state` for the system actor) and appends an
+AuditEntry. Bad input raises UserInputError saying what is wrong and what is allowed; nothing changes then.
+Anything that can lose money (going live, closing everything) needs a confirmation token that only the
+same actor can redeem before it expires.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+
+from core.config import RiskLimits
+from core.errors import UserInputError
+from core.models import HARD_MAX_LEVERAGE, AuditEntry, ClosedTrade, Position, RuntimeState, TradeEvent
+from core.protocols import Broker, Clock, CycleRecord, DecisionLog, MarketData, StateStore, TradeHistory
+
+if TYPE_CHECKING:
+    from core.risk.guard import RiskGuard
+    from core.services.cycle import CycleSummary, TradingCycle
+
+ConfirmAction = Literal["live", "closeall"]
+StatsPeriod = Literal["7d", "30d", "all"]
+MAX_SYMBOLS = 20
+LAST_CYCLE_KEY = "last_cycle_at"
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    token: str
+    action: ConfirmAction
+    actor: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    state: RuntimeState
+    equity: float
+    available: float
+    positions: tuple[Position, ...]
+    guard_counts: dict[str, int]
+    last_cycle_at: datetime | None
+    engine: str
+    day_pnl: float
+    live_blocker: str | None = None  # why going live is refused right now (None: allowed)
+
+
+@dataclass(frozen=True, slots=True)
+class StatsReport:
+    period: StatsPeriod
+    trades: int
+    wins: int
+    losses: int
+    win_rate: float  # 0..1, 0 when no trades
+    net_pnl: float
+    fees: float
+    funding: float
+    profit_factor: float | None  # None when there is no losing leg
+    best: float
+    worst: float
+    equity_points: tuple[tuple[datetime, float], ...] = field(default_factory=tuple)
+
+
+def _describe(state: RuntimeState, attr: str) -> str:
+    value = getattr(state, attr)
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return str(value)
+
+
+async def change_state(
+    store: StateStore,
+    defaults: RuntimeState,
+    clock: Clock,
+    actor: str,
+    action: str,
+    derive: Callable[[RuntimeState], Mapping[str, object]] | None = None,
+    **changes: object,
+) -> RuntimeState:
+    """Load, change, save and audit runtime state — the one path for people and for the system actor
+    (kill-switch, daily-loss breaker), one change at a time (`store.changing()`). `derive` computes changes
+    from the current state (a symbol edit) and may refuse with UserInputError; nothing is saved then. A
+    change that changes nothing is not audited."""
+    async with store.changing():
+        old = await store.load_state(defaults)
+        if derive is not None:
+            changes = {**changes, **derive(old)}
+        new = replace(old, **changes)  # type: ignore[arg-type]
+        if new == old:
+            return old
+        await store.save_state(new)
+        changed = [name for name in ("paused", "dry_run", "max_leverage", "symbols", "pause_reason")
+                   if getattr(old, name) != getattr(new, name)]
+        await store.append_audit(
+            AuditEntry(
+                at=clock.now(),
+                actor=actor,
+                action=action,
+                old="; ".join(f"{n}={_describe(old, n)}" for n in changed),
+                new="; ".join(f"{n}={_describe(new, n)}" for n in changed),
+            )
+        )
+    return new
+
+
+def _normalise_symbol(raw: str) -> str:
+    return raw.strip().upper()
+
+
+class ControlService:
+    def __init__(
+        self,
+        *,
+        state_store: StateStore,
+        defaults: RuntimeState,
+        limits: RiskLimits,
+        broker: Broker,
+        market_data: MarketData,
+        cycle: TradingCycle | None,
+        clock: Clock,
+        decision_log: DecisionLog,
+        history: TradeHistory,
+        guard: RiskGuard,
+        engine_name: str = "rules",
+        live_allowed: Callable[[], str | None] = lambda: None,
+        confirmation_ttl_s: float = 120,
+    ) -> None:
+        self._store = state_store
+        self._defaults = defaults
+        self._limits = limits
+        self._broker = broker
+        self._market_data = market_data
+        self._cycle = cycle
+        self._clock = clock
+        self._log = decision_log
+        self._history = history
+        self._guard = guard
+        self._engine_name = engine_name
+        self._live_allowed = live_allowed
+        self._ttl = timedelta(seconds=confirmation_ttl_s)
+        self._pending: dict[str, Confirmation] = {}
+
+    # ---- reading --------------------------------------------------------------------------------
+
+    async def state(self) -> RuntimeState:
+        return await self._store.load_state(self._defaults)
+
+    async def status(self) -> StatusReport:
+        state = await self.state()
+        account = await self._broker.account()
+        raw_last = await self._store.get_value(LAST_CYCLE_KEY)
+        last = datetime.fromisoformat(raw_last) if raw_last else None
+        counts = dict(await self._log.guard_counts())
+        if account.day_start_equity > 0:
+            day_pnl = account.equity - account.day_start_equity
+        else:
+            midnight = self._clock.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            day_pnl = sum(t.net_pnl for t in await self._history.closed_trades(since=midnight))
+        return StatusReport(
+            state=state,
+            equity=account.equity,
+            available=account.available,
+            positions=tuple(account.positions),
+            guard_counts=counts,
+            last_cycle_at=last,
+            engine=self._engine_name,
+            day_pnl=day_pnl,
+            live_blocker=self._live_blocker() if state.dry_run else None,
+        )
+
+    async def positions(self) -> list[Position]:
+        return list(await self._broker.positions())
+
+    async def risk(self) -> RiskLimits:
+        return self._limits
+
+    async def audit(self, limit: int = 20) -> list[AuditEntry]:
+        if limit < 1:
+            raise UserInputError(f"audit limit must be a positive whole number, got {limit}")
+        return await self._store.audit(min(limit, 200))
+
+    async def why(self, signal_id: str) -> CycleRecord | None:
+        signal_id = signal_id.strip()
+        if not signal_id:
+            raise UserInputError("signal id is empty; use the id shown under a signal, e.g. 2024-03-01T12-BTC")
+        return await self._log.signal(signal_id)
+
+    async def stats(self, period: StatsPeriod) -> StatsReport:
+        days = {"7d": 7, "30d": 30, "all": None}
+        if period not in days:
+            raise UserInputError(f"period must be one of 7d, 30d, all; got {period!r}")
+        span = days[period]
+        since = None if span is None else self._clock.now() - timedelta(days=span)
+        trades = await self._history.closed_trades(since=since)
+        curve = await self._history.equity_curve(since=since)
+        return _stats(period, trades, curve)
+
+    # ---- changing runtime state -----------------------------------------------------------------
+
+    async def pause(self, actor: str, reason: str = "") -> RuntimeState:
+        reason = reason.strip()[:200] or f"paused by {actor}"
+        return await change_state(
+            self._store, self._defaults, self._clock, actor, "pause", paused=True, pause_reason=reason
+        )
+
+    async def resume(self, actor: str) -> RuntimeState:
+        return await change_state(
+            self._store, self._defaults, self._clock, actor, "resume", paused=False, pause_reason=""
+        )
+
+    async def set_leverage(self, actor: str, value: str) -> RuntimeState:
+        cap = min(self._limits.hard_max_leverage, HARD_MAX_LEVERAGE)
+        text = str(value).strip()
+        if not text.isdecimal() or not (1 <= int(text) <= cap):  # isdigit() admits "²", which int() refuses
+            raise UserInputError(f"leverage must be a whole number from 1 to {cap}, got {value!r}")
+        return await change_state(
+            self._store, self._defaults, self._clock, actor, "set_leverage", max_leverage=int(text)
+        )
+
+    async def add_symbols(self, actor: str, symbols: Sequence[str]) -> RuntimeState:
+        wanted = [_normalise_symbol(s) for s in symbols if s.strip()]
+        if not wanted:
+            raise UserInputError("name at least one symbol to add, e.g. BTC/USDT:USDT")
+        available = set(await self._market_data.symbols())
+        unknown = [s for s in wanted if s not in available]
+        if unknown:
+            sample = ", ".join(sorted(available)[:8]) or "none"
+            raise UserInputError(
+                f"unknown symbol {', '.join(unknown)}: use the exchange's ccxt symbols, e.g. {sample}"
+            )
+
+        def added(state: RuntimeState) -> dict[str, object]:
+            merged = tuple(dict.fromkeys((*state.symbols, *wanted)))
+            if merged == state.symbols:
+                raise UserInputError(
+                    f"{', '.join(wanted)} already traded, nothing changed; symbols: {', '.join(merged)}"
+                )
+            if len(merged) > MAX_SYMBOLS:
+                raise UserInputError(f"at most {MAX_SYMBOLS} symbols are allowed, this would make {len(merged)}")
+            return {"symbols": merged}
+
+        return await change_state(self._store, self._defaults, self._clock, actor, "add_symbols", derive=added)
+
+    async def remove_symbols(self, actor: str, symbols: Sequence[str]) -> RuntimeState:
+        wanted = [_normalise_symbol(s) for s in symbols if s.strip()]
+        if not wanted:
+            raise UserInputError("name at least one symbol to remove, e.g. ETH/USDT:USDT")
+
+        def removed(state: RuntimeState) -> dict[str, object]:
+            missing = [s for s in wanted if s not in state.symbols]
+            if missing:
+                raise UserInputError(
+                    f"{', '.join(missing)} is not traded; current symbols: {', '.join(state.symbols)}"
+                )
+            remaining = tuple(s for s in state.symbols if s not in wanted)
+            if not remaining:
+                raise UserInputError("at least one symbol must remain; add another before removing the last")
+            return {"symbols": remaining}
+
+        return await change_state(self._store, self._defaults, self._clock, actor, "remove_symbols", derive=removed)
+
+    async def set_dry_run(self, actor: str, on: bool) -> RuntimeState:
+        if not on:
+            raise UserInputError("going live needs a confirmation: request one with /dryrun off and press confirm")
+        return await change_state(self._store, self._defaults, self._clock, actor, "dry_run_on", dry_run=True)
+
+    # ---- confirmations --------------------------------------------------------------------------
+
+    def _live_blocker(self) -> str | None:
+        try:
+            return self._live_allowed()
+        except Exception as error:  # a failing check is a reason to refuse, never a crash
+            return f"live check failed: {type(error).__name__}"
+
+    async def request_confirmation(self, actor: str, action: ConfirmAction) -> Confirmation:
+        if action not in ("live", "closeall"):
+            raise UserInputError(f"confirmation is for 'live' or 'closeall', got {action!r}")
+        if action == "live":
+            if not (await self.state()).dry_run:
+                raise UserInputError("already live: dry-run is off")
+            blocker = self._live_blocker()
+            if blocker:
+                raise UserInputError(f"cannot go live: {blocker}")
+        now = self._clock.now()
+        self._pending = {t: c for t, c in self._pending.items() if c.expires_at > now}
+        confirmation = Confirmation(secrets.token_urlsafe(12), action, actor, now + self._ttl)
+        self._pending[confirmation.token] = confirmation
+        return confirmation
+
+    async def confirm(self, actor: str, token: str) -> str:
+        pending = self._pending.get(token)
+        if pending is None:
+            raise UserInputError("unknown or already used confirmation; ask again")
+        if pending.actor != actor:
+            raise UserInputError("only the admin who asked can confirm this")
+        if pending.expires_at <= self._clock.now():
+            del self._pending[token]
+            raise UserInputError("confirmation expired; ask again")
+        del self._pending[token]
+        if pending.action == "live":
+            blocker = self._live_blocker()
+            if blocker:
+                raise UserInputError(f"cannot go live: {blocker}")
+            await change_state(self._store, self._defaults, self._clock, actor, "dry_run_off", dry_run=False)
+            return "dry-run is off: orders now go to the exchange"
+        events = await self._close_all(actor)
+        exits = [e for e in events if e.kind == "exit"]
+        total = sum(e.net_pnl for e in exits)
+        return f"closed {len(exits)} position leg(s), net {total:+.2f}"
+
+    # ---- positions and cycles -------------------------------------------------------------------
+
+    async def close_position(self, actor: str, symbol: str) -> list[TradeEvent]:
+        wanted = _normalise_symbol(symbol)
+        open_symbols = [p.symbol for p in await self._broker.positions()]
+        if wanted not in open_symbols:
+            listing = ", ".join(open_symbols) or "none"
+            raise UserInputError(f"no open position in {symbol!r}; open positions: {listing}")
+        events = await self._broker.close_position(wanted, reason="manual")
+        await self._store.append_audit(AuditEntry(self._clock.now(), actor, "close_position", wanted, "closed"))
+        return events
+
+    async def close_all(self, actor: str) -> list[TradeEvent]:
+        raise UserInputError("closing every position needs a confirmation: request one with /closeall")
+
+    async def _close_all(self, actor: str) -> list[TradeEvent]:
+        open_symbols = [p.symbol for p in await self._broker.positions()]
+        events = await self._broker.close_all(reason="manual")
+        await self._store.append_audit(
+            AuditEntry(self._clock.now(), actor, "close_all", ",".join(open_symbols) or "none", "closed")
+        )
+        return events
+
+    async def run_cycle_now(self, actor: str) -> CycleSummary:
+        if self._cycle is None:
+            raise UserInputError("no trading cycle is configured in this process")
+        now = self._clock.now()
+        await self._store.append_audit(AuditEntry(now, actor, "run_cycle", "", now.isoformat()))
+        return await self._cycle.run(now)
+
+
+def _stats(
+    period: StatsPeriod, trades: Sequence[ClosedTrade], curve: Sequence[tuple[datetime, float]]
+) -> StatsReport:
+    nets = [t.net_pnl for t in trades]
+    wins = [n for n in nets if n > 0]
+    losses = [n for n in nets if n <= 0]
+    gross_loss = -sum(n for n in losses if n < 0)
+    return StatsReport(
+        period=period,
+        trades=len(nets),
+        wins=len(wins),
+        losses=len(losses),
+        win_rate=len(wins) / len(nets) if nets else 0.0,
+        net_pnl=sum(nets),
+        fees=sum(t.fees for t in trades),
+        funding=sum(t.funding for t in trades),
+        profit_factor=(sum(wins) / gross_loss) if gross_loss > 0 else None,
+        best=max(nets, default=0.0),
+        worst=min(nets, default=0.0),
+        equity_points=tuple(curve),
+    )

@@ -1,0 +1,106 @@
+import io
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+
+from bot.telegram.charts import entry_chart, equity_chart, pulse_chart, symbol_chart
+from core.models import DomainError
+
+DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "freqtrade-userdata-cyft_trader"
+MAX_BYTES = 150 * 1024
+
+
+def candles() -> pd.DataFrame:
+    path = DATA / "BTCUSDT_perp_1h.csv"
+    if path.exists():
+        frame = pd.read_csv(path, nrows=400)
+        frame.index = pd.to_datetime(frame.pop("timestamp_ms"), unit="ms", utc=True)
+        return frame
+    # without ../shared: a seeded random walk with the same shape
+    rng = np.random.default_rng(7)
+    close = 40_000 * np.exp(np.cumsum(rng.normal(0, 0.004, 400)))
+    index = pd.date_range("2024-01-01", periods=400, freq="1h", tz="UTC")
+    return pd.DataFrame(
+        {
+            "open": np.r_[close[0], close[:-1]],
+            "high": close * 1.003,
+            "low": close * 0.997,
+            "close": close,
+            "volume": rng.uniform(100, 900, 400),
+        },
+        index=index,
+    )
+
+
+def shape(png: bytes) -> tuple[int, int]:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    image = imread(io.BytesIO(png), format="png")
+    return image.shape[1], image.shape[0]
+
+
+def test_entry_chart_is_a_small_1000x600_png() -> None:
+    frame = candles()
+    last = float(frame["close"].iloc[-1])
+    png = entry_chart(
+        frame,
+        entry=last,
+        stop=last * 0.98,
+        targets=[last * 1.03, last * 1.05],
+        side="long",
+        liquidation=last * 0.83,
+        title="BTC/USDT:USDT · 1h",
+    )
+    assert shape(png) == (1000, 600) and len(png) < MAX_BYTES
+
+
+def test_entry_chart_draws_a_near_liquidation_line_and_short_side() -> None:
+    frame = candles().iloc[:80]
+    last = float(frame["close"].iloc[-1])
+    png = entry_chart(frame, entry=last, stop=last * 1.01, targets=[last * 0.98], side="short", liquidation=last * 1.03)
+    assert shape(png) == (1000, 600) and len(png) < MAX_BYTES
+
+
+def test_symbol_pulse_and_equity_charts() -> None:
+    frame = candles()
+    assert shape(symbol_chart(frame, "1h", symbol="BTC/USDT:USDT"))[0] == 1000
+    closes = {f"S{i}/USDT:USDT": frame["close"].iloc[-48:] * (1 + i / 10) for i in range(10)}
+    pulse = pulse_chart(closes)
+    assert shape(pulse)[0] == 1000 and len(pulse) < MAX_BYTES
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    points = [(start + timedelta(hours=i), 10_000 + 50 * np.sin(i / 9) + i) for i in range(300)]
+    assert shape(equity_chart(points)) == (1000, 600)
+
+
+def test_charts_refuse_what_they_cannot_draw() -> None:
+    with pytest.raises(DomainError, match="lacks columns"):
+        symbol_chart(pd.DataFrame({"close": [1.0]}), "1h")
+    with pytest.raises(DomainError, match="empty"):
+        entry_chart(candles().iloc[:0], entry=1, stop=0.9, targets=[1.2], side="long")
+    with pytest.raises(DomainError, match="two points"):
+        equity_chart([(datetime(2024, 1, 1, tzinfo=UTC), 1.0)])
+    with pytest.raises(DomainError, match="at least one series"):
+        pulse_chart({"BTC/USDT:USDT": pd.Series([1.0])})
+
+
+def test_a_rendered_chart_leaves_no_figure_for_the_collector() -> None:
+    """A Figure's reference cycles would hold its pixel buffers until some later collection; every chart
+    function collects them itself, so nothing is left even with automatic collection off."""
+    import gc
+
+    from matplotlib.figure import Figure
+
+    points = [(datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=i), 10_000.0 + i) for i in range(30)]
+    gc.collect()
+    gc.disable()
+    try:
+        symbol_chart(candles(), "1h", symbol="BTC/USDT:USDT")
+        equity_chart(points)
+        pulse_chart({"BTC/USDT:USDT": candles()["close"]})
+        left = [o for o in gc.get_objects() if isinstance(o, Figure)]
+    finally:
+        gc.enable()
+    assert left == []

@@ -1,0 +1,86 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from core.execution.exit_ladder import LifecycleRules, apply_bar, apply_funding
+from core.models import Position
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+H = 3_600_000
+RULES = LifecycleRules(slippage=0.0)
+
+
+def pos(side="long", targets=(110.0, 120.0)) -> Position:
+    stop = 95.0 if side == "long" else 105.0
+    liq = 50.0 if side == "long" else 150.0
+    return Position("p", "BTC/USDT:USDT", side, 2.0, 100.0, T0, 2, stop, stop, targets, liq, 100.0)
+
+
+def bar(p, o, h, low, c, n=1):
+    return apply_bar(p, n * H, (n + 1) * H, 0, o, h, low, c, RULES)
+
+
+def test_stop_first_when_a_bar_touches_stop_and_target():
+    assert bar(pos(), 100, 125, 90, 100) == [("stop", 95.0, 2.0)]
+
+
+def test_gap_through_stop_fills_at_open():
+    assert bar(pos(), 90, 91, 89, 90) == [("stop", 90.0, 2.0)]
+    assert bar(pos("short", (90.0, 80.0)), 108, 109, 107, 108) == [("stop", 108.0, 2.0)]
+
+
+def test_tp1_closes_half_moves_stop_to_breakeven_then_tp2_closes_rest():
+    p = pos()
+    assert bar(p, 100, 111, 99, 109) == [("tp1", 110.0, 1.0)]
+    assert p.stop_loss == 100.0 and p.targets_hit == 1
+    p.qty = 1.0
+    assert bar(p, 109, 121, 108, 120, 2) == [("tp2", 120.0, 1.0)]
+
+
+def test_breakeven_then_trailing_stop():
+    p = pos()
+    bar(p, 100, 111, 99, 109)
+    p.qty = 1.0
+    assert bar(p, 109, 109.5, 99.0, 101, 2) == [("breakeven", 100.0, 1.0)]
+    q = pos()
+    bar(q, 100, 111, 99, 109)
+    q.qty = 1.0
+    assert q.stop_loss == 100.0  # the TP1 bar leaves the stop at break-even
+    bar(q, 109, 118, 108, 117, 2)  # best 118 → trail 118 - 5 = 113
+    assert q.stop_loss == pytest.approx(113.0) and q.trailing_stop == pytest.approx(113.0)
+    assert bar(q, 117, 117, 112, 112, 3) == [("trailing", 113.0, 1.0)]
+
+
+def test_single_target_closes_everything():
+    assert bar(pos(targets=(110.0,)), 100, 111, 99, 109) == [("tp1", 110.0, 2.0)]
+
+
+def test_stale_exit_after_48h_under_one_percent():
+    p = pos()
+    assert apply_bar(p, 46 * H, 47 * H, 0, 100, 100.5, 99.5, 100.4, RULES) == []
+    assert apply_bar(p, 47 * H, 48 * H, 0, 100, 100.5, 99.5, 100.4, RULES) == [("stale", 100.4, 2.0)]
+    assert apply_bar(pos(), 47 * H, 48 * H, 0, 100, 102, 99.5, 101.5, RULES) == []
+
+
+def test_funding_erodes_margin_until_liquidation_precedes_the_stop():
+    p = pos()
+    p.leverage = 10
+    p.liquidation_price = 90.45
+    flow = apply_funding(p, 0.05, 100.0, 0.005)  # absurd rate to force it: long pays 10
+    assert flow == pytest.approx(-10.0)
+    # margin 20 less 10 paid: (qty·entry − (margin + F)) / (qty·(1 − mmr)) = (200 − 10) / 1.99
+    assert p.liquidation_price == pytest.approx(190 / 1.99)
+    assert p.liquidation_price > p.stop_loss  # liquidation now comes before the stop
+    assert bar(p, 100, 101, 95.0, 100) == [("liquidation", pytest.approx(190 / 1.99), 2.0)]
+
+
+def test_gap_through_stop_and_liquidation_is_a_liquidation_at_the_liquidation_price():
+    # isolated margin: a position can lose its margin, never more — a gap past the liquidation price is
+    # liquidated there, not filled at the open as a stop
+    p = pos()
+    p.leverage, p.liquidation_price = 10, 90.45
+    assert bar(p, 80, 81, 79, 80) == [("liquidation", 90.45, 2.0)]
+    s = pos("short", (90.0, 80.0))
+    s.leverage, s.liquidation_price = 10, 109.45
+    assert bar(s, 120, 121, 119, 120) == [("liquidation", 109.45, 2.0)]
+    assert bar(pos(), 90, 91, 89, 90) == [("stop", 90.0, 2.0)]  # a gap short of liquidation stays a stop
