@@ -126,7 +126,7 @@ class StateStore(Protocol):
     """Runtime state (paused, dry-run, leverage cap, symbols) and its audit trail."""
 
     def changing(self) -> AbstractAsyncContextManager[object]:
-        """Held around load → change → save (core.services.control.change_state), so that concurrent changes (two
+        """Held around load → change → save (core.services.state_change.change_state), so that concurrent changes (two
         admins, an admin and the kill-switch) apply on top of each other instead of overwriting."""
         ...
 

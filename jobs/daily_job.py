@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 
-from bot.telegram.post_format import DailySummary
 from core.protocols import Broker, TradeHistory
+from core.services.summaries import DailySummary
 from jobs.failures import describe, report_failure
 
 EQUITY_DAYS = 30

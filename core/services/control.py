@@ -9,8 +9,8 @@ same actor can redeem before it expires.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
@@ -18,6 +18,7 @@ from core.config import RiskLimits
 from core.errors import UserInputError
 from core.models import HARD_MAX_LEVERAGE, AuditEntry, ClosedTrade, Position, RuntimeState, TradeEvent
 from core.protocols import Broker, Clock, CycleRecord, DecisionLog, MarketData, StateStore, TradeHistory
+from core.services.state_change import LAST_CYCLE_KEY, change_state
 
 if TYPE_CHECKING:
     from core.risk.guard import RiskGuard
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 ConfirmAction = Literal["live", "closeall"]
 StatsPeriod = Literal["7d", "30d", "all"]
 MAX_SYMBOLS = 20
-LAST_CYCLE_KEY = "last_cycle_at"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,50 +64,6 @@ class StatsReport:
     best: float
     worst: float
     equity_points: tuple[tuple[datetime, float], ...] = field(default_factory=tuple)
-
-
-def _describe(state: RuntimeState, attr: str) -> str:
-    value = getattr(state, attr)
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, tuple):
-        return ",".join(value)
-    return str(value)
-
-
-async def change_state(
-    store: StateStore,
-    defaults: RuntimeState,
-    clock: Clock,
-    actor: str,
-    action: str,
-    derive: Callable[[RuntimeState], Mapping[str, object]] | None = None,
-    **changes: object,
-) -> RuntimeState:
-    """Load, change, save and audit runtime state — the one path for people and for the system actor
-    (kill-switch, daily-loss breaker), one change at a time (`store.changing()`). `derive` computes changes
-    from the current state (a symbol edit) and may refuse with UserInputError; nothing is saved then. A
-    change that changes nothing is not audited."""
-    async with store.changing():
-        old = await store.load_state(defaults)
-        if derive is not None:
-            changes = {**changes, **derive(old)}
-        new = replace(old, **changes)  # type: ignore[arg-type]
-        if new == old:
-            return old
-        await store.save_state(new)
-        changed = [name for name in ("paused", "dry_run", "max_leverage", "symbols", "pause_reason")
-                   if getattr(old, name) != getattr(new, name)]
-        await store.append_audit(
-            AuditEntry(
-                at=clock.now(),
-                actor=actor,
-                action=action,
-                old="; ".join(f"{n}={_describe(old, n)}" for n in changed),
-                new="; ".join(f"{n}={_describe(new, n)}" for n in changed),
-            )
-        )
-    return new
 
 
 def _normalise_symbol(raw: str) -> str:

@@ -1,9 +1,9 @@
 from datetime import UTC, date, datetime, timedelta
 
 from bot.telegram.notifier import ChannelNotifier
-from bot.telegram.outbox import MemoryOutbox
 from core.clock import SimulatedClock
 from core.models import AccountView, ClosedTrade, Position
+from core.services.outbox import MemoryOutbox
 from jobs.daily_job import build_summary, run_daily_summary, summary_day
 
 RUN = datetime(2024, 3, 2, 0, 5, tzinfo=UTC)
