@@ -366,7 +366,7 @@ def daily_summary_text(summary: DailySummary, *, dry_run: bool = True) -> str:
         f"<b>🗓 Daily summary — {summary.day.isoformat()}</b>",
         f"Equity: <code>{summary.equity:,.2f}</code> USDT",
         f"Day P&amp;L: <b>{pnl}</b>",
-        f"Closed trades: {summary.trades} · win rate {win_rate}",
+        f"Closed trades: {summary.trades} · win rate {win_rate} · legs closed: {summary.legs}",
         f"Open positions: {len(summary.open_positions)}",
     ]
     for pos in summary.open_positions:

@@ -21,6 +21,9 @@ class PulseItem:
 
 @dataclass(frozen=True, slots=True)
 class DailySummary:
+    """The UTC day that ended: `trades` and `wins` count the positions that finished that day, judged on
+    all their legs (`core.trade_stats`); `day_pnl` is what every leg closed that day realised."""
+
     day: date
     equity: float
     day_pnl: float
@@ -28,6 +31,7 @@ class DailySummary:
     wins: int
     open_positions: tuple[Position, ...] = ()
     day_start_equity: float = 0.0
+    legs: int = 0  # legs (partial exits included) closed that day; `trades` counts positions
 
     def __post_init__(self) -> None:
         if not (0 <= self.wins <= self.trades):
