@@ -47,3 +47,10 @@ def test_a_forbidden_import_breaks_a_contract(tmp_path: Path, module: str, line:
     assert done.returncode == 1, done.stdout + done.stderr
     assert broken in done.stdout.replace("\n", " ")
     assert module.removesuffix(".py").replace("/", ".") in done.stdout
+
+
+def test_core_type_checks_clean() -> None:
+    """mypy over core/ as configured in pyproject.toml ([tool.mypy]); its cache lives in .mypy_cache."""
+    done = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("Success: no issues found")

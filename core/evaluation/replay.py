@@ -27,7 +27,7 @@ from core.execution.paper_book import MemoryBookStore
 from core.execution.paper_broker import PaperBroker
 from core.market.offline import OfflineMarketData
 from core.market.snapshot import BarArrays, SeriesSnapshotSource
-from core.market.timeframes import from_ms, tf_ms, to_ms
+from core.market.timeframes import from_ms, index_ms, tf_ms, to_ms
 from core.models import DecisionRecord, RuntimeState, Snapshot, TradeEvent, require_utc
 from core.protocols import DecisionEngine
 from core.risk.guard import RiskGuard
@@ -97,7 +97,7 @@ def plan_steps(market: OfflineMarketData, spec: ReplaySpec) -> np.ndarray:
         base = market.frame(symbol, spec.base_timeframe)
         if base.empty:
             raise UserInputError(f"--symbols: no {spec.base_timeframe} bars for {symbol} in {market.folder}")
-        times = base.index.as_unit("ms").asi8
+        times = index_ms(base)
         first_close, last_close = int(times[0]) + step, int(times[-1]) + step
         if start_ms > last_close or end_ms < first_close:
             raise UserInputError(
@@ -135,7 +135,7 @@ def close_prices(market: OfflineMarketData, spec: ReplaySpec) -> dict[str, tuple
     out = {}
     for symbol in spec.symbols:
         frame = market.frame(symbol, spec.base_timeframe)
-        close_ms = frame.index.as_unit("ms").asi8 + step
+        close_ms = index_ms(frame) + step
         keep = (close_ms >= start_ms) & (close_ms <= end_ms)
         out[symbol] = (close_ms[keep], frame["close"].to_numpy()[keep])
     return out
@@ -272,8 +272,8 @@ async def run_replay_cycle(
 
 def settings_summary(spec: ReplaySpec) -> Mapping[str, object]:
     """The limits and costs a report was made with, so a reader can reproduce it."""
-    limits = {name: getattr(spec.limits, name) for name in spec.limits.__slots__}  # type: ignore[attr-defined]
-    costs = {name: getattr(spec.costs, name) for name in spec.costs.__slots__}  # type: ignore[attr-defined]
+    limits = {name: getattr(spec.limits, name) for name in spec.limits.__slots__}
+    costs = {name: getattr(spec.costs, name) for name in spec.costs.__slots__}
     limits["correlation_groups"] = [list(g) for g in spec.limits.correlation_groups]
     return {"limits": limits, "costs": costs, "max_leverage": spec.max_leverage, "intrabar": spec.intrabar}
 

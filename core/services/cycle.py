@@ -225,7 +225,7 @@ class TradingCycle:
             raise
         if state.paused and position is None:
             # no engine call while paused: an LLM costs money and nothing could be opened
-            verdict = GuardVerdict(False, None, Reason.PAUSED.value, state.pause_reason or "paused")
+            verdict: GuardVerdict | None = GuardVerdict(False, None, Reason.PAUSED.value, state.pause_reason or "paused")
             self._guard.counts[Reason.PAUSED.value] += 1
             await self._log.record_cycle(CycleRecord(cycle_id, symbol, as_of, snapshot, None, verdict, signal_id))
             summary.decisions[symbol] = "paused"
