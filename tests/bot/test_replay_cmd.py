@@ -90,6 +90,7 @@ def server() -> Iterator[FakeOpenAIServer]:
     fake.stop()
 
 
+@pytest.mark.slow
 async def test_llm_replay_rerun_is_free_and_identical(
     env: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
