@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from core.models import ClosedTrade, DomainError
-from core.trade_stats import PositionResult, trade_stats
+from core.trade_stats import PositionResult, figures_of, trade_stats
 from core.trade_stats import positions_of as positions_of  # re-exported: the report's breakdowns use it
 
 HOURS_PER_YEAR = 24 * 365
@@ -91,11 +91,11 @@ def calibration(positions: Sequence[PositionResult]) -> dict[str, dict[str, floa
     out: dict[str, dict[str, float | int]] = {}
     for label in sorted(buckets):
         group = buckets[label]
-        wins = sum(1 for p in group if p.net_pnl > 0)
+        figures = figures_of(group, legs=0)  # legs unknown here and not shown
         out[label] = {
             "trades": len(group),
-            "win_rate": wins / len(group),
-            "avg_net_pnl": math.fsum(p.net_pnl for p in group) / len(group),
+            "win_rate": figures.wins / len(group),
+            "avg_net_pnl": figures.net_pnl / len(group),
         }
     return out
 
