@@ -280,10 +280,9 @@ class App:
         return CcxtMarketData.from_id(c.exchange_id, api_key=c.api_key, secret=c.secret, testnet=c.testnet)
 
     def _engine(self) -> Any:
-        from core.decide.engines import build_engine
+        from bot.wiring import decision_engine_for
 
-        s = self.settings
-        kind = s.effective_engine
+        kind = self.settings.effective_engine
         stores: dict[str, Any] = {}
         if kind != "rules":
             from storage.llm_repo import SqliteCapabilityStore, SqliteDecisionCache, SqliteUsageLog
@@ -293,13 +292,8 @@ class App:
                 "capabilities": SqliteCapabilityStore(self.db),
                 "cache": SqliteDecisionCache(self.db),
             }
-        return build_engine(
-            kind,
-            llm_config=s.llm_config(),
-            api_key=s.llm_api_key.get_secret_value() if s.llm_api_key else None,
-            clock=SystemClock(),
-            on_budget_exhausted=self._alert,
-            **stores,
+        return decision_engine_for(
+            self.settings, kind, clock=SystemClock(), on_budget_exhausted=self._alert, **stores
         )
 
     def _live_factory(self) -> Any:
