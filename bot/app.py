@@ -412,10 +412,9 @@ class App:
         return CcxtMarketData.from_id(c.exchange_id, api_key=c.api_key, secret=c.secret, testnet=c.testnet)
 
     def _engine(self, db: Database) -> DecisionEngine:
-        from core.decide.engines import build_engine
+        from bot.wiring import decision_engine_for
 
-        s = self.settings
-        kind = s.effective_engine
+        kind = self.settings.effective_engine
         llm_stores = {}
         if kind != "rules":
             from storage.llm_repo import SqliteCapabilityStore, SqliteDecisionCache, SqliteUsageLog
@@ -425,13 +424,12 @@ class App:
                 "capabilities": SqliteCapabilityStore(db),
                 "cache": SqliteDecisionCache(db),
             }
-        return build_engine(
+        return decision_engine_for(
+            self.settings,
             kind,
-            llm_config=s.llm_config(),
-            api_key=s.llm_api_key.get_secret_value() if s.llm_api_key else None,
             clock=SystemClock(),
             on_budget_exhausted=self._alert,
-            **llm_stores,  # type: ignore[arg-type]  # (each key is its own store type)
+            **llm_stores,
         )
 
     def _live_factory(self, credentials: ExchangeCredentials | None, db: Database) -> Callable[[], Broker] | None:
