@@ -27,6 +27,7 @@ ConfirmAction = Literal["live", "closeall"]
 StatsPeriod = Literal["7d", "30d", "all"]
 MAX_SYMBOLS = 20
 LAST_CYCLE_KEY = "last_cycle_at"
+DATA_WARNING_KEY = "data_warning"  # why the last cycle could enter nothing on its data ("" when fit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class StatusReport:
     engine: str
     day_pnl: float
     live_blocker: str | None = None  # why going live is refused right now (None: allowed)
+    data_warning: str | None = None  # why the last cycle entered nothing on its market data (None: data fit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +175,7 @@ class ControlService:
             engine=self._engine_name,
             day_pnl=day_pnl,
             live_blocker=self._live_blocker() if state.dry_run else None,
+            data_warning=await self._store.get_value(DATA_WARNING_KEY) or None,
         )
 
     async def positions(self) -> list[Position]:
