@@ -18,7 +18,7 @@ from core.config import RiskLimits
 from core.errors import UserInputError
 from core.models import HARD_MAX_LEVERAGE, AuditEntry, ClosedTrade, Position, RuntimeState, TradeEvent
 from core.protocols import Broker, Clock, CycleRecord, DecisionLog, MarketData, StateStore, TradeHistory
-from core.services.state_change import LAST_CYCLE_KEY, change_state
+from core.services.state_change import DATA_WARNING_KEY, LAST_CYCLE_KEY, change_state
 from core.trade_stats import legs_of_positions_closed, trade_stats
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ class StatusReport:
     engine: str
     day_pnl: float
     live_blocker: str | None = None  # why going live is refused right now (None: allowed)
+    data_warning: str | None = None  # why the last cycle entered nothing on its market data (None: data fit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,7 @@ class ControlService:
             engine=self._engine_name,
             day_pnl=day_pnl,
             live_blocker=self._live_blocker() if state.dry_run else None,
+            data_warning=await self._store.get_value(DATA_WARNING_KEY) or None,
         )
 
     async def positions(self) -> list[Position]:

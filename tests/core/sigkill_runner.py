@@ -17,7 +17,7 @@ from core.config import CostModel, RiskLimits
 from core.execution.paper_broker import PaperBroker
 from core.models import RuntimeState
 from core.risk.guard import RiskGuard
-from core.services.control import LAST_CYCLE_KEY
+from core.services.state_change import LAST_CYCLE_KEY
 from core.services.cycle import TradingCycle
 from storage.book_repo import SqliteBookStore
 from storage.db import Database
