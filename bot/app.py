@@ -263,6 +263,7 @@ class App:
             guard=self.guard,
             engine_name=self.engine.name,
             live_allowed=self._live_blocker,
+            confirmation_clock=SystemClock(),
         )
         self.dp = build_dispatcher(
             control=self.control,
