@@ -16,6 +16,7 @@ from bot.logging_setup import register_secret
 from bot.settings import Settings, load_settings
 from core.execution.exchange_client import ExchangeCredentials, make_exchange
 from core.execution.live_gate import ExchangeFactory, Verdict, check_exchange, check_llm, check_telegram, live_blocker
+from core.urls import scrub_urls_in
 
 NO_KEYS_LINE = (
     "✗ live trading requested (DRY_RUN=false) but EXCHANGE_API_KEY and EXCHANGE_SECRET are not set: "
@@ -71,7 +72,7 @@ async def run_check(
     if settings.live_requested:
         blocker = live_blocker(settings.dry_run, credentials, verdicts[1])
         if blocker:
-            typer.echo(f"✗ live trading: impossible — {blocker}")
+            typer.echo(f"✗ live trading: impossible — {scrub_urls_in(blocker)}")
             return 1
         typer.echo("✓ live trading: possible; an admin still confirms it in chat (/dryrun off)")
     return 1 if failed else 0
