@@ -29,6 +29,7 @@ class Reply:
     prompt_tokens: int = 900
     completion_tokens: int = 80
     usage: bool = True
+    finish_reason: str = "stop"  # "length" when a real server stops at max_tokens
 
 
 def answer(content: str | None, **kwargs: Any) -> Reply:
@@ -170,7 +171,7 @@ def _completion(request: dict[str, Any], reply: Reply) -> dict[str, Any]:
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": reply.content},
-                "finish_reason": "stop",
+                "finish_reason": reply.finish_reason,
             }
         ],
     }

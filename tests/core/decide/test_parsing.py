@@ -15,7 +15,16 @@ def test_strict_schema_is_what_openai_strict_mode_accepts() -> None:
     assert schema["additionalProperties"] is False and schema["type"] == "object"
     assert schema["required"] == list(schema["properties"])
     assert schema["properties"]["stop_loss"]["type"] == ["number", "null"]
-    assert "title" not in json.dumps(schema) and "maximum" not in json.dumps(schema)
+    assert '"title"' not in json.dumps(schema) and "maxLength" not in json.dumps(schema)
+
+
+def test_strict_schema_keeps_the_bounds_for_the_decoder() -> None:
+    # Stripped bounds let a grammar generate confidence 100 or leverage 0, which validation then rejects:
+    # a wasted call and a wasted repair (#15 defect 3).
+    props = strict_json_schema()["properties"]
+    assert (props["confidence"]["minimum"], props["confidence"]["maximum"]) == (0.0, 1.0)
+    assert props["leverage"]["minimum"] == 1 and props["leverage"]["maximum"] >= 20
+    assert props["take_profit"]["maxItems"] == 3 and props["stop_loss"]["exclusiveMinimum"] == 0
 
 
 @pytest.mark.parametrize(
