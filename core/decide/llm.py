@@ -257,6 +257,26 @@ class LlmEngine:
             await self.cache.put(key, record)
         return record
 
+    async def probe(self) -> DecisionRecord:
+        """One real structured completion for `aitrader check`: the real system prompt and request shape
+        (mode, max_tokens, downgrades) with a question whose right answer is "hold". Never cached."""
+        messages = [
+            {"role": "system", "content": system_prompt()},
+            {"role": "user", "content": "Connection test, no market data today: decide hold with confidence 0."},
+        ]
+        outcome = await self._ask(self.config.model, messages, 1.0, _TimeBudget(self._time_limit_s()))
+        return DecisionRecord(
+            status=outcome.status,
+            engine=self.name,
+            model=self.config.model,
+            attempts=outcome.attempts,
+            decision=outcome.decision,
+            error=None if outcome.error is None else self._redact(outcome.error),
+            usage=TokenUsage(outcome.prompt_tokens, outcome.completion_tokens),
+            latency_ms=round(outcome.latency_ms, 1),
+            mode=outcome.mode,
+        )
+
     async def _degrade(self, snapshot: Snapshot, account: AccountView, day: Any) -> DecisionRecord:
         message = (
             f"LLM daily token budget of {self.config.daily_token_budget:,} tokens is spent for {day}: "

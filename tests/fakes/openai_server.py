@@ -69,6 +69,7 @@ class ReceivedRequest:
 class FakeOpenAIServer:
     def __init__(self) -> None:
         self.requests: list[ReceivedRequest] = []
+        self.models: list[str] = ["main-model"]  # what GET /models lists
         self._script: list[ReplyRule] = []
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -118,6 +119,12 @@ class FakeOpenAIServer:
 
             def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
                 return
+
+            def do_GET(self) -> None:
+                if self.path.endswith("/models"):  # what `aitrader check` lists first
+                    self._send(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in server.models]}, {})
+                else:
+                    self._send(404, {"error": {"message": f"no route {self.path}"}}, {})
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
