@@ -12,7 +12,7 @@ import re
 from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.models import HARD_MAX_LEVERAGE, MAX_NOTE_CHARS, MAX_REASONING_CHARS, Action, Decision, DomainError
 
@@ -39,6 +39,15 @@ class DecisionSchema(BaseModel):
     invalidation: str = ""
     reasoning: str = ""
     note: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_levels_without_an_entry(cls, data: object) -> object:
+        # Strict mode makes every key required, so a hold still carries a stop and targets (real models write
+        # 0 or the price): they mean nothing without an entry and are not worth a re-ask.
+        if isinstance(data, dict) and str(data.get("action", "")).strip().lower() in ("hold", "close"):
+            return {**data, "stop_loss": None, "take_profit": []}
+        return data
 
     @field_validator("action", mode="before")
     @classmethod

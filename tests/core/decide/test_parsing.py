@@ -155,3 +155,12 @@ def test_an_echoed_example_is_skipped_and_alone_is_rejected() -> None:
 def test_trailing_commas_and_comments_are_not_guessed_at(text: str) -> None:
     with pytest.raises(NoJsonError):
         extract_json(text)
+
+
+def test_a_hold_with_meaningless_levels_is_a_hold() -> None:
+    # Gemma 3 270M under strict mode: a hold with "stop_loss": 0 was rejected and cost a re-ask (#15).
+    decision = parse_decision(
+        json.dumps({"action": "hold", "confidence": 0.2, "stop_loss": 0, "take_profit": [0, 0, 0], "leverage": 1}),
+        100.0,
+    )
+    assert decision.action == Action.HOLD and decision.stop_loss is None and decision.take_profit == ()
