@@ -163,7 +163,7 @@ def test_a_day_of_replay_on_two_symbols_then_the_rerun_asks_nothing(llama_server
     assert "Traceback" not in first.stderr and "HTTP Request" not in first.stderr
     report = json.loads((out / "report.json").read_text())
     stats = report["engine_stats"]
-    run = json.loads((out / "run.json").read_text())
+    run = json.loads((out / "run-stats.json").read_text())  # the run-dependent figures
     print(f"replay: {wall:.1f} s wall, engine_stats {stats}, tokens {run['prompt_tokens']}+{run['completion_tokens']}")
     assert stats["decisions"] == 2 * 25
     assert sum(stats.get(f"status_{s}", 0) for s in ("ok", "rejected", "failed")) == 50
@@ -177,7 +177,7 @@ def test_a_day_of_replay_on_two_symbols_then_the_rerun_asks_nothing(llama_server
     before = _served(llama_server)
     second = _aitrader(args, env, tmp_path, timeout=600)
     assert second.returncode == 0, second.stderr[-2000:]
-    rerun = json.loads((out / "run.json").read_text())
+    rerun = json.loads((out / "run-stats.json").read_text())
     failed = stats.get("status_failed", 0)  # failures are not cached: only those are asked again
     assert rerun["cached_decisions"] == 50 - failed
     if failed == 0:
