@@ -208,13 +208,17 @@ def download(
 
 
 @app.command()
-def check() -> None:
-    """Validate settings and reach Telegram, the exchange and the LLM, reporting each."""
+def check(
+    reset_llm_capabilities: bool = typer.Option(
+        False, "--reset-llm-capabilities", help="forget the structured-output modes stored per LLM endpoint + model"
+    ),
+) -> None:
+    """Validate settings and reach Telegram, the exchange and the LLM (one real completion), reporting each."""
 
     async def go() -> int | None:
         from bot.commands.check_cmd import run_check
 
-        return await run_check()
+        return await run_check(reset_llm_capabilities=reset_llm_capabilities)
 
     _run(go)
 

@@ -16,12 +16,16 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.config import CostModel, LlmConfig, RiskLimits
+from core.decide.endpoints import is_local_endpoint
+from core.decide.prices import parse_prices
 from core.errors import UserInputError
 from core.models import HARD_MAX_LEVERAGE
 from core.urls import scrub_url
 
 EngineName = Literal["llm", "rules", "ensemble"]
 _TOKEN_SHAPE = re.compile(r"\d+:[A-Za-z0-9_-]+")  # what aiogram accepts (aiogram.utils.token)
+REMOTE_LLM_TIMEOUT_S = 60.0
+LOCAL_LLM_TIMEOUT_S = 300.0
 
 
 def _split_csv(value: object) -> object:
@@ -47,11 +51,14 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_model: str = "gpt-4o-mini"
     llm_fallback_models: Annotated[tuple[str, ...], NoDecode] = ()
-    llm_timeout_s: float = Field(30.0, gt=0, le=600)
+    llm_timeout_s: float | None = Field(None, gt=0, le=3600)  # one decision's budget; None: 60 s, 300 s local
     llm_max_retries: int = Field(3, ge=0, le=10)
     llm_daily_token_budget: int = Field(2_000_000, ge=0)
-    llm_price_prompt_per_mtok: float = Field(0.15, ge=0, le=10_000)
-    llm_price_completion_per_mtok: float = Field(0.60, ge=0, le=10_000)
+    llm_price_prompt_per_mtok: float | None = Field(None, ge=0, le=10_000)
+    llm_price_completion_per_mtok: float | None = Field(None, ge=0, le=10_000)
+    llm_prices: str = ""  # model=PROMPT/COMPLETION,… USD per million tokens
+    llm_max_tokens: int = Field(800, ge=16, le=65_536)
+    llm_temperature: float = Field(0.2, ge=0, le=2)
     engine: EngineName | None = None
 
     # Exchange
@@ -124,6 +131,17 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_secret_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("llm_timeout_s", "llm_price_prompt_per_mtok", "llm_price_completion_per_mtok", mode="before")
+    @classmethod
+    def _empty_number_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("llm_prices")
+    @classmethod
+    def _check_prices(cls, value: str) -> str:
+        parse_prices(value)
+        return value
 
     @field_validator("telegram_channel_id", "market_data_dir", mode="before")
     @classmethod
@@ -203,7 +221,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_engine(self) -> Settings:
-        if self.engine in ("llm", "ensemble") and self.llm_api_key is None and not _is_local(self.llm_base_url):
+        if self.engine in ("llm", "ensemble") and self.llm_api_key is None and not is_local_endpoint(self.llm_base_url):
             raise ValueError(f"ENGINE={self.engine} needs LLM_API_KEY (or a local LLM_BASE_URL)")
         return self
 
@@ -213,7 +231,8 @@ class Settings(BaseSettings):
     def effective_engine(self) -> EngineName:
         if self.engine is not None:
             return self.engine
-        return "llm" if self.llm_api_key is not None else "rules"
+        # A local or LAN server (Ollama, llama.cpp, vLLM) is a choice as clear as a key.
+        return "llm" if self.llm_api_key is not None or is_local_endpoint(self.llm_base_url) else "rules"
 
     @property
     def live_requested(self) -> bool:
@@ -248,16 +267,22 @@ class Settings(BaseSettings):
             base_url=self.llm_base_url,
             model=self.llm_model,
             fallback_models=self.llm_fallback_models,
-            timeout_s=self.llm_timeout_s,
+            timeout_s=self.llm_timeout_budget_s,
             max_retries=self.llm_max_retries,
             daily_token_budget=self.llm_daily_token_budget,
             price_prompt_per_mtok=self.llm_price_prompt_per_mtok,
             price_completion_per_mtok=self.llm_price_completion_per_mtok,
+            prices=parse_prices(self.llm_prices),
+            max_tokens=self.llm_max_tokens,
+            temperature=self.llm_temperature,
         )
 
-
-def _is_local(url: str) -> bool:
-    return any(host in url for host in ("://127.", "://localhost", "://[::1]", "://0.0.0.0"))
+    @property
+    def llm_timeout_budget_s(self) -> float:
+        """LLM_TIMEOUT_S, or its default: a CPU-bound local model needs minutes where an API needs seconds."""
+        if self.llm_timeout_s is not None:
+            return self.llm_timeout_s
+        return LOCAL_LLM_TIMEOUT_S if is_local_endpoint(self.llm_base_url) else REMOTE_LLM_TIMEOUT_S
 
 
 def format_validation_error(error: ValidationError) -> str:
