@@ -207,6 +207,14 @@ class PaperBroker:
         await self._ensure()
         return list(self._orders.values())
 
+    async def rebase_peak(self) -> None:
+        """The drawdown peak becomes today's equity: what resuming after a kill-switch accepts (evaluation
+        policy in replay); without it the same drawdown would trip the switch again at once."""
+        async with self._changing:
+            await self._ensure()
+            self._peak = self.equity()
+            await self._commit(BookChange(meta={"peak_equity": self._peak}))
+
     @property
     def cash(self) -> float:
         return self._cash
