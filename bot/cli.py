@@ -183,6 +183,50 @@ def replay(
 
 
 @app.command()
+def sweep(
+    data: Annotated[Path, typer.Option(help="offline data folder (DESIGN §4.2)")],
+    symbols: Annotated[str, typer.Option(help="comma-separated symbols, replayed together in each cell")],
+    start: Annotated[str, typer.Option(help="first as_of, ISO-8601")],
+    end: Annotated[str, typer.Option(help="last as_of, ISO-8601")],
+    out: Annotated[Path, typer.Option(help="sweep folder (cells/, sweep.csv, sweep.json)")],
+    grid: Annotated[list[str] | None, typer.Option(help="KEY=V1,V2 (repeatable); e.g. min_confidence=0.55,0.6")] = None,
+    engine: Annotated[str, typer.Option(help="rules, llm or ensemble")] = "rules",
+    windows: Annotated[int, typer.Option(help="cut --start..--end into N consecutive equal windows")] = 1,
+    per_symbol: Annotated[bool, typer.Option(help="one cell per symbol instead of all symbols together")] = False,
+    workers: Annotated[int | None, typer.Option(help="local worker processes (default: CPUs, at most 4)")] = None,
+    cluster: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:8786); needs aitrader[cluster]")] = None,
+    initial_equity: Annotated[float, typer.Option(help="starting equity in quote currency")] = 10_000.0,
+) -> None:
+    """Replay a grid of settings × symbols × windows, resumably, on local processes or a Dask cluster."""
+
+    async def go() -> int | None:
+        from bot.commands.sweep_cmd import default_workers, run_sweep
+        from core.evaluation.overrides import parse_grid
+
+        start_at, end_at = parse_time(start, "--start"), parse_time(end, "--end")
+        if end_at <= start_at:
+            raise UserInputError(f"--end: {end} must be after --start {start}")
+        if not initial_equity > 0:
+            raise UserInputError(f"--initial-equity: must be positive, got {initial_equity}")
+        return run_sweep(
+            data=data,
+            symbols=parse_symbols(symbols),
+            start=start_at,
+            end=end_at,
+            engine=engine,
+            grid=parse_grid(grid or []),
+            out=out,
+            windows=windows,
+            per_symbol=per_symbol,
+            workers=workers if workers is not None else default_workers(),
+            cluster=cluster,
+            initial_equity=initial_equity,
+        )
+
+    _run(go)
+
+
+@app.command()
 def download(
     symbols: Annotated[str, typer.Option(help="comma-separated symbols")],
     out: Annotated[Path, typer.Option(help="data folder to write (DESIGN §4.2)")],

@@ -1,0 +1,213 @@
+"""`aitrader sweep`: a grid of settings × symbol sets × windows, one replay per cell (DESIGN §4.8).
+
+Cells run on local worker processes (concurrent.futures, forkserver) by default, or with `--cluster
+ADDRESS` on an existing Dask distributed scheduler (the optional extra `aitrader[cluster]`): Dask's
+`Client.get_executor()` is a concurrent.futures Executor too, so both paths are one code path. Dask over
+Ray: pure-Python wheels that install on every Python the project supports, a scheduler that is one
+process (`dask scheduler` / `dask worker ADDRESS`), and a LocalCluster that runs inside the test process;
+Ray brings a ~70 MB wheel with its own C++ runtime and starts several daemons even for local mode.
+
+The main process writes each finished cell (`sweep.CellStore`), so workers need no shared filesystem, and
+a re-run skips every cell already written. sweep.csv and sweep.json are rebuilt from the cell files at the
+end; a cell that failed is not written (the re-run tries it again) and makes the command exit 1.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import multiprocessing
+import os
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from core.errors import UserInputError
+from core.evaluation.overrides import EvalSettings, Scalar
+from core.evaluation.sweep import (
+    CELLS_FOLDER,
+    CellStore,
+    SweepCell,
+    plan_cells,
+    rank_value,
+    ranked,
+    split_windows,
+    sweep_summary,
+    write_sweep_csv,
+)
+from core.models import iso_z
+
+ENGINES = ("rules", "llm", "ensemble")
+
+
+def _base_settings() -> tuple[EvalSettings, str]:
+    """Limits, costs and the leverage cap from settings (environment / .env), as a replay uses; and the
+    model identity for llm cells."""
+    from bot.settings import load_settings
+    from core.decide.prompt import prompt_version
+
+    settings = load_settings()
+    base = EvalSettings(limits=settings.risk_limits(), costs=settings.cost_model(), max_leverage=settings.max_leverage)
+    return base, f"{settings.llm_model}|{prompt_version()}"
+
+
+def _checked_windows(market: Any, symbol_sets: Sequence[tuple[str, ...]], windows: list[tuple[datetime, datetime]],
+                     engine: str) -> list[tuple[datetime, datetime]]:
+    """Each window as the data allows it for every symbol set (clipped like a replay clips it)."""
+    from core.evaluation.replay import ReplaySpec, plan_steps
+    from core.market.timeframes import from_ms
+
+    out = []
+    for start, end in windows:
+        first, last = start, end
+        for symbols in symbol_sets:
+            steps = plan_steps(market, ReplaySpec(symbols=symbols, start=start, end=end, engine=engine))
+            first, last = max(first, from_ms(int(steps[0]))), min(last, from_ms(int(steps[-1])))
+        if last <= first:
+            raise UserInputError(f"--windows: {iso_z(start)} → {iso_z(end)} has no bars every symbol set shares")
+        out.append((first, last))
+    return out
+
+
+def _executor(workers: int, cluster: str | None) -> tuple[cf.Executor, str, Any]:
+    if cluster is None:
+        context = multiprocessing.get_context("forkserver")
+        return cf.ProcessPoolExecutor(max_workers=workers, mp_context=context), f"{workers} local processes", None
+    try:
+        from distributed import Client
+    except ImportError:
+        raise UserInputError("--cluster needs Dask distributed: pip install 'aitrader[cluster]'") from None
+    try:
+        client = Client(cluster, timeout="10s")
+    except (OSError, TimeoutError) as error:
+        raise UserInputError(f"--cluster: cannot reach a Dask scheduler at {cluster}: {error}") from None
+    count = len(client.scheduler_info().get("workers", {}))
+    return client.get_executor(pure=False), f"Dask cluster {cluster} ({count} workers)", client
+
+
+def _summary_table(rows: Sequence[dict[str, Any]], grid_keys: Sequence[str], limit: int = 10) -> Table:
+    table = Table(title=f"Sweep · top {min(limit, len(rows))} of {len(rows)} cells by Sharpe")
+    for column in ("#", *(k.split(".")[-1] for k in grid_keys), "symbols", "window", "return %", "Sharpe", "max DD %", "PF", "positions"):
+        table.add_column(column, justify="right" if column not in ("symbols", "window") else "left")
+
+    def fmt(value: object) -> str:
+        return "n/a" if value is None else f"{value:,.2f}" if isinstance(value, float) else str(value)
+
+    for rank, row in enumerate(rows[:limit], start=1):
+        m = row["metrics"]
+        table.add_row(
+            str(rank),
+            *(fmt(row["overrides"].get(k)) for k in grid_keys),
+            ",".join(s.split("/")[0] for s in row["symbols"]),
+            f"{row['start'][:10]}→{row['end'][:10]}",
+            fmt(m.get("total_return_pct")),
+            fmt(rank_value(row)),
+            fmt(m.get("max_drawdown_pct")),
+            fmt(m.get("profit_factor")),
+            fmt(m.get("positions")),
+        )
+    return table
+
+
+def run_sweep(
+    *,
+    data: Path,
+    symbols: tuple[str, ...],
+    start: datetime,
+    end: datetime,
+    engine: str,
+    grid: dict[str, tuple[Scalar, ...]],
+    out: Path,
+    windows: int = 1,
+    per_symbol: bool = False,
+    workers: int = 1,
+    cluster: str | None = None,
+    initial_equity: float = 10_000.0,
+    console: Console | None = None,
+) -> int:
+    from bot.commands.sweep_worker import run_sweep_cell
+    from core.market.offline import OfflineMarketData
+
+    if engine not in ENGINES:
+        raise UserInputError(f"--engine: must be {', '.join(ENGINES)}, got {engine!r}")
+    if not data.is_dir():
+        raise UserInputError(f"--data: {data} is not a folder")
+    if out.exists() and not out.is_dir():
+        raise UserInputError(f"--out: {out} exists and is not a folder")
+    if workers < 1:
+        raise UserInputError(f"--workers: must be >= 1, got {workers}")
+    market = OfflineMarketData(data)
+    unknown = [s for s in symbols if s not in market.symbol_list()]
+    if unknown:
+        raise UserInputError(f"--symbols: no data for {', '.join(unknown)} in {data}")
+    symbol_sets = [(s,) for s in symbols] if per_symbol else [symbols]
+    spans = _checked_windows(market, symbol_sets, split_windows(start, end, windows), engine)
+    base, model = _base_settings()
+    cells = plan_cells(
+        engine=engine, grid=grid, symbol_sets=symbol_sets, windows=spans, base=base,
+        data=str(data.resolve()), initial_equity=initial_equity, model=model if engine != "rules" else "",
+    )
+    store = CellStore(out / CELLS_FOLDER)
+    finished = store.finished(c.key for c in cells)
+    todo: list[SweepCell] = [c for c in cells if c.key not in finished]
+
+    err = console or Console(stderr=True)
+    failures: list[str] = []
+    started = time.perf_counter()
+    if todo:
+        executor, where, client = _executor(min(workers, len(todo)), cluster)
+        err.print(f"sweep: {len(cells)} cells, {len(finished)} finished earlier, running {len(todo)} on {where}")
+        cache_dir = str(out.resolve())
+        try:
+            futures = {executor.submit(run_sweep_cell, cell, cache_dir): cell for cell in todo}
+            with Progress(
+                TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("cells"),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=err,
+            ) as progress:
+                task = progress.add_task("sweep", total=len(cells), completed=len(finished))
+                for future in cf.as_completed(futures):
+                    cell = futures[future]
+                    try:
+                        store.write(future.result())
+                    except Exception as error:  # one bad cell never stops the others
+                        failures.append(f"{cell.key} ({dict(cell.overrides)}, {iso_z(cell.start)}): "
+                                        f"{type(error).__name__}: {error}")
+                    progress.advance(task)
+        finally:
+            if client is None:
+                executor.shutdown(wait=True, cancel_futures=True)
+            else:  # Dask's executor has no cancel_futures; closing the client releases its tasks
+                executor.shutdown(wait=False)
+                client.close()
+    else:
+        err.print(f"sweep: all {len(cells)} cells finished earlier; rebuilding sweep.csv and sweep.json")
+    elapsed = time.perf_counter() - started
+
+    results = [r for r in (store.load(c.key) for c in cells) if r is not None]
+    rows = ranked(results)
+    grid_keys = sorted(grid)
+    write_sweep_csv(out / "sweep.csv", rows, grid_keys)
+    summary = sweep_summary(rows, grid)
+    (out / "sweep.json").write_text(json.dumps(summary, sort_keys=True, indent=2, allow_nan=False) + "\n",
+                                    encoding="utf-8")
+    stdout = Console()
+    stdout.print(_summary_table(rows, grid_keys))
+    stdout.print(summary["deflated_sharpe_detail"]["verdict"])
+    stdout.print(f"{len(todo) - len(failures)} cells run in {elapsed:.1f}s, {len(finished)} reused; "
+                 f"wrote {out / 'sweep.csv'}, sweep.json")
+    if failures:
+        for line in failures[:5]:
+            err.print(f"error: cell {line}")
+        err.print(f"error: {len(failures)} of {len(todo)} cells failed; re-run the command to retry them")
+        return 1
+    return 0
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 4))
