@@ -21,6 +21,7 @@ from core.models import ClosedTrade, DomainError
 HOURS_PER_YEAR = 24 * 365
 SECONDS_PER_YEAR = HOURS_PER_YEAR * 3600
 CONFIDENCE_BUCKET_WIDTH = 0.1
+PARTIAL_EXIT_ORDER = {"tp1": 0, "tp2": 1, "tp3": 2}  # partial legs come before the leg that closes the rest
 
 
 def bars_per_year(bar_seconds: int) -> float:
