@@ -1,6 +1,6 @@
 """`aitrader replay`: the live cycle over history, with a progress bar, the report files and a summary.
 
-report.json, trades.csv, equity.csv and report.png are the contract (DESIGN §4.6); run.json beside them
+report.json, trades.csv, equity.csv, report.png and tearsheet.html are the contract (DESIGN §4.6); run.json beside them
 holds what depends on the run rather than the inputs (wall time, speed, LLM tokens and cache hits), so
 report.json stays byte-identical between runs. `--engine llm` goes through a decision cache kept in
 `<out>/decision-cache.jsonl`: a re-run asks the model nothing and gets the same decisions.
@@ -146,6 +146,7 @@ async def run_replay(
     initial_equity: float,
 ) -> int:
     from bot.reports.report_chart import render_report_chart
+    from bot.reports.tearsheet import render_tearsheet
     from core.evaluation.replay import ReplaySpec, close_prices, plan_steps, run_replay_cycle
     from core.evaluation.report import build_report, write_report
     from core.market.offline import OfflineMarketData
@@ -203,11 +204,12 @@ async def run_replay(
         (out / "run.json").write_text, json.dumps(run, sort_keys=True, indent=2) + "\n", "utf-8"
     )
     report = build_report(result)
+    await asyncio.to_thread(render_tearsheet, result, report, out / "tearsheet.html")
     stdout = Console()
     stdout.print(summary_table(result, report))
     stdout.print(
         f"{len(result.step_ms)} bars × {len(result.symbols)} symbols in {elapsed:.1f}s; wrote {files.report_json}, "
-        f"{files.trades_csv.name}, {files.equity_csv.name}, report.png, run.json"
+        f"{files.trades_csv.name}, {files.equity_csv.name}, report.png, tearsheet.html, run.json"
     )
     return 0
 
