@@ -159,7 +159,7 @@ def render_tearsheet(result: ReplayResult, report: Mapping[str, Any], path: Path
         label: {"strategy": metrics.get(key), "buy & hold": bh.get(key)}
         for label, key in (("total return %", "total_return_pct"), ("CAGR %", "cagr_pct"),
                            ("max drawdown %", "max_drawdown_pct"), ("Sharpe", "sharpe"), ("Sortino", "sortino"),
-                           ("positions", "positions"), ("legs", "trades"), ("win rate (positions)", "win_rate"),
+                           ("Calmar", "calmar"), ("positions", "positions"), ("legs", "trades"), ("win rate (positions)", "win_rate"),
                            ("profit factor", "profit_factor"), ("exposure %", "exposure_pct"),
                            ("fees paid", "fees_paid"), ("funding paid", "funding_paid"))
     }

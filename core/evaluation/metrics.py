@@ -173,6 +173,7 @@ def compute_metrics(
     growth = final / initial_equity
     cagr = (growth ** (1.0 / years) - 1.0) * 100.0 if years > 0 and growth >= 0 else None
 
+    mdd = max_drawdown_pct(initial_equity, equity)
     positions = positions_of(trades)
     wins = [p.net_pnl for p in positions if p.net_pnl > 0]
     losses = [p.net_pnl for p in positions if p.net_pnl <= 0]
@@ -189,9 +190,11 @@ def compute_metrics(
         "final_equity": final,
         "total_return_pct": (growth - 1.0) * 100.0,
         "cagr_pct": cagr,
-        "max_drawdown_pct": max_drawdown_pct(initial_equity, equity),
+        "max_drawdown_pct": mdd,
         "sharpe": sharpe,
         "sortino": sortino,
+        # Calmar over the whole window (CAGR / max drawdown), as empyrical's calmar_ratio; None without a drawdown
+        "calmar": cagr / mdd if cagr is not None and mdd > 0 else None,
         "bars": len(equity),
         "bars_per_year": periods,
         "trades": len(trades),

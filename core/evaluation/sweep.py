@@ -40,6 +40,7 @@ METRIC_COLUMNS = (
     "max_drawdown_pct",
     "sharpe",
     "sortino",
+    "calmar",
     "win_rate",
     "profit_factor",
     "trades",
