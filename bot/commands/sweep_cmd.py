@@ -78,6 +78,8 @@ def _checked_windows(market: Any, symbol_sets: Sequence[tuple[str, ...]], window
 def _executor(workers: int, cluster: str | None) -> tuple[cf.Executor, str, Any]:
     if cluster is None:
         context = multiprocessing.get_context("forkserver")
+        # the server imports pandas, pandas-ta and the replay once; every worker forks from it warm
+        context.set_forkserver_preload(["bot.commands.sweep_worker", "core.evaluation.cell_runner"])
         return cf.ProcessPoolExecutor(max_workers=workers, mp_context=context), f"{workers} local processes", None
     try:
         from distributed import Client
@@ -130,6 +132,7 @@ def run_sweep(
     cluster: str | None = None,
     initial_equity: float = 10_000.0,
     console: Console | None = None,
+    report: Console | None = None,
 ) -> int:
     from bot.commands.sweep_worker import run_sweep_cell
     from core.market.offline import OfflineMarketData
@@ -196,7 +199,7 @@ def run_sweep(
     summary = sweep_summary(rows, grid)
     (out / "sweep.json").write_text(json.dumps(summary, sort_keys=True, indent=2, allow_nan=False) + "\n",
                                     encoding="utf-8")
-    stdout = Console()
+    stdout = report or Console()
     stdout.print(_summary_table(rows, grid_keys))
     stdout.print(summary["deflated_sharpe_detail"]["verdict"])
     stdout.print(f"{len(todo) - len(failures)} cells run in {elapsed:.1f}s, {len(finished)} reused; "
