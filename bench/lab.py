@@ -29,11 +29,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from core.evaluation.overrides import parse_grid  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from bot.commands.sweep_cmd import run_sweep  # noqa: E402
 from core.decide.rules import RulesEngine  # noqa: E402
-from core.evaluation.overrides import parse_grid  # noqa: E402
 from core.evaluation.replay import INTRABAR_TIMEFRAMES, WARMUP_BARS, ReplaySpec, plan_steps, run_replay_cycle  # noqa: E402
 from core.market.offline import OfflineMarketData  # noqa: E402
 from core.market.snapshot import SeriesSnapshotSource  # noqa: E402

@@ -53,6 +53,18 @@ def _run(coro_factory: Callable[[], Coroutine[Any, Any, int | None]]) -> None:
     raise typer.Exit(code or 0)
 
 
+def _run_blocking(fn: Callable[[], int | None]) -> None:
+    """_run for a command that manages its own workers and event loops (sweep)."""
+    try:
+        code = fn()
+    except UserInputError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    raise typer.Exit(code or 0)
+
+
 def _setup_logging(verbose: bool) -> None:
     from bot.logging_setup import configure_logging
 
@@ -189,8 +201,8 @@ def sweep(
     start: Annotated[str, typer.Option(help="first as_of, ISO-8601")],
     end: Annotated[str, typer.Option(help="last as_of, ISO-8601")],
     out: Annotated[Path, typer.Option(help="sweep folder (cells/, sweep.csv, sweep.json)")],
-    grid: Annotated[list[str] | None, typer.Option(help="KEY=V1,V2 (repeatable); e.g. min_confidence=0.55,0.6")] = None,
-    engine: Annotated[str, typer.Option(help="rules, llm or ensemble")] = "rules",
+    grid: Annotated[list[str] | None, typer.Option(help="SETTING=V1,V2 (repeatable), e.g. MIN_CONFIDENCE=0.55,0.6")] = None,
+    engine: Annotated[str, typer.Option(help="rules, llm, llm:MODEL, ensemble or baseline:NAME")] = "rules",
     windows: Annotated[int, typer.Option(help="cut --start..--end into N consecutive equal windows")] = 1,
     per_symbol: Annotated[bool, typer.Option(help="one cell per symbol instead of all symbols together")] = False,
     workers: Annotated[int | None, typer.Option(help="local worker processes (default: CPUs, at most 4)")] = None,
@@ -199,9 +211,9 @@ def sweep(
 ) -> None:
     """Replay a grid of settings × symbols × windows, resumably, on local processes or a Dask cluster."""
 
-    async def go() -> int | None:
+    def go() -> int:
         from bot.commands.sweep_cmd import default_workers, run_sweep
-        from core.evaluation.overrides import parse_grid
+        from core.evaluation.sweep import parse_grid
 
         start_at, end_at = parse_time(start, "--start"), parse_time(end, "--end")
         if end_at <= start_at:
@@ -223,7 +235,7 @@ def sweep(
             initial_equity=initial_equity,
         )
 
-    _run(go)
+    _run_blocking(go)
 
 
 @app.command()

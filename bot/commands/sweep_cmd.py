@@ -7,17 +7,20 @@ Ray: pure-Python wheels that install on every Python the project supports, a sch
 process (`dask scheduler` / `dask worker ADDRESS`), and a LocalCluster that runs inside the test process;
 Ray brings a ~70 MB wheel with its own C++ runtime and starts several daemons even for local mode.
 
-The main process writes each finished cell (`sweep.CellStore`), so workers need no shared filesystem, and
+Blocking, with no event loop of its own running (the CLI calls it outside asyncio; the leaderboard write at
+the end is one asyncio.run). The main process writes each finished cell (`sweep.CellStore`), so workers need no shared filesystem, and
 a re-run skips every cell already written. sweep.csv and sweep.json are rebuilt from the cell files at the
 end; a cell that failed is not written (the re-run tries it again) and makes the command exit 1.
 """
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures as cf
 import json
 import multiprocessing
 import os
+import re
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -29,7 +32,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from core.errors import UserInputError
-from core.evaluation.overrides import EvalSettings, Scalar
 from core.evaluation.sweep import (
     CELLS_FOLDER,
     CellStore,
@@ -43,18 +45,22 @@ from core.evaluation.sweep import (
 )
 from core.models import iso_z
 
-ENGINES = ("rules", "llm", "ensemble")
 
+def _describer(factory: Any) -> Any:
+    """(engine, overrides) → (version id, descriptor, extra identity), through the same factory as replay and
+    compare; a bad setting or value is its one-line UserInputError, raised while planning."""
+    from bot.wiring import EngineEntry
 
-def _base_settings() -> tuple[EvalSettings, str]:
-    """Limits, costs and the leverage cap from settings (environment / .env), as a replay uses; and the
-    model identity for llm cells."""
-    from bot.settings import load_settings
-    from core.decide.prompt import prompt_version
+    def describe(engine: str, overrides: tuple[tuple[str, str], ...]) -> tuple[str, Any, Any]:
+        entry = EngineEntry("cell", engine, overrides)
+        try:
+            version = factory.version(entry)
+            settings = factory.settings_for(entry)
+        except UserInputError as error:  # the factory speaks of --set NAME:KEY; here it is a --grid value
+            raise UserInputError(f"--grid: {re.sub(r'^--set:? cell:? ?', '', str(error))}") from None
+        return version.id, version.descriptor, {"replay_resume_after_days": settings.replay_resume_after_days}
 
-    settings = load_settings()
-    base = EvalSettings(limits=settings.risk_limits(), costs=settings.cost_model(), max_leverage=settings.max_leverage)
-    return base, f"{settings.llm_model}|{prompt_version()}"
+    return describe
 
 
 def _checked_windows(market: Any, symbol_sets: Sequence[tuple[str, ...]], windows: list[tuple[datetime, datetime]],
@@ -124,7 +130,7 @@ def run_sweep(
     start: datetime,
     end: datetime,
     engine: str,
-    grid: dict[str, tuple[Scalar, ...]],
+    grid: dict[str, tuple[str, ...]],
     out: Path,
     windows: int = 1,
     per_symbol: bool = False,
@@ -135,10 +141,10 @@ def run_sweep(
     report: Console | None = None,
 ) -> int:
     from bot.commands.sweep_worker import run_sweep_cell
+    from bot.wiring import CycleFactory, parse_engine
     from core.market.offline import OfflineMarketData
 
-    if engine not in ENGINES:
-        raise UserInputError(f"--engine: must be {', '.join(ENGINES)}, got {engine!r}")
+    entry = parse_engine(engine, "--engine")
     if not data.is_dir():
         raise UserInputError(f"--data: {data} is not a folder")
     if out.exists() and not out.is_dir():
@@ -150,11 +156,11 @@ def run_sweep(
     if unknown:
         raise UserInputError(f"--symbols: no data for {', '.join(unknown)} in {data}")
     symbol_sets = [(s,) for s in symbols] if per_symbol else [symbols]
-    spans = _checked_windows(market, symbol_sets, split_windows(start, end, windows), engine)
-    base, model = _base_settings()
+    spans = _checked_windows(market, symbol_sets, split_windows(start, end, windows), entry.engine)
+    factory = CycleFactory.from_environment()
     cells = plan_cells(
-        engine=engine, grid=grid, symbol_sets=symbol_sets, windows=spans, base=base,
-        data=str(data.resolve()), initial_equity=initial_equity, model=model if engine != "rules" else "",
+        engine=entry.engine, grid=grid, symbol_sets=symbol_sets, windows=spans, describe=_describer(factory),
+        data=str(data.resolve()), initial_equity=initial_equity,
     )
     store = CellStore(out / CELLS_FOLDER)
     finished = store.finished(c.key for c in cells)
@@ -199,6 +205,7 @@ def run_sweep(
     summary = sweep_summary(rows, grid)
     (out / "sweep.json").write_text(json.dumps(summary, sort_keys=True, indent=2, allow_nan=False) + "\n",
                                     encoding="utf-8")
+    asyncio.run(_record(factory, rows))
     stdout = report or Console()
     stdout.print(_summary_table(rows, grid_keys))
     stdout.print(summary["deflated_sharpe_detail"]["verdict"])
@@ -210,6 +217,28 @@ def run_sweep(
         err.print(f"error: {len(failures)} of {len(todo)} cells failed; re-run the command to retry them")
         return 1
     return 0
+
+
+async def _record(factory: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """Every finished cell under its strategy version in the leaderboard (re-recording replaces the row)."""
+    from bot.leaderboard import record_results
+    from core.evaluation.leaderboard import result_from_metrics
+
+    results = [
+        result_from_metrics(
+            version=r["version"], engine=r["engine"], model=factory.model_of(_entry(r)), source="sweep",
+            symbols=r["symbols"], start=r["start"], end=r["end"], oos=False, metrics=r["metrics"],
+            descriptor=r["identity"]["descriptor"],
+        )
+        for r in rows
+    ]
+    await record_results(factory, results)
+
+
+def _entry(row: dict[str, Any]) -> Any:
+    from bot.wiring import EngineEntry
+
+    return EngineEntry("cell", row["engine"], tuple(sorted((k, str(v)) for k, v in row["overrides"].items())))
 
 
 def default_workers() -> int:

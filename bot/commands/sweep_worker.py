@@ -1,35 +1,41 @@
-"""What a sweep worker runs for one cell (a local process or a Dask worker): build the engine the cell
-names from the worker's own settings, then the replay. Secrets stay on the worker: an LLM key is read
-from the worker's environment, never shipped with the task."""
+"""What a sweep worker runs for one cell (a local process or a Dask worker): the strategy built by the
+same factory as replay and compare (bot.wiring), from the worker's own settings — an LLM key stays in the
+worker's environment, never shipped with the task. A worker whose settings make another strategy version
+than the client planned refuses the cell rather than file a result under the wrong key."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
-from core.clock import SimulatedClock
-from core.evaluation.cell_runner import run_cell
+from bot.wiring import CycleFactory, EngineEntry
+from core.evaluation.cell_runner import cell_outcome, market_for, source_for
 from core.evaluation.sweep import SweepCell
-from core.protocols import DecisionEngine
+
+_local = threading.local()
 
 
-def _engine_factory(cache_dir: str | None):
-    def build(cell: SweepCell, clock: SimulatedClock) -> DecisionEngine:
-        from core.decide.engines import build_engine
-
-        if cell.engine == "rules":
-            return build_engine("rules", rules_params=cell.settings.rules)
-        from bot.commands.replay_cmd import CACHE_FILE, JsonlDecisionCache
-        from bot.settings import load_settings
-
-        settings = load_settings()
-        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key is not None else None
-        cache = JsonlDecisionCache(Path(cache_dir or ".") / CACHE_FILE)
-        return build_engine(cell.engine, llm_config=settings.llm_config(), api_key=key,
-                            rules_params=cell.settings.rules, cache=cache, clock=clock)
-
-    return build
+def _factory() -> CycleFactory:
+    factory = getattr(_local, "factory", None)
+    if factory is None:
+        factory = _local.factory = CycleFactory.from_environment()
+    return factory
 
 
 def run_sweep_cell(cell: SweepCell, cache_dir: str | None = None) -> dict[str, Any]:
-    return run_cell(cell, _engine_factory(cache_dir))
+    factory = _factory()
+    entry = EngineEntry("cell", cell.engine, cell.overrides)
+    version = factory.version(entry).id
+    if version != cell.version:
+        raise RuntimeError(f"this worker's settings make strategy version {version}, the sweep planned "
+                           f"{cell.version}: run workers with the client's settings (.env)")
+    market = market_for(cell.data)
+    spec = factory.replay_spec(entry, cell.symbols, cell.start, cell.end, cell.initial_equity)
+    source = source_for(cell, market, spec) if entry.kind != "baseline" else None
+    result = asyncio.run(
+        factory.replay(market, entry, cell.symbols, cell.start, cell.end, cell.initial_equity,
+                       cache_dir=Path(cache_dir) if cache_dir else None, source=source)
+    )
+    return cell_outcome(cell, result)

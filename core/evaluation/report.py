@@ -75,6 +75,7 @@ class ReplayResult:
     alerts: tuple[str, ...] = ()  # what admins would have been told (kill-switch, daily breaker)
     markers: tuple[tuple[int, str], ...] = ()  # (as_of ms, label): moments worth a line on the chart
     entry_regimes: Mapping[str, str] = field(default_factory=dict)  # position/signal id -> regime at its decision
+    kill_switch: Mapping[str, object] = field(default_factory=dict)  # what the drawdown kill-switch did
 
     @property
     def step_times(self) -> list[datetime]:
@@ -188,6 +189,8 @@ def build_report(result: ReplayResult) -> dict[str, object]:
         "settings": dict(result.settings),
         "breakdowns": breakdowns_of(result),
     }
+    if result.kill_switch:
+        report["kill_switch"] = dict(result.kill_switch)
     return _clean(report)  # type: ignore[return-value]
 
 

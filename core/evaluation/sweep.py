@@ -19,7 +19,7 @@ import hashlib
 import itertools
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,7 +27,6 @@ from typing import Any
 
 from core.errors import UserInputError
 from core.evaluation.deflated_sharpe import ReturnStats, deflated_sharpe_ratio, expected_max_sharpe
-from core.evaluation.overrides import EvalSettings, Scalar
 from core.models import iso_z
 
 CELL_FORMAT = 1  # bump when a cell's result would change for the same inputs (invalidates old cell files)
@@ -56,33 +55,62 @@ METRIC_COLUMNS = (
 
 @dataclass(frozen=True, slots=True)
 class SweepCell:
+    """One replay of a sweep. `engine` and `overrides` are what `bot.wiring` builds the strategy from
+    (an engine as DESIGN §4.1, setting names as in .env.example, lower case); `version` and `descriptor`
+    are that strategy's version (§4.8) as the planner's settings make it, so the key changes whenever a
+    setting that changes decisions does; `extra` holds what changes the result without being a decision
+    setting (the kill-switch resume policy)."""
+
     engine: str
-    overrides: tuple[tuple[str, Scalar], ...]  # the grid's values for this cell, canonical keys, sorted
+    overrides: tuple[tuple[str, str], ...]  # the grid's values for this cell, sorted by key
     symbols: tuple[str, ...]
     start: datetime
     end: datetime
-    settings: EvalSettings = field(default_factory=EvalSettings)  # effective: base settings + overrides
+    version: str = ""
+    descriptor: Mapping[str, Any] = field(default_factory=dict)
     data: str = ""
     initial_equity: float = 10_000.0
-    model: str = ""  # LLM model and prompt version for llm/ensemble cells ("" for rules)
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def identity(self) -> dict[str, object]:
         return {
             "format": CELL_FORMAT,
             "engine": self.engine,
-            "settings": self.settings.as_dict(),
+            "version": self.version,
+            "descriptor": dict(self.descriptor),
+            "extra": dict(self.extra),
             "symbols": list(self.symbols),
             "start": iso_z(self.start),
             "end": iso_z(self.end),
             "data": self.data,
             "initial_equity": self.initial_equity,
-            "model": self.model,
         }
 
     @property
     def key(self) -> str:
-        text = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
+        text = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def parse_grid(items: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """`["MIN_CONFIDENCE=0.55,0.6", "risk_per_trade_pct=1,2"]` → lower-case key → values in the given order.
+    Whether a key is a setting and a value valid is for the strategy factory to say (bot.wiring)."""
+    grid: dict[str, tuple[str, ...]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        key = key.strip().lower()
+        parsed = tuple(v.strip() for v in values.split(",") if v.strip())
+        if not sep or not key or not parsed:
+            raise UserInputError(f"--grid: {item!r} must look like KEY=V1,V2 (e.g. MIN_CONFIDENCE=0.55,0.6)")
+        if key in grid:
+            raise UserInputError(f"--grid: {key} is given twice")
+        if len(set(parsed)) != len(parsed):
+            raise UserInputError(f"--grid: {key} repeats a value: {values.strip()}")
+        grid[key] = parsed
+    return grid
+
+
+Describe = Callable[[str, tuple[tuple[str, str], ...]], tuple[str, Mapping[str, Any], Mapping[str, Any]]]
 
 
 def split_windows(start: datetime, end: datetime, count: int, step: timedelta = timedelta(hours=1)) -> list[
@@ -102,28 +130,33 @@ def split_windows(start: datetime, end: datetime, count: int, step: timedelta = 
 def plan_cells(
     *,
     engine: str,
-    grid: Mapping[str, Sequence[Scalar]],
+    grid: Mapping[str, Sequence[str]],
     symbol_sets: Sequence[tuple[str, ...]],
     windows: Sequence[tuple[datetime, datetime]],
-    base: EvalSettings,
+    describe: Describe,
     data: str,
     initial_equity: float,
-    model: str = "",
 ) -> list[SweepCell]:
-    """Every cell, grouped by (window, symbols) so a worker can reuse one window's indicators."""
+    """Every cell, grouped by (window, symbols) so a worker can reuse one window's indicators.
+    `describe(engine, overrides)` → (version id, version descriptor, extra identity); it also validates."""
     keys = sorted(grid)
     combos = list(itertools.product(*(grid[k] for k in keys))) if keys else [()]
+    described = {}
+    for combo in combos:
+        overrides = tuple(zip(keys, combo, strict=True))
+        described[overrides] = describe(engine, overrides)
     cells = []
     for start, end in windows:
         for symbols in symbol_sets:
-            for combo in combos:
-                overrides = tuple(zip(keys, combo, strict=True))
-                cells.append(
-                    SweepCell(engine, overrides, symbols, start, end, base.with_overrides(dict(overrides)), data,
-                              initial_equity, model)
-                )
-    if len({c.key for c in cells}) != len(cells):
-        raise UserInputError("the grid names the same cell twice (a value repeated across --grid and defaults)")
+            for overrides, (version, descriptor, extra) in described.items():
+                cells.append(SweepCell(engine, overrides, symbols, start, end, version, descriptor, data,
+                                       initial_equity, extra))
+    seen: dict[str, SweepCell] = {}
+    for cell in cells:
+        other = seen.setdefault(cell.key, cell)
+        if other is not cell:
+            raise UserInputError(f"--grid: {dict(other.overrides)} and {dict(cell.overrides)} are the same strategy "
+                                 "(the values are equal, or the setting changes no decision)")
     return cells
 
 
@@ -175,7 +208,8 @@ def cell_result(cell: SweepCell, report: Mapping[str, Any], stats: ReturnStats) 
         "start": report["start"],
         "end": report["end"],
         "metrics": metrics,
-        "buy_and_hold": {k: report["baselines"]["buy_and_hold"].get(k) for k in ("total_return_pct", "sharpe")},
+        "version": cell.version,
+        "buy_and_hold": {k: report["baselines"].get("buy_and_hold", {}).get(k) for k in ("total_return_pct", "sharpe")},
         "guard": {"approved": report["guard"]["approved"], "rejected": report["guard"]["rejected"]},
         "return_stats": {"sharpe_per_bar": stats.sharpe, "skew": stats.skew, "kurtosis": stats.kurtosis,
                          "n": stats.n},
@@ -228,7 +262,7 @@ def write_sweep_csv(path: Path, rows: Sequence[Mapping[str, Any]], grid_keys: Se
             )
 
 
-def sweep_summary(rows: Sequence[Mapping[str, Any]], grid: Mapping[str, Sequence[Scalar]]) -> dict[str, Any]:
+def sweep_summary(rows: Sequence[Mapping[str, Any]], grid: Mapping[str, Sequence[str]]) -> dict[str, Any]:
     """sweep.json: the cell count, the best cell, and its deflated Sharpe ratio among all cells tried."""
     trial_sharpes = [
         float(r["return_stats"]["sharpe_per_bar"]) for r in rows if r["return_stats"]["sharpe_per_bar"] is not None
@@ -265,6 +299,7 @@ def sweep_summary(rows: Sequence[Mapping[str, Any]], grid: Mapping[str, Sequence
         best_out = {
             "key": best["key"],
             "engine": best["engine"],
+            "version": best.get("version"),
             "settings": best["overrides"],
             "symbols": best["symbols"],
             "window": [best["start"], best["end"]],
@@ -285,8 +320,10 @@ __all__ = [
     "CELLS_FOLDER",
     "METRIC_COLUMNS",
     "CellStore",
+    "Describe",
     "SweepCell",
     "cell_result",
+    "parse_grid",
     "plan_cells",
     "rank_value",
     "ranked",

@@ -4,6 +4,7 @@ the missing cells, and one-line errors for bad input."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import os
@@ -20,16 +21,16 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.commands.sweep_cmd import run_sweep
-from core.decide.rules import RulesEngine
-from core.evaluation.overrides import parse_grid
-from core.evaluation.replay import ReplaySpec, run_replay_cycle
+from bot.leaderboard import ranked_results
+from bot.wiring import CycleFactory, EngineEntry
 from core.evaluation.report import build_report
+from core.evaluation.sweep import parse_grid
 from core.market.offline import OfflineMarketData
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / ".." / "shared" / "data" / "freqtrade-userdata-cyft_trader" / "original"
 SYMBOLS = ("BTC/USDT:USDT",)
-GRID = ["min_confidence=0.55,0.6,0.7", "risk_per_trade_pct=1,1.5,2"]
+GRID = ["MIN_CONFIDENCE=0.55,0.6,0.7", "RISK_PER_TRADE_PCT=1,1.5,2"]
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"real data not found at {DATA}")
 
 
@@ -66,8 +67,8 @@ def test_a_3x3_grid_over_2_windows_on_local_processes(env: Path) -> None:
     assert "running 18 on 2 local processes" in log
     rows = list(csv.DictReader((out / "sweep.csv").open()))
     assert len(rows) == 18
-    assert {(r["risk.min_confidence"], r["risk.risk_per_trade_pct"]) for r in rows} == {
-        (f"{c:.6f}", f"{r:.6f}") for c in (0.55, 0.6, 0.7) for r in (1, 1.5, 2)}
+    assert {(r["min_confidence"], r["risk_per_trade_pct"]) for r in rows} == {
+        (c, r) for c in ("0.55", "0.6", "0.7") for r in ("1", "1.5", "2")}
     assert len({(r["start"], r["end"]) for r in rows}) == 2
     sharpes = [float(r["sharpe"]) for r in rows if r["sharpe"]]
     assert sharpes == sorted(sharpes, reverse=True) and sharpes, "ranked by Sharpe, best first"
@@ -75,23 +76,21 @@ def test_a_3x3_grid_over_2_windows_on_local_processes(env: Path) -> None:
     assert summary["cells"] == 18 and summary["best"]["key"] == rows[0]["key"]
     assert "deflated_sharpe" in summary and "Bailey" in summary["deflated_sharpe_detail"]["method"]
 
-    # a cell is exactly the replay of its settings: the worker's reused indicators change nothing
+    # a cell is exactly the replay of its settings through the factory: reused indicators change nothing
     best = summary["best"]
     start, end = (datetime.fromisoformat(t.replace("Z", "+00:00")) for t in best["window"])
-    settings = {k.split(".")[-1]: v for k, v in best["settings"].items()}
-    from core.config import RiskLimits
-
-    spec = ReplaySpec(symbols=SYMBOLS, start=start, end=end, engine="rules", limits=RiskLimits(**settings))
-    result = await_replay(spec)
+    factory = CycleFactory.from_environment()
+    entry = EngineEntry("best", "rules", tuple(sorted(best["settings"].items())))
+    assert best["version"] == factory.version(entry).id
+    result = asyncio.run(factory.replay(OfflineMarketData(DATA), entry, SYMBOLS, start, end, 10_000.0))
     metrics = build_report(result)["metrics"]
     for key in ("final_equity", "sharpe", "max_drawdown_pct", "trades", "positions", "fees_paid"):
         assert best["metrics"][key] == metrics[key], key
 
-
-def await_replay(spec: ReplaySpec):
-    import asyncio
-
-    return asyncio.run(run_replay_cycle(OfflineMarketData(DATA), spec, RulesEngine()))
+    # every cell is on the leaderboard under its version
+    board = asyncio.run(ranked_results(factory))
+    assert {r.version for r in board if r.source == "sweep"} == {c["version"] for c in cells_by_key(out).values()}
+    assert len({c["version"] for c in cells_by_key(out).values()}) == 9  # 9 settings × 2 windows
 
 
 def test_a_killed_sweep_resumes_with_only_the_missing_cells(env: Path) -> None:
@@ -146,7 +145,9 @@ def test_the_same_sweep_on_a_dask_local_cluster_gives_the_same_cells(env: Path) 
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--grid", "nope=1,2"], "unknown setting 'nope'"),
+        (["--grid", "nope=1,2"], "--grid: nope is not a setting"),
+        (["--grid", "min_confidence=0.6,abc"], "--grid: MIN_CONFIDENCE: Input should be a valid number"),
+        (["--engine", "magic"], "--engine"),
         (["--grid", "min_confidence"], "KEY=V1,V2"),
         (["--windows", "0"], "--windows"),
         (["--workers", "0"], "--workers"),

@@ -19,34 +19,24 @@ from core.evaluation.deflated_sharpe import (
     expected_max_sharpe,
     expected_max_sharpe_of,
 )
-from core.evaluation.overrides import EvalSettings, canonical_key, parse_grid
-from core.evaluation.sweep import CellStore, plan_cells, ranked, split_windows, sweep_summary
+from core.evaluation.sweep import CellStore, parse_grid, plan_cells, ranked, split_windows, sweep_summary
 
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-def test_grid_keys_resolve_to_typed_fields_and_bad_ones_say_what_is_allowed() -> None:
-    grid = parse_grid(["min_confidence=0.55,0.6", "rules.entry_threshold=0.4,0.5", "max_leverage=3,5",
-                       "max_open_positions=2"])
-    assert grid == {"risk.min_confidence": (0.55, 0.6), "rules.entry_threshold": (0.4, 0.5),
-                    "max_leverage": (3, 5), "risk.max_open_positions": (2,)}
-    settings = EvalSettings().with_overrides({"risk.min_confidence": 0.55, "max_leverage": 3,
-                                              "rules.entry_threshold": 0.4})
-    assert settings.limits.min_confidence == 0.55 and settings.max_leverage == 3
-    assert settings.rules.entry_threshold == 0.4
-    assert EvalSettings().limits.min_confidence == 0.6  # the base is untouched
-    with pytest.raises(UserInputError, match=r"ambiguous: write risk\.min_stop_pct or rules\.min_stop_pct"):
-        canonical_key("min_stop_pct")
-    with pytest.raises(UserInputError, match="unknown setting 'nope'"):
-        parse_grid(["nope=1"])
-    with pytest.raises(UserInputError, match="not a valid int"):
-        parse_grid(["max_open_positions=2.5"])
+def test_a_grid_is_keys_and_values_in_order_and_bad_ones_say_how_to_write_it() -> None:
+    grid = parse_grid(["MIN_CONFIDENCE=0.55,0.6", "risk_per_trade_pct=1, 2", "max_leverage=3"])
+    assert grid == {"min_confidence": ("0.55", "0.6"), "risk_per_trade_pct": ("1", "2"), "max_leverage": ("3",)}
     with pytest.raises(UserInputError, match="KEY=V1,V2"):
         parse_grid(["min_confidence"])
-    with pytest.raises(UserInputError, match="risk_per_trade_pct"):
-        EvalSettings().with_overrides({"risk_per_trade_pct": 50.0})  # the config's own invariant
+    with pytest.raises(UserInputError, match="KEY=V1,V2"):
+        parse_grid(["min_confidence="])
+    with pytest.raises(UserInputError, match="given twice"):
+        parse_grid(["min_confidence=0.6", "MIN_CONFIDENCE=0.7"])
+    with pytest.raises(UserInputError, match="repeats a value"):
+        parse_grid(["min_confidence=0.6,0.6"])
 
 
 def test_windows_are_consecutive_on_bar_boundaries_without_a_shared_bar() -> None:
@@ -56,10 +46,18 @@ def test_windows_are_consecutive_on_bar_boundaries_without_a_shared_bar() -> Non
         split_windows(utc(2023, 3, 1), utc(2023, 3, 1, 3), 2)
 
 
+def describe(base: str = "") -> object:
+    """A stand-in for the factory's versions: the descriptor is the settings, the id their hash."""
+    def inner(engine: str, overrides: tuple[tuple[str, str], ...]) -> tuple[str, dict, dict]:  # type: ignore[type-arg]
+        descriptor = {"engine": engine, "settings": dict(overrides), "base": base}
+        return str(abs(hash(json.dumps(descriptor, sort_keys=True)))), descriptor, {}
+    return inner
+
+
 def _cells(**kw: object) -> list:  # type: ignore[type-arg]
     base = {"engine": "rules", "grid": parse_grid(["min_confidence=0.55,0.6,0.7", "risk_per_trade_pct=1,1.5,2"]),
             "symbol_sets": [("BTC/USDT:USDT",)], "windows": split_windows(utc(2023, 3, 1), utc(2023, 3, 11), 2),
-            "base": EvalSettings(), "data": "/data", "initial_equity": 10_000.0}
+            "describe": describe(), "data": "/data", "initial_equity": 10_000.0}
     base.update(kw)
     return plan_cells(**base)  # type: ignore[arg-type]
 
@@ -68,12 +66,20 @@ def test_cell_keys_are_stable_distinct_and_follow_every_input() -> None:
     cells = _cells()
     assert len(cells) == 18 and len({c.key for c in cells}) == 18
     assert [c.key for c in cells] == [c.key for c in _cells()]  # same command, same keys
-    # anything that changes the result changes the key: the base settings, the data, the equity
-    assert cells[0].key not in {c.key for c in _cells(base=EvalSettings(max_leverage=3))}
+    # anything that changes the result changes the key: the strategy's settings, the data, the equity
+    assert cells[0].key not in {c.key for c in _cells(describe=describe("MAX_LEVERAGE=3"))}
     assert cells[0].key not in {c.key for c in _cells(data="/other")}
     assert cells[0].key not in {c.key for c in _cells(initial_equity=5_000.0)}
     # grouped by window so a worker reuses one window's indicators
     assert [c.start for c in cells[:9]] == [cells[0].start] * 9
+
+
+def test_two_grid_values_that_make_one_strategy_are_refused() -> None:
+    def same(engine: str, overrides: tuple[tuple[str, str], ...]) -> tuple[str, dict, dict]:  # type: ignore[type-arg]
+        return "v1", {"engine": engine}, {}
+
+    with pytest.raises(UserInputError, match="same strategy"):
+        _cells(describe=same)
 
 
 def test_cell_store_writes_atomically_and_ignores_torn_or_foreign_files(tmp_path: Path) -> None:
