@@ -142,7 +142,7 @@ def run_json(factory: CycleFactory, entry: EngineEntry, result: ReplayResult, ma
 async def write_replay_folder(
     result: ReplayResult, out: Path, market: Any, *, run: dict[str, Any], stats: dict[str, Any]
 ) -> Any:
-    """One replay folder (DESIGN §4.6): report.json, trades.csv, equity.csv, report.png, run.json, and
+    """One replay folder (DESIGN §4.6): report.json, trades.csv, equity.csv, report.png, tearsheet.html, run.json, and
     run-stats.json with what depends on the run (wall time, speed, LLM tokens, cache hits)."""
     from bot.reports.report_chart import render_report_chart
     from bot.reports.tearsheet import render_tearsheet
