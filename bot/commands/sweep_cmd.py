@@ -173,6 +173,7 @@ def run_sweep(
         executor, where, client = _executor(min(workers, len(todo)), cluster)
         err.print(f"sweep: {len(cells)} cells, {len(finished)} finished earlier, running {len(todo)} on {where}")
         cache_dir = str(out.resolve())
+        interrupted = False
         try:
             futures = {executor.submit(run_sweep_cell, cell, cache_dir): cell for cell in todo}
             with Progress(
@@ -188,9 +189,12 @@ def run_sweep(
                         failures.append(f"{cell.key} ({dict(cell.overrides)}, {iso_z(cell.start)}): "
                                         f"{type(error).__name__}: {error}")
                     progress.advance(task)
+        except KeyboardInterrupt:
+            interrupted = True  # finished cells are on disk; the re-run picks up the rest
+            raise
         finally:
             if client is None:
-                executor.shutdown(wait=True, cancel_futures=True)
+                executor.shutdown(wait=not interrupted, cancel_futures=True)
             else:  # Dask's executor has no cancel_futures; closing the client releases its tasks
                 executor.shutdown(wait=False)
                 client.close()
@@ -198,6 +202,7 @@ def run_sweep(
         err.print(f"sweep: all {len(cells)} cells finished earlier; rebuilding sweep.csv and sweep.json")
     elapsed = time.perf_counter() - started
 
+    out.mkdir(parents=True, exist_ok=True)  # also when no cell finished
     results = [r for r in (store.load(c.key) for c in cells) if r is not None]
     rows = ranked(results)
     grid_keys = sorted(grid)

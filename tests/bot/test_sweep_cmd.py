@@ -142,6 +142,30 @@ def test_the_same_sweep_on_a_dask_local_cluster_gives_the_same_cells(env: Path) 
     assert (local / "sweep.csv").read_text() == (remote / "sweep.csv").read_text()
 
 
+def test_a_worker_whose_settings_make_another_version_refuses_its_cells(
+        env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    distributed = pytest.importorskip("distributed", reason="Dask distributed is the test extra's cluster engine")
+    from bot.commands import sweep_worker
+
+    monkeypatch.setenv("MAX_LEVERAGE", "3")
+    other = CycleFactory.from_environment()  # a worker started with another .env
+    monkeypatch.delenv("MAX_LEVERAGE")
+    out = env / "sweep"
+    grid = parse_grid(["MIN_CONFIDENCE=0.6,0.7"])
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://",
+                                  dashboard_address=None) as cluster:
+        # in-process workers run this very module, so the patched factory is the worker's
+        monkeypatch.setattr(sweep_worker, "_factory", lambda: other)
+        code, log = sweep(out, grid=grid, windows=1, cluster=cluster.scheduler_address)
+        assert code == 1
+        assert "2 of 2 cells failed" in log and "this worker's settings make strategy version" in log
+        assert not list((out / "cells").glob("*.json")), "a refused cell is never filed"
+        monkeypatch.undo()
+        code, log = sweep(out, grid=grid, windows=1, cluster=cluster.scheduler_address)
+    assert code == 0 and "running 2 on Dask" in log, log
+    assert len(list((out / "cells").glob("*.json"))) == 2
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
