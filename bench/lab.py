@@ -1,11 +1,11 @@
 """The evaluation lab's overhead: a sweep's cost per symbol-bar against one plain replay, and its speed-up
 with 2 worker processes against 1.
 
-1. one replay in this process (rules engine, the live cycle, 5m intrabar), timed with and without building
-   the indicators (SeriesSnapshotSource), as the baseline cost per symbol-bar;
-2. `aitrader sweep` (bot.commands.sweep_cmd.run_sweep, the command's own code) of a grid over the same
-   window with 1 worker: wall time per cell-symbol-bar, including worker start-up, pickling the cells and
-   writing the cell files — the lab's overhead is its ratio to (1);
+1. the grid's settings as separate replays one after another in this process (rules engine, the live
+   cycle, 5m intrabar, each building its indicators, each with its report): what a sweep replaces;
+2. `aitrader sweep` (bot.commands.sweep_cmd.run_sweep, the command's own code) of that grid with 1 worker:
+   wall time per cell-symbol-bar, including worker start-up, pickling the cells, writing the cell files and
+   the leaderboard — the lab's overhead is its ratio to (1);
 3. the same sweep with 2 workers (a fresh output folder, so nothing is reused): the speed-up.
 4. `aitrader compare` when this tree has it (bot.commands.compare_cmd), per entry-symbol-bar.
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import itertools
 import os
 import sys
 import tempfile
@@ -29,15 +30,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.evaluation.overrides import parse_grid  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from bot.commands.sweep_cmd import run_sweep  # noqa: E402
-from core.decide.rules import RulesEngine  # noqa: E402
-from core.evaluation.replay import INTRABAR_TIMEFRAMES, WARMUP_BARS, ReplaySpec, plan_steps, run_replay_cycle  # noqa: E402
+from core.evaluation.report import build_report  # noqa: E402
+from core.evaluation.sweep import parse_grid  # noqa: E402
 from core.market.offline import OfflineMarketData  # noqa: E402
-from core.market.snapshot import SeriesSnapshotSource  # noqa: E402
-from core.market.timeframes import from_ms  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "freqtrade-userdata-cyft_trader" / "original"
 SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT")
@@ -50,16 +48,24 @@ GRIDS = {  # N cells over one window: settings that change the trades
 }
 
 
-def replay_once(market: OfflineMarketData, spec: ReplaySpec) -> tuple[float, float, int]:
-    """(seconds with indicators, seconds of the replay alone, symbol-bars)."""
+def replays_one_by_one(data: Path, end: datetime, grid: list[str]) -> tuple[float, int]:
+    """What the sweep replaces: each cell's settings as its own replay through the factory, in this process,
+    each building its indicators. (seconds, symbol-bars of one replay)"""
+    from bot.wiring import CycleFactory, EngineEntry
+
+    factory = CycleFactory.from_environment()
+    market = OfflineMarketData(data)
+    cells = parse_grid(grid)
+    keys = sorted(cells)
+    combos = list(itertools.product(*(cells[k] for k in keys)))
     started = time.perf_counter()
-    steps = plan_steps(market, spec)
-    source = SeriesSnapshotSource.from_offline(market, spec.symbols, from_ms(int(steps[0])), from_ms(int(steps[-1])),
-                                               warmup_bars=WARMUP_BARS, bar_timeframes=INTRABAR_TIMEFRAMES)
-    built = time.perf_counter()
-    result = asyncio.run(run_replay_cycle(market, spec, RulesEngine(), source=source))
-    done = time.perf_counter()
-    return done - started, done - built, len(result.step_ms) * len(spec.symbols)
+    bars = 0
+    for combo in combos:
+        entry = EngineEntry("bench", "rules", tuple(zip(keys, combo, strict=True)))
+        result = asyncio.run(factory.replay(market, entry, SYMBOLS, START, end, 10_000.0))
+        build_report(result)
+        bars = len(result.step_ms) * len(SYMBOLS)
+    return time.perf_counter() - started, bars
 
 
 def sweep_once(data: Path, end: datetime, grid: list[str], workers: int) -> float:
@@ -83,29 +89,21 @@ def main() -> None:
     if not args.data.is_dir():
         raise SystemExit(f"error: --data: {args.data} is not a folder")
     end = START + timedelta(days=args.days)
-    market = OfflineMarketData(args.data)
-    spec = ReplaySpec(symbols=SYMBOLS, start=START, end=end, engine="rules")
-    replay_once(market, spec)  # warm-up: imports, file caches
-    with_ind, bare, symbol_bars = replay_once(market, spec)
-    print(f"window {START:%Y-%m-%d} → {end:%Y-%m-%d}, {', '.join(SYMBOLS)}: {symbol_bars:,} symbol-bars per replay")
-    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-    print(f"single replay:        {with_ind:6.2f} s with indicators ({symbol_bars / with_ind:,.0f} symbol-bars/s), "
-          f"{bare:6.2f} s replay alone ({symbol_bars / bare:,.0f} symbol-bars/s)")
-
     grid = GRIDS[args.cells]
-    cell_bars = symbol_bars * args.cells
+    replays_one_by_one(args.data, end, GRIDS[1])  # warm-up: imports, file caches
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    single, symbol_bars = replays_one_by_one(args.data, end, grid)
+    total_bars = symbol_bars * args.cells
+    print(f"window {START:%Y-%m-%d} → {end:%Y-%m-%d}, {', '.join(SYMBOLS)}: {symbol_bars:,} symbol-bars per replay, "
+          f"{args.cells} settings")
+    print(f"{args.cells} replays one by one (in process, each building its indicators): {single:6.2f} s = "
+          f"{single / total_bars * 1e6:,.1f} µs per symbol-bar")
     one = sweep_once(args.data, end, grid, workers=1)
-    per_bar_one = one / cell_bars
-    print(f"sweep, {args.cells} cells, 1 worker:  {one:6.2f} s = {per_bar_one * 1e6:,.1f} µs per cell-symbol-bar "
-          f"({per_bar_one / (with_ind / symbol_bars):.2f}× a replay with indicators, "
-          f"{per_bar_one / (bare / symbol_bars):.2f}× the replay alone)")
-    single = sweep_once(args.data, end, GRIDS[1], workers=1)
-    marginal = (one - single) / (args.cells - 1)
-    print(f"  of which fixed (a 1-cell sweep minus a replay): {single - with_ind:5.2f} s — worker start-up, imports; "
-          f"each further cell {marginal:5.2f} s = {marginal / bare:.2f}× the replay alone "
-          f"(indicators reused within a window)")
+    print(f"sweep, 1 worker process:  {one:6.2f} s = {one / total_bars * 1e6:,.1f} µs per cell-symbol-bar: "
+          f"{one / single:.2f}× the replays one by one (worker start-up, cells pickled, cell files written; "
+          f"indicators built once per window)")
     two = sweep_once(args.data, end, grid, workers=2)
-    print(f"sweep, {args.cells} cells, 2 workers: {two:6.2f} s: speed-up {one / two:.2f}× over 1 worker "
+    print(f"sweep, 2 worker processes: {two:6.2f} s: speed-up {one / two:.2f}× over 1 worker "
           f"(load average now {os.getloadavg()[0]:.2f})")
 
     try:
