@@ -151,6 +151,17 @@ def _img(name: str, fig: Figure, alt: str) -> str:
     return f'<img data-chart="{name}" alt="{html.escape(alt)}" src="data:image/png;base64,{_png(fig)}">'
 
 
+def _kill_switch(kill: Mapping[str, Any] | None) -> str:
+    if not kill:
+        return "<p>Not recorded for this run.</p>"
+    paused = kill.get("bars_paused", 0)
+    bars = kill.get("bars") or 0
+    share = f" ({paused / bars * 100:.1f} % of the window)" if bars else ""
+    events = "".join(f"<li>{html.escape(str(e))}</li>" for e in kill.get("events", []))
+    return (f"<p>Policy: {html.escape(str(kill.get('policy', 'n/a')))}. Fired {_fmt(kill.get('fired', 0))} time(s); "
+            f"{_fmt(paused)} bars paused{share}.</p>" + (f"<ul>{events}</ul>" if events else ""))
+
+
 def render_tearsheet(result: ReplayResult, report: Mapping[str, Any], path: Path) -> Path:
     """Write tearsheet.html from a replay and its report (build_report's dict)."""
     metrics, b = report["metrics"], report["breakdowns"]
@@ -190,6 +201,8 @@ def render_tearsheet(result: ReplayResult, report: Mapping[str, Any], path: Path
         _table({k: {"value": v} for k, v in bench.items()}, (("value", "value"),), "figure"),
         "<p>Exposure-matched: buy-and-hold scaled to the strategy's average exposure, and buy-and-hold over "
         "only the bars the strategy held a position.</p>",
+        "<h2>Drawdown kill-switch</h2>",
+        _kill_switch(report.get("kill_switch")),
         "<h2>Risk guard</h2>",
         _table({k: {"count": v} for k, v in report["guard"]["reasons"].items()}, (("count", "rejections"),), "reason"),
     ]

@@ -43,8 +43,9 @@ def test_the_page_is_self_contained_and_holds_every_chart(real_tearsheet: Path) 
     urls = re.findall(r'(?:src|href)="([^"]+)"', page)
     assert all(u.startswith("data:") for u in urls), [u[:40] for u in urls if not u.startswith("data:")]
     assert "http://" not in page and "https://" not in page
+    assert "Policy: stay paused to the end" in page  # what the kill-switch did is on the page
     for heading in ("Per month", "Calibration", "Per symbol", "Per side", "Per exit reason", "Per regime at entry",
-                    "Against buy-and-hold"):
+                    "Against buy-and-hold", "Drawdown kill-switch"):
         assert f"<h2>{heading}</h2>" in page
 
 
