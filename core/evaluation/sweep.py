@@ -31,6 +31,8 @@ from core.models import iso_z
 
 CELL_FORMAT = 1  # bump when a cell's result would change for the same inputs (invalidates old cell files)
 CELLS_FOLDER = "cells"
+REQUIRED_FIELDS = frozenset({"key", "engine", "version", "overrides", "symbols", "start", "end", "metrics",
+                             "return_stats"})
 DSR_THRESHOLD = 0.95
 METRIC_COLUMNS = (
     "final_equity",
@@ -174,7 +176,12 @@ class CellStore:
             data = json.loads(self.path(key).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        return data if isinstance(data, dict) and data.get("key") == key else None
+        if not isinstance(data, dict) or data.get("key") != key or not data.keys() >= REQUIRED_FIELDS:
+            return None  # not this cell, or not a whole result: run it again
+        stats = data["return_stats"]
+        if not isinstance(data["metrics"], dict) or not isinstance(stats, dict) or "sharpe_per_bar" not in stats:
+            return None
+        return data
 
     def finished(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         out = {}

@@ -82,14 +82,18 @@ def test_two_grid_values_that_make_one_strategy_are_refused() -> None:
         _cells(describe=same)
 
 
-def test_cell_store_writes_atomically_and_ignores_torn_or_foreign_files(tmp_path: Path) -> None:
+def test_cell_store_writes_atomically_and_ignores_torn_foreign_or_partial_files(tmp_path: Path) -> None:
     store = CellStore(tmp_path / "cells")
-    store.write({"key": "abc", "metrics": {"sharpe": 1.0}})
-    assert store.load("abc") == {"key": "abc", "metrics": {"sharpe": 1.0}}
+    whole = {**_row("abc", 1.0, 0.02), "version": "v1"}
+    store.write(whole)
+    assert store.load("abc") == whole
     assert [p.name for p in (tmp_path / "cells").iterdir()] == ["abc.json"]  # no temporary left behind
     (tmp_path / "cells" / "torn.json").write_text('{"key": "torn", "metr')
-    (tmp_path / "cells" / "other.json").write_text(json.dumps({"key": "abc"}))
-    assert set(store.finished(["abc", "torn", "other", "missing"])) == {"abc"}
+    (tmp_path / "cells" / "other.json").write_text(json.dumps({**whole, "key": "abc"}))
+    (tmp_path / "cells" / "partial.json").write_text(json.dumps({"key": "partial", "metrics": {}}))
+    (tmp_path / "cells" / "odd.json").write_text(json.dumps({**whole, "key": "odd", "return_stats": []}))
+    (tmp_path / "cells" / "list.json").write_text("[1, 2]")
+    assert set(store.finished(["abc", "torn", "other", "partial", "odd", "list", "missing"])) == {"abc"}
 
 
 def _row(key: str, sharpe: float | None, per_bar: float | None) -> dict:  # type: ignore[type-arg]
