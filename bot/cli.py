@@ -200,7 +200,7 @@ def replay(
 @app.command()
 def sweep(
     data: Annotated[Path, typer.Option(help="offline data folder (DESIGN §4.2)")],
-    symbols: Annotated[str, typer.Option(help="comma-separated symbols, replayed together in each cell")],
+    symbols: Annotated[str, typer.Option(help="comma-separated symbols replayed together in a cell; ';' between sets: A,B;C")],
     start: Annotated[str, typer.Option(help="first as_of, ISO-8601")],
     end: Annotated[str, typer.Option(help="last as_of, ISO-8601")],
     out: Annotated[Path, typer.Option(help="sweep folder (cells/, sweep.csv, sweep.json)")],
@@ -223,9 +223,12 @@ def sweep(
             raise UserInputError(f"--end: {end} must be after --start {start}")
         if not initial_equity > 0:
             raise UserInputError(f"--initial-equity: must be positive, got {initial_equity}")
+        sets = tuple(parse_symbols(part) for part in symbols.split(";") if part.strip())
+        if not sets:
+            raise UserInputError("--symbols: give at least one symbol, e.g. BTC/USDT:USDT,ETH/USDT:USDT")
         return run_sweep(
             data=data,
-            symbols=parse_symbols(symbols),
+            symbols=sets,
             start=start_at,
             end=end_at,
             engine=engine,

@@ -126,7 +126,7 @@ def _summary_table(rows: Sequence[dict[str, Any]], grid_keys: Sequence[str], lim
 def run_sweep(
     *,
     data: Path,
-    symbols: tuple[str, ...],
+    symbols: tuple[str, ...] | tuple[tuple[str, ...], ...],
     start: datetime,
     end: datetime,
     engine: str,
@@ -152,10 +152,17 @@ def run_sweep(
     if workers < 1:
         raise UserInputError(f"--workers: must be >= 1, got {workers}")
     market = OfflineMarketData(data)
-    unknown = [s for s in symbols if s not in market.symbol_list()]
+    # one set of symbols (a tuple of str) or several (a tuple of tuples): each set is a grid dimension value
+    given = [tuple(symbols)] if symbols and isinstance(symbols[0], str) else [tuple(g) for g in symbols]
+    unknown = sorted({s for group in given for s in group if s not in market.symbol_list()})
     if unknown:
         raise UserInputError(f"--symbols: no data for {', '.join(unknown)} in {data}")
-    symbol_sets = [(s,) for s in symbols] if per_symbol else [symbols]
+    symbol_sets = list(dict.fromkeys((s,) for group in given for s in group)) if per_symbol else given
+    for group in symbol_sets:
+        if len(set(group)) != len(group):
+            raise UserInputError(f"--symbols: {', '.join(group)} names a symbol twice")
+    if len(set(symbol_sets)) != len(symbol_sets):
+        raise UserInputError("--symbols: the same set of symbols is given twice")
     spans = _checked_windows(market, symbol_sets, split_windows(start, end, windows), entry.engine)
     factory = CycleFactory.from_environment()
     cells = plan_cells(

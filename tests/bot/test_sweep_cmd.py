@@ -166,6 +166,16 @@ def test_a_worker_whose_settings_make_another_version_refuses_its_cells(
     assert len(list((out / "cells").glob("*.json"))) == 2
 
 
+def test_symbol_sets_are_a_grid_dimension(env: Path) -> None:
+    out = env / "sets"
+    code, log = sweep(out, symbols=(("BTC/USDT:USDT",), ("ETH/USDT:USDT",), ("BTC/USDT:USDT", "ETH/USDT:USDT")),
+                      grid=parse_grid(["MIN_CONFIDENCE=0.6,0.7"]), windows=1, workers=1)
+    assert code == 0, log
+    rows = list(csv.DictReader((out / "sweep.csv").open()))
+    assert sorted(r["symbols"] for r in rows) == sorted(["BTC/USDT:USDT", "ETH/USDT:USDT",
+                                                         "BTC/USDT:USDT,ETH/USDT:USDT"] * 2)
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -177,6 +187,8 @@ def test_a_worker_whose_settings_make_another_version_refuses_its_cells(
         (["--workers", "0"], "--workers"),
         (["--symbols", "NOPE/USDT:USDT"], "no data for NOPE/USDT:USDT"),
         (["--cluster", "tcp://127.0.0.1:9"], "cannot reach a Dask scheduler"),
+        (["--symbols", "BTC/USDT:USDT;BTC/USDT:USDT"], "the same set of symbols is given twice"),
+        (["--symbols", ";"], "give at least one symbol"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(env: Path, extra: list[str], message: str) -> None:
