@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from core.evaluation.replay import ProgressCallback, ReplaySpec
     from core.evaluation.report import ReplayResult
     from core.market.offline import OfflineMarketData
+    from core.market.snapshot import SeriesSnapshotSource
     from core.protocols import DecisionEngine
 
 CACHE_FILE = "decision-cache.jsonl"
@@ -255,9 +256,11 @@ class CycleFactory:
         cache_dir: Path | None = None,
         progress: ProgressCallback | None = None,
         clock: SimulatedClock | None = None,
+        source: SeriesSnapshotSource | None = None,
     ) -> ReplayResult:
         """The entry over the window: cycle engines through the live TradingCycle (`run_replay_cycle`), LLM
-        ones through a decision cache in `cache_dir`; baselines through the same accounting."""
+        ones through a decision cache in `cache_dir`; baselines through the same accounting. `source`: the
+        window's indicators when already built (a sweep reuses them across the cells of one window)."""
         spec = self.replay_spec(entry, symbols, start, end, initial_equity)
         if entry.kind == "baseline":
             from core.evaluation.baseline_replay import replay_baseline
@@ -275,7 +278,7 @@ class CycleFactory:
         engine = self.decision_engine(entry, clock=clock, cache=cache)
         # An LLM step takes seconds: the progress moves every bar (rules: every 200 steps at ~20,000 bars/s).
         every = {"progress_every": 1} if entry.kind in ("llm", "ensemble") else {}
-        return await run_replay_cycle(market, spec, engine, progress=progress, clock=clock, **every)
+        return await run_replay_cycle(market, spec, engine, progress=progress, clock=clock, source=source, **every)
 
 
 def decision_engine_for(settings: Settings, kind: str, *, clock: Any, **stores: Any) -> DecisionEngine:

@@ -22,6 +22,7 @@ from core.trade_stats import positions_of as positions_of  # re-exported: the re
 HOURS_PER_YEAR = 24 * 365
 SECONDS_PER_YEAR = HOURS_PER_YEAR * 3600
 CONFIDENCE_BUCKET_WIDTH = 0.1
+PARTIAL_EXIT_ORDER = {"tp1": 0, "tp2": 1, "tp3": 2}  # partial legs come before the leg that closes the rest
 
 
 def bars_per_year(bar_seconds: int) -> float:
@@ -134,6 +135,7 @@ def compute_metrics(
     growth = final / initial_equity
     cagr = (growth ** (1.0 / years) - 1.0) * 100.0 if years > 0 and growth >= 0 else None
 
+    mdd = max_drawdown_pct(initial_equity, equity)
     figures = trade_stats(trades)
     positions = list(figures.positions)
     hold_hours = [(p.exit_time - p.entry_time).total_seconds() / 3600.0 for p in positions]
@@ -147,9 +149,11 @@ def compute_metrics(
         "final_equity": final,
         "total_return_pct": (growth - 1.0) * 100.0,
         "cagr_pct": cagr,
-        "max_drawdown_pct": max_drawdown_pct(initial_equity, equity),
+        "max_drawdown_pct": mdd,
         "sharpe": sharpe,
         "sortino": sortino,
+        # Calmar over the whole window (CAGR / max drawdown), as empyrical's calmar_ratio; None without a drawdown
+        "calmar": cagr / mdd if cagr is not None and mdd > 0 else None,
         "bars": len(equity),
         "bars_per_year": periods,
         "trades": len(trades),

@@ -261,6 +261,11 @@ async def run_replay_cycle(
         raise RuntimeError(f"the cycle failed during replay: {dict(errors)}")
 
     trades = tuple(await store.closed_trades())
+    regimes = {
+        r.signal_id: r.snapshot.regime.value
+        for r in log.records()
+        if r.verdict is not None and r.verdict.approved and r.snapshot is not None
+    }
     runs = standard_baselines(bars, steps, spec)
     stats, usage = _engine_stats(log, notifier)
     stats["intrabar_timeframe_ms"] = feed.timeframe_ms
@@ -284,6 +289,7 @@ async def run_replay_cycle(
         run_stats=usage,
         alerts=tuple(notifier.alerts),
         markers=tuple(markers),
+        entry_regimes=regimes,
         kill_switch=kill.summary(steps),
     )
 
