@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from core.errors import UserInputError
+from core.errors import FatalError, UserInputError
 
 app = typer.Typer(
     add_completion=False,
@@ -48,6 +48,9 @@ def _run(coro_factory: Callable[[], Coroutine[Any, Any, int | None]]) -> None:
     except UserInputError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
+    except FatalError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     raise typer.Exit(code or 0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import re
 
+from core.urls import scrub_urls_in
+
 _SECRETS: set[str] = set()
 _TOKEN_PATTERN = re.compile(r"(?<!\d)\d{6,12}:[A-Za-z0-9_-]{30,}")  # Telegram bot token shape
 
@@ -17,7 +19,7 @@ def register_secret(value: str | None) -> None:
 def mask(text: str) -> str:
     for secret in _SECRETS:
         text = text.replace(secret, "***")
-    return _TOKEN_PATTERN.sub("***", text)
+    return scrub_urls_in(_TOKEN_PATTERN.sub("***", text))
 
 
 class SecretMaskingFilter(logging.Filter):

@@ -21,6 +21,7 @@ from bot.logging_setup import register_secret
 from bot.settings import Settings, load_settings
 from core.execution.exchange_client import ExchangeCredentials, make_exchange
 from core.execution.live_gate import ExchangeFactory, Verdict, check_exchange, check_llm, check_telegram, live_blocker
+from core.urls import scrub_urls_in
 from storage.db import Database
 from storage.llm_repo import SqliteCapabilityStore, SqliteUsageLog
 
@@ -115,7 +116,7 @@ async def run_check(
     if settings.live_requested:
         blocker = live_blocker(settings.dry_run, credentials, verdicts[1])
         if blocker:
-            typer.echo(f"✗ live trading: impossible — {blocker}")
+            typer.echo(f"✗ live trading: impossible — {scrub_urls_in(blocker)}")
             return 1
         typer.echo("✓ live trading: possible; an admin still confirms it in chat (/dryrun off)")
     return 1 if failed else 0

@@ -93,6 +93,25 @@ async def test_check_live_with_refused_keys_exits_1(
     assert code == 1 and "✗ live trading: impossible" in out and "refused" in out
 
 
+async def test_check_never_prints_a_secret_embedded_in_a_url(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue #12 item 11: `LLM_BASE_URL=http://u:KEY@host/v1` was printed in clear."""
+    monkeypatch.setenv("LLM_BASE_URL", "http://u:URLSECRET42@llm.internal/v1")
+    monkeypatch.setenv("LLM_API_KEY", "sk-abcdef")
+    monkeypatch.setenv("MARKET_DATA_DIR", str(Path.cwd()))
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(f"cannot connect to {request.url}")
+
+    exchange = fake_factory(FakeBinanceUsdm())
+    await run_check(None, transport=_transport(), exchange_factory=exchange)
+    await run_check(None, transport=httpx.MockTransport(refuse), exchange_factory=exchange)
+    out = capsys.readouterr().out
+    assert "llm: http://***@llm.internal/v1 reachable" in out and "cannot reach http://***@llm.internal/v1" in out
+    assert "URLSECRET42" not in out
+
+
 # ---- #15: one real structured completion, and forgetting stored modes ---------------------------
 
 
