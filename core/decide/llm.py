@@ -44,6 +44,7 @@ from core.clock import SystemClock
 from core.config import LlmConfig
 from core.decide.cache import DecisionCache, as_cache_hit, cache_key
 from core.decide.capabilities import CapabilityStore, MemoryCapabilityStore, OutputMode, weaker_mode
+from core.decide.endpoints import is_local_endpoint
 from core.decide.parsing import InvalidDecisionError, NoJsonError, parse_decision, strict_json_schema
 from core.decide.prompt import (
     account_context,
@@ -192,7 +193,8 @@ class LlmEngine:
         self._clock = clock or SystemClock()
         self._on_budget_exhausted = on_budget_exhausted
         self._sleep = sleep
-        self._schema = strict_json_schema()
+        # Local servers decode the schema as a grammar and take string bounds; OpenAI's strict mode refuses them.
+        self._schema = strict_json_schema(string_lengths=is_local_endpoint(config.base_url))
 
     @property
     def endpoint(self) -> str:
