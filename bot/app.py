@@ -284,8 +284,12 @@ class App:
 
         s = self.settings
         kind = s.effective_engine
+        if self.demo and s.engine is None and kind == "trend":
+            # The demo's accelerated clock shows a few days: the trend engine trades about weekly on daily
+            # bars (docs/strategy.md), so the showcase runs the hourly rules engine unless ENGINE is set.
+            kind = "rules"
         stores: dict[str, Any] = {}
-        if kind != "rules":
+        if kind not in ("rules", "trend"):
             from storage.llm_repo import SqliteCapabilityStore, SqliteDecisionCache, SqliteUsageLog
 
             stores = {
@@ -297,6 +301,7 @@ class App:
             kind,
             llm_config=s.llm_config(),
             api_key=s.llm_api_key.get_secret_value() if s.llm_api_key else None,
+            trend_params=s.trend_params(),
             clock=SystemClock(),
             on_budget_exhausted=self._alert,
             **stores,

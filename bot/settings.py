@@ -13,10 +13,11 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.config import CostModel, LlmConfig, RiskLimits
+from core.decide.trend import TrendParams
 from core.errors import UserInputError
 from core.models import HARD_MAX_LEVERAGE
 
-EngineName = Literal["llm", "rules", "ensemble"]
+EngineName = Literal["llm", "rules", "trend", "ensemble"]
 
 
 def _split_csv(value: object) -> object:
@@ -67,7 +68,7 @@ class Settings(BaseSettings):
 
     # Risk (DESIGN §5)
     max_leverage: int = Field(5, ge=1, le=HARD_MAX_LEVERAGE)
-    risk_per_trade_pct: float = Field(1.5, gt=0, le=10)
+    risk_per_trade_pct: float = Field(0.75, gt=0, le=10)  # docs/strategy.md: 0.75 with the 20 % kill-switch
     max_open_positions: int = Field(3, ge=1, le=50)
     min_reward_risk: float = Field(1.5, gt=0)
     min_confidence: float = Field(0.6, ge=0, le=1)
@@ -77,10 +78,18 @@ class Settings(BaseSettings):
     daily_loss_limit_pct: float = Field(5.0, gt=0, le=100)
     max_drawdown_pct: float = Field(20.0, gt=0, le=100)
     cooldown_after_stop_h: float = Field(4.0, ge=0)
-    stale_exit_h: float = Field(48.0, gt=0)
+    stale_exit_h: float = Field(720.0, gt=0)  # docs/strategy.md: 48 h churned the trend engine's entries
     correlation_groups: str = "BTC/USDT:USDT,ETH/USDT:USDT"  # groups separated by ';'
     taker_fee_bps: float = Field(5.0, ge=0)
     slippage_bps: float = Field(2.0, ge=0)
+
+    # Trend engine (ENGINE=trend, the default without an LLM; docs/strategy.md)
+    max_stop_pct: float = Field(15.0, gt=1.5, le=50)  # widest stop the guard accepts, % of price
+    trend_min_spread_atr: float = Field(0.5, ge=0, le=10)
+    trend_atr_stop_multiple: float = Field(2.0, gt=0, le=10)
+    trend_tp1_r: float = Field(2.0, gt=0, le=50)
+    trend_tp2_r: float = Field(8.0, gt=0, le=100)
+    trend_allow_shorts: bool = True
 
     @field_validator("telegram_admin_ids", mode="before")
     @classmethod
@@ -129,6 +138,8 @@ class Settings(BaseSettings):
     def _check_engine(self) -> Settings:
         if self.engine in ("llm", "ensemble") and self.llm_api_key is None and not _is_local(self.llm_base_url):
             raise ValueError(f"ENGINE={self.engine} needs LLM_API_KEY (or a local LLM_BASE_URL)")
+        if self.trend_tp2_r <= self.trend_tp1_r:
+            raise ValueError(f"TREND_TP2_R ({self.trend_tp2_r}) must be above TREND_TP1_R ({self.trend_tp1_r})")
         return self
 
     # ---- derived values -----------------------------------------------------------------------
@@ -137,7 +148,7 @@ class Settings(BaseSettings):
     def effective_engine(self) -> EngineName:
         if self.engine is not None:
             return self.engine
-        return "llm" if self.llm_api_key is not None else "rules"
+        return "llm" if self.llm_api_key is not None else "trend"
 
     @property
     def live_requested(self) -> bool:
@@ -161,7 +172,17 @@ class Settings(BaseSettings):
             max_drawdown_pct=self.max_drawdown_pct,
             cooldown_after_stop_h=self.cooldown_after_stop_h,
             stale_exit_h=self.stale_exit_h,
+            max_stop_pct=self.max_stop_pct,
             correlation_groups=groups,
+        )
+
+    def trend_params(self) -> TrendParams:
+        return TrendParams(
+            min_spread_atr=self.trend_min_spread_atr,
+            atr_stop_multiple=self.trend_atr_stop_multiple,
+            target_r=(self.trend_tp1_r, self.trend_tp2_r),
+            allow_shorts=self.trend_allow_shorts,
+            max_stop_pct=self.max_stop_pct,
         )
 
     def cost_model(self) -> CostModel:

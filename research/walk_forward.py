@@ -52,6 +52,13 @@ TRAIN_START = "2020-01-15"
 HOURS_PER_YEAR = 8760.0
 
 
+def bot_limits() -> RiskLimits:
+    """The guard limits the bot runs with by default (bot.settings, no .env): correlation groups included."""
+    from bot.settings import Settings
+
+    return Settings(_env_file=None).risk_limits()  # type: ignore[call-arg]
+
+
 def _iso(day: str) -> datetime:
     return datetime.fromisoformat(day).replace(tzinfo=UTC)
 
@@ -98,7 +105,7 @@ def run_window(job: dict[str, Any]) -> dict[str, Any]:
     market = OfflineMarketData(DATA)
     cost_mult = job["cost_mult"]
     costs = CostModel(taker_fee_bps=5.0 * cost_mult, slippage_bps=2.0 * cost_mult)
-    limits = RiskLimits(**job["limits"])
+    limits = dataclasses.replace(bot_limits(), **job["limits"])
     spec = ReplaySpec(
         symbols=tuple(job["symbols"]), start=_iso(job["start"]), end=_iso(job["end"]), engine=job["engine"],
         limits=limits, costs=costs, max_leverage=job.get("max_leverage", 5),
@@ -218,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     params, limits = _pairs(args.set), _pairs(args.limit)
     folds = [FOLDS[int(k) - 1] for k in args.folds.split(",")] if args.folds else list(FOLDS)
-    dataclasses.replace(RiskLimits(), **limits)  # a bad field name fails here, before any work
+    dataclasses.replace(bot_limits(), **limits)  # a bad field name fails here, before any work
     symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
     base = {"engine": args.engine, "limits": limits, "symbols": symbols}
     grid: list[dict[str, Any]] = [{}]

@@ -78,6 +78,8 @@ def build_replay_engine(kind: str, out: Path, clock: SimulatedClock) -> tuple[De
     from bot.settings import load_settings
 
     settings = load_settings()
+    if kind == "trend":
+        return build_engine("trend", trend_params=settings.trend_params()), None
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key is not None else None
     cache = JsonlDecisionCache(out / CACHE_FILE)
     engine = build_engine(kind, llm_config=settings.llm_config(), api_key=key, cache=cache, clock=clock)

@@ -16,7 +16,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_defaults_need_no_keys() -> None:
     settings = load_settings(env_file=None)
     assert settings.dry_run is True
-    assert settings.effective_engine == "rules"
+    assert settings.effective_engine == "trend"  # the researched default (docs/strategy.md)
     assert settings.symbols == ("BTC/USDT:USDT", "ETH/USDT:USDT")
     assert settings.telegram_bot_token is None
 
