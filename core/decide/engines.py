@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from core.config import LlmConfig
 from core.decide.cache import DecisionCache
 from core.decide.capabilities import CapabilityStore
+from core.decide.endpoints import is_local_endpoint
 from core.decide.rules import RulesEngine, RulesParams
 from core.decide.trend import TrendEngine, TrendParams
 from core.decide.usage import UsageLog
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 EngineKind = Literal["llm", "rules", "trend", "ensemble"]
 ENGINE_KINDS: tuple[str, ...] = ("llm", "rules", "trend", "ensemble")
-_LOCAL_HOSTS = ("://127.", "://localhost", "://[::1]", "://0.0.0.0")
 
 
 def build_engine(
@@ -50,7 +50,7 @@ def build_engine(
     if kind == "rules":
         return rules
     config = llm_config or LlmConfig()
-    if not api_key and not any(host in config.base_url for host in _LOCAL_HOSTS):
+    if not api_key and not is_local_endpoint(config.base_url):
         raise UserInputError(f"engine {kind} needs LLM_API_KEY (or a local LLM_BASE_URL), none is set")
     # Imported here: the openai SDK costs ~35 MB of RSS, which a rules-only bot never needs.
     from core.decide.ensemble import EnsembleEngine
