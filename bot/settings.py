@@ -103,8 +103,8 @@ class Settings(BaseSettings):
     max_stop_pct: float = Field(15.0, gt=1.5, le=50)  # widest stop the guard accepts, % of price
     trend_min_spread_atr: float = Field(0.5, ge=0, le=10)
     trend_atr_stop_multiple: float = Field(2.0, gt=0, le=10)
-    trend_tp1_r: float = Field(2.0, gt=0, le=50)
-    trend_tp2_r: float = Field(8.0, gt=0, le=100)
+    trend_tp1_r: float = Field(6.0, gt=0, le=50)
+    trend_tp2_r: float = Field(20.0, gt=0, le=100)
     trend_allow_shorts: bool = True
 
     @field_validator("telegram_admin_ids", mode="before")

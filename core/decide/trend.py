@@ -26,7 +26,7 @@ class TrendParams:
     min_spread_atr: float = 0.5  # |EMA20 - EMA50| on 1d, in 1d ATRs, below which the trend is chop
     atr_stop_multiple: float = 2.0  # stop distance in ATRs of `stop_timeframe`
     stop_timeframe: str = "1d"
-    target_r: tuple[float, float] = (2.0, 8.0)
+    target_r: tuple[float, float] = (6.0, 20.0)
     allow_shorts: bool = True
     exit_ema: int = 50  # a daily close back through this EMA (20, 50 or 200) closes the position
     slow_trend: bool = False  # direction from the 1d EMA50 / EMA200 pair (research variant, not kept)
@@ -134,7 +134,7 @@ class TrendEngine:
                 leverage,
                 invalidation=f"1d close {'below' if sign > 0 else 'above'} EMA50",
                 reasoning=f"trend: 1d EMA stack and 4h close {'up' if sign > 0 else 'down'}, stop {stop_pct:.2f}% "
-                f"({p.atr_stop_multiple:g}x {p.stop_timeframe} ATR), TP1 {p.target_r[0]:g}R, rest trails",
+                f"({p.atr_stop_multiple:g}x {p.stop_timeframe} ATR), TP1 {reach[0] * 100.0 / stop_pct:.3g}R, rest trails",
             )
             decision.check_prices(price)
         except (ArithmeticError, ValueError):  # DomainError included

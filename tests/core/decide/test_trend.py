@@ -42,14 +42,15 @@ def downtrend() -> Snapshot:
     return snap(view(100.0, e20=104.0, e50=108.0, atr=4.0, hours=24), view(100.0, e20=101.0, e50=103.0, atr=1.5, hours=4))
 
 
-def test_daily_uptrend_with_4h_agreement_goes_long_with_a_2_atr_daily_stop_and_targets_at_2r_and_8r() -> None:
+def test_daily_uptrend_with_4h_agreement_goes_long_with_a_2_atr_daily_stop_and_targets_at_6r_and_20r() -> None:
     record = TrendEngine().decide_sync(uptrend(), ACCOUNT)
     d = record.decision
     assert record.status == "ok" and record.engine == "trend" and d is not None
     assert d.action is Action.LONG and d.confidence >= 0.6  # the guard's default minimum confidence
     d.check_prices(100.0)
     assert d.stop_loss == pytest.approx(92.0)  # 2 x daily ATR 4 = 8 %
-    assert d.take_profit == pytest.approx((116.0, 164.0))
+    assert d.take_profit == pytest.approx((148.0, 260.0))
+    assert "TP1 6R" in d.reasoning
     assert d.leverage == 1  # 10 % of margin at an 8 % stop
 
 
@@ -62,12 +63,13 @@ def test_daily_downtrend_goes_short_unless_long_only() -> None:
 
 
 def test_a_short_with_a_wide_stop_keeps_positive_ordered_targets() -> None:
-    # regression: 8R of a 15 % stop put the short's TP2 below zero and the entry was dropped as unsound
+    # regression: 8R (now 20R) of a 15 % stop put the short's TP2 below zero and the entry was dropped as unsound
     wide = snap(view(100.0, e20=80.0, e50=110.0, atr=20.0, hours=24), view(100.0, e20=101.0, e50=103.0, atr=3.0, hours=4))
     d = TrendEngine().decide_sync(wide, ACCOUNT).effective
     assert d.action is Action.SHORT and d.stop_loss == pytest.approx(115.0)
     d.check_prices(100.0)
-    assert d.take_profit == pytest.approx((70.0, 10.0))  # TP1 still 2R, TP2 90 % down
+    assert d.take_profit == pytest.approx((55.0, 10.0))  # TP2 90 % down, TP1 at most half of that: 3R
+    assert "TP1 3R" in d.reasoning
 
 
 def test_chop_stands_aside() -> None:
@@ -117,10 +119,10 @@ def test_build_engine_knows_trend() -> None:
 # ---- real snapshots (binance-perps-train), pinned; and point-in-time ---------------------------------
 
 PINNED = [
-    ("BTC/USDT:USDT", datetime(2020, 11, 15, tzinfo=UTC), Action.LONG, 14646.7, (18900.0, 27406.5)),
-    ("BTC/USDT:USDT", datetime(2022, 5, 15, tzinfo=UTC), Action.SHORT, 34591.7, (21055.9, 3007.98)),
+    ("BTC/USDT:USDT", datetime(2020, 11, 15, tzinfo=UTC), Action.LONG, 14646.7, (24571.0, 44419.6)),
+    ("BTC/USDT:USDT", datetime(2022, 5, 15, tzinfo=UTC), Action.SHORT, 34591.7, (16543.9, 3007.98)),
     ("ETH/USDT:USDT", datetime(2023, 8, 1, tzinfo=UTC), Action.HOLD, None, ()),
-    ("ADA/USDT:USDT", datetime(2021, 2, 10, 12, tzinfo=UTC), Action.LONG, 0.738812, (1.12995, 1.91222)),
+    ("ADA/USDT:USDT", datetime(2021, 2, 10, 12, tzinfo=UTC), Action.LONG, 0.738812, (1.65146, 3.47676)),
     ("XRP/USDT:USDT", datetime(2023, 10, 1, tzinfo=UTC), Action.HOLD, None, ()),
 ]
 
@@ -194,3 +196,17 @@ def test_any_snapshot_gives_a_valid_decision(data: st.DataObject) -> None:
     if d.is_entry:
         d.check_prices(price)
         assert d.stop_loss > 0.0 and all(t > 0 for t in d.take_profit)  # type: ignore[operator]
+
+
+def test_trend_settings_reach_the_engine_and_bad_targets_are_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.settings import load_settings
+    from core.errors import UserInputError
+
+    monkeypatch.setenv("TREND_ATR_STOP_MULTIPLE", "3")
+    monkeypatch.setenv("TREND_ALLOW_SHORTS", "false")
+    params = load_settings(env_file=None).trend_params()
+    assert params.atr_stop_multiple == 3.0 and params.allow_shorts is False and params.target_r == (6.0, 20.0)
+    monkeypatch.setenv("TREND_TP1_R", "10")
+    monkeypatch.setenv("TREND_TP2_R", "5")
+    with pytest.raises(UserInputError, match="TREND_TP2_R"):
+        load_settings(env_file=None)
