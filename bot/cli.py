@@ -148,11 +148,11 @@ def snapshot(
 @app.command()
 def decide(
     snapshot: Annotated[str, typer.Option(help="snapshot JSON file, or - for standard input")],
-    engine: Annotated[str | None, typer.Option(help="llm or rules (default: ENGINE)")] = None,
+    engine: Annotated[str | None, typer.Option(help="llm, trend or rules (default: ENGINE)")] = None,
 ) -> None:
     """Print a decision record (DESIGN §4.4) for a snapshot."""
-    if engine is not None and engine not in ("llm", "rules", "ensemble"):
-        raise_bad("--engine", f"must be llm, rules or ensemble, got {engine!r}")
+    if engine is not None and engine not in ("llm", "rules", "trend", "ensemble"):
+        raise_bad("--engine", f"must be llm, rules, trend or ensemble, got {engine!r}")
 
     async def go() -> int | None:
         from bot.commands.decide_cmd import print_decision
@@ -169,12 +169,12 @@ def replay(
     start: Annotated[str, typer.Option(help="first as_of, ISO-8601")],
     end: Annotated[str, typer.Option(help="last as_of, ISO-8601")],
     out: Annotated[Path, typer.Option(help="report folder")],
-    engine: Annotated[str, typer.Option(help="rules or llm")] = "rules",
+    engine: Annotated[str, typer.Option(help="rules, trend or llm")] = "rules",
     initial_equity: Annotated[float, typer.Option(help="starting equity in quote currency")] = 10_000.0,
 ) -> None:
     """Replay the live cycle over history and write the report (DESIGN §4.6)."""
-    if engine not in ("rules", "llm", "ensemble"):
-        raise_bad("--engine", f"must be rules, llm or ensemble, got {engine!r}")
+    if engine not in ("rules", "trend", "llm", "ensemble"):
+        raise_bad("--engine", f"must be rules, trend, llm or ensemble, got {engine!r}")
     if initial_equity <= 0:
         raise_bad("--initial-equity", f"must be positive, got {initial_equity}")
 
