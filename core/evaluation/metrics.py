@@ -16,8 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from core.models import ClosedTrade, DomainError
-from core.trade_stats import PositionResult, figures_of, trade_stats
-from core.trade_stats import positions_of as positions_of  # re-exported: the report's breakdowns use it
+from core.trade_stats import PositionResult, figures_of, positions_of
 
 HOURS_PER_YEAR = 24 * 365
 SECONDS_PER_YEAR = HOURS_PER_YEAR * 3600
@@ -136,8 +135,8 @@ def compute_metrics(
     cagr = (growth ** (1.0 / years) - 1.0) * 100.0 if years > 0 and growth >= 0 else None
 
     mdd = max_drawdown_pct(initial_equity, equity)
-    figures = trade_stats(trades)
-    positions = list(figures.positions)
+    positions = positions_of(trades)
+    figures = figures_of(positions, legs=len(trades))
     hold_hours = [(p.exit_time - p.entry_time).total_seconds() / 3600.0 for p in positions]
 
     # share of the bars (steps 1..n-1) that ended with a position open; step 0 is the start, never held

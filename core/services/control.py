@@ -331,7 +331,7 @@ def _stats(
     figures = trade_stats(legs)
     return StatsReport(
         period=period,
-        trades=len(figures.positions),
+        trades=figures.positions,
         wins=figures.wins,
         losses=figures.losses,
         win_rate=figures.win_rate or 0.0,
