@@ -37,7 +37,7 @@ from core.protocols import (
     StateStore,
 )
 from core.risk.guard import Reason, ReviewContext, RiskGuard, data_problem
-from core.services.control import DATA_WARNING_KEY, LAST_CYCLE_KEY, change_state
+from core.services.state_change import DATA_WARNING_KEY, LAST_CYCLE_KEY, change_state
 
 log = logging.getLogger(__name__)
 
