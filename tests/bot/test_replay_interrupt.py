@@ -50,7 +50,7 @@ def interrupt(mode: str, data: Path, out: Path, tmp_path: Path) -> tuple[int, st
     while not marker.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            out_text, err_text = proc.communicate()
+            _, err_text = proc.communicate()
             pytest.fail(f"the replay ended before the marker (rc {proc.returncode}): {err_text[-2000:]}")
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
