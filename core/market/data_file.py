@@ -143,9 +143,9 @@ def read_candles(path: Path) -> pd.DataFrame:
     volume = values["volume"]
     with np.errstate(invalid="ignore"):
         bad_volume = np.isnan(volume) | (volume < 0)
-    for k in np.flatnonzero(bad_volume).tolist():
-        problems[k] = problems[k] or f"volume {volume[k]} is not a non-negative number"
-    first = next((k for k, p in enumerate(problems) if p is not None), None)
-    if first is not None:
+    for k in np.flatnonzero(bad_volume)[:1].tolist():
+        problems.setdefault(k, f"volume {volume[k]} is not a non-negative number")
+    if problems:
+        first = min(problems)
         raise DataFileError(f"{path}: row {rows[first]} ({_when(frame.index[first])}): {problems[first]}")
     return frame

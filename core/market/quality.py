@@ -30,11 +30,11 @@ BLOCKING_KINDS = ("bad",)  # on any timeframe
 BASE_BLOCKING_KINDS = ("gap", "outlier")  # on the base (finest) timeframe
 
 
-def bar_problems(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray) -> list[str | None]:
-    """Per bar, what is wrong with it (None: sane). Causal: a bar is judged on itself and the bars before it."""
-    n = len(close)
-    out: list[str | None] = [None] * n
-    if n == 0:
+def bar_problems(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray) -> dict[int, str]:
+    """What is wrong with each bad bar, by index (sane bars are absent). Causal: a bar is judged on itself
+    and the bars before it."""
+    out: dict[int, str] = {}
+    if len(close) == 0:
         return out
     prices = np.vstack([open_, high, low, close])
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -62,9 +62,11 @@ def bar_problems(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np
     return out
 
 
-def bad_counts(problems: Sequence[str | None]) -> np.ndarray:
-    """Cumulative count of bad bars up to each bar (as `gap_counts`)."""
-    return np.cumsum(np.fromiter((p is not None for p in problems), dtype=np.int64, count=len(problems)))
+def bad_counts(problems: dict[int, str], n: int) -> np.ndarray:
+    """Cumulative count of bad bars up to each of `n` bars (as `gap_counts`)."""
+    marks = np.zeros(n, dtype=np.int64)
+    marks[list(problems)] = 1
+    return np.cumsum(marks)
 
 
 def flag_kind(flag: str) -> str:
