@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from core.errors import UserInputError
+from core.errors import FatalError, UserInputError
 
 app = typer.Typer(
     add_completion=False,
@@ -48,6 +48,9 @@ def _run(coro_factory: Callable[[], Coroutine[Any, Any, int | None]]) -> None:
     except UserInputError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
+    except FatalError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     raise typer.Exit(code or 0)
@@ -205,13 +208,17 @@ def download(
 
 
 @app.command()
-def check() -> None:
-    """Validate settings and reach Telegram, the exchange and the LLM, reporting each."""
+def check(
+    reset_llm_capabilities: bool = typer.Option(
+        False, "--reset-llm-capabilities", help="forget the structured-output modes stored per LLM endpoint + model"
+    ),
+) -> None:
+    """Validate settings and reach Telegram, the exchange and the LLM (one real completion), reporting each."""
 
     async def go() -> int | None:
         from bot.commands.check_cmd import run_check
 
-        return await run_check()
+        return await run_check(reset_llm_capabilities=reset_llm_capabilities)
 
     _run(go)
 

@@ -45,7 +45,7 @@ CYCLE_ENGINES = ("rules", "llm", "ensemble")
 _NOT_DECISIONS = frozenset({
     "telegram_bot_token", "telegram_api_base", "telegram_channel_id", "telegram_admin_ids", "llm_api_key",
     "llm_timeout_s", "llm_max_retries", "llm_daily_token_budget", "llm_price_prompt_per_mtok",
-    "llm_price_completion_per_mtok", "exchange_id", "exchange_api_key", "exchange_secret", "exchange_testnet",
+    "llm_price_completion_per_mtok", "llm_prices", "exchange_id", "exchange_api_key", "exchange_secret", "exchange_testnet",
     "symbols", "dry_run", "database_path", "market_data_dir", "cycle_cron", "pulse_cron", "daily_summary_cron",
     "monitor_interval_s", "initial_equity", "engine", "replay_resume_after_days",
 })
@@ -273,7 +273,9 @@ class CycleFactory:
 
             cache = JsonlDecisionCache(cache_dir / CACHE_FILE)
         engine = self.decision_engine(entry, clock=clock, cache=cache)
-        return await run_replay_cycle(market, spec, engine, progress=progress, clock=clock)
+        # An LLM step takes seconds: the progress moves every bar (rules: every 200 steps at ~20,000 bars/s).
+        every = {"progress_every": 1} if entry.kind in ("llm", "ensemble") else {}
+        return await run_replay_cycle(market, spec, engine, progress=progress, clock=clock, **every)
 
 
 def decision_engine_for(settings: Settings, kind: str, *, clock: Any, **stores: Any) -> DecisionEngine:

@@ -93,6 +93,11 @@ class SqliteCapabilityStore:
             (endpoint, model, mode, datetime.now(UTC).isoformat()),
         )
 
+    async def reset(self, endpoint: str | None = None) -> int:
+        if endpoint is None:
+            return await self._db.write("DELETE FROM llm_capabilities")
+        return await self._db.write("DELETE FROM llm_capabilities WHERE endpoint = ?", (endpoint,))
+
 
 class SqliteDecisionCache:
     def __init__(self, db: Database) -> None:

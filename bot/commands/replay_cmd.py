@@ -9,8 +9,12 @@ cache hits). The engine and its settings come from `bot.wiring.CycleFactory`, as
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
+import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -200,8 +204,9 @@ async def run_replay(
                 done[:] = [count, total]
                 progress.update(task, completed=count, total=total)
 
-            result = await factory.replay(market, entry, symbols, first, last, initial_equity, cache_dir=out,
-                                          progress=on_progress)
+            with _logs_above_the_bar():
+                result = await factory.replay(market, entry, symbols, first, last, initial_equity, cache_dir=out,
+                                              progress=on_progress)
         elapsed = time.perf_counter() - started
         stats = {
             **dict(result.run_stats),
@@ -222,6 +227,7 @@ async def run_replay(
     await record_result(factory, entry, report, oos=False)
     stdout = Console()
     stdout.print(summary_table(result, report))
+    stdout.print(decisions_line(result))
     stdout.print(
         f"{len(result.step_ms)} bars × {len(result.symbols)} symbols in {elapsed:.1f}s; wrote "
         f"{out / files.report_json.name}, "
@@ -234,6 +240,32 @@ def interrupted_line(out: Path, done: int, total: int) -> str:
     where = f"after {done:,} of {total:,} bars" if done else "before the first bar"
     earlier = " (the report already there is from an earlier run)" if (out / "report.json").exists() else ""
     return f"replay interrupted {where}: no report written to {out}{earlier}"
+
+
+def decisions_line(result: ReplayResult) -> str:
+    """How the engine's decisions ended: a replay whose LLM failed every call must not look like a calm hold."""
+    stats, usage = result.engine_stats, result.run_stats
+    counts = ", ".join(f"{int(stats.get(f'status_{s}', 0))} {s}" for s in ("ok", "rejected", "failed"))
+    line = f"decisions: {int(stats.get('decisions', 0))} ({counts})"
+    if usage.get("prompt_tokens") or usage.get("cached_decisions"):
+        line += (f"; {int(usage.get('cached_decisions', 0))} from the cache; tokens "
+                 f"{int(usage.get('prompt_tokens', 0)):,} prompt + {int(usage.get('completion_tokens', 0)):,} completion")
+    return line
+
+
+@contextlib.contextmanager
+def _logs_above_the_bar() -> Iterator[None]:
+    """Log records go through rich's redirected stderr while the bar is live, so they print above it instead
+    of breaking it (a StreamHandler keeps the stream it was built with)."""
+    handlers = [h for h in logging.getLogger().handlers
+                if type(h) is logging.StreamHandler and h.stream is sys.__stderr__]
+    for handler in handlers:
+        handler.setStream(sys.stderr)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.setStream(sys.__stderr__)
 
 
 def _cache_size(path: Path) -> int:

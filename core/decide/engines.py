@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal
 from core.config import LlmConfig
 from core.decide.cache import DecisionCache
 from core.decide.capabilities import CapabilityStore
+from core.decide.endpoints import is_local_endpoint
 from core.decide.rules import RulesEngine, RulesParams
 from core.decide.usage import UsageLog
 from core.errors import UserInputError
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     from core.decide.llm import BudgetAlert
 
 EngineKind = Literal["llm", "rules", "ensemble"]
-_LOCAL_HOSTS = ("://127.", "://localhost", "://[::1]", "://0.0.0.0")
 
 
 def build_engine(
@@ -42,7 +42,7 @@ def build_engine(
     if kind == "rules":
         return rules
     config = llm_config or LlmConfig()
-    if not api_key and not any(host in config.base_url for host in _LOCAL_HOSTS):
+    if not api_key and not is_local_endpoint(config.base_url):
         raise UserInputError(f"engine {kind} needs LLM_API_KEY (or a local LLM_BASE_URL), none is set")
     # Imported here: the openai SDK costs ~35 MB of RSS, which a rules-only bot never needs.
     from core.decide.ensemble import EnsembleEngine

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from core.models import HARD_MAX_LEVERAGE, MAX_REASONING_CHARS, Action, Decision, DomainError
+from core.models import HARD_MAX_LEVERAGE, MAX_NOTE_CHARS, MAX_REASONING_CHARS, Action, Decision, DomainError
 
 
 class NoJsonError(ValueError):
@@ -38,6 +38,16 @@ class DecisionSchema(BaseModel):
     leverage: int = Field(default=1, ge=1, le=HARD_MAX_LEVERAGE)
     invalidation: str = ""
     reasoning: str = ""
+    note: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_levels_without_an_entry(cls, data: object) -> object:
+        # Strict mode makes every key required, so a hold still carries a stop and targets (real models write
+        # 0 or the price): they mean nothing without an entry and are not worth a re-ask.
+        if isinstance(data, dict) and str(data.get("action", "")).strip().lower() in ("hold", "close"):
+            return {**data, "stop_loss": None, "take_profit": []}
+        return data
 
     @field_validator("action", mode="before")
     @classmethod
@@ -65,6 +75,13 @@ class DecisionSchema(BaseModel):
             return ""
         return value[:MAX_REASONING_CHARS] if isinstance(value, str) else value
 
+    @field_validator("note", mode="before")
+    @classmethod
+    def _note(cls, value: object) -> object:
+        if value is None:
+            return ""
+        return value.strip()[:MAX_NOTE_CHARS] if isinstance(value, str) else value
+
     def to_decision(self) -> Decision:
         return Decision(
             action=Action(self.action),
@@ -74,6 +91,7 @@ class DecisionSchema(BaseModel):
             leverage=self.leverage,
             invalidation=self.invalidation,
             reasoning=self.reasoning,
+            note=self.note,
         )
 
 
@@ -92,9 +110,14 @@ def _plain_number(value: object) -> object:
     return value
 
 
+# Dropped from the strict schema: annotations no decoder needs, and string lengths (OpenAI's strict mode
+# refuses maxLength; texts are cut to length when parsed). Number and array bounds stay: OpenAI and
+# llama.cpp's grammar enforce them, so `confidence: 100` or `leverage: 0` cannot even be generated.
+_DROPPED_KEYWORDS = ("title", "description", "default", "maxLength", "minLength")
+
+
 def _strict(node: Any) -> Any:
-    """OpenAI strict mode: every property required, no additional properties, nullable as a type list,
-    and none of the keywords some compatible servers refuse (titles, defaults, bounds)."""
+    """OpenAI strict mode: every property required, no additional properties, nullable as a type list."""
     if isinstance(node, list):
         return [_strict(n) for n in node]
     if not isinstance(node, dict):
@@ -107,8 +130,7 @@ def _strict(node: Any) -> Any:
     out = {
         k: _strict(v)
         for k, v in node.items()
-        if k not in ("title", "description", "default", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-                     "maxItems", "minItems", "maxLength")
+        if k not in _DROPPED_KEYWORDS
     }
     if out.get("type") == "object" and "properties" in out:
         out["required"] = list(out["properties"])
@@ -177,9 +199,25 @@ def _validation_summary(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_decision(text: str | None, price: float, *, example: Mapping[str, Any] | None = None) -> Decision:
+def _copied_placeholder(decision: Decision, placeholders: Collection[str]) -> str | None:
+    wanted = {p.strip().lower() for p in placeholders}
+    for name in ("invalidation", "reasoning", "note"):
+        text = getattr(decision, name).strip().strip("<>\"' ").lower()
+        if text and text in wanted:
+            return name
+    return None
+
+
+def parse_decision(
+    text: str | None,
+    price: float,
+    *,
+    example: Mapping[str, Any] | None = None,
+    placeholders: Collection[str] = (),
+) -> Decision:
     """Text → checked Decision, or NoJsonError / InvalidDecisionError with a message fit to quote back.
-    `example`: the object the prompt shows as an example; an answer that merely repeats it is no decision."""
+    `example`: an object the prompt shows; an answer that merely repeats it is no decision. `placeholders`:
+    the template's `<...>` texts; an answer whose texts are those placeholders copied the template."""
     data = extract_json(text, example)
     try:
         decision = DecisionSchema.model_validate(data).to_decision()
@@ -187,6 +225,11 @@ def parse_decision(text: str | None, price: float, *, example: Mapping[str, Any]
         raise InvalidDecisionError(f"schema: {_validation_summary(error)}") from None
     except DomainError as error:
         raise InvalidDecisionError(f"decision: {error}") from None
+    copied = _copied_placeholder(decision, placeholders)
+    if copied is not None:
+        raise InvalidDecisionError(
+            f"{copied}: copies the prompt's template text instead of describing this snapshot"
+        )
     try:
         decision.check_prices(price)
     except DomainError as error:

@@ -178,9 +178,11 @@ async def run_replay_cycle(
     decision_log: MemoryDecisionLog | None = None,
     source: SeriesSnapshotSource | None = None,
     clock: SimulatedClock | None = None,
+    progress_every: int = PROGRESS_EVERY,
 ) -> ReplayResult:
     """Replay `spec` through the live cycle. `source` may be given pre-built (benchmarks, tests); `clock`
-    when the engine was built on it (the LLM engine's daily token budget follows simulated days)."""
+    when the engine was built on it (the LLM engine's daily token budget follows simulated days);
+    `progress_every` 1 when every step is slow (an LLM engine), so the progress moves every bar."""
     steps = plan_steps(market, spec)
     start, end = from_ms(int(steps[0])), from_ms(int(steps[-1]))
     if source is None:
@@ -250,7 +252,7 @@ async def run_replay_cycle(
         errors.update(summary.errors.values())
         equity[k] = broker.equity()
         exposure[k] = bool(await broker.positions())
-        if progress is not None and (k % PROGRESS_EVERY == 0 or k == total - 1):
+        if progress is not None and (k % progress_every == 0 or k == total - 1):
             progress(k + 1, total)
             await asyncio.sleep(0)
     await broker.close_all(reason="end")
