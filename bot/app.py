@@ -433,8 +433,12 @@ class App:
         from bot.wiring import decision_engine_for
 
         kind = self.settings.effective_engine
+        if self.demo and self.settings.engine is None and kind == "trend":
+            # The demo's accelerated clock shows a few days: the trend engine trades about weekly on daily
+            # bars (docs/strategy.md), so the showcase runs the hourly rules engine unless ENGINE is set.
+            kind = "rules"
         llm_stores = {}
-        if kind != "rules":
+        if kind not in ("rules", "trend"):
             from storage.llm_repo import SqliteCapabilityStore, SqliteDecisionCache, SqliteUsageLog
 
             llm_stores = {

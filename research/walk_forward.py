@@ -52,6 +52,13 @@ TRAIN_START = "2020-01-15"
 HOURS_PER_YEAR = 8760.0
 
 
+def bot_limits() -> RiskLimits:
+    """The guard limits the bot runs with by default (bot.settings, no .env): correlation groups included."""
+    from bot.settings import Settings
+
+    return Settings(_env_file=None).risk_limits()  # type: ignore[call-arg]
+
+
 def _iso(day: str) -> datetime:
     return datetime.fromisoformat(day).replace(tzinfo=UTC)
 
@@ -82,7 +89,7 @@ def build_engine(name: str, params: dict[str, Any]) -> Any:
         from core.decide.trend import TrendEngine, TrendParams
 
         return TrendEngine(TrendParams(**params))
-    if name == "rules":
+    if name == "rules":  # the original multi-timeframe score engine
         from core.decide.rules import RulesEngine, RulesParams
 
         return RulesEngine(RulesParams(**params))
@@ -98,21 +105,29 @@ def run_window(job: dict[str, Any]) -> dict[str, Any]:
     market = OfflineMarketData(DATA)
     cost_mult = job["cost_mult"]
     costs = CostModel(taker_fee_bps=5.0 * cost_mult, slippage_bps=2.0 * cost_mult)
-    limits = RiskLimits(**job["limits"])
+    limits = dataclasses.replace(bot_limits(), **job["limits"])
     spec = ReplaySpec(
         symbols=tuple(job["symbols"]), start=_iso(job["start"]), end=_iso(job["end"]), engine=job["engine"],
         limits=limits, costs=costs, max_leverage=job.get("max_leverage", 5),
     )
-    engine = build_engine(job["engine"], job["params"])
-    result = asyncio.run(run_replay_cycle(market, spec, engine))
-    hold = next(run for run in result.baselines if run.name == "buy_and_hold")
+    if job["engine"].startswith("baseline:"):
+        # the lab's baselines (core/evaluation/baseline_engines.py) through the same accounting
+        from core.evaluation.baseline_engines import build_baseline
+        from core.evaluation.baseline_replay import replay_baseline_sync
+
+        baseline = build_baseline(job["engine"].split(":", 1)[1], {k: str(v) for k, v in job["params"].items()})
+        result = replay_baseline_sync(market, spec, baseline)
+    else:
+        result = asyncio.run(run_replay_cycle(market, spec, build_engine(job["engine"], job["params"])))
+    hold = next((run for run in result.baselines if run.name == "buy_and_hold"), None)
     positions = positions_of(result.trades)
     per_symbol: dict[str, float] = defaultdict(float)
     for trade in result.trades:
         per_symbol[trade.symbol] += trade.net_pnl
     return {
         "start": job["start"], "end": job["end"], "params": job["params"],
-        "equity": result.equity.tolist(), "hold_equity": hold.equity.tolist(),
+        "equity": result.equity.tolist(),
+        "hold_equity": (hold.equity if hold is not None else result.equity).tolist(),
         "initial": result.initial_equity,
         "wins": math.fsum(p.net_pnl for p in positions if p.net_pnl > 0),
         "losses": -math.fsum(p.net_pnl for p in positions if p.net_pnl <= 0),
@@ -218,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     params, limits = _pairs(args.set), _pairs(args.limit)
     folds = [FOLDS[int(k) - 1] for k in args.folds.split(",")] if args.folds else list(FOLDS)
-    dataclasses.replace(RiskLimits(), **limits)  # a bad field name fails here, before any work
+    dataclasses.replace(bot_limits(), **limits)  # a bad field name fails here, before any work
     symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
     base = {"engine": args.engine, "limits": limits, "symbols": symbols}
     grid: list[dict[str, Any]] = [{}]

@@ -53,8 +53,8 @@ async def print_decision(snapshot_source: str, engine: str | None) -> int:
     settings = load_settings()
     kind = engine or settings.effective_engine
     account = AccountView(equity=settings.initial_equity, available=settings.initial_equity)
-    if kind == "rules":
-        record = await build_engine("rules").decide(snapshot, account)
+    if kind in ("rules", "trend"):
+        record = await build_engine(kind, trend_params=settings.trend_params()).decide(snapshot, account)
         print(json.dumps(record_json(record)))
         return 0
     api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None

@@ -1,7 +1,7 @@
 """`aitrader replay`: the live cycle over history, with a progress bar, the report files and a summary.
 
-report.json, trades.csv, equity.csv, report.png and run.json are the contract (DESIGN §4.6), the same for
-the same inputs; run-stats.json beside them holds what depends on the run (wall time, speed, LLM tokens and
+report.json, trades.csv, equity.csv, report.png, tearsheet.html and run.json are the contract (DESIGN §4.6),
+the same for the same inputs; run-stats.json beside them holds what depends on the run (wall time, speed, LLM tokens and
 cache hits). The engine and its settings come from `bot.wiring.CycleFactory`, as for the bot and compare. `--engine llm` goes through a decision cache kept in
 `<out>/decision-cache.jsonl`: a re-run asks the model nothing and gets the same decisions.
 """
@@ -147,15 +147,17 @@ def run_json(factory: CycleFactory, entry: EngineEntry, result: ReplayResult, ma
 async def write_replay_folder(
     result: ReplayResult, out: Path, market: Any, *, run: dict[str, Any], stats: dict[str, Any]
 ) -> Any:
-    """One replay folder (DESIGN §4.6): report.json, trades.csv, equity.csv, report.png, run.json, and
+    """One replay folder (DESIGN §4.6): report.json, trades.csv, equity.csv, report.png, tearsheet.html, run.json, and
     run-stats.json with what depends on the run (wall time, speed, LLM tokens, cache hits)."""
     from bot.reports.report_chart import render_report_chart
+    from bot.reports.tearsheet import render_tearsheet
     from core.evaluation.replay import ReplaySpec, close_prices
-    from core.evaluation.report import write_report
+    from core.evaluation.report import build_report, write_report
 
     files = await in_thread(write_report, result, out)
     window = ReplaySpec(symbols=result.symbols, start=result.start, end=result.end, engine=result.engine)
     await in_thread(render_report_chart, result, out / "report.png", close_prices(market, window))
+    await in_thread(lambda: render_tearsheet(result, build_report(result), out / "tearsheet.html"))
     for name, payload in (("run.json", run), ("run-stats.json", stats)):
         text = json.dumps(payload, sort_keys=True, indent=2, default=str) + "\n"
         await in_thread((out / name).write_text, text, "utf-8")
@@ -231,7 +233,7 @@ async def run_replay(
     stdout.print(
         f"{len(result.step_ms)} bars × {len(result.symbols)} symbols in {elapsed:.1f}s; wrote "
         f"{out / files.report_json.name}, "
-        f"{files.trades_csv.name}, {files.equity_csv.name}, report.png, run.json"
+        f"{files.trades_csv.name}, {files.equity_csv.name}, report.png, tearsheet.html, run.json"
     )
     return 0
 

@@ -1,4 +1,7 @@
-"""`build_engine(kind, ...)`: the one place that turns ENGINE=llm|rules|ensemble into a DecisionEngine.
+"""`build_engine(kind, ...)`: the one place that turns ENGINE=llm|rules|trend|ensemble into a DecisionEngine.
+
+`trend` (core/decide/trend.py) is the researched default when no LLM is configured (docs/strategy.md);
+`rules` is the original multi-timeframe score engine, kept under its name.
 
 Used by the composition root (`bot/app.py`) and the CLI. Stores default to in-memory ones; the app passes
 the SQLite ones from `storage.llm_repo` so capability memory, the call log, the budget alert and the
@@ -14,6 +17,7 @@ from core.decide.cache import DecisionCache
 from core.decide.capabilities import CapabilityStore
 from core.decide.endpoints import is_local_endpoint
 from core.decide.rules import RulesEngine, RulesParams
+from core.decide.trend import TrendEngine, TrendParams
 from core.decide.usage import UsageLog
 from core.errors import UserInputError
 from core.protocols import Clock, DecisionEngine
@@ -21,7 +25,8 @@ from core.protocols import Clock, DecisionEngine
 if TYPE_CHECKING:
     from core.decide.llm import BudgetAlert
 
-EngineKind = Literal["llm", "rules", "ensemble"]
+EngineKind = Literal["llm", "rules", "trend", "ensemble"]
+ENGINE_KINDS: tuple[str, ...] = ("llm", "rules", "trend", "ensemble")
 
 
 def build_engine(
@@ -30,14 +35,17 @@ def build_engine(
     llm_config: LlmConfig | None = None,
     api_key: str | None = None,
     rules_params: RulesParams | None = None,
+    trend_params: TrendParams | None = None,
     usage: UsageLog | None = None,
     capabilities: CapabilityStore | None = None,
     cache: DecisionCache | None = None,
     clock: Clock | None = None,
     on_budget_exhausted: BudgetAlert | None = None,
 ) -> DecisionEngine:
-    if kind not in ("llm", "rules", "ensemble"):
-        raise UserInputError(f"engine must be llm, rules or ensemble, got {kind!r}")
+    if kind not in ENGINE_KINDS:
+        raise UserInputError(f"engine must be llm, rules, trend or ensemble, got {kind!r}")
+    if kind == "trend":
+        return TrendEngine(trend_params)
     rules = RulesEngine(rules_params)
     if kind == "rules":
         return rules

@@ -45,12 +45,12 @@ async def test_rules_from_file_prints_the_record(env: Path, capsys: pytest.Captu
     assert decision["action"] == "long" and decision["stop_loss"] < 3414.27 < decision["take_profit"][0]
 
 
-async def test_default_engine_without_key_is_rules_from_stdin(
+async def test_default_engine_without_key_is_trend_from_stdin(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(SNAPSHOT.read_text()))
     assert await print_decision("-", None) == 0
-    assert json.loads(capsys.readouterr().out)["engine"] == "rules"
+    assert json.loads(capsys.readouterr().out)["engine"] == "trend"
 
 
 @pytest.mark.parametrize(

@@ -71,7 +71,7 @@ def test_sigint_leaves_no_finished_looking_folder_and_says_so(data: Path, tmp_pa
     assert len(said) == 1 and "Traceback" not in err, err
     assert said[0].startswith("replay interrupted after ") and f"no report written to {out}" in said[0], said
     left = sorted(p.name for p in out.rglob("*")) if out.exists() else []
-    assert not {"report.json", "trades.csv", "equity.csv", "report.png", "run.json"} & set(left), left
+    assert not {"report.json", "trades.csv", "equity.csv", "report.png", "tearsheet.html", "run.json"} & set(left), left
     assert ".incomplete" not in left, left
 
 

@@ -16,7 +16,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_defaults_need_no_keys() -> None:
     settings = load_settings(env_file=None)
     assert settings.dry_run is True
-    assert settings.effective_engine == "rules"
+    assert settings.effective_engine == "trend"  # the researched default (docs/strategy.md)
     assert settings.symbols == ("BTC/USDT:USDT", "ETH/USDT:USDT")
     assert settings.telegram_bot_token is None
 
@@ -164,7 +164,7 @@ def test_a_local_or_lan_endpoint_selects_the_llm_without_a_key(monkeypatch: pyte
 def test_a_public_endpoint_still_needs_a_key(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     monkeypatch.setenv("LLM_BASE_URL", url)
     settings = load_settings(env_file=None)
-    assert settings.effective_engine == "rules" and settings.llm_config().timeout_s == 60.0
+    assert settings.effective_engine == "trend" and settings.llm_config().timeout_s == 60.0
 
 
 def test_llm_knobs_reach_the_engine_config(monkeypatch: pytest.MonkeyPatch) -> None:
