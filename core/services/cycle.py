@@ -230,7 +230,7 @@ class TradingCycle:
             summary.data_problems[symbol] = problem[1]
         if state.paused and position is None:
             # no engine call while paused: an LLM costs money and nothing could be opened
-            verdict = GuardVerdict(False, None, Reason.PAUSED.value, state.pause_reason or "paused")
+            verdict: GuardVerdict | None = GuardVerdict(False, None, Reason.PAUSED.value, state.pause_reason or "paused")
             self._guard.counts[Reason.PAUSED.value] += 1
             await self._log.record_cycle(CycleRecord(cycle_id, symbol, as_of, snapshot, None, verdict, signal_id))
             summary.decisions[symbol] = "paused"
@@ -239,7 +239,7 @@ class TradingCycle:
         if problem is not None and position is None:
             # nothing could be opened on this data: no engine call (an LLM costs money), the reason counted
             reason, detail = problem
-            verdict: GuardVerdict | None = GuardVerdict(False, None, reason.value, detail)
+            verdict = GuardVerdict(False, None, reason.value, detail)
             self._guard.counts[reason.value] += 1
             await self._log.record_cycle(CycleRecord(cycle_id, symbol, as_of, snapshot, None, verdict, signal_id))
             summary.decisions[symbol] = reason.value
