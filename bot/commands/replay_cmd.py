@@ -30,6 +30,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from bot.commands.staged_folder import in_thread, staged_folder
 from bot.wiring import CACHE_FILE, CycleFactory, EngineEntry
 from core.errors import UserInputError
 from core.evaluation.report import ReplayResult
@@ -153,13 +154,13 @@ async def write_replay_folder(
     from core.evaluation.replay import ReplaySpec, close_prices
     from core.evaluation.report import build_report, write_report
 
-    files = await asyncio.to_thread(write_report, result, out)
+    files = await in_thread(write_report, result, out)
     window = ReplaySpec(symbols=result.symbols, start=result.start, end=result.end, engine=result.engine)
-    await asyncio.to_thread(render_report_chart, result, out / "report.png", close_prices(market, window))
-    await asyncio.to_thread(lambda: render_tearsheet(result, build_report(result), out / "tearsheet.html"))
+    await in_thread(render_report_chart, result, out / "report.png", close_prices(market, window))
+    await in_thread(lambda: render_tearsheet(result, build_report(result), out / "tearsheet.html"))
     for name, payload in (("run.json", run), ("run-stats.json", stats)):
         text = json.dumps(payload, sort_keys=True, indent=2, default=str) + "\n"
-        await asyncio.to_thread((out / name).write_text, text, "utf-8")
+        await in_thread((out / name).write_text, text, "utf-8")
     return files
 
 
@@ -196,36 +197,51 @@ async def run_replay(
 
     console = Console(stderr=True)
     started = time.perf_counter()
-    with replay_progress(console) as progress:
-        task = progress.add_task("replay", total=None)
+    done = [0, len(steps)]
+    try:
+        with replay_progress(console) as progress:
+            task = progress.add_task("replay", total=None)
 
-        def on_progress(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+            def on_progress(count: int, total: int) -> None:
+                done[:] = [count, total]
+                progress.update(task, completed=count, total=total)
 
-        with _logs_above_the_bar():
-            result = await factory.replay(market, entry, symbols, first, last, initial_equity, cache_dir=out,
-                                          progress=on_progress)
-    elapsed = time.perf_counter() - started
-    stats = {
-        **dict(result.run_stats),
-        "wall_seconds": round(elapsed, 3),
-        "symbol_bars_per_second": round(len(result.step_ms) * len(result.symbols) / elapsed, 1),
-        "decision_cache_entries_before": cached_before,
-        "decision_cache_entries_after": _cache_size(cache_file),
-        "alerts": list(result.alerts),
-    }
-    files = await write_replay_folder(result, out, market, run=run_json(factory, entry, result, market, "replay"),
-                                      stats=stats)
+            with _logs_above_the_bar():
+                result = await factory.replay(market, entry, symbols, first, last, initial_equity, cache_dir=out,
+                                              progress=on_progress)
+        elapsed = time.perf_counter() - started
+        stats = {
+            **dict(result.run_stats),
+            "wall_seconds": round(elapsed, 3),
+            "symbol_bars_per_second": round(len(result.step_ms) * len(result.symbols) / elapsed, 1),
+            "decision_cache_entries_before": cached_before,
+            "decision_cache_entries_after": _cache_size(cache_file),
+            "alerts": list(result.alerts),
+        }
+        async with staged_folder(out) as staging:  # a finished report or none: never a half-written folder
+            files = await write_replay_folder(
+                result, staging, market, run=run_json(factory, entry, result, market, "replay"), stats=stats
+            )
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        console.print(interrupted_line(out, *done), markup=False, highlight=False, soft_wrap=True)
+        return 130
     report = build_report(result)
     await record_result(factory, entry, report, oos=False)
     stdout = Console()
     stdout.print(summary_table(result, report))
     stdout.print(decisions_line(result))
     stdout.print(
-        f"{len(result.step_ms)} bars × {len(result.symbols)} symbols in {elapsed:.1f}s; wrote {files.report_json}, "
+        f"{len(result.step_ms)} bars × {len(result.symbols)} symbols in {elapsed:.1f}s; wrote "
+        f"{out / files.report_json.name}, "
         f"{files.trades_csv.name}, {files.equity_csv.name}, report.png, tearsheet.html, run.json"
     )
     return 0
+
+
+def interrupted_line(out: Path, done: int, total: int) -> str:
+    where = f"after {done:,} of {total:,} bars" if done else "before the first bar"
+    earlier = " (the report already there is from an earlier run)" if (out / "report.json").exists() else ""
+    return f"replay interrupted {where}: no report written to {out}{earlier}"
 
 
 def decisions_line(result: ReplayResult) -> str:
