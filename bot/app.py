@@ -80,8 +80,10 @@ def build_dispatcher(*, rate_limiter: RateLimiter | None = None, **deps: Any) ->
 
 
 def build_bot(token: str, api_base: str) -> Bot:
+    from bot.telegram.reply_limits import install_reply_limits
+
     session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
-    return Bot(token=token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
+    return install_reply_limits(Bot(token=token, session=session, default=DefaultBotProperties(parse_mode="HTML")))
 
 
 async def set_bot_commands(bot: Bot, admin_ids: Sequence[int]) -> None:
