@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sqlite3
+import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -29,8 +31,10 @@ async def api() -> AsyncIterator[FakeBotApi]:
     await server.stop()
 
 
-async def run_bot(tmp_path: Path, api: FakeBotApi, **env: str) -> tuple[int, list[str]]:
-    """(exit code, non-empty stderr lines); fails the test when the process does not exit in time."""
+async def run_bot(tmp_path: Path, api: FakeBotApi, *, during: Callable[[], Awaitable[None]] | None = None,
+                  **env: str) -> tuple[int, list[str]]:
+    """(exit code, non-empty stderr lines); fails the test when the process does not exit in time.
+    `during` runs while the bot does (then the bot gets SIGTERM, as a supervisor stops it)."""
     base = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(tmp_path),
@@ -46,6 +50,9 @@ async def run_bot(tmp_path: Path, api: FakeBotApi, **env: str) -> tuple[int, lis
         sys.executable, "-m", "bot", "run", cwd=tmp_path, env=base,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
+    if during is not None:
+        await during()
+        proc.send_signal(signal.SIGTERM)
     try:
         _, err = await asyncio.wait_for(proc.communicate(), EXIT_WITHIN_S)
     except TimeoutError:
@@ -88,8 +95,15 @@ async def test_start_up_failure_is_one_line_and_a_prompt_exit(
 
 
 async def test_read_only_database_is_refused_naming_the_variable(tmp_path: Path, api: FakeBotApi) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root writes through file permissions; the read-only mount case is in test_db.py")
+    if os.geteuid() == 0:  # root writes through file permissions: a read-only mount
+        from tests.storage.test_db import tmpfs
+
+        with tmpfs(tmp_path / "ro") as mount:
+            sqlite3.connect(mount / "bot.sqlite").close()
+            await asyncio.to_thread(subprocess.run, ["mount", "-o", "remount,ro", str(mount)], check=True)
+            code, lines = await run_bot(tmp_path, api, DATABASE_PATH=str(mount / "bot.sqlite"))
+        assert code != 0 and "DATABASE_PATH" in error_line(lines) and "read-only" in error_line(lines)
+        return
     folder = tmp_path / "ro"
     folder.mkdir()
     sqlite3.connect(folder / "bot.sqlite").close()
@@ -127,3 +141,23 @@ async def test_telegram_down_is_retried_then_reported(tmp_path: Path, api: FakeB
     assert code == 1
     assert "TELEGRAM_API_BASE" in error_line(lines) and "after 3 attempts" in error_line(lines)
     assert api.calls.count("getMe") == 3
+
+
+async def test_a_passing_telegram_outage_is_retried_and_the_bot_stays_up(tmp_path: Path, api: FakeBotApi) -> None:
+    async def outage() -> None:
+        for _ in range(400):  # wait until it polls
+            if api.calls.count("getUpdates") >= 2:
+                break
+            await asyncio.sleep(0.1)
+        api.mode = "down"  # HTTP 500 for a while: aiogram backs off and retries
+        await asyncio.sleep(3)
+        api.mode = "ok"
+        polled = api.calls.count("getUpdates")
+        for _ in range(100):
+            if api.calls.count("getUpdates") > polled:
+                break
+            await asyncio.sleep(0.1)
+
+    code, lines = await run_bot(tmp_path, api, during=outage)
+    assert code == 0, "\n".join(lines)  # stopped by SIGTERM, not by the outage
+    assert not [line for line in lines if line.startswith("error: ")]
