@@ -48,7 +48,7 @@ from handlers.admin import build_admin_router
 from handlers.errors import build_errors_router
 from handlers.public import build_public_router
 from handlers.rate_limit import RateLimiter
-from jobs.failures import AlertThrottle
+from jobs.failures import AlertThrottle, AlertVia
 from jobs.scheduler import ScheduledJob, build_scheduler, standard_jobs
 from storage.book_repo import SqliteBookStore
 from storage.db import Database
@@ -695,7 +695,7 @@ class App:
         from jobs.cycle_job import run_cycle_job
 
         await self.refresh_state()
-        return await run_cycle_job(self.cycle, MinuteClock(self.clock), self.notifier)
+        return await run_cycle_job(self.cycle, MinuteClock(self.clock), AlertVia(self._alert))
 
     async def run_monitor(self) -> int:
         """Between cycles: stops, targets, trailing, stale exits, funding and liquidation from the broker's
@@ -703,7 +703,7 @@ class App:
         from jobs.monitor_job import run_monitor_job
 
         await self.refresh_state()
-        return len(await run_monitor_job(self.cycle, self.clock, self.notifier))
+        return len(await run_monitor_job(self.cycle, self.clock, AlertVia(self._alert)))
 
     async def pulse_now(self) -> bool:
         from jobs.pulse_job import run_pulse

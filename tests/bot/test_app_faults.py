@@ -89,5 +89,17 @@ async def test_full_disk_mid_run_alerts_the_admins_directly(tmp_path: Path, api:
         assert len(await app.outbox.posts()) == before  # the outbox could not take it ...
         to_admin = [m for m in api.sent if m["chat_id"] == str(ADMIN)]
         assert to_admin and "database or disk is full" in to_admin[-1]["text"]  # ... Telegram got it anyway
+
+        async def cycle_hits_the_full_disk(as_of: object) -> None:
+            async with app.db.transaction() as conn:
+                for i in range(1000):
+                    await conn.execute("INSERT INTO outbox (dedupe_key, chat_id, kind, text, next_attempt_at, "
+                                       "created_at) VALUES (?, '0', 'x', 'y', 'z', 'z')", (f"c:{i}",))
+
+        app.cycle.run = cycle_hits_the_full_disk  # type: ignore[method-assign]
+        assert await app.run_cycle() is None  # the job reported it and went on
+        assert "Cycle failed: OperationalError: database or disk is full" in api.sent[-1]["text"]
+        async with app.db.conn.execute("SELECT COUNT(*) FROM outbox WHERE dedupe_key LIKE 'c:%'") as cursor:
+            assert (await cursor.fetchone())[0] == 0  # nothing half-written
     finally:
         await app.stop()
