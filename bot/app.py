@@ -300,7 +300,8 @@ class App:
                 from core.execution.live_gate import LiveGate
 
                 live_gate = LiveGate(credentials, s.symbols)
-        db = await Database(s.database_path, setting="DATABASE_PATH", on_lost=self.fail).connect()
+        setting = "--database" if self.demo else "DATABASE_PATH"  # the demo's file comes from its option
+        db = await Database(s.database_path, setting=setting, on_lost=self.fail).connect()
         self._opened.append(db.close)  # closed by stop() even when wiring fails half-way
         state_store = SqliteStateStore(db)
         self._dry_run_flag = (await state_store.load_state(self.defaults)).dry_run

@@ -44,7 +44,7 @@ async def test_database_deleted_under_the_running_app_stops_it(tmp_path: Path) -
     await app.start()
     try:
         (tmp_path / "app.sqlite").unlink()
-        with pytest.raises(FatalError, match=r"DATABASE_PATH: .*app\.sqlite was deleted while the bot was running"):
+        with pytest.raises(FatalError, match=r"--database: .*app\.sqlite was deleted while the bot was running"):
             await asyncio.wait_for(app.serve(asyncio.Event().wait()), 10)  # found by the idle watchdog
     finally:
         await app.stop()
