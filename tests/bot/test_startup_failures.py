@@ -69,29 +69,42 @@ def error_line(lines: list[str]) -> str:
     return errors[0]
 
 
-@pytest.mark.parametrize(
-    ("env", "needle"),
-    [
-        ({"CYCLE_CRON": "bad"}, "CYCLE_CRON"),
-        ({"PULSE_CRON": "61 * * * *"}, "PULSE_CRON"),
-        ({"DAILY_SUMMARY_CRON": "x"}, "DAILY_SUMMARY_CRON"),
-        ({"MARKET_DATA_DIR": "/nonexistent"}, "MARKET_DATA_DIR"),
-        ({"MARKET_DATA_DIR": "", "EXCHANGE_ID": "nonsense"}, "EXCHANGE_ID: 'nonsense' is not a ccxt exchange id"),
-        ({"TELEGRAM_BOT_TOKEN": "not a token"}, "TELEGRAM_BOT_TOKEN"),
-        ({"DATABASE_PATH": "/proc/x.sqlite"}, "DATABASE_PATH"),
-        ({"DATABASE_PATH": ""}, "DATABASE_PATH"),
-        ({"DATABASE_PATH": "/tmp"}, "DATABASE_PATH"),
-        ({"SYMBOLS": "NOPE/USDT:USDT"}, "SYMBOLS: NOPE/USDT:USDT not offered"),
-        ({"INITIAL_EQUITY": "inf"}, "INITIAL_EQUITY"),
-        ({"TELEGRAM_API_BASE": "nonsense"}, "TELEGRAM_API_BASE"),
-    ],
-)
-async def test_start_up_failure_is_one_line_and_a_prompt_exit(
-    tmp_path: Path, api: FakeBotApi, env: dict[str, str], needle: str
-) -> None:
-    code, lines = await run_bot(tmp_path, api, **env)
-    assert code != 0
-    assert needle in error_line(lines)
+START_UP_FAILURES: list[tuple[dict[str, str], str]] = [
+    ({"CYCLE_CRON": "bad"}, "CYCLE_CRON"),
+    ({"PULSE_CRON": "61 * * * *"}, "PULSE_CRON"),
+    ({"DAILY_SUMMARY_CRON": "x"}, "DAILY_SUMMARY_CRON"),
+    ({"MARKET_DATA_DIR": "/nonexistent"}, "MARKET_DATA_DIR"),
+    ({"MARKET_DATA_DIR": "", "EXCHANGE_ID": "nonsense"}, "EXCHANGE_ID: 'nonsense' is not a ccxt exchange id"),
+    ({"TELEGRAM_BOT_TOKEN": "not a token"}, "TELEGRAM_BOT_TOKEN"),
+    ({"DATABASE_PATH": "/proc/x.sqlite"}, "DATABASE_PATH"),
+    ({"DATABASE_PATH": ""}, "DATABASE_PATH"),
+    ({"DATABASE_PATH": "/tmp"}, "DATABASE_PATH"),
+    ({"SYMBOLS": "NOPE/USDT:USDT"}, "SYMBOLS: NOPE/USDT:USDT not offered"),
+    ({"INITIAL_EQUITY": "inf"}, "INITIAL_EQUITY"),
+    ({"TELEGRAM_API_BASE": "nonsense"}, "TELEGRAM_API_BASE"),
+]
+
+
+async def test_start_up_failure_is_one_line_and_a_prompt_exit(tmp_path: Path, api: FakeBotApi) -> None:
+    """Each case in its own process and folder, three at a time (the waits overlap; the CPU is shared)."""
+    gate = asyncio.Semaphore(3)
+
+    async def one(i: int, env: dict[str, str], needle: str) -> str | None:
+        folder = tmp_path / f"case{i}"
+        folder.mkdir()
+        env = {"DATABASE_PATH": str(folder / "bot.sqlite"), **env}
+        async with gate:
+            code, lines = await run_bot(folder, api, **env)
+        if code == 0:
+            return f"{env}: exit 0"
+        try:
+            line = error_line(lines)
+        except AssertionError as error:
+            return f"{env}: {error}"
+        return None if needle in line else f"{env}: {line!r} does not name {needle}"
+
+    problems = await asyncio.gather(*(one(i, env, needle) for i, (env, needle) in enumerate(START_UP_FAILURES)))
+    assert not [p for p in problems if p], "\n".join(p for p in problems if p)
 
 
 async def test_read_only_database_is_refused_naming_the_variable(tmp_path: Path, api: FakeBotApi) -> None:
@@ -123,6 +136,12 @@ async def test_revoked_token_at_start_exits_1_with_a_clear_line(tmp_path: Path, 
     line = error_line(lines)
     assert "TELEGRAM_BOT_TOKEN was refused by Telegram" in line and "401" in line
     assert TOKEN not in "\n".join(lines)
+
+
+async def test_a_token_of_no_bot_exits_1_with_a_clear_line(tmp_path: Path, api: FakeBotApi) -> None:
+    api.mode = "unknown"
+    code, lines = await run_bot(tmp_path, api)
+    assert code == 1 and "TELEGRAM_BOT_TOKEN: no bot with this token" in error_line(lines)
 
 
 async def test_token_revoked_while_running_stops_the_bot(tmp_path: Path, api: FakeBotApi) -> None:
