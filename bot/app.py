@@ -278,7 +278,11 @@ class App:
         # pyarrow (pandas' feather reader) through the system allocator: its default mimalloc pool keeps
         # freed pages mapped, ~12 MB more resident for ten symbols in bench/bot.py.
         pyarrow.set_memory_pool(pyarrow.system_memory_pool())
-        self._services = await self._wire()
+        try:
+            self._services = await self._wire()
+        except BaseException:  # close what the half-done wiring opened: its database thread kept the process up
+            await self.stop()
+            raise
         self._services.dp.startup.register(self._on_startup)
         self._services.dp.shutdown.register(self._on_shutdown)
         self._built = True
@@ -355,7 +359,7 @@ class App:
             clock=SystemClock(),
             decision_log=decision_log,
         )
-        publisher.set_failure_hook(notifier.alert)
+        publisher.set_failure_hook(self._alert)  # rate-limited, and straight to Telegram when the disk is full
         cycle = TradingCycle(
             snapshots=snapshots,
             engine=engine,

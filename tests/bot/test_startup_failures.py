@@ -32,7 +32,7 @@ async def api() -> AsyncIterator[FakeBotApi]:
 
 
 async def run_bot(tmp_path: Path, api: FakeBotApi, *, during: Callable[[], Awaitable[None]] | None = None,
-                  **env: str) -> tuple[int, list[str]]:
+                  command: tuple[str, ...] = ("run",), **env: str) -> tuple[int, list[str]]:
     """(exit code, non-empty stderr lines); fails the test when the process does not exit in time.
     `during` runs while the bot does (then the bot gets SIGTERM, as a supervisor stops it)."""
     base = {
@@ -47,7 +47,7 @@ async def run_bot(tmp_path: Path, api: FakeBotApi, *, during: Callable[[], Await
     }
     base.update(env)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", cwd=tmp_path, env=base,
+        sys.executable, "-m", "bot", *command, cwd=tmp_path, env=base,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     if during is not None:
@@ -180,3 +180,10 @@ async def test_a_passing_telegram_outage_is_retried_and_the_bot_stays_up(tmp_pat
     code, lines = await run_bot(tmp_path, api, during=outage)
     assert code == 0, "\n".join(lines)  # stopped by SIGTERM, not by the outage
     assert not [line for line in lines if line.startswith("error: ")]
+
+
+async def test_demo_start_up_failure_exits_too(tmp_path: Path, api: FakeBotApi) -> None:
+    """A token without TELEGRAM_CHANNEL_ID: the demo printed the line and hung on the database thread."""
+    demo = ("demo", "--data", str(sample_data_dir()), "--bars", "2", "--speed", "0")
+    code, lines = await run_bot(tmp_path, api, command=demo, TELEGRAM_CHANNEL_ID="")
+    assert code == 2 and "TELEGRAM_CHANNEL_ID is not set" in error_line(lines)
