@@ -103,3 +103,18 @@ async def test_full_disk_mid_run_alerts_the_admins_directly(tmp_path: Path, api:
             assert (await cursor.fetchone())[0] == 0  # nothing half-written
     finally:
         await app.stop()
+
+
+async def test_an_unexpected_start_up_error_is_one_fatal_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.commands import run_cmd
+
+    async def broken_start(self: App) -> None:
+        raise KeyError("surprise")
+
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("MARKET_DATA_DIR", str(sample_data_dir()))
+    monkeypatch.setattr(App, "start", broken_start)
+    with pytest.raises(FatalError, match=r"start-up failed: KeyError: 'surprise' \(run with -v"):
+        await run_cmd.run_bot()
