@@ -88,10 +88,8 @@ def build_dispatcher(*, rate_limiter: RateLimiter | None = None, **deps: Any) ->
 
 
 def build_bot(token: str, api_base: str) -> Bot:
-    from bot.telegram.reply_limits import install_reply_limits
-
     session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
-    return install_reply_limits(Bot(token=token, session=session, default=DefaultBotProperties(parse_mode="HTML")))
+    return Bot(token=token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
 
 
 async def set_bot_commands(bot: Bot, admin_ids: Sequence[int]) -> None:
@@ -198,7 +196,6 @@ class App:
         self._failure: asyncio.Future[str] | None = None
         self._alerts = AlertThrottle(self._send_alert)
         self._watchdog: asyncio.Task[None] | None = None
-        self._opened: list[Callable[[], Awaitable[object]]] = []  # what stop() closes, in reverse
 
     @property
     def services(self) -> Services:
@@ -278,16 +275,18 @@ class App:
         # pyarrow (pandas' feather reader) through the system allocator: its default mimalloc pool keeps
         # freed pages mapped, ~12 MB more resident for ten symbols in bench/bot.py.
         pyarrow.set_memory_pool(pyarrow.system_memory_pool())
+        setting = "--database" if self.demo else "DATABASE_PATH"  # the demo's file comes from its option
+        db = await Database(self.settings.database_path, setting=setting, on_lost=self.fail).connect()
         try:
-            self._services = await self._wire()
-        except BaseException:  # close what the half-done wiring opened: its database thread kept the process up
-            await self.stop()
+            self._services = await self._wire(db)
+        except BaseException:  # a partial wiring must not leave the database's thread (and the process) alive
+            await db.close()
             raise
         self._services.dp.startup.register(self._on_startup)
         self._services.dp.shutdown.register(self._on_shutdown)
         self._built = True
 
-    async def _wire(self) -> Services:
+    async def _wire(self, db: Database) -> Services:
         s = self.settings
         credentials: ExchangeCredentials | None = None  # the demo never talks to an exchange (nor loads ccxt)
         live_gate: LiveGate | None = None
@@ -304,13 +303,9 @@ class App:
                 from core.execution.live_gate import LiveGate
 
                 live_gate = LiveGate(credentials, s.symbols)
-        setting = "--database" if self.demo else "DATABASE_PATH"  # the demo's file comes from its option
-        db = await Database(s.database_path, setting=setting, on_lost=self.fail).connect()
-        self._opened.append(db.close)  # closed by stop() even when wiring fails half-way
         state_store = SqliteStateStore(db)
         self._dry_run_flag = (await state_store.load_state(self.defaults)).dry_run
         market_data = self._market_data_override or self._market_data(credentials)
-        self._opened.append(market_data.close)
         snapshots = LiveSnapshotSource(market_data)
         engine = self._engine(db)
         limits, costs = s.risk_limits(), s.cost_model()
@@ -335,13 +330,12 @@ class App:
         bot: Bot | None = None
         sender: PostSender
         if token:
-            from bot.telegram.faults import FatalErrorWatch
-
             channel = s.telegram_channel_id
             if channel is None:
                 raise UserInputError("TELEGRAM_CHANNEL_ID is not set: the bot needs a channel to post signals to")
+            from bot.telegram.faults import FatalErrorWatch
+
             bot = build_bot(token, s.telegram_api_base)
-            self._opened.append(bot.session.close)
             bot.session.middleware(FatalErrorWatch(s.telegram_api_base, self.fail))
             sender = TelegramSender(bot)
         else:
@@ -440,8 +434,12 @@ class App:
         from bot.wiring import decision_engine_for
 
         kind = self.settings.effective_engine
+        if self.demo and self.settings.engine is None and kind == "trend":
+            # The demo's accelerated clock shows a few days: the trend engine trades about weekly on daily
+            # bars (docs/strategy.md), so the showcase runs the hourly rules engine unless ENGINE is set.
+            kind = "rules"
         llm_stores = {}
-        if kind != "rules":
+        if kind not in ("rules", "trend"):
             from storage.llm_repo import SqliteCapabilityStore, SqliteDecisionCache, SqliteUsageLog
 
             llm_stores = {
@@ -609,14 +607,17 @@ class App:
             elif self.scheduler is not None:
                 await self.dp.emit_shutdown(bot=None, dispatcher=self.dp, **self.dp.workflow_data)
         await self._on_shutdown()
-        if self._built:
+        services = self._services
+        if services is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.publisher.wait_idle(), STOP_WAIT_S)
-            await self.publisher.close()
-        for close in reversed(self._opened):  # session, market data, database: also after a half-done build
+                await asyncio.wait_for(services.publisher.wait_idle(), STOP_WAIT_S)
+            await services.publisher.close()
             with contextlib.suppress(Exception):
-                await close()
-        self._opened.clear()
+                await services.market_data.close()
+            await services.db.close()
+            if services.bot is not None:
+                with contextlib.suppress(Exception):
+                    await services.bot.session.close()
         self._built = False
         self._stopping = False
 

@@ -41,5 +41,5 @@ def configure_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "aiogram.event", "apscheduler.executors.default", "ccxt"):
+    for noisy in ("httpx", "httpx2", "httpcore", "openai", "aiogram.event", "apscheduler.executors.default", "ccxt"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

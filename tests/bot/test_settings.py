@@ -16,7 +16,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_defaults_need_no_keys() -> None:
     settings = load_settings(env_file=None)
     assert settings.dry_run is True
-    assert settings.effective_engine == "rules"
+    assert settings.effective_engine == "trend"  # the researched default (docs/strategy.md)
     assert settings.symbols == ("BTC/USDT:USDT", "ETH/USDT:USDT")
     assert settings.telegram_bot_token is None
 
@@ -139,3 +139,53 @@ def test_url_in_an_error_is_scrubbed(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(UserInputError) as error:
         load_settings(env_file=None)
     assert "URLKEY99" not in str(error.value) and "LLM_BASE_URL" in str(error.value)
+
+
+# ---- #15: local servers first-class, LLM knobs --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:8080/v1", "http://localhost:11434/v1", "http://192.168.1.20:8000/v1",
+     "http://10.0.0.5:11434/v1", "http://ollama:11434/v1", "http://gpu-box.local:8000/v1", "http://[::1]:8080/v1"],
+)
+def test_a_local_or_lan_endpoint_selects_the_llm_without_a_key(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("LLM_BASE_URL", url)
+    settings = load_settings(env_file=None)
+    assert settings.effective_engine == "llm"
+    config = settings.llm_config()
+    assert config.timeout_s == 300.0  # a CPU model's first answer took 38 s; 30 s was too short
+    from core.decide.prices import price_per_mtok
+
+    assert price_per_mtok(config, config.model) == (0.0, 0.0)  # not gpt-4o-mini's prices
+
+
+@pytest.mark.parametrize("url", ["https://api.openai.com/v1", "https://openrouter.ai/api/v1", "http://8.8.8.8/v1"])
+def test_a_public_endpoint_still_needs_a_key(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("LLM_BASE_URL", url)
+    settings = load_settings(env_file=None)
+    assert settings.effective_engine == "trend" and settings.llm_config().timeout_s == 60.0
+
+
+def test_llm_knobs_reach_the_engine_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLM_API_KEY", "sk-test")
+    monkeypatch.setenv("LLM_TEMPERATURE", "0.7")
+    monkeypatch.setenv("LLM_MAX_TOKENS", "256")
+    monkeypatch.setenv("LLM_TIMEOUT_S", "45")
+    monkeypatch.setenv("LLM_PRICES", "my-model=1/2, openai/gpt-4o=2.5/10")
+    config = load_settings(env_file=None).llm_config()
+    assert (config.temperature, config.max_tokens, config.timeout_s) == (0.7, 256, 45.0)
+    from core.decide.prices import price_per_mtok
+
+    assert price_per_mtok(config, "my-model") == (1.0, 2.0)
+    assert price_per_mtok(config, "openai/gpt-4o") == (2.5, 10.0)
+    assert price_per_mtok(config, "gpt-4o-mini") == (0.15, 0.60)  # a published list price
+    assert price_per_mtok(config, "some-new-model") == (0.0, 0.0)  # never an invented one
+
+
+@pytest.mark.parametrize(("name", "value"), [("LLM_PRICES", "gpt-4o-mini=cheap"), ("LLM_TEMPERATURE", "5"),
+                                             ("LLM_MAX_TOKENS", "0")])
+def test_bad_llm_knobs_name_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(UserInputError, match=name):
+        load_settings(env_file=None)
