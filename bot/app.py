@@ -48,7 +48,7 @@ from handlers.admin import build_admin_router
 from handlers.errors import build_errors_router
 from handlers.public import build_public_router
 from handlers.rate_limit import RateLimiter
-from jobs.failures import AlertThrottle
+from jobs.failures import AlertThrottle, AlertVia
 from jobs.scheduler import ScheduledJob, build_scheduler, standard_jobs
 from storage.book_repo import SqliteBookStore
 from storage.db import Database
@@ -275,7 +275,8 @@ class App:
         # pyarrow (pandas' feather reader) through the system allocator: its default mimalloc pool keeps
         # freed pages mapped, ~12 MB more resident for ten symbols in bench/bot.py.
         pyarrow.set_memory_pool(pyarrow.system_memory_pool())
-        db = await Database(self.settings.database_path, setting="DATABASE_PATH", on_lost=self.fail).connect()
+        setting = "--database" if self.demo else "DATABASE_PATH"  # the demo's file comes from its option
+        db = await Database(self.settings.database_path, setting=setting, on_lost=self.fail).connect()
         try:
             self._services = await self._wire(db)
         except BaseException:  # a partial wiring must not leave the database's thread (and the process) alive
@@ -352,7 +353,7 @@ class App:
             clock=SystemClock(),
             decision_log=decision_log,
         )
-        publisher.set_failure_hook(notifier.alert)
+        publisher.set_failure_hook(self._alert)  # rate-limited, and straight to Telegram when the disk is full
         cycle = TradingCycle(
             snapshots=snapshots,
             engine=engine,
@@ -700,7 +701,7 @@ class App:
         from jobs.cycle_job import run_cycle_job
 
         await self.refresh_state()
-        return await run_cycle_job(self.cycle, MinuteClock(self.clock), self.notifier)
+        return await run_cycle_job(self.cycle, MinuteClock(self.clock), AlertVia(self._alert))
 
     async def run_monitor(self) -> int:
         """Between cycles: stops, targets, trailing, stale exits, funding and liquidation from the broker's
@@ -708,7 +709,7 @@ class App:
         from jobs.monitor_job import run_monitor_job
 
         await self.refresh_state()
-        return len(await run_monitor_job(self.cycle, self.clock, self.notifier))
+        return len(await run_monitor_job(self.cycle, self.clock, AlertVia(self._alert)))
 
     async def pulse_now(self) -> bool:
         from jobs.pulse_job import run_pulse

@@ -127,7 +127,7 @@ def build_admin_router() -> Router:
     @router.message(Command("audit"))
     async def audit(message: Message, command: CommandObject, control: ControlService) -> None:
         arg = (command.args or "").strip()
-        if arg and not arg.isdecimal():  # isdigit() admits "²", which int() refuses
+        if arg and (not arg.isdecimal() or len(arg) > 6):  # isdigit() admits "²"; int() refuses 4,300+ digits
             raise UserInputError(f"/audit takes an optional count from 1 to 200, got {arg!r}")
         await message.answer(fmt.audit_text(await control.audit(int(arg) if arg else 20)))
 

@@ -8,6 +8,7 @@ import pytest
 from aiogram import Bot, Dispatcher
 
 from bot.app import build_dispatcher
+from bot.telegram.reply_limits import install_reply_limits
 from core.errors import UserInputError
 from core.services.control import ControlService
 from handlers.rate_limit import RateLimiter
@@ -74,7 +75,7 @@ def harness() -> Harness:
         return 2
 
     session = RecordingSession()
-    bot = Bot(token=TOKEN, session=session)
+    bot = install_reply_limits(Bot(token=TOKEN, session=session))  # as bot.app.build_bot does
     dp = build_dispatcher(
         rate_limiter=RateLimiter(limit=1000, window_s=60),
         control=control,
