@@ -260,6 +260,7 @@ class App:
             charts=MarketCharts(self.market_data, self.clock),
             pulse_now=self.pulse_now,
             notifier=self.notifier,
+            leaderboard=self._leaderboard(),
         )
         self.dp.startup.register(self._on_startup)
         self.dp.shutdown.register(self._on_shutdown)
@@ -295,6 +296,15 @@ class App:
         return decision_engine_for(
             self.settings, kind, clock=SystemClock(), on_budget_exhausted=self._alert, **stores
         )
+
+    def _leaderboard(self) -> Any:
+        from bot.wiring import CycleFactory, EngineEntry
+        from core.evaluation.leaderboard import LeaderboardService
+        from storage.leaderboard_repo import SqliteLeaderboard
+
+        kind = self.settings.effective_engine
+        live = CycleFactory(self.settings).version(EngineEntry("live", kind)).id
+        return LeaderboardService(SqliteLeaderboard(self.db), live_version=live)
 
     def _live_factory(self) -> Any:
         if self.demo or not self.credentials.has_keys:

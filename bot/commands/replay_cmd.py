@@ -210,7 +210,7 @@ async def run_replay(
     files = await write_replay_folder(result, out, market, run=run_json(factory, entry, result, market, "replay"),
                                       stats=stats)
     report = build_report(result)
-    await record_result(factory, entry, report, oos=False)
+    await record_result(factory, entry, report, oos=False, source="replay")
     stdout = Console()
     stdout.print(summary_table(result, report))
     stdout.print(
@@ -228,8 +228,10 @@ def _cache_size(path: Path) -> int:
     return len(JsonlDecisionCache(path))
 
 
-async def record_result(factory: CycleFactory, entry: EngineEntry, report: dict[str, Any], *, oos: bool) -> None:
+async def record_result(
+    factory: CycleFactory, entry: EngineEntry, report: dict[str, Any], *, oos: bool, source: str
+) -> None:
     """The result under its strategy version in the leaderboard (the bot's SQLite file, DATABASE_PATH)."""
     from bot.leaderboard import record_report
 
-    await record_report(factory, entry, report, oos=oos, source="replay")
+    await record_report(factory, entry, report, oos=oos, source=source)

@@ -83,11 +83,21 @@ class LeaderboardStore(Protocol):
     async def results(self) -> list[LeaderboardResult]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Board:
+    rows: tuple[LeaderboardResult, ...]
+    live_version: str | None  # the version the bot's channel runs now (None outside the bot)
+
+
 class LeaderboardService:
     """What `/leaderboard` and `aitrader leaderboard` ask: the recorded versions, ranked."""
 
-    def __init__(self, store: LeaderboardStore) -> None:
+    def __init__(self, store: LeaderboardStore, live_version: str | None = None) -> None:
         self._store = store
+        self.live_version = live_version
+
+    async def board(self, limit: int = 10) -> Board:
+        return Board(tuple(await self.ranked(limit)), self.live_version)
 
     async def ranked(self, limit: int | None = None) -> list[LeaderboardResult]:
         rows = ranked(await self._store.results())

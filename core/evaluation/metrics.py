@@ -97,6 +97,23 @@ def drawdown_series_pct(initial_equity: float, equity: np.ndarray) -> np.ndarray
     return (np.where(peaks > 0, series / peaks - 1.0, 0.0) * 100.0)[1:]
 
 
+def max_drawdown_duration_days(initial_equity: float, equity: np.ndarray, step_ms: np.ndarray | None,
+                               bar_seconds: int) -> float:
+    """Longest stretch spent below a previous peak (peak to recovery, or to the end if never recovered), days."""
+    series = np.concatenate(([initial_equity], np.asarray(equity, dtype=np.float64)))
+    peaks = np.maximum.accumulate(series)
+    under = series < peaks
+    longest = run = 0
+    for flag in under.tolist():
+        run = run + 1 if flag else 0
+        longest = max(longest, run)
+    if step_ms is not None and len(step_ms) > 1:
+        bar = (int(step_ms[-1]) - int(step_ms[0])) / (len(step_ms) - 1) / 1000
+    else:
+        bar = float(bar_seconds)
+    return longest * bar / 86_400.0
+
+
 def sharpe_sortino(returns: np.ndarray, periods_per_year: float) -> tuple[float | None, float | None]:
     """Annualised by √(periods per year); risk-free rate 0. None when undefined (no variation).
 
@@ -184,11 +201,15 @@ def compute_metrics(
     if exposure is not None and len(exposure) > 1:
         exposure_pct = float(np.count_nonzero(exposure[1:])) / (len(exposure) - 1) * 100.0
 
+    max_dd = max_drawdown_pct(initial_equity, equity)
     return {
         "final_equity": final,
         "total_return_pct": (growth - 1.0) * 100.0,
         "cagr_pct": cagr,
-        "max_drawdown_pct": max_drawdown_pct(initial_equity, equity),
+        "max_drawdown_pct": max_dd,
+        # Calmar: CAGR over the maximum drawdown, both in percent (undefined without a drawdown or a CAGR)
+        "calmar": cagr / max_dd if cagr is not None and max_dd > 0 else None,
+        "max_drawdown_duration_days": max_drawdown_duration_days(initial_equity, equity, step_ms, bar_seconds),
         "sharpe": sharpe,
         "sortino": sortino,
         "bars": len(equity),

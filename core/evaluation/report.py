@@ -74,6 +74,7 @@ class ReplayResult:
     alerts: tuple[str, ...] = ()  # what admins would have been told (kill-switch, daily breaker)
     markers: tuple[tuple[int, str], ...] = ()  # (as_of ms, label): moments worth a line on the chart
     kill_switch: Mapping[str, object] = field(default_factory=dict)  # what the drawdown kill-switch did
+    walk_forward: Mapping[str, object] = field(default_factory=dict)  # with --folds: folds and oos (§4.6)
 
     @property
     def step_times(self) -> list[datetime]:
@@ -189,6 +190,8 @@ def build_report(result: ReplayResult) -> dict[str, object]:
     }
     if result.kill_switch:
         report["kill_switch"] = dict(result.kill_switch)
+    if result.walk_forward:
+        report["walk_forward"] = dict(result.walk_forward)
     return _clean(report)  # type: ignore[return-value]
 
 
