@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 
-from bot.telegram.post_format import DailySummary
 from core.protocols import Broker, TradeHistory
+from core.services.summaries import DailySummary
+from core.trade_stats import legs_of_positions_closed, trade_stats
 from jobs.failures import describe, report_failure
 
 EQUITY_DAYS = 30
@@ -27,19 +28,23 @@ def summary_day(as_of: datetime) -> date:
 async def build_summary(day: date, *, history: TradeHistory, broker: Broker) -> DailySummary:
     start = datetime.combine(day, time(0), tzinfo=UTC)
     end = start + timedelta(days=1)
-    trades = [t for t in await history.closed_trades(since=start) if start <= t.exit_time < end]
+    legs = await history.closed_trades()  # all: a position that finished today counts with its earlier legs
+    day_legs = [t for t in legs if start <= t.exit_time < end]
     account = await broker.account()
-    day_pnl = sum(t.net_pnl for t in trades)
+    open_ids = {p.id for p in account.positions}
+    finished = trade_stats(legs_of_positions_closed(legs, since=start, until=end, open_ids=open_ids))
+    day_pnl = sum(t.net_pnl for t in day_legs)
     curve = await history.equity_curve(since=start)
     day_start_equity = curve[0][1] if curve else account.equity - day_pnl
     return DailySummary(
         day=day,
         equity=account.equity,
         day_pnl=day_pnl,
-        trades=len(trades),
-        wins=sum(1 for t in trades if t.net_pnl > 0),
+        trades=len(finished.positions),
+        wins=finished.wins,
         open_positions=tuple(account.positions),
         day_start_equity=day_start_equity,
+        legs=len(day_legs),
     )
 
 

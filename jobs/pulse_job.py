@@ -10,9 +10,10 @@ from typing import Protocol
 
 import pandas as pd
 
-from bot.telegram.post_format import PulseItem
 from core.models import AccountView, Action, DecisionRecord, Snapshot
 from core.protocols import DecisionEngine, MarketData, SnapshotSource
+from core.risk.guard import Reason, data_problem
+from core.services.summaries import PulseItem
 from jobs.failures import describe, report_failure
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,8 @@ async def run_pulse(
     account: AccountView | None = None,
 ) -> bool:
     """Build and enqueue the Market Pulse for `as_of`. True when a post was enqueued; every problem is
-    logged and sent to the admins, and one symbol failing only leaves that symbol out."""
+    logged and sent to the admins, and one symbol failing only leaves that symbol out. A symbol whose data
+    is stale is left out too (its price is not "now"); the cycle already told the admins, once."""
     try:
         account = account or AccountView(equity=0.0, available=0.0)
         items: list[PulseItem] = []
@@ -75,6 +77,10 @@ async def run_pulse(
         for symbol in symbols:
             try:
                 snapshot: Snapshot = await snapshots.snapshot(symbol, as_of)
+                problem = data_problem(snapshot)
+                if problem is not None and problem[0] is Reason.STALE_DATA:
+                    log.info("pulse: %s left out: %s", symbol, problem[1])
+                    continue
                 candles = await market.candles(symbol, SPARK_TIMEFRAME, until=as_of, limit=SPARK_BARS + 1)
                 record = await engine.decide(snapshot, account)
             except Exception as error:

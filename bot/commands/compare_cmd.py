@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bot.commands.replay_cmd import open_market, replay_progress, run_json, write_replay_folder
+from bot.commands.replay_folder import open_market, replay_progress, run_json, write_replay_folder
 from bot.wiring import CycleFactory, EngineEntry
 from core.evaluation.report import ReplayResult, build_report
 from core.models import iso_z

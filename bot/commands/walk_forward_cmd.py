@@ -102,7 +102,7 @@ async def run_walk_forward_entry(
     """`aitrader replay --folds N`: the stitched out-of-sample report in OUT, per-fold figures in it."""
     import time
 
-    from bot.commands.replay_cmd import record_result, run_json, write_replay_folder
+    from bot.commands.replay_folder import record_result, run_json, write_replay_folder
     from core.evaluation.report import build_report
 
     started = time.perf_counter()

@@ -19,7 +19,6 @@ from datetime import datetime
 import pandas as pd
 
 from bot.telegram import charts
-from bot.telegram.outbox import NewPost, Outbox, PostKind
 from bot.telegram.post_format import (
     DailySummary,
     PulseItem,
@@ -33,6 +32,7 @@ from bot.telegram.post_format import (
 from core.clock import SystemClock
 from core.models import DecisionRecord, Snapshot, TradeEvent, iso_z
 from core.protocols import Clock, DecisionLog, MarketData
+from core.services.outbox import NewPost, Outbox, PostKind
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,11 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from html import escape
 
-from core.models import DecisionRecord, DomainError, Position, Snapshot, TradeEvent, iso_z
+from core.models import DecisionRecord, DomainError, Snapshot, TradeEvent, iso_z
+from core.services.summaries import DailySummary, PulseItem
 
 CAPTION_LIMIT = 1024
 TEXT_LIMIT = 4096
@@ -342,16 +343,6 @@ def update_text(event: TradeEvent, *, dry_run: bool = True) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class PulseItem:
-    symbol: str
-    price: float
-    change_24h_pct: float | None
-    funding_rate: float | None
-    regime: str
-    view: str  # the engine's one-line view
-
-
 def pulse_text(items: Sequence[PulseItem], as_of: datetime, *, dry_run: bool = True) -> str:
     lines = [f"<b>📊 Market Pulse</b> — {escape(iso_z(as_of).replace('T', ' ').removesuffix(':00Z'))} UTC", ""]
     for item in items:
@@ -367,25 +358,6 @@ def pulse_text(items: Sequence[PulseItem], as_of: datetime, *, dry_run: bool = T
     return "\n".join(lines)
 
 
-@dataclass(frozen=True, slots=True)
-class DailySummary:
-    day: date
-    equity: float
-    day_pnl: float
-    trades: int
-    wins: int
-    open_positions: tuple[Position, ...] = ()
-    day_start_equity: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not (0 <= self.wins <= self.trades):
-            raise DomainError(f"wins must be within [0, trades={self.trades}], got {self.wins}")
-
-    @property
-    def win_rate(self) -> float | None:
-        return self.wins / self.trades if self.trades else None
-
-
 def daily_summary_text(summary: DailySummary, *, dry_run: bool = True) -> str:
     pnl_pct = summary.day_pnl / summary.day_start_equity * 100 if summary.day_start_equity > 0 else None
     pnl = f"{fmt_signed(summary.day_pnl)} USDT" + (f" ({fmt_signed(pnl_pct, '%')})" if pnl_pct is not None else "")
@@ -394,7 +366,7 @@ def daily_summary_text(summary: DailySummary, *, dry_run: bool = True) -> str:
         f"<b>🗓 Daily summary — {summary.day.isoformat()}</b>",
         f"Equity: <code>{summary.equity:,.2f}</code> USDT",
         f"Day P&amp;L: <b>{pnl}</b>",
-        f"Closed trades: {summary.trades} · win rate {win_rate}",
+        f"Closed trades: {summary.trades} · win rate {win_rate} · legs closed: {summary.legs}",
         f"Open positions: {len(summary.open_positions)}",
     ]
     for pos in summary.open_positions:

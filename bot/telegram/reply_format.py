@@ -113,6 +113,8 @@ def status_text(report: StatusReport) -> str:
     lines.append(f"Day P&L: {report.day_pnl:+,.2f}")
     last = iso_z(report.last_cycle_at) if report.last_cycle_at else "never"
     lines.append(f"Last cycle: {last}")
+    if report.data_warning:
+        lines.append(f"⚠️ No entries: {escape(report.data_warning)[:600]}")
     lines.append(f"Open positions: {len(report.positions)}")
     lines += [position_line(p) for p in report.positions]
     if report.guard_counts:
@@ -232,7 +234,7 @@ def stats_text(report: StatsReport) -> str:
     return "\n".join(
         [
             f"<b>Track record ({escape(report.period)})</b>",
-            f"Trades: {report.trades} ({report.wins} won, {report.losses} lost)",
+            f"Trades: {report.trades} ({report.wins} won, {report.losses} lost; {report.legs} legs)",
             f"Win rate: {report.win_rate * 100:.1f}%",
             f"Net P&L: {report.net_pnl:+,.2f} (fees {_money(report.fees)}, funding {report.funding:+,.2f})",
             f"Profit factor: {pf}",

@@ -25,10 +25,9 @@ import pandas as pd
 from core.config import CostModel, RiskLimits
 from core.execution.exit_ladder import LifecycleRules, apply_bar, apply_funding
 from core.execution.paper_book import BookChange, BookedPosition, BookStore, Fill, PendingOrder
-from core.execution.perp_math import BPS, liquidation_price, slipped_price
+from core.execution.perp_math import BPS, MIN_NOTIONAL, liquidation_price, slipped_price
 from core.models import AccountView, ClosedTrade, OrderIntent, Position, TradeEvent
 from core.protocols import Clock, MarketData
-from core.risk.guard import MIN_NOTIONAL
 
 Bar = tuple[int, float, float, float, float]  # open_time_ms, open, high, low, close
 

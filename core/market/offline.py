@@ -5,7 +5,8 @@
 from the coarsest present timeframe that divides it (the same bars as from the finest when the data has no
 holes, and far fewer rows to read); a resampled bar exists only when all its source bars are there, apart
 from holes strictly inside the data, so a half-finished day at either end of a file never becomes a bar.
-Files are read once and kept in memory; every request is then an index slice.
+Files are read once and kept in memory; every request is then an index slice. A file that cannot be trusted
+(`core.market.data_file`) raises DataFileError naming the file, the row and the problem.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import numpy as np
 import pandas as pd
 
 from core.errors import UserInputError
+from core.market.data_file import OHLCV, read_candles, read_table
+from core.market.data_file import DataFileError as DataFileError  # re-exported: callers catch it here
 from core.market.timeframes import DAY_MS, from_ms, tf_ms, to_ms
 from core.protocols import Clock, Ticker
 
-OHLCV = ("open", "high", "low", "close", "volume")
 _FILE = re.compile(
     r"^(?P<stem>[A-Za-z0-9]+(?:_[A-Za-z0-9]+){1,2})-(?P<tf>\d+[mhdw])(?:-(?P<kind>futures|funding_rate|mark))?"
     r"\.(?P<ext>feather|csv\.gz|csv)$"
@@ -57,31 +59,6 @@ def stem_to_symbol(stem: str) -> str:
 class _Entry:
     path: Path
     ext: str
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """A candles/funding file → frame indexed by UTC open time (ns), sorted, duplicates dropped."""
-    name = path.name
-    # one thread: the files are small, and each of pyarrow's pool threads would keep a malloc arena of its own
-    raw = pd.read_feather(path, use_threads=False) if name.endswith(".feather") else pd.read_csv(path)
-    if "timestamp_ms" in raw.columns:
-        index = pd.to_datetime(raw.pop("timestamp_ms").astype("int64"), unit="ms", utc=True)
-    elif "date" in raw.columns:
-        index = pd.to_datetime(raw.pop("date"), utc=True)
-    else:
-        raise MissingDataError(f"{path}: no timestamp_ms or date column (have {', '.join(map(str, raw.columns))})")
-    raw.index = pd.DatetimeIndex(index).as_unit("ns")
-    raw.index.name = "date"
-    raw = raw[~raw.index.duplicated(keep="last")].sort_index()
-    return raw
-
-
-def _normalise_candles(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
-    missing = [c for c in OHLCV if c not in raw.columns]
-    if missing:
-        raise MissingDataError(f"{path}: missing candle columns {', '.join(missing)}")
-    frame = raw.loc[:, list(OHLCV)].astype("float64")
-    return frame.dropna()
 
 
 def open_ms(frame: pd.DataFrame) -> np.ndarray:
@@ -199,7 +176,7 @@ class OfflineMarketData:
         target = tf_ms(timeframe)
         if timeframe in files:
             entry = files[timeframe]
-            frame = _normalise_candles(read_table(entry.path), entry.path)
+            frame = read_candles(entry.path)
         else:
             divisors = [tf for tf in files if target % tf_ms(tf) == 0 and tf_ms(tf) < target]
             if not divisors:

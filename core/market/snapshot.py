@@ -24,7 +24,7 @@ import pandas as pd
 
 from core.market.indicators import VIEW_EXTRA_COLUMNS, IndicatorFrame, compute_indicators
 from core.market.offline import OfflineMarketData, open_ms
-from core.market.quality import GAP_WINDOW_BARS, gap_window_marks
+from core.market.quality import GAP_WINDOW_BARS, bad_window_marks, gap_window_marks
 from core.market.regime import classify_regime
 from core.market.timeframes import from_ms, is_timeframe, sort_timeframes, tf_ms, to_ms
 from core.models import SNAPSHOT_INDICATOR_KEYS, Regime, Snapshot, TimeframeView, require_utc
@@ -47,7 +47,7 @@ class SnapshotUnavailable(LookupError):
 # TimeframeView's positional fields after bar_time: OHLCV as stored, then the indicators (None while warming up).
 _VIEW_OHLCV = ("open", "high", "low", "close", "volume")
 _VIEW_INDICATORS = SNAPSHOT_INDICATOR_KEYS
-_FLAG_KINDS = ("gap", "stale", "outlier")  # in the order flags_at emits them
+_FLAG_KINDS = ("gap", "stale", "outlier", "bad")  # in the order flags_at emits them
 
 
 class _Rows:
@@ -59,7 +59,8 @@ class _Rows:
     """
 
     __slots__ = (
-        "_regime_cache", "_view_cache", "close_ms", "cols", "extra_args", "flag_gap", "flag_outlier",
+        "_regime_cache", "_view_cache", "bad_window", "close_ms", "cols", "extra_args", "flag_bad", "flag_gap",
+        "flag_outlier",
         "flag_stale", "gap_window", "gaps_cum", "open_ms", "outliers", "plain_timeframe", "timeframe",
         "timeframe_ms", "values", "view_args",
     )
@@ -82,7 +83,11 @@ class _Rows:
         self.gaps_cum: list[int] = frame.gaps_cum.tolist()
         self.outliers: list[bool] = frame.outliers.tolist()
         self.gap_window: list[bool] = gap_window_marks(frame.gaps_cum).tolist()
-        self.flag_gap, self.flag_stale, self.flag_outlier = (f"{kind}:{self.timeframe}" for kind in _FLAG_KINDS)
+        # a bad bar among the last GAP_WINDOW_BARS: the indicators (ATR above all) still carry it
+        self.bad_window: list[bool] = bad_window_marks(frame.bad_cum).tolist()
+        self.flag_gap, self.flag_stale, self.flag_outlier, self.flag_bad = (
+            f"{kind}:{self.timeframe}" for kind in _FLAG_KINDS
+        )
         # The last view and regime built: replay asks for the same 4h/1d bar on several consecutive hours.
         self._view_cache: tuple[int, TimeframeView] = (-1, None)  # type: ignore[assignment]
         self._regime_cache: tuple[int, Regime] = (-1, Regime.RANGING)
@@ -147,6 +152,8 @@ def assemble_snapshot(
             quality.append(rows.flag_stale)
         if rows.outliers[i]:
             quality.append(rows.flag_outlier)
+        if rows.bad_window[i]:
+            quality.append(rows.flag_bad)
         regime_rows[rows.timeframe] = (rows, i)
         if price_row is None:
             price_row = (rows, i)

@@ -1,18 +1,22 @@
 from datetime import UTC, date, datetime, timedelta
 
 from bot.telegram.notifier import ChannelNotifier
-from bot.telegram.outbox import MemoryOutbox
 from core.clock import SimulatedClock
 from core.models import AccountView, ClosedTrade, Position
+from core.services.outbox import MemoryOutbox
 from jobs.daily_job import build_summary, run_daily_summary, summary_day
 
 RUN = datetime(2024, 3, 2, 0, 5, tzinfo=UTC)
 DAY = datetime(2024, 3, 1, tzinfo=UTC)
 
 
-def trade(hour: int, net: float, day: datetime = DAY) -> ClosedTrade:
+def trade(hour: int, net: float, day: datetime = DAY, pid: str | None = None, entry_hour: int | None = None,
+          reason: str = "tp1") -> ClosedTrade:
+    """One leg; each its own position unless `pid` joins it to another (legs of one position)."""
     t = day + timedelta(hours=hour)
-    return ClosedTrade("p", "BTC/USDT:USDT", "long", t, 100.0, t, 101.0, 1.0, 2, 99.0, "tp1", net, 0.0, 0.0, net)
+    entry = day + timedelta(hours=hour if entry_hour is None else entry_hour)
+    pid = pid or f"p-{t:%d}-{hour}"
+    return ClosedTrade(pid, "BTC/USDT:USDT", "long", entry, 100.0, t, 101.0, 1.0, 2, 99.0, reason, net, 0.0, 0.0, net)
 
 
 class History:

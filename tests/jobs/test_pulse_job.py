@@ -5,12 +5,12 @@ import pandas as pd
 import pytest
 
 from bot.telegram.notifier import ChannelNotifier
-from bot.telegram.outbox import MemoryOutbox
 from core.clock import SimulatedClock
 from core.decide.rules import RulesEngine
 from core.market.offline import OfflineMarketData
 from core.market.snapshot import LiveSnapshotSource
 from core.models import Action, Decision, DecisionRecord
+from core.services.outbox import MemoryOutbox
 from jobs.pulse_job import change_24h_pct, one_line_view, run_pulse
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "freqtrade-userdata-cyft_trader" / "original"
@@ -83,3 +83,16 @@ def test_one_line_view_and_change() -> None:
     frame = pd.DataFrame({"close": [100.0] * 6 + [110.0] * 24}, index=index)
     assert change_24h_pct(frame, AS_OF) == pytest.approx(10.0)
     assert change_24h_pct(frame.iloc[-10:], AS_OF) is None
+
+
+async def test_pulse_never_presents_old_prices_as_now() -> None:
+    # the bundled sample ends 2024-05-14: a pulse at a later wall time must not post its last prices
+    from core.market.offline import sample_data_dir
+
+    late = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    market = OfflineMarketData(sample_data_dir())
+    outbox = MemoryOutbox()
+    ok = await run_pulse(as_of=late, symbols=["BTC/USDT:USDT", "ETH/USDT:USDT"], snapshots=LiveSnapshotSource(market),
+                         market=market, engine=RulesEngine(), notifier=notifier(outbox))
+    assert not ok
+    assert [p for p in await outbox.posts() if p.kind == "pulse"] == []
