@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bot.commands.replay_folder import open_market, replay_progress, run_json, write_replay_folder
+from bot.commands.replay_folder import kill_switch_line, open_market, replay_progress, run_json, write_replay_folder
 from bot.wiring import CycleFactory, EngineEntry
 from core.evaluation.report import ReplayResult, build_report
 from core.models import iso_z
@@ -156,6 +156,10 @@ async def run_compare(
     await record_results(factory, board)
     stdout = Console(width=max(Console().width, 220))
     stdout.print(compare_table(rows, f"Compare · {title}", bool(folds)))
+    for row, (_, result) in zip(rows, results, strict=True):
+        line = kill_switch_line(row["name"], build_report(result))
+        if line:
+            stdout.print(line)
     stdout.print(f"{len(entries)} entries in {elapsed:.1f}s; wrote {out / 'compare.json'}, compare.png and "
                  f"{', '.join(e.name + '/' for e in entries)}")
     return 0

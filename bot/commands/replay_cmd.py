@@ -79,7 +79,14 @@ async def run_replay(
     *,
     folds: int = 0,
 ) -> int:
-    from bot.commands.replay_folder import open_market, record_result, replay_progress, run_json, write_replay_folder
+    from bot.commands.replay_folder import (
+        kill_switch_line,
+        open_market,
+        record_result,
+        replay_progress,
+        run_json,
+        write_replay_folder,
+    )
     from bot.wiring import CACHE_FILE, parse_engine
     from core.evaluation.replay import plan_steps
     from core.evaluation.report import build_report
@@ -125,6 +132,9 @@ async def run_replay(
     await record_result(factory, entry, report, oos=False, source="replay")
     stdout = Console()
     stdout.print(summary_table(result, report))
+    line = kill_switch_line(entry.name, report)
+    if line:  # on stderr: the summary on stdout stays as it was
+        console.print(line)
     stdout.print(
         f"{len(result.step_ms)} bars × {len(result.symbols)} symbols in {elapsed:.1f}s; wrote {files.report_json}, "
         f"{files.trades_csv.name}, {files.equity_csv.name}, report.png, run.json"

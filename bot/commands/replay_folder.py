@@ -108,3 +108,16 @@ async def record_result(
     from bot.leaderboard import record_report
 
     await record_report(factory, entry, report, oos=oos, source=source)
+
+
+def kill_switch_line(name: str, report: dict[str, Any]) -> str | None:
+    """One line saying what the drawdown kill-switch did in a replay (None when it never fired)."""
+    kill = report.get("kill_switch") or {}
+    if not kill.get("fired"):
+        return None
+    first = kill["events"][0]
+    resumed = sum(1 for e in kill["events"] if e["resumed"])
+    return (
+        f"{name}: kill-switch fired {kill['fired']}× (first {first['paused'][:16]}Z), {resumed} resumed, "
+        f"{kill['bars_paused']} of {kill['bars']} bars paused; policy: {kill['policy']}"
+    )

@@ -166,6 +166,7 @@ def compute_metrics(
         "total_return_pct": (growth - 1.0) * 100.0,
         "cagr_pct": cagr,
         "max_drawdown_pct": max_dd,
+        "min_equity": float(min(np.min(equity), final)) if len(equity) else final,  # never below zero (§4.6)
         # Calmar: CAGR over the maximum drawdown, both in percent (undefined without a drawdown or a CAGR)
         "calmar": cagr / max_dd if cagr is not None and max_dd > 0 else None,
         "max_drawdown_duration_days": max_drawdown_duration_days(initial_equity, equity, step_ms, bar_seconds),
