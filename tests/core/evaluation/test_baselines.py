@@ -214,7 +214,7 @@ def test_any_target_path_keeps_the_identity_and_never_goes_below_zero(
     closes = list(100.0 * np.cumprod(1.0 + np.array(moves[:n])))
     opens = [100.0, *closes[:-1]]
     bars = symbol_bars("A/USDT:USDT", opens, closes, {k * H: rate for k in range(1, n)})
-    weights = np.array(targets[:n] + [0.0])
+    weights = np.array([*targets[:n], 0.0])
     run = simulate_targets("random", [bars], np.arange(n + 1, dtype=np.int64) * H, 1000.0, CostModel(),
                            lambda sym, steps: weights[: len(steps)], band=0.0)
     assert run.equity.min() >= -1e-9
