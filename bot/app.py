@@ -372,7 +372,7 @@ class App:
             charts=MarketCharts(market_data, self.clock),
             pulse_now=self.pulse_now,
             notifier=notifier,
-            leaderboard=self._leaderboard(db),
+            leaderboard=self._leaderboard(db, history),
         )
         return Services(
             db=db,
@@ -434,13 +434,19 @@ class App:
             **llm_stores,
         )
 
-    def _leaderboard(self, db: Database) -> LeaderboardService:
-        """Recorded lab results, and the version the channel runs (engine + model + prompt + settings)."""
+    def _leaderboard(self, db: Database, history: TrackRecord) -> LeaderboardService:
+        """Recorded lab results, and the live book under the version the channel runs (engine + model +
+        prompt version + decision settings)."""
         from bot.wiring import CycleFactory, EngineEntry
+        from core.evaluation.leaderboard import LiveBook
         from storage.leaderboard_repo import SqliteLeaderboard
 
-        live = CycleFactory(self.settings).version(EngineEntry("live", self.settings.effective_engine)).id
-        return LeaderboardService(SqliteLeaderboard(db), live_version=live)
+        s = self.settings
+        factory = CycleFactory(s)
+        entry = EngineEntry("live", s.effective_engine)
+        live = LiveBook(factory.version(entry).id, entry.engine, factory.model_of(entry), tuple(s.symbols),
+                        s.initial_equity, history)
+        return LeaderboardService(SqliteLeaderboard(db), live=live)
 
     def _live_factory(self, credentials: ExchangeCredentials | None, db: Database) -> Callable[[], Broker] | None:
         if self.demo or credentials is None or not credentials.has_keys:
