@@ -80,6 +80,7 @@ async def run_replay(
     folds: int = 0,
 ) -> int:
     from bot.commands.replay_folder import (
+        intrabar_of,
         kill_switch_line,
         open_market,
         record_result,
@@ -132,8 +133,12 @@ async def run_replay(
     await record_result(factory, entry, report, oos=False, source="replay")
     stdout = Console()
     stdout.print(summary_table(result, report))
+    # on stderr: the summary on stdout stays as it was
+    resolution = ", ".join(sorted(set(intrabar_of(result).values())))
+    console.print(f"stops and targets resolved on {resolution} bars" + (" (baselines trade at 1h opens)"
+                  if entry.kind == "baseline" else ""))
     line = kill_switch_line(entry.name, report)
-    if line:  # on stderr: the summary on stdout stays as it was
+    if line:
         console.print(line)
     stdout.print(
         f"{len(result.step_ms)} bars × {len(result.symbols)} symbols in {elapsed:.1f}s; wrote {files.report_json}, "
