@@ -19,7 +19,7 @@ from rich.console import Console
 from bot.commands.run_cmd import register_secrets
 from bot.settings import Settings, load_settings
 from core.clock import SimulatedClock
-from core.errors import UserInputError
+from core.errors import FatalError, UserInputError
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +167,8 @@ async def play(app: object, clock: SimulatedClock, bars: int, speed: float, data
         clock.set(as_of)
         summary = await app.tick(as_of)
         await app.state_store.set_value(CLOCK_KEY, as_of.isoformat())
+        if app.failed:  # e.g. the database was deleted under the demo: stop, never a second history
+            raise FatalError(app.failed)
         played += 1
         if played % PULSE_EVERY_BARS == 0:
             await app.pulse_now()

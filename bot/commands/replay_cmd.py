@@ -1,14 +1,18 @@
 """`aitrader replay`: the live cycle over history, with a progress bar, the report files and a summary.
 
-report.json, trades.csv, equity.csv, report.png and run.json are the contract (DESIGN §4.6), the same for
-the same inputs; run-stats.json beside them holds what depends on the run (wall time, speed, LLM tokens and
+report.json, trades.csv, equity.csv, report.png, tearsheet.html and run.json are the contract (DESIGN §4.6),
+the same for the same inputs; run-stats.json beside them holds what depends on the run (wall time, speed, LLM tokens and
 cache hits). The engine and its settings come from `bot.wiring.CycleFactory`, as for the bot and compare. `--engine llm` goes through a decision cache kept in
 `<out>/decision-cache.jsonl`: a re-run asks the model nothing and gets the same decisions.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,7 @@ from bot.wiring import CACHE_FILE, CycleFactory
 from core.evaluation.report import ReplayResult
 from core.models import iso_z
 
-__all__ = ["CACHE_FILE", "run_replay", "summary_table"]
+__all__ = ["CACHE_FILE", "decisions_line", "run_replay", "summary_table"]
 
 
 def _fmt(value: object, suffix: str = "") -> str:
@@ -116,8 +120,9 @@ async def run_replay(
         def on_progress(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        result = await factory.replay(market, entry, symbols, first, last, initial_equity, cache_dir=out,
-                                      progress=on_progress)
+        with _logs_above_the_bar():
+            result = await factory.replay(market, entry, symbols, first, last, initial_equity, cache_dir=out,
+                                          progress=on_progress)
     elapsed = time.perf_counter() - started
     stats = {
         **dict(result.run_stats),
@@ -133,7 +138,8 @@ async def run_replay(
     await record_result(factory, entry, report, oos=False, source="replay")
     stdout = Console()
     stdout.print(summary_table(result, report))
-    # on stderr: the summary on stdout stays as it was
+    stdout.print(decisions_line(result))
+    # on stderr: which bars stops and targets were resolved on, and what the kill-switch did
     resolution = ", ".join(sorted(set(intrabar_of(result).values())))
     console.print(f"stops and targets resolved on {resolution} bars" + (" (baselines trade at 1h opens)"
                   if entry.kind == "baseline" else ""))
@@ -142,9 +148,35 @@ async def run_replay(
         console.print(line)
     stdout.print(
         f"{len(result.step_ms)} bars × {len(result.symbols)} symbols in {elapsed:.1f}s; wrote {files.report_json}, "
-        f"{files.trades_csv.name}, {files.equity_csv.name}, report.png, run.json"
+        f"{files.trades_csv.name}, {files.equity_csv.name}, report.png, tearsheet.html, run.json"
     )
     return 0
+
+
+def decisions_line(result: ReplayResult) -> str:
+    """How the engine's decisions ended: a replay whose LLM failed every call must not look like a calm hold."""
+    stats, usage = result.engine_stats, result.run_stats
+    counts = ", ".join(f"{int(stats.get(f'status_{s}', 0))} {s}" for s in ("ok", "rejected", "failed"))
+    line = f"decisions: {int(stats.get('decisions', 0))} ({counts})"
+    if usage.get("prompt_tokens") or usage.get("cached_decisions"):
+        line += (f"; {int(usage.get('cached_decisions', 0))} from the cache; tokens "
+                 f"{int(usage.get('prompt_tokens', 0)):,} prompt + {int(usage.get('completion_tokens', 0)):,} completion")
+    return line
+
+
+@contextlib.contextmanager
+def _logs_above_the_bar() -> Iterator[None]:
+    """Log records go through rich's redirected stderr while the bar is live, so they print above it instead
+    of breaking it (a StreamHandler keeps the stream it was built with)."""
+    handlers = [h for h in logging.getLogger().handlers
+                if type(h) is logging.StreamHandler and h.stream is sys.__stderr__]
+    for handler in handlers:
+        handler.setStream(sys.stderr)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.setStream(sys.__stderr__)
 
 
 def _cache_size(path: Path) -> int:

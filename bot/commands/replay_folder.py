@@ -86,15 +86,17 @@ def run_json(factory: CycleFactory, entry: EngineEntry, result: ReplayResult, ma
 async def write_replay_folder(
     result: ReplayResult, out: Path, market: Any, *, run: dict[str, Any], stats: dict[str, Any]
 ) -> Any:
-    """One replay folder (DESIGN §4.6): report.json, trades.csv, equity.csv, report.png, run.json, and
+    """One replay folder (DESIGN §4.6): report.json, trades.csv, equity.csv, report.png, tearsheet.html, run.json, and
     run-stats.json with what depends on the run (wall time, speed, LLM tokens, cache hits)."""
     from bot.reports.report_chart import render_report_chart
+    from bot.reports.tearsheet import render_tearsheet
     from core.evaluation.replay import ReplaySpec, close_prices
-    from core.evaluation.report import write_report
+    from core.evaluation.report import build_report, write_report
 
     files = await asyncio.to_thread(write_report, result, out)
     window = ReplaySpec(symbols=result.symbols, start=result.start, end=result.end, engine=result.engine)
     await asyncio.to_thread(render_report_chart, result, out / "report.png", close_prices(market, window))
+    await asyncio.to_thread(lambda: render_tearsheet(result, build_report(result), out / "tearsheet.html"))
     for name, payload in (("run.json", run), ("run-stats.json", stats)):
         text = json.dumps(payload, sort_keys=True, indent=2, default=str) + "\n"
         await asyncio.to_thread((out / name).write_text, text, "utf-8")

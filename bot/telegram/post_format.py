@@ -260,7 +260,8 @@ def entry_caption(
     if event.signal_id:
         tail.append(f"Signal: <code>{escape(event.signal_id)}</code>")
     tail.append(disclaimer(dry_run))
-    reason = (decision.reasoning if decision is not None else "").strip()
+    # Followers read the engine's plain-language note when it wrote one; the reasoning stays in /why.
+    reason = ((decision.note or decision.reasoning) if decision is not None else "").strip()
     fixed = "\n".join(head) + "\n\n" + "\n".join(tail)
     if reason:
         budget = limit - len(fixed) - 2

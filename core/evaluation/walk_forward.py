@@ -107,7 +107,7 @@ async def walk_forward(
             "train_grid": train_scores,
         })
     stitched = stitch(parts, initial_equity, baselines)
-    block = {"scheme": SCHEME, "folds": fold_rows, "oos": metrics_of(stitched), "grid": {k: list(v) for k, v in grid.items()}}
+    block: dict[str, object] = {"scheme": SCHEME, "folds": fold_rows, "oos": metrics_of(stitched), "grid": {k: list(v) for k, v in grid.items()}}
     return stitched, block
 
 

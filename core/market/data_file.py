@@ -12,6 +12,7 @@ them. Rows are counted from 1 after the header, in file order.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -63,8 +64,8 @@ def _times(raw: pd.DataFrame, path: Path) -> pd.DatetimeIndex:
             index = pd.to_datetime(column, utc=True)
         except (ValueError, TypeError, OverflowError):
             parsed = pd.to_datetime(column, utc=True, errors="coerce", format="mixed")
-            bad = np.flatnonzero(parsed.isna().to_numpy())
-            k = int(bad[0]) if len(bad) else 0
+            bad_rows = np.flatnonzero(parsed.isna().to_numpy())
+            k = int(bad_rows[0]) if len(bad_rows) else 0
             raise DataFileError(f"{path}: row {k + 1}: date {column.iloc[k]!r} is not a time") from None
         if index.isna().any():
             k = int(np.flatnonzero(index.isna().to_numpy())[0])
@@ -120,7 +121,7 @@ def _table(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     _numbers(raw, path)
     rows = np.arange(1, len(raw) + 1)
     raw, rows = _duplicates(raw, rows, path)
-    order = np.argsort(raw.index.asi8, kind="stable")
+    order = np.argsort(cast(pd.DatetimeIndex, raw.index).asi8, kind="stable")
     return raw.iloc[order], rows[order]
 
 

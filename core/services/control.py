@@ -94,6 +94,7 @@ class ControlService:
         engine_name: str = "rules",
         live_allowed: Callable[[], str | None] = lambda: None,
         confirmation_ttl_s: float = 120,
+        confirmation_clock: Clock | None = None,
     ) -> None:
         self._store = state_store
         self._defaults = defaults
@@ -108,6 +109,9 @@ class ControlService:
         self._engine_name = engine_name
         self._live_allowed = live_allowed
         self._ttl = timedelta(seconds=confirmation_ttl_s)
+        # a person has confirmation_ttl_s of real time to press: wall time, also in the demo, whose simulated
+        # clock ran past any expiry between two ticks (/closeall could never be confirmed there)
+        self._confirm_clock = confirmation_clock or clock
         self._pending: dict[str, Confirmation] = {}
 
     # ---- reading --------------------------------------------------------------------------------
@@ -254,7 +258,7 @@ class ControlService:
             blocker = self._live_blocker()
             if blocker:
                 raise UserInputError(f"cannot go live: {blocker}")
-        now = self._clock.now()
+        now = self._confirm_clock.now()
         self._pending = {t: c for t, c in self._pending.items() if c.expires_at > now}
         confirmation = Confirmation(secrets.token_urlsafe(12), action, actor, now + self._ttl)
         self._pending[confirmation.token] = confirmation
@@ -266,7 +270,7 @@ class ControlService:
             raise UserInputError("unknown or already used confirmation; ask again")
         if pending.actor != actor:
             raise UserInputError("only the admin who asked can confirm this")
-        if pending.expires_at <= self._clock.now():
+        if pending.expires_at <= self._confirm_clock.now():
             del self._pending[token]
             raise UserInputError("confirmation expired; ask again")
         del self._pending[token]
@@ -280,6 +284,15 @@ class ControlService:
         exits = [e for e in events if e.kind == "exit"]
         total = sum(e.net_pnl for e in exits)
         return f"closed {len(exits)} position leg(s), net {total:+.2f}"
+
+    async def cancel_confirmation(self, actor: str, token: str) -> None:
+        """End a pending confirmation for good (Cancel used to leave it redeemable until it expired)."""
+        pending = self._pending.get(token)
+        if pending is None:
+            raise UserInputError("unknown or already used confirmation; nothing to cancel")
+        if pending.actor != actor:
+            raise UserInputError("Only the admin who asked can cancel this.")
+        del self._pending[token]
 
     # ---- positions and cycles -------------------------------------------------------------------
 

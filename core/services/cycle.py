@@ -229,7 +229,7 @@ class TradingCycle:
         if problem is not None and position is None:
             # nothing could be opened on this data: no engine call (an LLM costs money), the reason counted
             reason, detail = problem
-            verdict = GuardVerdict(False, None, reason.value, detail)
+            verdict: GuardVerdict | None = GuardVerdict(False, None, reason.value, detail)
             self._guard.counts[reason.value] += 1
             await self._log.record_cycle(CycleRecord(cycle_id, symbol, as_of, snapshot, None, verdict, signal_id))
             summary.decisions[symbol] = reason.value
