@@ -35,6 +35,7 @@ from bot.telegram.publisher import ConsoleSender, PostSender, Publisher, Telegra
 from bot.telegram.reply_format import ADMIN_COMMANDS, PUBLIC_COMMANDS
 from core.clock import MinuteClock, SystemClock
 from core.errors import FatalError, UserInputError
+from core.evaluation.leaderboard import LeaderboardService
 from core.execution.broker_switch import SwitchingBroker
 from core.execution.paper_broker import MarketDataBarFeed, PaperBroker
 from core.market.snapshot import LiveSnapshotSource
@@ -388,6 +389,7 @@ class App:
             pulse_now=self.pulse_now,
             notifier=notifier,
             alert=self._alert,
+            leaderboard=self._leaderboard(db, history),
         )
         return Services(
             db=db,
@@ -454,6 +456,20 @@ class App:
             on_budget_exhausted=self._alert,
             **llm_stores,
         )
+
+    def _leaderboard(self, db: Database, history: TrackRecord) -> LeaderboardService:
+        """Recorded lab results, and the live book under the version the channel runs (engine + model +
+        prompt version + decision settings)."""
+        from bot.wiring import CycleFactory, EngineEntry
+        from core.evaluation.leaderboard import LiveBook
+        from storage.leaderboard_repo import SqliteLeaderboard
+
+        s = self.settings
+        factory = CycleFactory(s)
+        entry = EngineEntry("live", s.effective_engine)
+        live = LiveBook(factory.version(entry).id, entry.engine, factory.model_of(entry), tuple(s.symbols),
+                        s.initial_equity, history)
+        return LeaderboardService(SqliteLeaderboard(db), live=live)
 
     def _live_factory(self, credentials: ExchangeCredentials | None, db: Database) -> Callable[[], Broker] | None:
         if self.demo or credentials is None or not credentials.has_keys:

@@ -8,9 +8,7 @@ cache hits). The engine and its settings come from `bot.wiring.CycleFactory`, as
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import logging
 import sys
 import time
@@ -20,23 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
+<<<<<<< HEAD
 from bot.commands.staged_folder import in_thread, staged_folder
 from bot.wiring import CACHE_FILE, CycleFactory, EngineEntry
 from core.errors import UserInputError
+=======
+from bot.wiring import CACHE_FILE, CycleFactory
+>>>>>>> lab
 from core.evaluation.report import ReplayResult
 from core.models import iso_z
 
-__all__ = ["CACHE_FILE", "run_replay", "summary_table", "write_replay_folder"]
+__all__ = ["CACHE_FILE", "decisions_line", "run_replay", "summary_table"]
 
 
 def _fmt(value: object, suffix: str = "") -> str:
@@ -84,6 +78,7 @@ def summary_table(result: ReplayResult, report: dict[str, Any]) -> Table:
     return table
 
 
+<<<<<<< HEAD
 def _check_paths(data: Path, out: Path) -> None:
     if not data.is_dir():
         raise UserInputError(f"--data: {data} is not a folder")
@@ -164,6 +159,8 @@ async def write_replay_folder(
     return files
 
 
+=======
+>>>>>>> lab
 async def run_replay(
     data: Path,
     symbols: tuple[str, ...],
@@ -175,7 +172,16 @@ async def run_replay(
     *,
     folds: int = 0,
 ) -> int:
-    from bot.wiring import CACHE_FILE, CycleFactory, parse_engine
+    from bot.commands.replay_folder import (
+        intrabar_of,
+        kill_switch_line,
+        open_market,
+        record_result,
+        replay_progress,
+        run_json,
+        write_replay_folder,
+    )
+    from bot.wiring import CACHE_FILE, parse_engine
     from core.evaluation.replay import plan_steps
     from core.evaluation.report import build_report
     from core.market.timeframes import from_ms
@@ -226,10 +232,17 @@ async def run_replay(
         console.print(interrupted_line(out, *done), markup=False, highlight=False, soft_wrap=True)
         return 130
     report = build_report(result)
-    await record_result(factory, entry, report, oos=False)
+    await record_result(factory, entry, report, oos=False, source="replay")
     stdout = Console()
     stdout.print(summary_table(result, report))
     stdout.print(decisions_line(result))
+    # on stderr: which bars stops and targets were resolved on, and what the kill-switch did
+    resolution = ", ".join(sorted(set(intrabar_of(result).values())))
+    console.print(f"stops and targets resolved on {resolution} bars" + (" (baselines trade at 1h opens)"
+                  if entry.kind == "baseline" else ""))
+    line = kill_switch_line(entry.name, report)
+    if line:
+        console.print(line)
     stdout.print(
         f"{len(result.step_ms)} bars × {len(result.symbols)} symbols in {elapsed:.1f}s; wrote "
         f"{out / files.report_json.name}, "
@@ -276,10 +289,3 @@ def _cache_size(path: Path) -> int:
     from core.decide.jsonl_cache import JsonlDecisionCache
 
     return len(JsonlDecisionCache(path))
-
-
-async def record_result(factory: CycleFactory, entry: EngineEntry, report: dict[str, Any], *, oos: bool) -> None:
-    """The result under its strategy version in the leaderboard (the bot's SQLite file, DATABASE_PATH)."""
-    from bot.leaderboard import record_report
-
-    await record_report(factory, entry, report, oos=oos, source="replay")

@@ -40,6 +40,7 @@ ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
     ("pulse", "post a Market Pulse now"),
     ("risk", "the risk limits"),
     ("audit", "[N] — recent changes"),
+    ("leaderboard", "strategy versions ranked by Sharpe"),
 )
 ADMIN_COMMAND_NAMES = tuple(name for name, _ in ADMIN_COMMANDS)
 PUBLIC_COMMAND_NAMES = tuple(name for name, _ in PUBLIC_COMMANDS)
