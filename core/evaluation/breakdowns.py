@@ -96,7 +96,9 @@ def group_stats(positions: Sequence[PositionOutcome]) -> dict[str, float | int |
     }
 
 
-def _by(positions: Sequence[PositionOutcome], label: Callable[[PositionOutcome], str]) -> dict[str, dict]:  # type: ignore[type-arg]
+def _by(
+    positions: Sequence[PositionOutcome], label: Callable[[PositionOutcome], str]
+) -> dict[str, dict[str, float | int | None]]:
     groups: dict[str, list[PositionOutcome]] = defaultdict(list)
     for p in positions:
         groups[label(p)].append(p)
@@ -124,11 +126,13 @@ def calibration_table(positions: Sequence[PositionOutcome]) -> dict[str, object]
     groups: dict[str, list[PositionOutcome]] = defaultdict(list)
     for p in positions:
         groups[confidence_bucket(p.confidence)].append(p)
-    buckets = {}
+    buckets: dict[str, dict[str, object]] = {}
+    rates: list[float] = []
     for label in sorted(groups):
         group = groups[label]
         wins = sum(1 for p in group if p.net_pnl > 0)
         interval = wilson_interval(wins, len(group))
+        rates.append(wins / len(group))
         buckets[label] = {
             "positions": len(group),
             "wins": wins,
@@ -137,7 +141,6 @@ def calibration_table(positions: Sequence[PositionOutcome]) -> dict[str, object]
             "win_rate_95": list(interval) if interval else None,
             "avg_net_pnl": math.fsum(p.net_pnl for p in group) / len(group),
         }
-    rates = [b["win_rate"] for b in buckets.values()]
     brier = (math.fsum((p.confidence - (1.0 if p.net_pnl > 0 else 0.0)) ** 2 for p in positions) / len(positions)
              if positions else None)
     return {
@@ -177,8 +180,8 @@ def benchmark_relative(
     alpha = float(np.mean(strat) - beta * np.mean(bench)) if beta is not None else None
     corr = float(np.corrcoef(strat, bench)[0, 1]) if var > 0 and float(np.var(strat)) > 0 else None
     held = np.asarray(exposure[1:], dtype=bool)
-    exposure = float(held.mean()) if len(held) else 0.0
-    scaled = (float(np.prod(1.0 + exposure * bench)) - 1.0) * 100.0
+    share = float(held.mean()) if len(held) else 0.0
+    scaled = (float(np.prod(1.0 + share * bench)) - 1.0) * 100.0
     during = (float(np.prod(1.0 + bench[held])) - 1.0) * 100.0 if held.any() else 0.0
     total = (float(equity[-1]) / initial_equity - 1.0) * 100.0
     bh_total = (float(benchmark_equity[-1]) / initial_equity - 1.0) * 100.0
@@ -187,7 +190,7 @@ def benchmark_relative(
         "alpha_per_bar": alpha,
         "alpha_annual_pct": alpha * per_year * 100.0 if alpha is not None else None,
         "correlation": corr,
-        "exposure": exposure,
+        "exposure": share,
         "strategy_return_pct": total,
         "buy_and_hold_return_pct": bh_total,
         "bh_scaled_to_exposure_return_pct": scaled,
