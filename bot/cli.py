@@ -211,6 +211,7 @@ def sweep(
     workers: Annotated[int | None, typer.Option(help="local worker processes (default: CPUs, at most 4)")] = None,
     cluster: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:8786); needs the optional cluster extra")] = None,
     initial_equity: Annotated[float, typer.Option(help="starting equity in quote currency")] = 10_000.0,
+    folds: Annotated[int, typer.Option(help="N > 1: each cell an anchored walk-forward, ranked out-of-sample")] = 0,
 ) -> None:
     """Replay a grid of settings × symbols × windows, resumably, on local processes or a Dask cluster."""
 
@@ -239,6 +240,7 @@ def sweep(
             workers=workers if workers is not None else default_workers(),
             cluster=cluster,
             initial_equity=initial_equity,
+            folds=folds,
         )
 
     _run_blocking(go)
