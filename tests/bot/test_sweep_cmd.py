@@ -93,6 +93,7 @@ def test_a_3x3_grid_over_2_windows_on_local_processes(env: Path) -> None:
     assert len({c["version"] for c in cells_by_key(out).values()}) == 9  # 9 settings × 2 windows
 
 
+@pytest.mark.slow  # SIGKILL and a resumed sweep
 def test_a_killed_sweep_resumes_with_only_the_missing_cells(env: Path) -> None:
     out = env / "sweep"
     argv = [sys.executable, "-m", "bot", "sweep", "--data", str(DATA), "--symbols", ",".join(SYMBOLS),
@@ -126,6 +127,7 @@ def test_a_killed_sweep_resumes_with_only_the_missing_cells(env: Path) -> None:
     assert code == 0 and "all 18 cells finished earlier" in log
 
 
+@pytest.mark.slow  # starts a Dask cluster
 def test_the_same_sweep_on_a_dask_local_cluster_gives_the_same_cells(env: Path) -> None:
     distributed = pytest.importorskip("distributed", reason="Dask distributed is the test extra's cluster engine")
     local = env / "local"
