@@ -35,6 +35,7 @@ from bot.telegram.publisher import ConsoleSender, PostSender, Publisher, Telegra
 from bot.telegram.reply_format import ADMIN_COMMANDS, PUBLIC_COMMANDS
 from core.clock import MinuteClock, SystemClock
 from core.errors import FatalError, UserInputError
+from core.evaluation.leaderboard import LeaderboardService
 from core.execution.broker_switch import SwitchingBroker
 from core.execution.paper_broker import MarketDataBarFeed, PaperBroker
 from core.market.snapshot import LiveSnapshotSource
@@ -48,7 +49,7 @@ from handlers.admin import build_admin_router
 from handlers.errors import build_errors_router
 from handlers.public import build_public_router
 from handlers.rate_limit import RateLimiter
-from jobs.failures import AlertThrottle
+from jobs.failures import AlertThrottle, AlertVia
 from jobs.scheduler import ScheduledJob, build_scheduler, standard_jobs
 from storage.book_repo import SqliteBookStore
 from storage.db import Database
@@ -275,7 +276,8 @@ class App:
         # pyarrow (pandas' feather reader) through the system allocator: its default mimalloc pool keeps
         # freed pages mapped, ~12 MB more resident for ten symbols in bench/bot.py.
         pyarrow.set_memory_pool(pyarrow.system_memory_pool())
-        db = await Database(self.settings.database_path, setting="DATABASE_PATH", on_lost=self.fail).connect()
+        setting = "--database" if self.demo else "DATABASE_PATH"  # the demo's file comes from its option
+        db = await Database(self.settings.database_path, setting=setting, on_lost=self.fail).connect()
         try:
             self._services = await self._wire(db)
         except BaseException:  # a partial wiring must not leave the database's thread (and the process) alive
@@ -352,7 +354,7 @@ class App:
             clock=SystemClock(),
             decision_log=decision_log,
         )
-        publisher.set_failure_hook(notifier.alert)
+        publisher.set_failure_hook(self._alert)  # rate-limited, and straight to Telegram when the disk is full
         cycle = TradingCycle(
             snapshots=snapshots,
             engine=engine,
@@ -387,6 +389,7 @@ class App:
             pulse_now=self.pulse_now,
             notifier=notifier,
             alert=self._alert,
+            leaderboard=self._leaderboard(db, history),
         )
         return Services(
             db=db,
@@ -453,6 +456,20 @@ class App:
             on_budget_exhausted=self._alert,
             **llm_stores,
         )
+
+    def _leaderboard(self, db: Database, history: TrackRecord) -> LeaderboardService:
+        """Recorded lab results, and the live book under the version the channel runs (engine + model +
+        prompt version + decision settings)."""
+        from bot.wiring import CycleFactory, EngineEntry
+        from core.evaluation.leaderboard import LiveBook
+        from storage.leaderboard_repo import SqliteLeaderboard
+
+        s = self.settings
+        factory = CycleFactory(s)
+        entry = EngineEntry("live", s.effective_engine)
+        live = LiveBook(factory.version(entry).id, entry.engine, factory.model_of(entry), tuple(s.symbols),
+                        s.initial_equity, history)
+        return LeaderboardService(SqliteLeaderboard(db), live=live)
 
     def _live_factory(self, credentials: ExchangeCredentials | None, db: Database) -> Callable[[], Broker] | None:
         if self.demo or credentials is None or not credentials.has_keys:
@@ -700,7 +717,7 @@ class App:
         from jobs.cycle_job import run_cycle_job
 
         await self.refresh_state()
-        return await run_cycle_job(self.cycle, MinuteClock(self.clock), self.notifier)
+        return await run_cycle_job(self.cycle, MinuteClock(self.clock), AlertVia(self._alert))
 
     async def run_monitor(self) -> int:
         """Between cycles: stops, targets, trailing, stale exits, funding and liquidation from the broker's
@@ -708,7 +725,7 @@ class App:
         from jobs.monitor_job import run_monitor_job
 
         await self.refresh_state()
-        return len(await run_monitor_job(self.cycle, self.clock, self.notifier))
+        return len(await run_monitor_job(self.cycle, self.clock, AlertVia(self._alert)))
 
     async def pulse_now(self) -> bool:
         from jobs.pulse_job import run_pulse

@@ -340,6 +340,6 @@ def _allowed_range(field: str) -> str | None:
 def load_settings(env_file: str | Path | None = ".env", **overrides: object) -> Settings:
     """Read settings; raise UserInputError with a one-line message naming each bad variable."""
     try:
-        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg, arg-type]  # (validated by pydantic)
     except ValidationError as error:
         raise UserInputError(f"invalid settings: {format_validation_error(error)}") from None

@@ -84,7 +84,7 @@ class SqliteCapabilityStore:
             row = await cursor.fetchone()
         if row is None or row[0] not in OUTPUT_MODES:
             return None
-        return row[0]  # type: ignore[no-any-return]
+        return row[0]
 
     async def set_mode(self, endpoint: str, model: str, mode: OutputMode) -> None:
         await self._db.write(

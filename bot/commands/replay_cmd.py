@@ -1,16 +1,14 @@
 """`aitrader replay`: the live cycle over history, with a progress bar, the report files and a summary.
 
-report.json, trades.csv, equity.csv, report.png and run.json are the contract (DESIGN §4.6), the same for
-the same inputs; run-stats.json beside them holds what depends on the run (wall time, speed, LLM tokens and
+report.json, trades.csv, equity.csv, report.png, tearsheet.html and run.json are the contract (DESIGN §4.6),
+the same for the same inputs; run-stats.json beside them holds what depends on the run (wall time, speed, LLM tokens and
 cache hits). The engine and its settings come from `bot.wiring.CycleFactory`, as for the bot and compare. `--engine llm` goes through a decision cache kept in
 `<out>/decision-cache.jsonl`: a re-run asks the model nothing and gets the same decisions.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import logging
 import sys
 import time
@@ -20,22 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
+<<<<<<< HEAD
+from bot.commands.staged_folder import in_thread, staged_folder
 from bot.wiring import CACHE_FILE, CycleFactory, EngineEntry
 from core.errors import UserInputError
+=======
+from bot.wiring import CACHE_FILE, CycleFactory
+>>>>>>> lab
 from core.evaluation.report import ReplayResult
 from core.models import iso_z
 
-__all__ = ["CACHE_FILE", "run_replay", "summary_table", "write_replay_folder"]
+__all__ = ["CACHE_FILE", "decisions_line", "run_replay", "summary_table"]
 
 
 def _fmt(value: object, suffix: str = "") -> str:
@@ -83,6 +78,7 @@ def summary_table(result: ReplayResult, report: dict[str, Any]) -> Table:
     return table
 
 
+<<<<<<< HEAD
 def _check_paths(data: Path, out: Path) -> None:
     if not data.is_dir():
         raise UserInputError(f"--data: {data} is not a folder")
@@ -146,21 +142,25 @@ def run_json(factory: CycleFactory, entry: EngineEntry, result: ReplayResult, ma
 async def write_replay_folder(
     result: ReplayResult, out: Path, market: Any, *, run: dict[str, Any], stats: dict[str, Any]
 ) -> Any:
-    """One replay folder (DESIGN §4.6): report.json, trades.csv, equity.csv, report.png, run.json, and
+    """One replay folder (DESIGN §4.6): report.json, trades.csv, equity.csv, report.png, tearsheet.html, run.json, and
     run-stats.json with what depends on the run (wall time, speed, LLM tokens, cache hits)."""
     from bot.reports.report_chart import render_report_chart
+    from bot.reports.tearsheet import render_tearsheet
     from core.evaluation.replay import ReplaySpec, close_prices
-    from core.evaluation.report import write_report
+    from core.evaluation.report import build_report, write_report
 
-    files = await asyncio.to_thread(write_report, result, out)
+    files = await in_thread(write_report, result, out)
     window = ReplaySpec(symbols=result.symbols, start=result.start, end=result.end, engine=result.engine)
-    await asyncio.to_thread(render_report_chart, result, out / "report.png", close_prices(market, window))
+    await in_thread(render_report_chart, result, out / "report.png", close_prices(market, window))
+    await in_thread(lambda: render_tearsheet(result, build_report(result), out / "tearsheet.html"))
     for name, payload in (("run.json", run), ("run-stats.json", stats)):
         text = json.dumps(payload, sort_keys=True, indent=2, default=str) + "\n"
-        await asyncio.to_thread((out / name).write_text, text, "utf-8")
+        await in_thread((out / name).write_text, text, "utf-8")
     return files
 
 
+=======
+>>>>>>> lab
 async def run_replay(
     data: Path,
     symbols: tuple[str, ...],
@@ -172,7 +172,16 @@ async def run_replay(
     *,
     folds: int = 0,
 ) -> int:
-    from bot.wiring import CACHE_FILE, CycleFactory, parse_engine
+    from bot.commands.replay_folder import (
+        intrabar_of,
+        kill_switch_line,
+        open_market,
+        record_result,
+        replay_progress,
+        run_json,
+        write_replay_folder,
+    )
+    from bot.wiring import CACHE_FILE, parse_engine
     from core.evaluation.replay import plan_steps
     from core.evaluation.report import build_report
     from core.market.timeframes import from_ms
@@ -194,36 +203,58 @@ async def run_replay(
 
     console = Console(stderr=True)
     started = time.perf_counter()
-    with replay_progress(console) as progress:
-        task = progress.add_task("replay", total=None)
+    done = [0, len(steps)]
+    try:
+        with replay_progress(console) as progress:
+            task = progress.add_task("replay", total=None)
 
-        def on_progress(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+            def on_progress(count: int, total: int) -> None:
+                done[:] = [count, total]
+                progress.update(task, completed=count, total=total)
 
-        with _logs_above_the_bar():
-            result = await factory.replay(market, entry, symbols, first, last, initial_equity, cache_dir=out,
-                                          progress=on_progress)
-    elapsed = time.perf_counter() - started
-    stats = {
-        **dict(result.run_stats),
-        "wall_seconds": round(elapsed, 3),
-        "symbol_bars_per_second": round(len(result.step_ms) * len(result.symbols) / elapsed, 1),
-        "decision_cache_entries_before": cached_before,
-        "decision_cache_entries_after": _cache_size(cache_file),
-        "alerts": list(result.alerts),
-    }
-    files = await write_replay_folder(result, out, market, run=run_json(factory, entry, result, market, "replay"),
-                                      stats=stats)
+            with _logs_above_the_bar():
+                result = await factory.replay(market, entry, symbols, first, last, initial_equity, cache_dir=out,
+                                              progress=on_progress)
+        elapsed = time.perf_counter() - started
+        stats = {
+            **dict(result.run_stats),
+            "wall_seconds": round(elapsed, 3),
+            "symbol_bars_per_second": round(len(result.step_ms) * len(result.symbols) / elapsed, 1),
+            "decision_cache_entries_before": cached_before,
+            "decision_cache_entries_after": _cache_size(cache_file),
+            "alerts": list(result.alerts),
+        }
+        async with staged_folder(out) as staging:  # a finished report or none: never a half-written folder
+            files = await write_replay_folder(
+                result, staging, market, run=run_json(factory, entry, result, market, "replay"), stats=stats
+            )
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        console.print(interrupted_line(out, *done), markup=False, highlight=False, soft_wrap=True)
+        return 130
     report = build_report(result)
-    await record_result(factory, entry, report, oos=False)
+    await record_result(factory, entry, report, oos=False, source="replay")
     stdout = Console()
     stdout.print(summary_table(result, report))
     stdout.print(decisions_line(result))
+    # on stderr: which bars stops and targets were resolved on, and what the kill-switch did
+    resolution = ", ".join(sorted(set(intrabar_of(result).values())))
+    console.print(f"stops and targets resolved on {resolution} bars" + (" (baselines trade at 1h opens)"
+                  if entry.kind == "baseline" else ""))
+    line = kill_switch_line(entry.name, report)
+    if line:
+        console.print(line)
     stdout.print(
-        f"{len(result.step_ms)} bars × {len(result.symbols)} symbols in {elapsed:.1f}s; wrote {files.report_json}, "
-        f"{files.trades_csv.name}, {files.equity_csv.name}, report.png, run.json"
+        f"{len(result.step_ms)} bars × {len(result.symbols)} symbols in {elapsed:.1f}s; wrote "
+        f"{out / files.report_json.name}, "
+        f"{files.trades_csv.name}, {files.equity_csv.name}, report.png, tearsheet.html, run.json"
     )
     return 0
+
+
+def interrupted_line(out: Path, done: int, total: int) -> str:
+    where = f"after {done:,} of {total:,} bars" if done else "before the first bar"
+    earlier = " (the report already there is from an earlier run)" if (out / "report.json").exists() else ""
+    return f"replay interrupted {where}: no report written to {out}{earlier}"
 
 
 def decisions_line(result: ReplayResult) -> str:
@@ -258,10 +289,3 @@ def _cache_size(path: Path) -> int:
     from core.decide.jsonl_cache import JsonlDecisionCache
 
     return len(JsonlDecisionCache(path))
-
-
-async def record_result(factory: CycleFactory, entry: EngineEntry, report: dict[str, Any], *, oos: bool) -> None:
-    """The result under its strategy version in the leaderboard (the bot's SQLite file, DATABASE_PATH)."""
-    from bot.leaderboard import record_report
-
-    await record_report(factory, entry, report, oos=oos, source="replay")

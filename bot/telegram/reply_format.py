@@ -40,6 +40,7 @@ ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
     ("pulse", "post a Market Pulse now"),
     ("risk", "the risk limits"),
     ("audit", "[N] — recent changes"),
+    ("leaderboard", "strategy versions ranked by Sharpe"),
 )
 ADMIN_COMMAND_NAMES = tuple(name for name, _ in ADMIN_COMMANDS)
 PUBLIC_COMMAND_NAMES = tuple(name for name, _ in PUBLIC_COMMANDS)
@@ -275,8 +276,16 @@ def why_text(entry: CycleRecord) -> str:
     return "\n".join(lines)
 
 
+QUOTE_LIMIT = 64  # quoted user input is cut: a 10 kB /why argument came back whole, over Telegram's limit
+ERROR_LIMIT = 600
+
+
+def quote_input(text: str, limit: int = QUOTE_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def why_missing_text(signal_id: str) -> str:
-    return f"No signal with id {escape(signal_id)}. Use the id shown under a channel post."
+    return f"No signal with id {escape(quote_input(signal_id))}. Use the id shown under a channel post."
 
 
 def escape_text(text: str) -> str:
@@ -284,4 +293,5 @@ def escape_text(text: str) -> str:
 
 
 def input_error_text(error: Exception) -> str:
-    return f"❌ {escape(str(error))}"
+    """An error message quotes what the user typed (`got '...'`): bounded, whatever they typed."""
+    return f"❌ {escape(quote_input(str(error), ERROR_LIMIT))}"

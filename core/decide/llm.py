@@ -38,11 +38,13 @@ import httpx
 import openai
 from openai import AsyncOpenAI
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.stop import stop_base
 
 from core.clock import SystemClock
 from core.config import LlmConfig
 from core.decide.cache import DecisionCache, as_cache_hit, cache_key
 from core.decide.capabilities import CapabilityStore, MemoryCapabilityStore, OutputMode, weaker_mode
+from core.decide.endpoints import is_local_endpoint
 from core.decide.parsing import InvalidDecisionError, NoJsonError, parse_decision, strict_json_schema
 from core.decide.prompt import (
     account_context,
@@ -94,6 +96,16 @@ class _TimeBudget:
     @property
     def remaining_s(self) -> float:
         return self.limit_s - self.spent_s
+
+
+class _StopOutOfTime(stop_base):
+    """Stop retrying when the next wait would overrun the decision's time budget."""
+
+    def __init__(self, budget: _TimeBudget) -> None:
+        self._budget = budget
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self._budget.spent_s + retry_state.upcoming_sleep >= self._budget.limit_s
 
 
 @dataclass(slots=True)
@@ -181,7 +193,8 @@ class LlmEngine:
         self._clock = clock or SystemClock()
         self._on_budget_exhausted = on_budget_exhausted
         self._sleep = sleep
-        self._schema = strict_json_schema()
+        # Local servers decode the schema as a grammar and take string bounds; OpenAI's strict mode refuses them.
+        self._schema = strict_json_schema(string_lengths=is_local_endpoint(config.base_url))
 
     @property
     def endpoint(self) -> str:
@@ -228,9 +241,9 @@ class LlmEngine:
         total = _Outcome(status="failed")
         errors: list[str] = []
         model = self.config.model
-        budget = _TimeBudget(self._time_limit_s())
+        time_budget = _TimeBudget(self._time_limit_s())
         for model in models:
-            outcome = await self._ask(model, messages, snapshot.price, budget)
+            outcome = await self._ask(model, messages, snapshot.price, time_budget)
             total.attempts += outcome.attempts
             total.prompt_tokens += outcome.prompt_tokens
             total.completion_tokens += outcome.completion_tokens
@@ -363,15 +376,12 @@ class LlmEngine:
                 return min(hinted, cap)
             return min(cap, self.config.retry_backoff_s * 2 ** (state.attempt_number - 1))
 
-        def out_of_time(state: RetryCallState) -> bool:
-            return budget.spent_s + state.upcoming_sleep >= budget.limit_s
-
         async def sleep(seconds: float) -> None:
             budget.spent_s += seconds
             await self._sleep(seconds)
 
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.config.max_retries + 1) | out_of_time,
+            stop=stop_after_attempt(self.config.max_retries + 1) | _StopOutOfTime(budget),
             wait=wait,
             retry=retry_if_exception(_is_transient),
             sleep=sleep,
@@ -417,7 +427,8 @@ class LlmEngine:
                 async with asyncio.timeout(limit):
                     response = await self._client.chat.completions.create(**kwargs, timeout=limit)
             except TimeoutError:
-                raise openai.APITimeoutError(httpx.Request("POST", f"{self.endpoint}/chat/completions")) from None
+                request = httpx.Request("POST", f"{self.endpoint}/chat/completions")
+                raise openai.APITimeoutError(request) from None  # type: ignore[arg-type]  # (openai types it httpx2's)
             usage = response.usage
             if usage is not None:
                 prompt_tokens = usage.prompt_tokens or 0

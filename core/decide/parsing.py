@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from core.models import HARD_MAX_LEVERAGE, MAX_NOTE_CHARS, MAX_REASONING_CHARS, Action, Decision, DomainError
 
+MAX_INVALIDATION_CHARS = 200
+
 
 class NoJsonError(ValueError):
     """The answer held no JSON object."""
@@ -36,9 +38,9 @@ class DecisionSchema(BaseModel):
     stop_loss: float | None = Field(default=None, gt=0)
     take_profit: list[float] = Field(default_factory=list, max_length=3)
     leverage: int = Field(default=1, ge=1, le=HARD_MAX_LEVERAGE)
-    invalidation: str = ""
-    reasoning: str = ""
-    note: str = ""
+    invalidation: str = Field("", max_length=MAX_INVALIDATION_CHARS)
+    reasoning: str = Field("", max_length=MAX_REASONING_CHARS)
+    note: str = Field("", max_length=MAX_NOTE_CHARS)
 
     @model_validator(mode="before")
     @classmethod
@@ -68,7 +70,14 @@ class DecisionSchema(BaseModel):
             value = [value]
         return [_plain_number(v) for v in value] if isinstance(value, list) else value
 
-    @field_validator("invalidation", "reasoning", mode="before")
+    @field_validator("invalidation", mode="before")
+    @classmethod
+    def _invalidation(cls, value: object) -> object:
+        if value is None:
+            return ""
+        return value[:MAX_INVALIDATION_CHARS] if isinstance(value, str) else value
+
+    @field_validator("reasoning", mode="before")
     @classmethod
     def _text(cls, value: object) -> object:
         if value is None:
@@ -116,10 +125,10 @@ def _plain_number(value: object) -> object:
 _DROPPED_KEYWORDS = ("title", "description", "default", "maxLength", "minLength")
 
 
-def _strict(node: Any) -> Any:
+def _strict(node: Any, dropped: tuple[str, ...] = _DROPPED_KEYWORDS) -> Any:
     """OpenAI strict mode: every property required, no additional properties, nullable as a type list."""
     if isinstance(node, list):
-        return [_strict(n) for n in node]
+        return [_strict(n, dropped) for n in node]
     if not isinstance(node, dict):
         return node
     if "anyOf" in node:
@@ -128,9 +137,9 @@ def _strict(node: Any) -> Any:
             merged = {k: v for option in node["anyOf"] for k, v in option.items() if k != "type"}
             node = {**{k: v for k, v in node.items() if k != "anyOf"}, **merged, "type": types}
     out = {
-        k: _strict(v)
+        k: _strict(v, dropped)
         for k, v in node.items()
-        if k not in _DROPPED_KEYWORDS
+        if k not in dropped
     }
     if out.get("type") == "object" and "properties" in out:
         out["required"] = list(out["properties"])
@@ -138,8 +147,11 @@ def _strict(node: Any) -> Any:
     return out
 
 
-def strict_json_schema() -> dict[str, Any]:
-    return _strict(DecisionSchema.model_json_schema())
+def strict_json_schema(*, string_lengths: bool = False) -> dict[str, Any]:
+    """`string_lengths`: keep maxLength on the texts, for grammar decoders (llama.cpp, vLLM) where a base
+    model otherwise writes one string until max_tokens cuts the answer."""
+    dropped = tuple(k for k in _DROPPED_KEYWORDS if not (string_lengths and k == "maxLength"))
+    return _strict(DecisionSchema.model_json_schema(), dropped)
 
 
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)

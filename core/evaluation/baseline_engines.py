@@ -2,7 +2,8 @@
 
 Each is a rule from closed bars to a target exposure (signed notional as a multiple of its symbol's
 sub-account equity), decided at every step's as_of and filled at the next open through the same fees,
-slippage, funding and liquidation as everything else (`core.evaluation.baselines`). Indicators are causal
+slippage, funding and liquidation as everything else (`core.evaluation.baselines`); a fill happens when the
+target changes side or moves more than 25 % (REBALANCE_BAND) from the held size, so drift costs no fees. Indicators are causal
 (the value at a bar uses that bar and earlier ones only), read at the last bar closed at each step.
 
 - buy_and_hold: always 1× long (perp: funding and liquidation). buy_and_hold_spot: the same as spot.
@@ -29,6 +30,7 @@ from core.config import CostModel
 from core.errors import UserInputError
 from core.evaluation.baselines import BaselineRun, buy_and_hold, buy_and_hold_spot, simulate_targets
 from core.evaluation.feed import SymbolBars
+from core.market.timeframes import index_ms
 
 MS_PER_DAY = 86_400_000
 
@@ -97,7 +99,7 @@ class TsMom:
         momentum = daily / daily.shift(self.lookback_days) - 1.0
         weight = (np.sign(momentum) * (self.vol_target / sigma)).clip(-self.max_leverage, self.max_leverage)
         weight = weight.fillna(0.0)
-        day_ms = weight.index.as_unit("ms").asi8
+        day_ms = index_ms(weight)
         # the target decided at a step is the one of the last daily close at or before it
         idx = np.searchsorted(day_ms, steps, side="right") - 1
         return np.where(idx >= 0, weight.to_numpy()[np.maximum(idx, 0)], 0.0)
@@ -160,7 +162,7 @@ def with_params(engine: BaselineEngine, params: Mapping[str, str | int | float])
         if isinstance(value, float) and not math.isfinite(value):
             raise UserInputError(f"--set: {key}={raw!r} must be finite")
         changes[key] = value
-    return replace(engine, **changes)  # type: ignore[type-var]
+    return replace(engine, **changes)  # type: ignore[arg-type]  # (each key was checked against the engine above)
 
 
 __all__ = ["BASELINES", "BaselineEngine", "EmaCross", "HoldBaseline", "TsMom", "build_baseline", "with_params"]

@@ -16,12 +16,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from core.models import ClosedTrade, DomainError
-from core.trade_stats import PositionResult, trade_stats
-from core.trade_stats import positions_of as positions_of  # re-exported: the report's breakdowns use it
+from core.trade_stats import PositionResult, figures_of, positions_of
 
 HOURS_PER_YEAR = 24 * 365
 SECONDS_PER_YEAR = HOURS_PER_YEAR * 3600
 CONFIDENCE_BUCKET_WIDTH = 0.1
+PARTIAL_EXIT_ORDER = {"tp1": 0, "tp2": 1, "tp3": 2}  # partial legs come before the leg that closes the rest
 
 
 def bars_per_year(bar_seconds: int) -> float:
@@ -59,6 +59,23 @@ def drawdown_series_pct(initial_equity: float, equity: np.ndarray) -> np.ndarray
     return (np.where(peaks > 0, series / peaks - 1.0, 0.0) * 100.0)[1:]
 
 
+def max_drawdown_duration_days(initial_equity: float, equity: np.ndarray, step_ms: np.ndarray | None,
+                               bar_seconds: int) -> float:
+    """Longest stretch spent below a previous peak (peak to recovery, or to the end if never recovered), days."""
+    series = np.concatenate(([initial_equity], np.asarray(equity, dtype=np.float64)))
+    peaks = np.maximum.accumulate(series)
+    under = series < peaks
+    longest = run = 0
+    for flag in under.tolist():
+        run = run + 1 if flag else 0
+        longest = max(longest, run)
+    if step_ms is not None and len(step_ms) > 1:
+        bar = (int(step_ms[-1]) - int(step_ms[0])) / (len(step_ms) - 1) / 1000
+    else:
+        bar = float(bar_seconds)
+    return longest * bar / 86_400.0
+
+
 def sharpe_sortino(returns: np.ndarray, periods_per_year: float) -> tuple[float | None, float | None]:
     """Annualised by √(periods per year); risk-free rate 0. None when undefined (no variation).
 
@@ -91,11 +108,11 @@ def calibration(positions: Sequence[PositionResult]) -> dict[str, dict[str, floa
     out: dict[str, dict[str, float | int]] = {}
     for label in sorted(buckets):
         group = buckets[label]
-        wins = sum(1 for p in group if p.net_pnl > 0)
+        figures = figures_of(group, legs=0)  # legs unknown here and not shown
         out[label] = {
             "trades": len(group),
-            "win_rate": wins / len(group),
-            "avg_net_pnl": math.fsum(p.net_pnl for p in group) / len(group),
+            "win_rate": figures.wins / len(group),
+            "avg_net_pnl": figures.net_pnl / len(group),
         }
     return out
 
@@ -134,8 +151,9 @@ def compute_metrics(
     growth = final / initial_equity
     cagr = (growth ** (1.0 / years) - 1.0) * 100.0 if years > 0 and growth >= 0 else None
 
-    figures = trade_stats(trades)
-    positions = list(figures.positions)
+    mdd = max_drawdown_pct(initial_equity, equity)
+    positions = positions_of(trades)
+    figures = figures_of(positions, legs=len(trades))
     hold_hours = [(p.exit_time - p.entry_time).total_seconds() / 3600.0 for p in positions]
 
     # share of the bars (steps 1..n-1) that ended with a position open; step 0 is the start, never held
@@ -147,9 +165,13 @@ def compute_metrics(
         "final_equity": final,
         "total_return_pct": (growth - 1.0) * 100.0,
         "cagr_pct": cagr,
-        "max_drawdown_pct": max_drawdown_pct(initial_equity, equity),
+        "max_drawdown_pct": mdd,
+        "min_equity": float(min(np.min(equity), final)) if len(equity) else final,  # never below zero (§4.6)
+        "max_drawdown_duration_days": max_drawdown_duration_days(initial_equity, equity, step_ms, bar_seconds),
         "sharpe": sharpe,
         "sortino": sortino,
+        # Calmar over the whole window (CAGR / max drawdown), as empyrical's calmar_ratio; None without a drawdown
+        "calmar": cagr / mdd if cagr is not None and mdd > 0 else None,
         "bars": len(equity),
         "bars_per_year": periods,
         "trades": len(trades),

@@ -27,14 +27,14 @@ from core.execution.paper_book import MemoryBookStore
 from core.execution.paper_broker import PaperBroker
 from core.market.offline import OfflineMarketData
 from core.market.snapshot import BarArrays, SeriesSnapshotSource
-from core.market.timeframes import from_ms, tf_ms, to_ms
+from core.market.timeframes import from_ms, index_ms, tf_ms, to_ms
 from core.models import DecisionRecord, RuntimeState, Snapshot, TradeEvent, iso_z, require_utc
 from core.protocols import DecisionEngine
 from core.risk.guard import RiskGuard
-from core.services.control import change_state
 from core.services.cycle import TradingCycle
 from core.services.memory_log import MemoryDecisionLog
 from core.services.memory_state import MemoryStateStore
+from core.services.state_change import change_state
 
 ProgressCallback = Callable[[int, int], None]
 BASE_TIMEFRAME = "1h"
@@ -104,7 +104,7 @@ def plan_steps(market: OfflineMarketData, spec: ReplaySpec) -> np.ndarray:
         base = market.frame(symbol, spec.base_timeframe)
         if base.empty:
             raise UserInputError(f"--symbols: no {spec.base_timeframe} bars for {symbol} in {market.folder}")
-        times = base.index.as_unit("ms").asi8
+        times = index_ms(base)
         first_close, last_close = int(times[0]) + step, int(times[-1]) + step
         if start_ms > last_close or end_ms < first_close:
             raise UserInputError(
@@ -142,7 +142,7 @@ def close_prices(market: OfflineMarketData, spec: ReplaySpec) -> dict[str, tuple
     out = {}
     for symbol in spec.symbols:
         frame = market.frame(symbol, spec.base_timeframe)
-        close_ms = frame.index.as_unit("ms").asi8 + step
+        close_ms = index_ms(frame) + step
         keep = (close_ms >= start_ms) & (close_ms <= end_ms)
         out[symbol] = (close_ms[keep], frame["close"].to_numpy()[keep])
     return out
@@ -261,6 +261,11 @@ async def run_replay_cycle(
         raise RuntimeError(f"the cycle failed during replay: {dict(errors)}")
 
     trades = tuple(await store.closed_trades())
+    regimes = {
+        r.signal_id: r.snapshot.regime.value
+        for r in log.records()
+        if r.verdict is not None and r.verdict.approved and r.snapshot is not None
+    }
     runs = standard_baselines(bars, steps, spec)
     stats, usage = _engine_stats(log, notifier)
     stats["intrabar_timeframe_ms"] = feed.timeframe_ms
@@ -284,6 +289,7 @@ async def run_replay_cycle(
         run_stats=usage,
         alerts=tuple(notifier.alerts),
         markers=tuple(markers),
+        entry_regimes=regimes,
         kill_switch=kill.summary(steps),
     )
 
@@ -336,8 +342,8 @@ class KillSwitchLog:
 
 def settings_summary(spec: ReplaySpec) -> Mapping[str, object]:
     """The limits and costs a report was made with, so a reader can reproduce it."""
-    limits = {name: getattr(spec.limits, name) for name in spec.limits.__slots__}  # type: ignore[attr-defined]
-    costs = {name: getattr(spec.costs, name) for name in spec.costs.__slots__}  # type: ignore[attr-defined]
+    limits = {name: getattr(spec.limits, name) for name in spec.limits.__slots__}
+    costs = {name: getattr(spec.costs, name) for name in spec.costs.__slots__}
     limits["correlation_groups"] = [list(g) for g in spec.limits.correlation_groups]
     return {"limits": limits, "costs": costs, "max_leverage": spec.max_leverage, "intrabar": spec.intrabar}
 

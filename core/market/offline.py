@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ import pandas as pd
 from core.errors import UserInputError
 from core.market.data_file import OHLCV, read_candles, read_table
 from core.market.data_file import DataFileError as DataFileError  # re-exported: callers catch it here
-from core.market.timeframes import DAY_MS, from_ms, tf_ms, to_ms
+from core.market.timeframes import DAY_MS, from_ms, index_ms, tf_ms, to_ms
 from core.protocols import Clock, Ticker
 
 _FILE = re.compile(
@@ -63,7 +64,7 @@ class _Entry:
 
 def open_ms(frame: pd.DataFrame) -> np.ndarray:
     """Bar open times as int64 epoch milliseconds."""
-    return frame.index.as_unit("ms").asi8
+    return index_ms(frame)
 
 
 def resample(frame: pd.DataFrame, source_ms: int, target_ms: int) -> pd.DataFrame:
@@ -196,12 +197,12 @@ class OfflineMarketData:
             return cached
         entry = self._funding_files.get(symbol)
         if entry is None:
-            series = pd.Series([], index=pd.DatetimeIndex([], tz="UTC").as_unit("ns"), dtype="float64")
+            series: pd.Series = pd.Series([], index=pd.DatetimeIndex([], tz="UTC").as_unit("ns"), dtype="float64")
         else:
             raw = read_table(entry.path)
             column = "funding_rate" if "funding_rate" in raw.columns else "open"
             series = raw[column].astype("float64")
-            series.index = series.index.round("s")
+            series.index = cast(pd.DatetimeIndex, series.index).round("s")
             series = series[~series.index.duplicated(keep="last")].dropna()
         series.name = "funding_rate"
         self._funding[symbol] = series
@@ -246,8 +247,9 @@ class OfflineMarketData:
             return None
         raw = read_table(entry.path)
         series = raw["open"].astype("float64")
-        series.index = series.index.round("s")
-        return series[(series.index >= since) & (series.index <= until)]
+        times = cast(pd.DatetimeIndex, series.index).round("s")
+        series.index = times
+        return series[(times >= pd.Timestamp(since)) & (times <= pd.Timestamp(until))]
 
     async def ticker(self, symbol: str) -> Ticker:
         finest = self.native_timeframes(symbol)[0]

@@ -18,6 +18,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,7 @@ from core.market.indicators import VIEW_EXTRA_COLUMNS, IndicatorFrame, compute_i
 from core.market.offline import OfflineMarketData, open_ms
 from core.market.quality import GAP_WINDOW_BARS, bad_window_marks, gap_window_marks
 from core.market.regime import classify_regime
-from core.market.timeframes import from_ms, is_timeframe, sort_timeframes, tf_ms, to_ms
+from core.market.timeframes import from_ms, index_ms, is_timeframe, sort_timeframes, tf_ms, to_ms
 from core.models import SNAPSHOT_INDICATOR_KEYS, Regime, Snapshot, TimeframeView, require_utc
 from core.protocols import MarketData
 
@@ -99,8 +100,11 @@ class _Rows:
         cached_i, cached = self._view_cache
         if cached_i == i:
             return cached
-        view = TimeframeView(
-            from_ms(self.open_ms[i]), *self.view_args[i], dict(zip(VIEW_EXTRA_COLUMNS, self.extra_args[i], strict=True))
+        # positional from the precomputed row (hot path): mypy cannot see the tuple's length
+        view = TimeframeView(  # type: ignore[call-arg]
+            from_ms(self.open_ms[i]),
+            *self.view_args[i],  # type: ignore[arg-type]
+            dict(zip(VIEW_EXTRA_COLUMNS, self.extra_args[i], strict=True)),
         )
         self._view_cache = (i, view)
         return view
@@ -235,14 +239,14 @@ class LiveSnapshotSource:
         """The CPU part: indicators per frame (cached while a frame is unchanged), then assembly."""
         rows = [self._rows(symbol, tf, frame) for tf, frame in zip(self._timeframes, frames, strict=True)]
         funding = funding[funding.index <= as_of] if len(funding) else funding
-        funding_ms = funding.index.as_unit("ms").asi8.tolist() if len(funding) else []
+        funding_ms = index_ms(funding).tolist() if len(funding) else []
         return assemble_snapshot(symbol, as_of, rows, funding_ms, funding.to_numpy(dtype="float64").tolist())
 
     def _rows(self, symbol: str, timeframe: str, frame: pd.DataFrame) -> _Rows:
         if len(frame):
             times = open_ms(frame)
-            key = _CacheKey(len(frame), int(times[0]), int(times[-1]), float(frame["close"].iat[-1]),
-                            float(frame["volume"].iat[-1]))
+            key = _CacheKey(len(frame), int(times[0]), int(times[-1]), float(cast(float, frame["close"].iat[-1])),
+                            float(cast(float, frame["volume"].iat[-1])))
         else:
             key = _CacheKey(0, 0, 0, 0.0, 0.0)
         cached = self._cache.get((symbol, timeframe))
@@ -336,7 +340,7 @@ class SeriesSnapshotSource:
                 times, rates = np.array([], dtype="int64"), np.array([], dtype="float64")
             else:
                 series = series.sort_index()
-                times, rates = series.index.as_unit("ms").asi8, series.to_numpy(dtype="float64")
+                times, rates = index_ms(series), series.to_numpy(dtype="float64")
             self._funding[symbol] = FundingArrays(_readonly(times, "int64"), _readonly(rates, "float64"))
             self._funding_lists[symbol] = (times.tolist(), rates.tolist())
 

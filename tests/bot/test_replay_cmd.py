@@ -39,7 +39,7 @@ async def test_rules_replay_writes_the_report(env: Path, capsys: pytest.CaptureF
     out = env / "out"
     code = await run_replay(DATA, SYMBOLS, utc(2023, 3, 1), utc(2023, 3, 15), "rules", out, 10_000.0)
     assert code == 0
-    for name in ("report.json", "trades.csv", "equity.csv", "report.png", "run.json"):
+    for name in ("report.json", "trades.csv", "equity.csv", "report.png", "tearsheet.html", "run.json"):
         assert (out / name).stat().st_size > 0, name
     report = json.loads((out / "report.json").read_text())
     assert report["engine"] == "rules" and report["symbols"] == list(SYMBOLS)
@@ -90,6 +90,7 @@ def server() -> Iterator[FakeOpenAIServer]:
     fake.stop()
 
 
+@pytest.mark.slow
 async def test_llm_replay_rerun_is_free_and_identical(
     env: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -20,11 +20,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from bot.settings import LOCAL_LLM_TIMEOUT_S
 
 pytestmark = [
     pytest.mark.slow,
@@ -36,10 +39,13 @@ REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / ".." / "shared" / "data" / "freqtrade-userdata-cyft_trader" / "original"
 SNAPSHOT = REPO / "tests" / "fixtures" / "snapshots" / "btc_2024-03-01T12.json"
 MODEL_ALIAS = "gemma3-270m"
-BUDGET_S = 240  # LLM_TIMEOUT_S: one decision, every attempt included, on 2 busy CPU cores
-# The decision's JSON is ~110 tokens; the cap keeps a runaway bounded on CPU.
-MAX_TOKENS = 256
+BUDGET_S = LOCAL_LLM_TIMEOUT_S  # the default budget of one decision at a local endpoint (LLM_TIMEOUT_S unset)
+# The JSON is ~50-110 tokens; the grammar bounds the texts (600+280+200 chars), so ~350 at most.
+MAX_TOKENS = 400
 # Reasons that would be #15's defects: a context overflow, a refused output mode, an echoed example.
+# The issue's window: one day (25 hourly closes) on two symbols. On 2 idle cores a call takes seconds; with
+# the cores shared by many jobs ~75 s, so a shorter window can be asked for when measuring by hand.
+REPLAY_HOURS = int(os.environ.get("AITRADER_REAL_LLM_REPLAY_HOURS", "24"))
 DEFECT_WORDS = ("context size", "refused", "response_format", "repeats the prompt's example")
 
 
@@ -101,7 +107,6 @@ def _env(base_url: str, tmp: Path) -> dict[str, str]:
     env.update({
         "LLM_BASE_URL": base_url,  # a local server: the LLM engine without a key
         "LLM_MODEL": MODEL_ALIAS,
-        "LLM_TIMEOUT_S": str(BUDGET_S),
         "LLM_MAX_TOKENS": str(MAX_TOKENS),
         "DATABASE_PATH": str(tmp / "db.sqlite"),
     })
@@ -135,7 +140,7 @@ def test_decide_through_llama_server_then_from_the_cache(llama_server: str, tmp_
     assert record["engine"] == "llm" and record["model"] == MODEL_ALIAS and record["cached"] is False
     assert record["mode"] == "json_schema"  # llama.cpp takes the strict schema as a grammar: no downgrade
     assert record["usage"]["prompt_tokens"] > 500 and record["usage"]["completion_tokens"] > 0
-    assert 0 < record["latency_ms"] <= BUDGET_S * 1000 and 1 <= record["attempts"] <= 2
+    assert 0 < record["latency_ms"] <= (BUDGET_S + 5) * 1000 and 1 <= record["attempts"] <= 2  # + the cut itself
     if record["status"] != "failed":  # a failure (no usable JSON) is never cached
         with sqlite3.connect(tmp_path / "db.sqlite") as db:
             calls = db.execute("SELECT mode, status, prompt_tokens, completion_tokens, cost_usd FROM llm_calls").fetchall()
@@ -154,10 +159,13 @@ def test_decide_through_llama_server_then_from_the_cache(llama_server: str, tmp_
 def test_a_day_of_replay_on_two_symbols_then_the_rerun_asks_nothing(llama_server: str, tmp_path: Path) -> None:
     env = _env(llama_server, tmp_path)
     out = tmp_path / "replay"
+    end = datetime(2023, 3, 6, tzinfo=UTC) + timedelta(hours=REPLAY_HOURS)
     args = ["replay", "--data", str(DATA.resolve()), "--symbols", "BTC/USDT:USDT,ETH/USDT:USDT",
-            "--start", "2023-03-06T00:00:00Z", "--end", "2023-03-07T00:00:00Z", "--engine", "llm", "--out", str(out)]
+            "--start", "2023-03-06T00:00:00Z", "--end", end.strftime("%Y-%m-%dT%H:%M:%SZ"), "--engine", "llm",
+            "--out", str(out)]
+    decisions = 2 * (REPLAY_HOURS + 1)
     started = time.monotonic()
-    first = _aitrader(args, env, tmp_path, timeout=50 * BUDGET_S)
+    first = _aitrader(args, env, tmp_path, timeout=decisions * BUDGET_S)
     wall = time.monotonic() - started
     assert first.returncode == 0, first.stderr[-2000:]
     assert "Traceback" not in first.stderr and "HTTP Request" not in first.stderr
@@ -165,10 +173,10 @@ def test_a_day_of_replay_on_two_symbols_then_the_rerun_asks_nothing(llama_server
     stats = report["engine_stats"]
     run = json.loads((out / "run-stats.json").read_text())  # the run-dependent figures
     print(f"replay: {wall:.1f} s wall, engine_stats {stats}, tokens {run['prompt_tokens']}+{run['completion_tokens']}")
-    assert stats["decisions"] == 2 * 25
-    assert sum(stats.get(f"status_{s}", 0) for s in ("ok", "rejected", "failed")) == 50
-    assert run["prompt_tokens"] > 50 * 500 and run["cached_decisions"] == 0
-    assert f"decisions: 50 ({stats.get('status_ok', 0)} ok" in first.stdout
+    assert stats["decisions"] == decisions
+    assert sum(stats.get(f"status_{s}", 0) for s in ("ok", "rejected", "failed")) == decisions
+    assert run["prompt_tokens"] > decisions * 500 and run["cached_decisions"] == 0
+    assert f"decisions: {decisions} ({stats.get('status_ok', 0)} ok" in first.stdout
     final = report["metrics"]["final_equity"]
     with (out / "trades.csv").open() as handle:
         net = sum(float(row["net_pnl"]) for row in csv.DictReader(handle))
@@ -179,7 +187,7 @@ def test_a_day_of_replay_on_two_symbols_then_the_rerun_asks_nothing(llama_server
     assert second.returncode == 0, second.stderr[-2000:]
     rerun = json.loads((out / "run-stats.json").read_text())
     failed = stats.get("status_failed", 0)  # failures are not cached: only those are asked again
-    assert rerun["cached_decisions"] == 50 - failed
+    assert rerun["cached_decisions"] == decisions - failed
     if failed == 0:
         assert rerun["prompt_tokens"] == 0 and _served(llama_server) == before  # no request at all
         assert json.loads((out / "report.json").read_text()) == report

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from storage.db import Database
+from storage.db import Database, migrations
 
 
 async def test_concurrent_writers_on_one_connection_never_split_a_transaction(tmp_path: Path) -> None:
@@ -34,6 +34,12 @@ async def test_a_failed_transaction_is_rolled_back_whole(tmp_path: Path) -> None
         await db.write("INSERT INTO t (k) VALUES (2)")
         async with db.conn.execute("SELECT k FROM t") as cursor:
             assert [row[0] for row in await cursor.fetchall()] == [2]
+
+
+def test_the_shipped_migrations_are_complete() -> None:
+    """A missing or misnumbered migration fails here (no test skips over it)."""
+    numbers = [number for number, _, _ in migrations()]
+    assert numbers and numbers == list(range(1, len(numbers) + 1))
 
 
 # ---- issue #12 items 8 and 9: unusable paths, a full disk, a database deleted or replaced ----------------

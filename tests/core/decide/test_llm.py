@@ -117,6 +117,7 @@ async def test_strict_schema_accepted(fake: FakeOpenAIServer, snapshot: Snapshot
     assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
     schema = fmt["json_schema"]["schema"]
     assert schema["additionalProperties"] is False and set(schema["required"]) == {*GOOD, "note"}
+    assert schema["properties"]["reasoning"]["maxLength"] == 600  # a local endpoint decodes it as a grammar
     assert request.messages[0]["role"] == "system" and "JSON" in request.messages[0]["content"]
     assert compact_json(snapshot.to_json_dict()) in last_user(request)  # snapshot verbatim
     (call,) = await h.usage.calls()

@@ -164,3 +164,12 @@ def test_a_hold_with_meaningless_levels_is_a_hold() -> None:
         100.0,
     )
     assert decision.action == Action.HOLD and decision.stop_loss is None and decision.take_profit == ()
+
+
+def test_string_bounds_only_for_grammar_decoders() -> None:
+    # A base model on llama.cpp wrote one string until max_tokens cut the answer (#15, the real-model run);
+    # OpenAI's strict mode does not take maxLength, so only local endpoints get it.
+    local = strict_json_schema(string_lengths=True)["properties"]
+    assert (local["reasoning"]["maxLength"], local["note"]["maxLength"], local["invalidation"]["maxLength"]) == (
+        600, 280, 200)
+    assert "maxLength" not in json.dumps(strict_json_schema())
