@@ -8,6 +8,7 @@ cache hits). The engine and its settings come from `bot.wiring.CycleFactory`, as
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import sys
@@ -20,13 +21,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-<<<<<<< HEAD
-from bot.commands.staged_folder import in_thread, staged_folder
-from bot.wiring import CACHE_FILE, CycleFactory, EngineEntry
-from core.errors import UserInputError
-=======
+from bot.commands.staged_folder import staged_folder
 from bot.wiring import CACHE_FILE, CycleFactory
->>>>>>> lab
 from core.evaluation.report import ReplayResult
 from core.models import iso_z
 
@@ -78,89 +74,6 @@ def summary_table(result: ReplayResult, report: dict[str, Any]) -> Table:
     return table
 
 
-<<<<<<< HEAD
-def _check_paths(data: Path, out: Path) -> None:
-    if not data.is_dir():
-        raise UserInputError(f"--data: {data} is not a folder")
-    if out.exists() and not out.is_dir():
-        raise UserInputError(f"--out: {out} exists and is not a folder")
-
-
-async def open_market(data: Path, symbols: tuple[str, ...], out: Path) -> Any:
-    from core.market.offline import OfflineMarketData
-
-    await asyncio.to_thread(_check_paths, data, out)
-    market = await asyncio.to_thread(OfflineMarketData, data)
-    available = market.symbol_list()
-    unknown = [s for s in symbols if s not in available]
-    if unknown:
-        raise UserInputError(
-            f"--symbols: no data for {', '.join(unknown)} in {data} (have: {', '.join(available) or 'none'})"
-        )
-    return market
-
-
-def replay_progress(console: Console, label: str = "replay") -> Progress:
-    return Progress(
-        TextColumn(f"[bold]{label}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("bars"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-    )
-
-
-def intrabar_of(result: ReplayResult) -> dict[str, str]:
-    """The resolution stops and targets were resolved on, per symbol (baselines fill at base bar opens)."""
-    ms = int(result.engine_stats.get("intrabar_timeframe_ms", result.bar_seconds * 1000))
-    label = f"{ms // 3_600_000}h" if ms % 3_600_000 == 0 else f"{ms // 60_000}m"
-    return {s: label for s in result.symbols}
-
-
-def run_json(factory: CycleFactory, entry: EngineEntry, result: ReplayResult, market: Any, command: str) -> dict[str, Any]:
-    """run.json: the inputs that make the run reproducible (bot.provenance), the same for the same inputs."""
-    from bot.provenance import run_record
-    from core.decide.prompt import prompt_version
-
-    version = factory.version(entry)
-    llm = entry.kind in ("llm", "ensemble")
-    return run_record(
-        command=command,
-        data_dir=market.folder,
-        files=market.data_files(result.symbols),
-        settings=version.descriptor.get("settings") or dict(result.settings),
-        prompt_version=prompt_version() if llm else None,
-        model=factory.model_of(entry),
-        intrabar=intrabar_of(result),
-        extra={"engine": entry.engine, "version": version.id, "strategy": dict(version.descriptor)},
-    )
-
-
-async def write_replay_folder(
-    result: ReplayResult, out: Path, market: Any, *, run: dict[str, Any], stats: dict[str, Any]
-) -> Any:
-    """One replay folder (DESIGN §4.6): report.json, trades.csv, equity.csv, report.png, tearsheet.html, run.json, and
-    run-stats.json with what depends on the run (wall time, speed, LLM tokens, cache hits)."""
-    from bot.reports.report_chart import render_report_chart
-    from bot.reports.tearsheet import render_tearsheet
-    from core.evaluation.replay import ReplaySpec, close_prices
-    from core.evaluation.report import build_report, write_report
-
-    files = await in_thread(write_report, result, out)
-    window = ReplaySpec(symbols=result.symbols, start=result.start, end=result.end, engine=result.engine)
-    await in_thread(render_report_chart, result, out / "report.png", close_prices(market, window))
-    await in_thread(lambda: render_tearsheet(result, build_report(result), out / "tearsheet.html"))
-    for name, payload in (("run.json", run), ("run-stats.json", stats)):
-        text = json.dumps(payload, sort_keys=True, indent=2, default=str) + "\n"
-        await in_thread((out / name).write_text, text, "utf-8")
-    return files
-
-
-=======
->>>>>>> lab
 async def run_replay(
     data: Path,
     symbols: tuple[str, ...],

@@ -77,12 +77,8 @@ def harness() -> Harness:
         return 2
 
     session = RecordingSession()
-<<<<<<< HEAD
     bot = install_reply_limits(Bot(token=TOKEN, session=session))  # as bot.app.build_bot does
-=======
-    bot = Bot(token=TOKEN, session=session)
     leaderboard = LeaderboardService(MemoryLeaderboard(), live_version="0123456789")
->>>>>>> lab
     dp = build_dispatcher(
         rate_limiter=RateLimiter(limit=1000, window_s=60),
         control=control,
