@@ -167,7 +167,7 @@ class Arena:
                 equity=equity,
                 return_pct=(equity / c.initial_equity - 1) * 100,
                 max_drawdown_pct=c.max_drawdown_pct,
-                trades=len(stats.positions),
+                trades=stats.positions,
                 win_rate=stats.win_rate,
                 net_pnl=sum(leg.net_pnl for leg in legs),
                 failures=c.failures,
