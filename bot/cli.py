@@ -271,8 +271,9 @@ def sweep(
     windows: Annotated[int, typer.Option(help="cut --start..--end into N consecutive equal windows")] = 1,
     per_symbol: Annotated[bool, typer.Option(help="one cell per symbol instead of all symbols together")] = False,
     workers: Annotated[int | None, typer.Option(help="local worker processes (default: CPUs, at most 4)")] = None,
-    cluster: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:8786); needs aitrader[cluster]")] = None,
+    cluster: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:8786); needs the optional cluster extra")] = None,
     initial_equity: Annotated[float, typer.Option(help="starting equity in quote currency")] = 10_000.0,
+    folds: Annotated[int, typer.Option(help="N > 1: each cell an anchored walk-forward, ranked out-of-sample")] = 0,
 ) -> None:
     """Replay a grid of settings × symbols × windows, resumably, on local processes or a Dask cluster."""
 
@@ -301,6 +302,7 @@ def sweep(
             workers=workers if workers is not None else default_workers(),
             cluster=cluster,
             initial_equity=initial_equity,
+            folds=folds,
         )
 
     _run_blocking(go)

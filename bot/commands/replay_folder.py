@@ -18,6 +18,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from bot.commands.staged_folder import in_thread
 from bot.wiring import CycleFactory, EngineEntry
 from core.errors import UserInputError
 from core.evaluation.report import ReplayResult
@@ -93,13 +94,13 @@ async def write_replay_folder(
     from core.evaluation.replay import ReplaySpec, close_prices
     from core.evaluation.report import build_report, write_report
 
-    files = await asyncio.to_thread(write_report, result, out)
+    files = await in_thread(write_report, result, out)
     window = ReplaySpec(symbols=result.symbols, start=result.start, end=result.end, engine=result.engine)
-    await asyncio.to_thread(render_report_chart, result, out / "report.png", close_prices(market, window))
-    await asyncio.to_thread(lambda: render_tearsheet(result, build_report(result), out / "tearsheet.html"))
+    await in_thread(render_report_chart, result, out / "report.png", close_prices(market, window))
+    await in_thread(lambda: render_tearsheet(result, build_report(result), out / "tearsheet.html"))
     for name, payload in (("run.json", run), ("run-stats.json", stats)):
         text = json.dumps(payload, sort_keys=True, indent=2, default=str) + "\n"
-        await asyncio.to_thread((out / name).write_text, text, "utf-8")
+        await in_thread((out / name).write_text, text, "utf-8")
     return files
 
 

@@ -90,7 +90,9 @@ def group_stats(positions: Sequence[PositionOutcome]) -> dict[str, float | int |
     }
 
 
-def _by(positions: Sequence[PositionOutcome], label: Callable[[PositionOutcome], str]) -> dict[str, dict]:
+def _by(
+    positions: Sequence[PositionOutcome], label: Callable[[PositionOutcome], str]
+) -> dict[str, dict[str, float | int | None]]:
     groups: dict[str, list[PositionOutcome]] = defaultdict(list)
     for p in positions:
         groups[label(p)].append(p)
@@ -118,7 +120,7 @@ def calibration_table(positions: Sequence[PositionOutcome]) -> dict[str, object]
     groups: dict[str, list[PositionOutcome]] = defaultdict(list)
     for p in positions:
         groups[confidence_bucket(p.confidence)].append(p)
-    buckets = {}
+    buckets: dict[str, dict[str, object]] = {}
     rates: list[float] = []
     for label in sorted(groups):
         group = groups[label]
