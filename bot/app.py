@@ -226,6 +226,8 @@ class App:
             kick=self.publisher.kick,
             clock=SystemClock(),
             decision_log=self.decision_log,
+            history=self.history,
+            on_closed=self.record_now,
         )
         self.publisher.set_failure_hook(self.notifier.alert)
         self.cycle = TradingCycle(
@@ -253,6 +255,7 @@ class App:
             guard=self.guard,
             engine_name=self.engine.name,
             live_allowed=self._live_blocker,
+            notifier=self.notifier,
         )
         self.dp = build_dispatcher(
             control=self.control,

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 
 import pandas as pd
@@ -22,17 +22,20 @@ from bot.telegram import charts
 from bot.telegram.outbox import NewPost, Outbox, PostKind
 from bot.telegram.post_format import (
     DailySummary,
+    PositionOutcome,
     PulseItem,
     alert_text,
+    closes_position,
     daily_summary_text,
     entry_caption,
     exit_text,
+    position_outcome,
     pulse_text,
     update_text,
 )
 from core.clock import SystemClock
-from core.models import DecisionRecord, Snapshot, TradeEvent, iso_z
-from core.protocols import Clock, DecisionLog, MarketData
+from core.models import ClosedTrade, DecisionRecord, Snapshot, TradeEvent, iso_z
+from core.protocols import Clock, DecisionLog, MarketData, TradeHistory
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +65,14 @@ class ChannelNotifier:
         chart_timeframe: str = CHART_TIMEFRAME,
         chart_bars: int = CHART_BARS,
         decision_log: DecisionLog | None = None,
+        history: TradeHistory | None = None,
+        on_closed: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         """`clock` is wall time (the latency clock and alert buckets), not the simulated market clock;
         `kick` is usually `Publisher.kick`; `dry_run` may be a callable reading the runtime state;
         `decision_log` lets an entry announced without its record (a fill found by the monitor) still
-        carry the reasoning of its signal."""
+        carry the reasoning of its signal; `history` gives the exit that ends a position the result of all
+        its legs; `on_closed` runs after such an exit is queued (the pinned track record's refresh)."""
         self._outbox = outbox
         self.channel_id = str(channel_id)
         self.admin_ids = tuple(admin_ids)
@@ -77,6 +83,8 @@ class ChannelNotifier:
         self._tf = chart_timeframe
         self._bars = chart_bars
         self._decisions = decision_log
+        self._history = history
+        self._on_closed = on_closed
         self._preparing: dict[str, asyncio.Event] = {}  # entry keys whose chart is being drawn
 
     @property
@@ -123,17 +131,38 @@ class ChannelNotifier:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(preparing.wait(), ENTRY_WAIT_S)
         stamp = int(event.time.timestamp())
+        final = closes_position(event)
         if event.kind == "exit":
             reason = (event.reason or (event.trade.exit_reason if event.trade else "") or "exit").lower()
             key = f"exit:{event.position_id}:{reason}:{stamp}"
-            text = exit_text(event, dry_run=self.dry_run)
+            if await self._outbox.get(key) is not None:
+                return  # announced already (a re-announce after a restart)
+            outcome = await self._outcome(event) if final else None
+            text = exit_text(event, dry_run=self.dry_run, outcome=outcome)
             kind: PostKind = "exit"
         else:
             key = f"update:{event.position_id}:{event.kind}:{stamp}"
             text = update_text(event, dry_run=self.dry_run)
             kind = "update"
         post = NewPost(key, self.channel_id, kind, text, announced, reply_to_key=entry_key(event.position_id))
-        await self._enqueue(post)
+        added = await self._enqueue(post)
+        if added and final and self._on_closed is not None:
+            try:
+                await self._on_closed()
+            except Exception:
+                log.exception("refreshing after the close of %s failed", event.position_id)
+
+    async def _outcome(self, event: TradeEvent) -> PositionOutcome:
+        legs: list[ClosedTrade] = []
+        if self._history is not None:
+            opened = event.position.entry_time if event.position is not None else None
+            if opened is None and event.trade is not None:
+                opened = event.trade.entry_time
+            try:
+                legs = [t for t in await self._history.closed_trades(since=opened) if t.position_id == event.position_id]
+            except Exception:
+                log.exception("no legs for %s; its exit shows the last leg only", event.position_id)
+        return position_outcome(event, legs)
 
     async def alert(self, text: str) -> None:
         now = self._clock.now()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from html import escape
 
-from core.models import DecisionRecord, DomainError, Position, Snapshot, TradeEvent, iso_z
+from core.models import ClosedTrade, DecisionRecord, DomainError, Position, Snapshot, TradeEvent, iso_z
 
 CAPTION_LIMIT = 1024
 TEXT_LIMIT = 4096
@@ -34,8 +34,9 @@ EXIT_LABELS = {
     "stale": "⏳ Stale exit",
     "liquidation": "💥 Liquidated",
     "manual": "✋ Closed manually",
-    "end": "⏹ Closed at end",
+    "end": "⏹ Closed at the end of the run",
     "signal": "🔁 Closed on signal",
+    "external": "🔄 Closed on the exchange",
 }
 
 
@@ -302,25 +303,115 @@ class ExitResult:
         return cls(reason, entry, event.price, qty, pnl, pnl_pct, margin_pct, r_multiple)
 
 
-def exit_text(event: TradeEvent, *, dry_run: bool = True) -> str:
+@dataclass(frozen=True, slots=True)
+class PositionOutcome:
+    """The whole position once its last leg closed: every leg's net P&L summed, R on the initial risk."""
+
+    legs: int
+    net_pnl: float
+    r_multiple: float | None
+    margin_pct: float | None
+    held_s: float | None
+    leg_pnls: tuple[tuple[str, float], ...] = ()  # (exit reason, net P&L) per leg, in order
+
+
+def closes_position(event: TradeEvent) -> bool:
+    """Whether this exit ends its position (every exit but the TP1 partial of a two-target ladder)."""
+    if event.kind != "exit":
+        return False
+    reason = (event.reason or (event.trade.exit_reason if event.trade else "")).lower()
+    return not (reason == "tp1" and event.position is not None and len(event.position.take_profit) >= 2)
+
+
+def position_outcome(event: TradeEvent, legs: Sequence[ClosedTrade] = ()) -> PositionOutcome:
+    """The position's result from its closed legs (the event's own leg included once)."""
+    own = [t for t in legs if t.position_id == event.position_id]
+    if event.trade is not None and not any(
+        t.exit_time == event.trade.exit_time and t.exit_reason == event.trade.exit_reason for t in own
+    ):
+        own.append(event.trade)
+    own.sort(key=lambda t: t.exit_time)
+    pos = event.position
+    if own:
+        net = math.fsum(t.net_pnl for t in own)
+        entry, stop = own[0].entry_price, own[0].stop_loss
+        qty = math.fsum(t.qty for t in own)
+        leverage, opened = own[0].leverage, own[0].entry_time
+    else:
+        net = event.net_pnl
+        entry = pos.entry_price if pos else event.price
+        stop = pos.initial_stop if pos else 0.0
+        qty = pos.initial_qty if pos else event.qty
+        leverage, opened = (pos.leverage, pos.entry_time) if pos else (0, None)
+    if pos is not None:
+        entry, stop, qty, opened = pos.entry_price, pos.initial_stop, pos.initial_qty or qty, pos.entry_time
+    risk = abs(entry - stop) * qty if stop else 0.0
+    margin = entry * qty / leverage if leverage else 0.0
+    return PositionOutcome(
+        legs=max(len(own), 1),
+        net_pnl=net,
+        r_multiple=net / risk if risk > 0 else None,
+        margin_pct=net / margin * 100 if margin > 0 else None,
+        held_s=(event.time - opened).total_seconds() if opened is not None else None,
+        leg_pnls=tuple((t.exit_reason, t.net_pnl) for t in own),
+    )
+
+
+def fmt_duration(seconds: float) -> str:
+    """`3 d 4 h`, `5 h 10 min`, `12 min`: how long a position was held, as a follower reads it."""
+    minutes = max(0, int(seconds // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {mins} min" if mins else f"{hours} h"
+    return f"{mins} min"
+
+
+def _result_icon(pnl: float) -> str:
+    rounded = round(pnl, 2)
+    return "✅" if rounded > 0 else ("❌" if rounded < 0 else "➖")
+
+
+LEG_NAMES = {"tp1": "TP1", "tp2": "TP2", "tp3": "TP3"}
+
+
+def exit_text(event: TradeEvent, *, dry_run: bool = True, outcome: PositionOutcome | None = None) -> str:
+    """A reply to the entry post. The exit that ends a position states the whole position's result (all
+    legs), its R on the initial risk and how long it was held; the TP1 partial states its leg and what is
+    left running. No quantities: followers size their own positions."""
     result = ExitResult.of(event)
     label = EXIT_LABELS.get(result.reason, f"Exit ({escape(result.reason)})")
-    won = result.net_pnl >= 0
     lines = [
         f"<b>{label} — {escape(_short_symbol(event.symbol))} {event.side.upper()}</b>",
-        f"Exit: <code>{fmt_price(result.exit_price)}</code> (entry {fmt_price(result.entry_price)})",
-        f"Qty: {fmt_qty(result.qty)}",
-        f"{'✅' if won else '❌'} P&amp;L: <b>{fmt_signed(result.net_pnl)}</b> USDT after costs",
-        f"Price move: {fmt_signed(result.pnl_pct, '%')}",
+        f"Exit: <code>{fmt_price(result.exit_price)}</code> · entry {fmt_price(result.entry_price)}"
+        f" ({fmt_signed(result.pnl_pct, '%')})",
     ]
-    if result.margin_pct is not None:
-        lines.append(f"On margin: {fmt_signed(result.margin_pct, '%', 1)}")
-    if result.r_multiple is not None:
-        lines.append(f"R multiple: {fmt_signed(result.r_multiple, 'R')}")
-    # TP1 is the only partial exit (the ladder has TP2 closing the rest); any other exit leaves nothing
-    partial = result.reason == "tp1" and event.position is not None and len(event.position.take_profit) >= 2
-    if partial and event.position is not None:
-        lines.append(f"Remaining: {fmt_qty(event.position.qty)} · stop {fmt_price(event.position.stop_loss)}")
+    if not closes_position(event):
+        r = f" · {fmt_signed(result.r_multiple, 'R')}" if result.r_multiple is not None else ""
+        lines.append(f"{_result_icon(result.net_pnl)} P&amp;L of this leg: <b>{fmt_signed(result.net_pnl)}</b> USDT after costs{r}")
+        pos = event.position
+        if pos is not None:
+            share = result.qty / pos.initial_qty * 100 if pos.initial_qty > 0 else 50.0
+            lines.append(
+                f"{share:.0f}% of the position closed; the rest runs with the stop at "
+                f"<code>{fmt_price(pos.stop_loss)}</code>"
+            )
+    else:
+        o = outcome or position_outcome(event)
+        r = f" · {fmt_signed(o.r_multiple, 'R')}" if o.r_multiple is not None else ""
+        whole = " (whole position)" if o.legs > 1 else ""
+        lines.append(f"{_result_icon(o.net_pnl)} P&amp;L{whole}: <b>{fmt_signed(o.net_pnl)}</b> USDT after costs{r}")
+        if o.legs > 1 and o.leg_pnls:
+            legs = ", ".join(f"{LEG_NAMES.get(reason, escape(reason))} {fmt_signed(pnl)}" for reason, pnl in o.leg_pnls)
+            lines.append(f"Legs: {legs}")
+        if o.margin_pct is not None:
+            lines.append(f"On margin: {fmt_signed(o.margin_pct, '%', 1)}")
+        if o.held_s is not None:
+            lines.append(f"Held: {fmt_duration(o.held_s)}")
+    if event.signal_id:
+        lines.append(f"Signal: <code>{escape(event.signal_id)}</code>")
     lines.append(disclaimer(dry_run))
     return truncate_html("\n".join(lines), TEXT_LIMIT)
 

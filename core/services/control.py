@@ -8,6 +8,7 @@ same actor can redeem before it expires.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -17,11 +18,13 @@ from typing import TYPE_CHECKING, Literal
 from core.config import RiskLimits
 from core.errors import UserInputError
 from core.models import HARD_MAX_LEVERAGE, AuditEntry, ClosedTrade, Position, RuntimeState, TradeEvent
-from core.protocols import Broker, Clock, CycleRecord, DecisionLog, MarketData, StateStore, TradeHistory
+from core.protocols import Broker, Clock, CycleRecord, DecisionLog, MarketData, Notifier, StateStore, TradeHistory
 
 if TYPE_CHECKING:
     from core.risk.guard import RiskGuard
     from core.services.cycle import CycleSummary, TradingCycle
+
+log = logging.getLogger(__name__)
 
 ConfirmAction = Literal["live", "closeall"]
 StatsPeriod = Literal["7d", "30d", "all"]
@@ -131,7 +134,10 @@ class ControlService:
         engine_name: str = "rules",
         live_allowed: Callable[[], str | None] = lambda: None,
         confirmation_ttl_s: float = 120,
+        notifier: Notifier | None = None,
     ) -> None:
+        """`notifier`: where closes made here (/close, /closeall) are announced, so that every position the
+        channel announced gets its closing reply whatever closed it."""
         self._store = state_store
         self._defaults = defaults
         self._limits = limits
@@ -146,6 +152,7 @@ class ControlService:
         self._live_allowed = live_allowed
         self._ttl = timedelta(seconds=confirmation_ttl_s)
         self._pending: dict[str, Confirmation] = {}
+        self._notifier = notifier
 
     # ---- reading --------------------------------------------------------------------------------
 
@@ -325,6 +332,7 @@ class ControlService:
             raise UserInputError(f"no open position in {symbol!r}; open positions: {listing}")
         events = await self._broker.close_position(wanted, reason="manual")
         await self._store.append_audit(AuditEntry(self._clock.now(), actor, "close_position", wanted, "closed"))
+        await self.announce(events)
         return events
 
     async def close_all(self, actor: str) -> list[TradeEvent]:
@@ -336,7 +344,20 @@ class ControlService:
         await self._store.append_audit(
             AuditEntry(self._clock.now(), actor, "close_all", ",".join(open_symbols) or "none", "closed")
         )
+        await self.announce(events)
         return events
+
+    async def announce(self, events: Sequence[TradeEvent]) -> None:
+        """Exits (and updates) as replies to their entry post; a failed post never undoes the close."""
+        if self._notifier is None:
+            return
+        for event in events:
+            if event.kind == "entry":
+                continue
+            try:
+                await self._notifier.exit(event)
+            except Exception as error:
+                log.warning("announcing the %s close of %s failed: %s", event.kind, event.symbol, error)
 
     async def run_cycle_now(self, actor: str) -> CycleSummary:
         if self._cycle is None:
