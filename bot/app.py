@@ -15,7 +15,7 @@ import gc
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -478,10 +478,23 @@ class App:
         )
 
     async def daily_now(self) -> bool:
-        from jobs.daily_job import run_daily_summary
+        """The daily summary; on Mondays also the weekly one; then the pinned track record's refresh."""
+        from jobs.daily_job import run_daily_summary, run_weekly_summary
 
-        return await run_daily_summary(
-            as_of=self.clock.now(), history=self.history, broker=self.broker, notifier=self.notifier
+        now = self.clock.now()
+        posted = await run_daily_summary(as_of=now, history=self.history, broker=self.broker, notifier=self.notifier)
+        if now.astimezone(UTC).weekday() == 0:
+            await run_weekly_summary(as_of=now, history=self.history, broker=self.broker, notifier=self.notifier)
+        await self.record_now()
+        return posted
+
+    async def record_now(self) -> bool:
+        """Queue the current pinned track record (after every position that closes, and daily)."""
+        from jobs.daily_job import run_track_record
+
+        return await run_track_record(
+            as_of=self.clock.now(), history=self.history, broker=self.broker, notifier=self.notifier,
+            initial_equity=self.settings.initial_equity,
         )
 
     async def drain(self) -> Any:

@@ -1,20 +1,33 @@
-"""The daily summary (scheduled 00:05 UTC): the UTC day that just ended — equity, day P&L, trades, win
-rate, open positions, and a 30-day equity chart. Failures are reported to the admins, never raised."""
+"""The daily summary (scheduled 00:05 UTC), the weekly one (Mondays) and the pinned track record.
+
+Daily: the UTC day that just ended — equity, day P&L, positions closed and their win rate, open positions,
+and a 30-day equity chart. Weekly: the same for the Monday-to-Sunday week that just ended. The track
+record: every closed position since the first, P&L, max drawdown, an equity chart; refreshed after each
+position closes and with each daily post. Trades are positions (legs summed, core.services.record_figures).
+Failures are reported to the admins, never raised."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 
-from bot.telegram.post_format import DailySummary
+from bot.telegram.post_format import DailySummary, TrackRecordCard
 from core.protocols import Broker, TradeHistory
+from core.services.record_figures import period_figures
 from jobs.failures import describe, report_failure
 
 EQUITY_DAYS = 30
+LEG_LOOKBACK = timedelta(days=30)  # earlier legs of a position closing in the period (a TP1 weeks ago)
 
 
 class DailyNotifier(Protocol):
     async def daily_summary(self, summary: DailySummary, equity: list[tuple[datetime, float]] = ...) -> bool: ...
+
+    async def alert(self, text: str) -> None: ...
+
+
+class RecordNotifier(Protocol):
+    async def track_record(self, card: TrackRecordCard, equity: list[tuple[datetime, float]] = ...) -> bool: ...
 
     async def alert(self, text: str) -> None: ...
 
@@ -24,34 +37,80 @@ def summary_day(as_of: datetime) -> date:
     return (as_of.astimezone(UTC) - timedelta(days=1)).date()
 
 
-async def build_summary(day: date, *, history: TradeHistory, broker: Broker) -> DailySummary:
+def summary_week(as_of: datetime) -> date:
+    """The Monday of the Monday-to-Sunday week that ended most recently before `as_of`."""
+    today = as_of.astimezone(UTC).date()
+    return today - timedelta(days=today.weekday() + 7)
+
+
+async def build_summary(day: date, *, history: TradeHistory, broker: Broker, days: int = 1) -> DailySummary:
     start = datetime.combine(day, time(0), tzinfo=UTC)
-    end = start + timedelta(days=1)
-    trades = [t for t in await history.closed_trades(since=start) if start <= t.exit_time < end]
+    end = start + timedelta(days=days)
+    trades = await history.closed_trades(since=start - LEG_LOOKBACK)
     account = await broker.account()
-    day_pnl = sum(t.net_pnl for t in trades)
     curve = await history.equity_curve(since=start)
-    day_start_equity = curve[0][1] if curve else account.equity - day_pnl
+    figures = period_figures(trades, [], start=start, end=end, initial_equity=0.0,
+                             open_ids={p.id for p in account.positions})
+    day_start_equity = curve[0][1] if curve else account.equity - figures.net_pnl
     return DailySummary(
         day=day,
         equity=account.equity,
-        day_pnl=day_pnl,
-        trades=len(trades),
-        wins=sum(1 for t in trades if t.net_pnl > 0),
+        day_pnl=figures.net_pnl,
+        trades=len(figures.positions),
+        wins=figures.wins,
         open_positions=tuple(account.positions),
         day_start_equity=day_start_equity,
+        days=days,
     )
+
+
+async def _run_summary(as_of: datetime, day: date, days: int, history: TradeHistory, broker: Broker,
+                       notifier: DailyNotifier) -> bool:
+    summary = await build_summary(day, history=history, broker=broker, days=days)
+    since = datetime.combine(day, time(0), tzinfo=UTC) - timedelta(days=max(EQUITY_DAYS - days, 0))
+    until = datetime.combine(day, time(0), tzinfo=UTC) + timedelta(days=days)
+    equity = [(t, v) for t, v in await history.equity_curve(since=since) if t < until]
+    return await notifier.daily_summary(summary, equity)
 
 
 async def run_daily_summary(*, as_of: datetime, history: TradeHistory, broker: Broker, notifier: DailyNotifier) -> bool:
     """Build and enqueue the summary of `summary_day(as_of)`; True when a post was enqueued."""
     try:
-        day = summary_day(as_of)
-        summary = await build_summary(day, history=history, broker=broker)
-        since = datetime.combine(day, time(0), tzinfo=UTC) - timedelta(days=EQUITY_DAYS - 1)
-        until = datetime.combine(day, time(0), tzinfo=UTC) + timedelta(days=1)
-        equity = [(t, v) for t, v in await history.equity_curve(since=since) if t < until]
-        return await notifier.daily_summary(summary, equity)
+        return await _run_summary(as_of, summary_day(as_of), 1, history, broker, notifier)
     except Exception as error:
         await report_failure(notifier.alert, "daily summary failed", f"Daily summary failed: {describe(error)}")
+        return False
+
+
+async def run_weekly_summary(*, as_of: datetime, history: TradeHistory, broker: Broker,
+                             notifier: DailyNotifier) -> bool:
+    """The week that ended most recently (Monday to Sunday); True when a post was enqueued."""
+    try:
+        return await _run_summary(as_of, summary_week(as_of), 7, history, broker, notifier)
+    except Exception as error:
+        await report_failure(notifier.alert, "weekly summary failed", f"Weekly summary failed: {describe(error)}")
+        return False
+
+
+async def run_track_record(*, as_of: datetime, history: TradeHistory, broker: Broker, notifier: RecordNotifier,
+                           initial_equity: float) -> bool:
+    """Queue the current track record (posted and pinned the first time, edited in place after), once there
+    is a closed position to show; True when a new version was queued."""
+    try:
+        trades = await history.closed_trades()
+        account = await broker.account()
+        if not trades:
+            return False
+        curve = await history.equity_curve()
+        figures = period_figures(trades, curve, start=None, end=as_of + timedelta(microseconds=1),
+                                 initial_equity=initial_equity, open_ids={p.id for p in account.positions})
+        since = min((t.entry_time for t in trades), default=None)
+        card = TrackRecordCard(
+            since=since, as_of=as_of, positions=len(figures.positions), wins=figures.wins,
+            net_pnl=figures.net_pnl, pnl_pct=figures.pnl_pct, max_drawdown_pct=figures.max_drawdown_pct,
+            equity=account.equity, open_positions=len(account.positions),
+        )
+        return await notifier.track_record(card, [(t, v) for t, v in curve if t <= as_of])
+    except Exception as error:
+        await report_failure(notifier.alert, "track record failed", f"Track record update failed: {describe(error)}")
         return False

@@ -1,7 +1,10 @@
 """`aitrader demo`: the whole bot in dry-run on a simulated clock (DESIGN §4.1).
 
 One tick = one 1h base bar: the simulated clock moves to the next bar close, the broker is synced and
-the cycle runs at that as_of; a Market Pulse every few bars. Posts go to the console (images to
+the cycle runs at that as_of; a Market Pulse every few bars; at each simulated midnight the daily summary
+(and on Mondays the weekly one) and the pinned track record, as the live scheduler posts them. When the
+demo ends — after its bars, at the end of the data or on Ctrl-C — the positions still open are closed at
+the last price (`end`), each with its reply in the channel, and a summary of the run is printed. Posts go to the console (images to
 `--out`) when there is no TELEGRAM_BOT_TOKEN, else to Telegram (or the emulator at TELEGRAM_API_BASE).
 The simulated time is stored in the state store, so a restarted demo continues where it stopped.
 """
@@ -10,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -144,20 +149,37 @@ async def run_demo(
         f"engine {app.engine.name}, dry-run, posting to {mode}"
     )
     await app.start()
+    progress = Progress(started=clock.now())
+    interrupted = False
     try:
-        played = await play(app, clock, bars, speed, data_end, console)
+        try:
+            await play(app, clock, bars, speed, data_end, console, progress)
+        except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels this task; finish the demo properly
+            interrupted = True
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            console.print("Interrupted: closing the demo's open positions and posting what is left …")
+        await finish(app)
         await drain_all(app)
+        console.print(await demo_summary(app, progress, interrupted))
     finally:
         await app.stop()
-    console.print(f"Demo finished after {played} bars at {clock.now():%Y-%m-%d %H:%M} UTC.")
-    return 0
+    return 130 if interrupted else 0
+
+
+@dataclass
+class Progress:
+    started: datetime
+    played: int = 0
 
 
 async def play(app: object, clock: SimulatedClock, bars: int, speed: float, data_end: datetime,
-               console: Console) -> int:
+               console: Console, progress: Progress | None = None) -> int:
     from bot.app import App
 
     assert isinstance(app, App)
+    progress = progress or Progress(started=clock.now())
     played = 0
     for _ in range(bars):
         as_of = (clock.now() + BAR).replace(minute=0, second=0, microsecond=0)
@@ -168,8 +190,11 @@ async def play(app: object, clock: SimulatedClock, bars: int, speed: float, data
         summary = await app.tick(as_of)
         await app.state_store.set_value(CLOCK_KEY, as_of.isoformat())
         played += 1
+        progress.played = played
         if played % PULSE_EVERY_BARS == 0:
             await app.pulse_now()
+        if as_of.hour == 0:  # a simulated midnight: the daily (Mondays also weekly) summary and track record
+            await app.daily_now()
         console.print(tick_line(as_of, summary), style="dim")
         await asyncio.sleep(speed)
     return played
@@ -201,3 +226,47 @@ async def drain_all(app: object) -> None:
         await app.drain()
         await asyncio.sleep(0.5)
     log.warning("demo stopped with posts still queued; they go out on the next start")
+
+
+async def finish(app: object) -> None:
+    """Close what is still open at the last price (reason `end`), each close a reply to its entry post,
+    then bring the pinned track record up to date."""
+    from bot.app import App
+
+    assert isinstance(app, App)
+    events = await app.broker.close_all(reason="end")
+    await app.control.announce(events)
+    await app.record_now()
+
+
+async def demo_summary(app: object, progress: Progress, interrupted: bool) -> str:
+    """What the run posted, its P&L (positions, legs summed) and where the pictures are."""
+    from bot.app import App
+    from core.services.record_figures import period_figures
+
+    assert isinstance(app, App)
+    now = app.clock.now()
+    posts = await app.outbox.posts()
+    kinds = Counter(p.kind for p in posts if p.kind != "alert" and p.created_at is not None)
+    trades = await app.history.closed_trades()
+    account = await app.broker.account()
+    figures = period_figures(trades, await app.history.equity_curve(), start=None, end=now + BAR,
+                             initial_equity=app.settings.initial_equity, open_ids={p.id for p in account.positions})
+    names = {"entry": "entries", "exit": "exits", "update": "updates", "pulse": "Market Pulses",
+             "daily": "daily summaries", "weekly": "weekly summaries", "record": "pinned track record",
+             "record_edit": "track record edits"}
+    posted = ", ".join(f"{n} {names.get(k, k)}" for k, n in sorted(kinds.items())) or "nothing"
+    pending = sum(1 for p in posts if p.status == "pending")
+    failed = sum(1 for p in posts if p.status == "failed")
+    wins = f", {figures.wins} won · win rate {figures.win_rate:.0%}" if figures.win_rate is not None else ""
+    pct = f" ({figures.pnl_pct:+.2f}%)" if figures.pnl_pct is not None else ""
+    lines = [
+        f"Demo {'interrupted' if interrupted else 'finished'} after {progress.played} bars: "
+        f"{progress.started:%Y-%m-%d %H:%M} → {now:%Y-%m-%d %H:%M} UTC (simulated).",
+        f"Posted: {posted}." + (f" Still queued: {pending}." if pending else "") + (f" Failed: {failed}." if failed else ""),
+        f"Positions closed: {len(figures.positions)}{wins}; P&L {figures.net_pnl:+,.2f} USDT{pct} after costs; "
+        f"equity {account.equity:,.2f} USDT.",
+    ]
+    if app.bot is None:
+        lines.append(f"Charts: {app.console_out.resolve()}/ (one PNG per post with a picture).")
+    return "\n".join(lines)

@@ -4,7 +4,8 @@ never held up by flood control.
 
 Dedupe keys (a re-run after a crash enqueues nothing twice):
 `entry:<position id>`, `exit:<position id>:<reason>:<epoch s>`, `update:<position id>:<kind>:<epoch s>`,
-`pulse:<as_of>`, `daily:<date>`, `alert:<admin id>:<hash of text>:<UTC hour>` (one identical alert per hour).
+`pulse:<as_of>`, `daily:<date>`, `weekly:<monday>`, `record:pinned` (then `record:pinned:<hash of the figures>`
+for each edit), `alert:<admin id>:<hash of text>:<UTC hour>` (one identical alert per hour).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 
@@ -24,6 +25,7 @@ from bot.telegram.post_format import (
     DailySummary,
     PositionOutcome,
     PulseItem,
+    TrackRecordCard,
     alert_text,
     closes_position,
     daily_summary_text,
@@ -31,6 +33,7 @@ from bot.telegram.post_format import (
     exit_text,
     position_outcome,
     pulse_text,
+    track_record_text,
     update_text,
 )
 from core.clock import SystemClock
@@ -43,6 +46,9 @@ CHART_TIMEFRAME = "1h"
 ENTRY_WAIT_S = 60.0  # how long an exit waits for its entry post still being prepared
 CHART_BARS = 120
 EMA_SPANS = (20, 50)
+
+
+RECORD_KEY = "record:pinned"
 
 
 def entry_key(position_id: str) -> str:
@@ -192,15 +198,38 @@ class ChannelNotifier:
         return await self._enqueue(NewPost(key, self.channel_id, "pulse", text, announced, image=image))
 
     async def daily_summary(self, summary: DailySummary, equity: Sequence[tuple[datetime, float]] = ()) -> bool:
+        """The daily post (`summary.days == 1`) or the weekly one (7): once per period."""
         announced = self._clock.now()
-        key = f"daily:{summary.day.isoformat()}"
+        kind: PostKind = "daily" if summary.days == 1 else "weekly"
+        key = f"{kind}:{summary.day.isoformat()}"
         if await self._outbox.get(key) is not None:
             return False
         text = daily_summary_text(summary, dry_run=self.dry_run)
         image = None
         if len(equity) >= 2:
-            image = await self._render(charts.equity_chart, list(equity), title=f"Equity to {summary.day}")
-        return await self._enqueue(NewPost(key, self.channel_id, "daily", text, announced, image=image))
+            last = summary.day + timedelta(days=summary.days - 1)
+            image = await self._render(charts.equity_chart, list(equity), title=f"Equity to {last}")
+        return await self._enqueue(NewPost(key, self.channel_id, kind, text, announced, image=image))
+
+    async def track_record(self, card: TrackRecordCard, equity: Sequence[tuple[datetime, float]] = ()) -> bool:
+        """The pinned track record: posted and pinned once, then edited in place with each new version.
+        A version identical to the last one queued is not queued again (Telegram refuses a no-op edit)."""
+        announced = self._clock.now()
+        text = track_record_text(card, dry_run=self.dry_run)
+        figures = text.rsplit("\nUpdated ", 1)[0]
+        digest = hashlib.sha1(figures.encode()).hexdigest()[:12]
+        pinned = await self._outbox.get(RECORD_KEY)
+        if pinned is not None and (pinned.text.rsplit("\nUpdated ", 1)[0] == figures or
+                                   await self._outbox.get(f"{RECORD_KEY}:{digest}") is not None):
+            return False
+        image = None
+        if len(equity) >= 2:
+            image = await self._render(charts.equity_chart, list(equity), title="Track record · equity")
+        if pinned is None:
+            return await self._enqueue(NewPost(RECORD_KEY, self.channel_id, "record", text, announced, image=image))
+        edit = NewPost(f"{RECORD_KEY}:{digest}", self.channel_id, "record_edit", text, announced, image=image,
+                       reply_to_key=RECORD_KEY)
+        return await self._enqueue(edit)
 
     # ---- internals ------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from html import escape
 
 from core.models import ClosedTrade, DecisionRecord, DomainError, Position, Snapshot, TradeEvent, iso_z
@@ -460,40 +460,87 @@ def pulse_text(items: Sequence[PulseItem], as_of: datetime, *, dry_run: bool = T
 
 @dataclass(frozen=True, slots=True)
 class DailySummary:
-    day: date
+    """A day's (or, with `days=7`, a week's) summary: `trades`/`wins` count positions, not legs."""
+
+    day: date  # the first day of the period
     equity: float
     day_pnl: float
     trades: int
     wins: int
     open_positions: tuple[Position, ...] = ()
     day_start_equity: float = 0.0
+    days: int = 1
 
     def __post_init__(self) -> None:
         if not (0 <= self.wins <= self.trades):
             raise DomainError(f"wins must be within [0, trades={self.trades}], got {self.wins}")
+        if self.days < 1:
+            raise DomainError(f"days must be at least 1, got {self.days}")
 
     @property
     def win_rate(self) -> float | None:
         return self.wins / self.trades if self.trades else None
 
 
+def positions_line(positions: int, wins: int) -> str:
+    """One definition of a trade in every text: positions (legs summed), never "win rate 0 %" with none."""
+    if positions == 0:
+        return "Positions closed: none"
+    return f"Positions closed: {positions} ({wins} won, {positions - wins} lost) · win rate {wins / positions:.0%}"
+
+
 def daily_summary_text(summary: DailySummary, *, dry_run: bool = True) -> str:
     pnl_pct = summary.day_pnl / summary.day_start_equity * 100 if summary.day_start_equity > 0 else None
     pnl = f"{fmt_signed(summary.day_pnl)} USDT" + (f" ({fmt_signed(pnl_pct, '%')})" if pnl_pct is not None else "")
-    win_rate = "n/a" if summary.win_rate is None else f"{summary.win_rate:.0%}"
+    if summary.days == 1:
+        title, label = f"🗓 Daily summary — {summary.day.isoformat()}", "Day P&amp;L"
+    else:
+        last = summary.day + timedelta(days=summary.days - 1)
+        title, label = f"🗓 Weekly summary — {summary.day.isoformat()} to {last.isoformat()}", "Week P&amp;L"
     lines = [
-        f"<b>🗓 Daily summary — {summary.day.isoformat()}</b>",
+        f"<b>{title}</b>",
         f"Equity: <code>{summary.equity:,.2f}</code> USDT",
-        f"Day P&amp;L: <b>{pnl}</b>",
-        f"Closed trades: {summary.trades} · win rate {win_rate}",
+        f"{label}: <b>{pnl}</b> after costs",
+        positions_line(summary.trades, summary.wins),
         f"Open positions: {len(summary.open_positions)}",
     ]
     for pos in summary.open_positions:
         lines.append(
-            f"• {escape(_short_symbol(pos.symbol))} {pos.side} {fmt_qty(pos.qty)} @ {fmt_price(pos.entry_price)}"
+            f"• {escape(_short_symbol(pos.symbol))} {pos.side} @ {fmt_price(pos.entry_price)}"
             f" · stop {fmt_price(pos.stop_loss)}"
         )
     lines.append(disclaimer(dry_run))
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class TrackRecordCard:
+    """The pinned, edited-in-place ledger of the channel."""
+
+    since: datetime | None
+    as_of: datetime
+    positions: int
+    wins: int
+    net_pnl: float
+    pnl_pct: float | None
+    max_drawdown_pct: float | None
+    equity: float
+    open_positions: int = 0
+
+
+def track_record_text(card: TrackRecordCard, *, dry_run: bool = True) -> str:
+    stamp = escape(iso_z(card.as_of).replace("T", " ").removesuffix(":00Z").removesuffix("Z"))
+    since = f" since {card.since:%Y-%m-%d}" if card.since is not None else ""
+    pnl = f"{fmt_signed(card.net_pnl)} USDT" + (f" ({fmt_signed(card.pnl_pct, '%')})" if card.pnl_pct is not None else "")
+    lines = [
+        f"<b>📌 Track record{since}</b>",
+        positions_line(card.positions, card.wins),
+        f"P&amp;L: <b>{pnl}</b> after costs",
+        f"Max drawdown: {card.max_drawdown_pct:.2f}%" if card.max_drawdown_pct is not None else "Max drawdown: n/a",
+        f"Equity: <code>{card.equity:,.2f}</code> USDT · open positions: {card.open_positions}",
+        f"Updated {stamp} UTC",
+        disclaimer(dry_run),
+    ]
     return "\n".join(lines)
 
 

@@ -170,7 +170,8 @@ def test_pulse_and_daily_texts() -> None:
     assert "&lt;up&gt;" in text and "n/a" in text and "ranging" in text
     summary = DailySummary(date(2024, 3, 1), 10_150.0, 150.0, 4, 3, (position(),), 10_000.0)
     daily = daily_summary_text(summary, dry_run=False)
-    assert "10,150.00" in daily and "+150.00 USDT (+1.50%)" in daily and "win rate 75%" in daily
+    assert "10,150.00" in daily and "+150.00 USDT (+1.50%)" in daily
+    assert "Positions closed: 4 (3 won, 1 lost) · win rate 75%" in daily
     assert "Open positions: 1" in daily and "BTC/USDT long" in daily
     with pytest.raises(DomainError):
         DailySummary(date(2024, 3, 1), 1.0, 0.0, 1, 2)
@@ -264,3 +265,10 @@ def test_the_exit_that_ends_a_position_states_all_its_legs_duration_and_r() -> N
     text = exit_text(stop, outcome=outcome)
     assert "P&amp;L (whole position): <b>+84.00</b> USDT after costs · +0.70R" in text
     assert "Legs: TP1 +87.00, breakeven -3.00" in text and "✅" in text and "Held: 1 d 4 h" in text
+
+
+def test_no_positions_reads_none_never_a_zero_win_rate() -> None:
+    summary = DailySummary(date(2024, 3, 1), 10_000.0, 0.0, 0, 0, (), 10_000.0, days=7)
+    text = daily_summary_text(summary)
+    assert "Positions closed: none" in text and "win rate" not in text
+    assert "Weekly summary — 2024-03-01 to 2024-03-07" in text and "Week P&amp;L" in text
