@@ -256,6 +256,7 @@ class App:
             engine_name=self.engine.name,
             live_allowed=self._live_blocker,
             notifier=self.notifier,
+            wall_clock=SystemClock(),
         )
         self.dp = build_dispatcher(
             control=self.control,

@@ -135,9 +135,12 @@ class ControlService:
         live_allowed: Callable[[], str | None] = lambda: None,
         confirmation_ttl_s: float = 120,
         notifier: Notifier | None = None,
+        wall_clock: Clock | None = None,
     ) -> None:
         """`notifier`: where closes made here (/close, /closeall) are announced, so that every position the
-        channel announced gets its closing reply whatever closed it."""
+        channel announced gets its closing reply whatever closed it. `wall_clock` times confirmations (default
+        `clock`): in the demo `clock` is simulated and runs an hour per tick, which expired a button before
+        the admin could press it."""
         self._store = state_store
         self._defaults = defaults
         self._limits = limits
@@ -153,6 +156,7 @@ class ControlService:
         self._ttl = timedelta(seconds=confirmation_ttl_s)
         self._pending: dict[str, Confirmation] = {}
         self._notifier = notifier
+        self._wall = wall_clock or clock
 
     # ---- reading --------------------------------------------------------------------------------
 
@@ -295,7 +299,7 @@ class ControlService:
             blocker = self._live_blocker()
             if blocker:
                 raise UserInputError(f"cannot go live: {blocker}")
-        now = self._clock.now()
+        now = self._wall.now()
         self._pending = {t: c for t, c in self._pending.items() if c.expires_at > now}
         confirmation = Confirmation(secrets.token_urlsafe(12), action, actor, now + self._ttl)
         self._pending[confirmation.token] = confirmation
@@ -307,7 +311,7 @@ class ControlService:
             raise UserInputError("unknown or already used confirmation; ask again")
         if pending.actor != actor:
             raise UserInputError("only the admin who asked can confirm this")
-        if pending.expires_at <= self._clock.now():
+        if pending.expires_at <= self._wall.now():
             del self._pending[token]
             raise UserInputError("confirmation expired; ask again")
         del self._pending[token]

@@ -26,7 +26,7 @@ class FakeMarkets:
         return [*SYMS, "DOGE/USDT:USDT"]
 
 
-def build(live_allowed=lambda: None, state_store=None):
+def build(live_allowed=lambda: None, state_store=None, wall_clock=None):
     bars = {s: series() for s in SYMS}
     clock = SimulatedClock(T0 + timedelta(hours=50))
     store = MemoryBookStore()
@@ -41,7 +41,7 @@ def build(live_allowed=lambda: None, state_store=None):
     control = ControlService(state_store=state, defaults=DEFAULTS, limits=limits, broker=broker,
                              market_data=FakeMarkets(), cycle=cycle, clock=clock, decision_log=log,
                              history=store, guard=guard, live_allowed=live_allowed,
-                             confirmation_ttl_s=60)
+                             confirmation_ttl_s=60, wall_clock=wall_clock)
     return control, clock, state
 
 
@@ -176,3 +176,17 @@ async def test_a_symbol_edit_is_checked_against_the_state_it_changes():
     )
     assert sum(isinstance(r, UserInputError) for r in results) == 1  # the second would remove the last symbol
     assert len((await control.state()).symbols) == 1
+
+
+async def test_a_confirmation_expires_on_the_wall_clock_not_the_simulated_market_clock():
+    """In the demo the market clock runs an hour per tick: a /closeall button expired before anyone could
+    press it (found by the e2e demo test). Confirmations are timed on the wall clock."""
+    wall = SimulatedClock(T0)
+    control, clock, _ = build(wall_clock=wall)  # as App wires it: wall_clock=SystemClock()
+    pending = await control.request_confirmation("tg:1", "closeall")
+    clock.advance(timedelta(hours=5))  # five demo bars later
+    assert "closed" in await control.confirm("tg:1", pending.token)
+    again = await control.request_confirmation("tg:1", "closeall")
+    wall.advance(timedelta(seconds=61))
+    with pytest.raises(UserInputError, match="expired"):
+        await control.confirm("tg:1", again.token)
