@@ -228,6 +228,7 @@ class App:
             decision_log=self.decision_log,
             history=self.history,
             on_closed=self.record_now,
+            equity=self._equity,
         )
         self.publisher.set_failure_hook(self.notifier.alert)
         self.cycle = TradingCycle(
@@ -329,6 +330,9 @@ class App:
 
     async def _alert(self, text: str) -> None:
         await self.notifier.alert(text)
+
+    async def _equity(self) -> float:
+        return (await self.broker.account()).equity
 
     # ---- life cycle -----------------------------------------------------------------------------
 
@@ -476,6 +480,7 @@ class App:
             engine=self.engine,
             notifier=self.notifier,
             account=await self.broker.account(),
+            decision_log=self.decision_log,
         )
 
     async def daily_now(self) -> bool:

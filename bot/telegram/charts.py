@@ -275,7 +275,7 @@ def pulse_chart(closes: Mapping[str, pd.Series], *, title: str = "Market Pulse",
         ax.text(
             0.98,
             0.92,
-            f"{_fmt(values[-1])}  {change:+.2f}%",
+            f"{_fmt(values[-1])}  {change:+.2f}% 24h",
             transform=ax.transAxes,
             color=colour,
             fontsize=10,

@@ -73,12 +73,14 @@ class ChannelNotifier:
         decision_log: DecisionLog | None = None,
         history: TradeHistory | None = None,
         on_closed: Callable[[], Awaitable[object]] | None = None,
+        equity: Callable[[], Awaitable[float]] | None = None,
     ) -> None:
         """`clock` is wall time (the latency clock and alert buckets), not the simulated market clock;
         `kick` is usually `Publisher.kick`; `dry_run` may be a callable reading the runtime state;
         `decision_log` lets an entry announced without its record (a fill found by the monitor) still
         carry the reasoning of its signal; `history` gives the exit that ends a position the result of all
-        its legs; `on_closed` runs after such an exit is queued (the pinned track record's refresh)."""
+        its legs; `on_closed` runs after such an exit is queued (the pinned track record's refresh);
+        `equity` (the account's) states an entry's risk as a share of equity at the stop."""
         self._outbox = outbox
         self.channel_id = str(channel_id)
         self.admin_ids = tuple(admin_ids)
@@ -91,6 +93,7 @@ class ChannelNotifier:
         self._decisions = decision_log
         self._history = history
         self._on_closed = on_closed
+        self._equity = equity
         self._preparing: dict[str, asyncio.Event] = {}  # entry keys whose chart is being drawn
 
     @property
@@ -124,7 +127,13 @@ class ChannelNotifier:
             if logged is not None:
                 record = record or logged.record
                 snapshot = snapshot or logged.snapshot
-        caption = entry_caption(event, record, snapshot, dry_run=self.dry_run)
+        equity = None
+        if self._equity is not None:
+            try:
+                equity = await self._equity()
+            except Exception:
+                log.exception("no equity for the %s entry caption; posting without the risk share", event.symbol)
+        caption = entry_caption(event, record, snapshot, dry_run=self.dry_run, equity=equity)
         image = await self._entry_image(event, snapshot)
         await self._enqueue(NewPost(key, self.channel_id, "entry", caption, announced, image=image))
 
@@ -194,7 +203,7 @@ class ChannelNotifier:
         text = pulse_text(items, as_of, dry_run=self.dry_run)
         image = None
         if any(len(s.dropna()) >= 2 for s in closes.values()):
-            image = await self._render(charts.pulse_chart, dict(closes), title="Market Pulse")
+            image = await self._render(charts.pulse_chart, dict(closes), title="Market Pulse · last 24 h, 1h closes")
         return await self._enqueue(NewPost(key, self.channel_id, "pulse", text, announced, image=image))
 
     async def daily_summary(self, summary: DailySummary, equity: Sequence[tuple[datetime, float]] = ()) -> bool:

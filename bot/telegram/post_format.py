@@ -223,6 +223,10 @@ def _short_symbol(symbol: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+def _when(moment: datetime) -> str:
+    return escape(iso_z(moment).replace("T", " ").removesuffix("Z").removesuffix(":00")) + " UTC"
+
+
 def entry_caption(
     event: TradeEvent,
     record: DecisionRecord | None = None,
@@ -230,27 +234,45 @@ def entry_caption(
     *,
     dry_run: bool = True,
     limit: int = CAPTION_LIMIT,
+    equity: float | None = None,
 ) -> str:
-    """The caption of an entry post: side, symbol, entry, stop, targets, leverage, confidence, a short
-    reason, the signal id and the disclaimer — the reason is shortened first when space runs out."""
+    """The caption of an entry post, enough to act on from the post alone: side, symbol, entry (when, at
+    market), stop, targets with their reward/risk, the risk taken (% of `equity` at the stop), leverage and
+    liquidation, when a late entry is void, the invalidation, confidence, a short reason, the signal id and
+    the disclaimer — the reason is shortened first when space runs out."""
     pos = event.position
     decision = record.decision if record is not None else None
     side_icon = "🟢 LONG" if event.side == "long" else "🔴 SHORT"
     head = [
         f"<b>{side_icon} {escape(_short_symbol(event.symbol))}</b>",
-        f"Entry: <code>{fmt_price(event.price)}</code>",
+        f"Entry: <code>{fmt_price(event.price)}</code> (market, {_when(event.time)})",
     ]
+    if snapshot is not None and snapshot.as_of != event.time:
+        head.append(f"Signal at {_when(snapshot.as_of)}, filled at the next open")
     if pos is not None:
-        risk_pct = abs(pos.entry_price - pos.stop_loss) / pos.entry_price * 100
+        risk = abs(pos.entry_price - pos.stop_loss)
+        risk_pct = risk / pos.entry_price * 100
         head.append(f"Stop: <code>{fmt_price(pos.stop_loss)}</code> ({risk_pct:.2f}%)")
         for n, target in enumerate(pos.take_profit, start=1):
             move = (target - pos.entry_price) / pos.entry_price * 100
-            head.append(f"TP{n}: <code>{fmt_price(target)}</code> ({move:+.2f}%)")
+            rr = f" · reward/risk {abs(target - pos.entry_price) / risk:.1f}" if risk > 0 else ""
+            head.append(f"TP{n}: <code>{fmt_price(target)}</code> ({move:+.2f}%){rr}")
+        if equity is not None and equity > 0:
+            at_stop = risk * pos.qty / equity * 100
+            head.append(f"Risk: {at_stop:.2f}% of equity if the stop is hit")
         head.append(f"Leverage: {pos.leverage}x · Liq: <code>{fmt_price(pos.liquidation_price)}</code>")
+        if pos.take_profit:
+            head.append(
+                f"Late entry: void if price reaches <code>{fmt_price(pos.stop_loss)}</code> or "
+                f"<code>{fmt_price(pos.take_profit[0])}</code> first"
+            )
     elif decision is not None and decision.stop_loss is not None:
         head.append(f"Stop: <code>{fmt_price(decision.stop_loss)}</code>")
         head.extend(f"TP{n}: <code>{fmt_price(t)}</code>" for n, t in enumerate(decision.take_profit, 1))
         head.append(f"Leverage: {decision.leverage}x")
+    invalidation = (decision.invalidation if decision is not None else "").strip()
+    if invalidation:
+        head.append(f"Invalidation: {escape(invalidation[:120])}")
     confidence = pos.confidence if pos is not None and pos.confidence else (decision.confidence if decision else 0)
     if confidence:
         head.append(f"Confidence: {confidence:.0%}")
@@ -261,6 +283,10 @@ def entry_caption(
         tail.append(f"Signal: <code>{escape(event.signal_id)}</code>")
     tail.append(disclaimer(dry_run))
     reason = (decision.reasoning if decision is not None else "").strip()
+    # under a tight limit the helpful extras go before anything is cut (the signal id must stay)
+    optional = ("Regime:", "Invalidation:", "Late entry:", "Signal at ")
+    while len("\n".join(head) + "\n\n" + "\n".join(tail)) > limit and any(x.startswith(optional) for x in head):
+        head.remove(next(line for line in reversed(head) if line.startswith(optional)))
     fixed = "\n".join(head) + "\n\n" + "\n".join(tail)
     if reason:
         budget = limit - len(fixed) - 2
@@ -441,9 +467,11 @@ class PulseItem:
     funding_rate: float | None
     regime: str
     view: str  # the engine's one-line view
+    doing: str = ""  # what the bot did about it this hour (entered, refused by the guard and why)
 
 
 def pulse_text(items: Sequence[PulseItem], as_of: datetime, *, dry_run: bool = True) -> str:
+    """Changes are over the last 24 h, the same window the picture draws and labels."""
     lines = [f"<b>📊 Market Pulse</b> — {escape(iso_z(as_of).replace('T', ' ').removesuffix(':00Z'))} UTC", ""]
     for item in items:
         change = "n/a" if item.change_24h_pct is None else fmt_signed(item.change_24h_pct, "%")
@@ -451,6 +479,8 @@ def pulse_text(items: Sequence[PulseItem], as_of: datetime, *, dry_run: bool = T
         lines.append(f"<b>{escape(_short_symbol(item.symbol))}</b> <code>{fmt_price(item.price)}</code> ({change} 24h)")
         lines.append(f"Funding {funding} · {escape(item.regime.replace('_', ' '))}")
         lines.append(f"↳ {escape(item.view)}")
+        if item.doing:
+            lines.append(f"↳ {escape(item.doing)}")
         lines.append("")
     if not items:
         lines.append("No market data this time.")

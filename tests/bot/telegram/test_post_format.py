@@ -104,7 +104,7 @@ def balanced(html: str) -> bool:
 def test_entry_caption_has_every_field_and_escapes() -> None:
     event, record = entry_event()
     snap = Snapshot("BTC/USDT:USDT", T0, 60_000.0, {}, 0.0001, Regime.TRENDING_UP)
-    caption = entry_caption(event, record, snap, dry_run=True)
+    caption = entry_caption(event, record, snap, dry_run=True, equity=8_000.0)
     for needle in (
         "LONG BTC/USDT",
         "Entry: <code>60,000.00",
@@ -118,9 +118,15 @@ def test_entry_caption_has_every_field_and_escapes() -> None:
         "c2024030112-BTC",
         "Not financial advice. Dry-run: paper trading.",
         "trending up",
+        "(market, 2024-03-01 12:00 UTC)",
+        "TP1: <code>61,800.00</code> (+3.00%) · reward/risk 1.5",
+        "TP2: <code>63,000.00</code> (+5.00%) · reward/risk 2.5",
+        "Risk: 1.50% of equity if the stop is hit",  # 0.1 × 1,200 = 120 USDT of 8,000
+        "Late entry: void if price reaches <code>58,800.00</code> or <code>61,800.00</code> first",
+        "Invalidation: 1h close below 59k",
     ):
         assert needle in caption
-    assert balanced(caption)
+    assert balanced(caption) and "Qty" not in caption
 
 
 def test_entry_caption_shortens_a_long_reason_to_fit_1024() -> None:
@@ -129,8 +135,8 @@ def test_entry_caption_shortens_a_long_reason_to_fit_1024() -> None:
     assert len(caption) <= CAPTION_LIMIT and balanced(caption)
     assert "<b>evil</b>" not in caption and "&lt;b&gt;evil" in caption
     assert caption.rstrip().endswith("<i>Not financial advice.</i>")
-    tight = entry_caption(event, record, None, limit=300)
-    assert len(tight) <= 300 and balanced(tight) and "c2024030112-BTC" in tight
+    tight = entry_caption(event, record, None, limit=420)  # the levels, R/R and risk lines are kept whole
+    assert len(tight) <= 420 and balanced(tight) and "c2024030112-BTC" in tight
 
 
 @pytest.mark.parametrize(
