@@ -13,11 +13,12 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bot.aiogram_types  # noqa: F401  (before aiogram: its types build on first use)
 
@@ -30,7 +31,7 @@ from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefaul
 
 from bot.settings import Settings
 from bot.telegram.notifier import ChannelNotifier
-from bot.telegram.publisher import ConsoleSender, Publisher, TelegramSender
+from bot.telegram.publisher import ConsoleSender, PostSender, Publisher, TelegramSender
 from bot.telegram.reply_format import ADMIN_COMMANDS, PUBLIC_COMMANDS
 from core.clock import MinuteClock, SystemClock
 from core.errors import UserInputError
@@ -38,10 +39,10 @@ from core.execution.broker_switch import SwitchingBroker
 from core.execution.paper_broker import MarketDataBarFeed, PaperBroker
 from core.market.snapshot import LiveSnapshotSource
 from core.models import RuntimeState, TradeEvent
-from core.protocols import Clock, MarketData
+from core.protocols import Broker, Clock, DecisionEngine, MarketData
 from core.risk.guard import RiskGuard
 from core.services.control import ControlService
-from core.services.cycle import TradingCycle
+from core.services.cycle import CycleSummary, TradingCycle
 from core.services.track_record import TrackRecord
 from handlers.admin import build_admin_router
 from handlers.errors import build_errors_router
@@ -54,6 +55,13 @@ from storage.decision_log_repo import SqliteDecisionLog
 from storage.exchange_repo import SqliteExchangeLedger
 from storage.outbox_repo import SqliteOutbox
 from storage.state_repo import SqliteStateStore
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from bot.telegram.publisher import DrainReport
+    from core.execution.exchange_client import ExchangeCredentials
+    from core.execution.live_gate import LiveGate
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +128,35 @@ class MarketCharts:
         return await asyncio.to_thread(charts.equity_chart, list(points))
 
 
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What `App.build()` wires, in one place and once: the stores over one database, market data, the
+    engine, guard and brokers, the outbox → publisher → notifier chain, the cycle, the control service and
+    the dispatcher. `credentials`/`live_gate` are None in the demo (and the gate without exchange keys);
+    `bot` is None without a Telegram token."""
+
+    db: Database
+    state_store: SqliteStateStore
+    market_data: MarketData
+    snapshots: LiveSnapshotSource
+    engine: DecisionEngine
+    guard: RiskGuard
+    book: SqliteBookStore
+    history: TrackRecord
+    decision_log: SqliteDecisionLog
+    paper: PaperBroker
+    broker: SwitchingBroker
+    outbox: SqliteOutbox
+    publisher: Publisher
+    notifier: ChannelNotifier
+    cycle: TradingCycle
+    control: ControlService
+    dp: Dispatcher
+    bot: Bot | None
+    credentials: ExchangeCredentials | None
+    live_gate: LiveGate | None
+
+
 class App:
     """Everything the bot is, built from settings. `start()` connects, wires and starts polling (when there
     is a Telegram token) and the scheduler; `stop()` undoes it. In demo mode (`demo=True`) nothing runs on
@@ -146,18 +183,83 @@ class App:
             max_leverage=settings.max_leverage,
             symbols=tuple(settings.symbols),
         )
-        self.bot: Bot | None = None
-        self.dp: Dispatcher | None = None
-        self.scheduler: Any = None
+        self.scheduler: AsyncIOScheduler | None = None
+        self._services: Services | None = None
         self._polling: asyncio.Task[None] | None = None
         self._dry_run_flag = self.defaults.dry_run
         self._gate_check: asyncio.Task[None] | None = None
         self._built = False
 
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            raise RuntimeError("App.build() has not run: nothing is wired yet")
+        return self._services
+
+    # read-only views of the wired services, by the names the rest of the code uses
+    @property
+    def db(self) -> Database:
+        return self.services.db
+
+    @property
+    def state_store(self) -> SqliteStateStore:
+        return self.services.state_store
+
+    @property
+    def market_data(self) -> MarketData:
+        return self.services.market_data
+
+    @property
+    def snapshots(self) -> LiveSnapshotSource:
+        return self.services.snapshots
+
+    @property
+    def engine(self) -> DecisionEngine:
+        return self.services.engine
+
+    @property
+    def guard(self) -> RiskGuard:
+        return self.services.guard
+
+    @property
+    def history(self) -> TrackRecord:
+        return self.services.history
+
+    @property
+    def broker(self) -> SwitchingBroker:
+        return self.services.broker
+
+    @property
+    def outbox(self) -> SqliteOutbox:
+        return self.services.outbox
+
+    @property
+    def publisher(self) -> Publisher:
+        return self.services.publisher
+
+    @property
+    def notifier(self) -> ChannelNotifier:
+        return self.services.notifier
+
+    @property
+    def cycle(self) -> TradingCycle:
+        return self.services.cycle
+
+    @property
+    def control(self) -> ControlService:
+        return self.services.control
+
+    @property
+    def dp(self) -> Dispatcher | None:
+        return None if self._services is None else self._services.dp
+
+    @property
+    def bot(self) -> Bot | None:
+        return None if self._services is None else self._services.bot
+
     # ---- wiring ---------------------------------------------------------------------------------
 
     async def build(self) -> None:
-        s = self.settings
         # The loop's default executor, installed before any work is handed to a thread; asyncio shuts it
         # down with the loop (a later App on the same loop replaces it, and the idle pool is collected).
         asyncio.get_running_loop().set_default_executor(
@@ -166,157 +268,185 @@ class App:
         # pyarrow (pandas' feather reader) through the system allocator: its default mimalloc pool keeps
         # freed pages mapped, ~12 MB more resident for ten symbols in bench/bot.py.
         pyarrow.set_memory_pool(pyarrow.system_memory_pool())
-        self.credentials: Any = None  # the demo never talks to an exchange (and skips ccxt's ~100 MB)
-        self.live_gate: Any = None
+        self._services = await self._wire()
+        self._services.dp.startup.register(self._on_startup)
+        self._services.dp.shutdown.register(self._on_shutdown)
+        self._built = True
+
+    async def _wire(self) -> Services:
+        s = self.settings
+        credentials: ExchangeCredentials | None = None  # the demo never talks to an exchange (nor loads ccxt)
+        live_gate: LiveGate | None = None
         if not self.demo:
             from core.execution.exchange_client import ExchangeCredentials
 
-            self.credentials = ExchangeCredentials(
+            credentials = ExchangeCredentials(
                 s.exchange_id,
                 api_key=s.exchange_api_key.get_secret_value() if s.exchange_api_key else None,
                 secret=s.exchange_secret.get_secret_value() if s.exchange_secret else None,
                 testnet=s.exchange_testnet,
             )
-            if self.credentials.has_keys:  # without keys live trading is refused before the gate is asked
+            if credentials.has_keys:  # without keys live trading is refused before the gate is asked
                 from core.execution.live_gate import LiveGate
 
-                self.live_gate = LiveGate(self.credentials, s.symbols)
-        self.db = await Database(s.database_path).connect()
-        self.state_store = SqliteStateStore(self.db)
-        self._dry_run_flag = (await self.state_store.load_state(self.defaults)).dry_run
-        self.market_data = self._market_data_override or self._market_data()
-        self.snapshots = LiveSnapshotSource(self.market_data)
-        self.engine = self._engine()
+                live_gate = LiveGate(credentials, s.symbols)
+        db = await Database(s.database_path).connect()
+        state_store = SqliteStateStore(db)
+        self._dry_run_flag = (await state_store.load_state(self.defaults)).dry_run
+        market_data = self._market_data_override or self._market_data(credentials)
+        snapshots = LiveSnapshotSource(market_data)
+        engine = self._engine(db)
         limits, costs = s.risk_limits(), s.cost_model()
-        self.guard = RiskGuard(limits, costs)
-        self.book = SqliteBookStore(self.db)
+        guard = RiskGuard(limits, costs)
+        book = SqliteBookStore(db)
         # the track record: paper legs and the live broker's legs (its own ledger), one history
-        self.history = TrackRecord(self.book, SqliteExchangeLedger(self.db))
-        self.decision_log = SqliteDecisionLog(self.db)
-        self.paper = PaperBroker(
+        history = TrackRecord(book, SqliteExchangeLedger(db))
+        decision_log = SqliteDecisionLog(db)
+        paper = PaperBroker(
             # live exchange data: 5m bars, so the minute monitor sees a stop within minutes of it being
             # touched; offline files (demo, MARKET_DATA_DIR) may hold only 1h
-            feed=MarketDataBarFeed(self.market_data, "5m" if self._exchange_data else "1h"),
-            store=self.book,
+            feed=MarketDataBarFeed(market_data, "5m" if self._exchange_data else "1h"),
+            store=book,
             clock=self.clock,
             initial_equity=s.initial_equity,
             costs=costs,
             limits=limits,
         )
-        self.broker = SwitchingBroker(self.paper, self._live_factory(), self.state_store, self.defaults)
+        broker = SwitchingBroker(paper, self._live_factory(credentials, db), state_store, self.defaults)
 
         token = s.telegram_bot_token.get_secret_value() if s.telegram_bot_token else None
+        bot: Bot | None = None
+        sender: PostSender
         if token:
-            self.bot = build_bot(token, s.telegram_api_base)
-            sender: Any = TelegramSender(self.bot)
             channel = s.telegram_channel_id
             if channel is None:
                 raise UserInputError("TELEGRAM_CHANNEL_ID is not set: the bot needs a channel to post signals to")
+            bot = build_bot(token, s.telegram_api_base)
+            sender = TelegramSender(bot)
         else:
             sender = ConsoleSender(self.console_out)
             channel = s.telegram_channel_id or CONSOLE_CHANNEL
-        self.outbox = SqliteOutbox(self.db)
-        self.publisher = Publisher(self.outbox, sender, clock=SystemClock())
-        self.notifier = ChannelNotifier(
-            self.outbox,
+        outbox = SqliteOutbox(db)
+        publisher = Publisher(outbox, sender, clock=SystemClock())
+        notifier = ChannelNotifier(
+            outbox,
             channel_id=channel,
             admin_ids=sorted(self.admin_ids),
-            market=self.market_data,
+            market=market_data,
             dry_run=lambda: self._dry_run_flag,
-            kick=self.publisher.kick,
+            kick=publisher.kick,
             clock=SystemClock(),
-            decision_log=self.decision_log,
-            history=self.history,
+            decision_log=decision_log,
+            history=history,
             on_closed=self.record_now,
             equity=self._equity,
         )
-        self.publisher.set_failure_hook(self.notifier.alert)
-        self.cycle = TradingCycle(
-            snapshots=self.snapshots,
-            engine=self.engine,
-            guard=self.guard,
-            broker=self.broker,
-            log=self.decision_log,
-            notifier=self.notifier,
-            state=self.state_store,
+        publisher.set_failure_hook(notifier.alert)
+        cycle = TradingCycle(
+            snapshots=snapshots,
+            engine=engine,
+            guard=guard,
+            broker=broker,
+            log=decision_log,
+            notifier=notifier,
+            state=state_store,
             defaults=self.defaults,
             clock=self.clock,
-            market_data=None if self.demo else self.market_data,
+            market_data=None if self.demo else market_data,
         )
-        self.control = ControlService(
-            state_store=self.state_store,
+        control = ControlService(
+            state_store=state_store,
             defaults=self.defaults,
             limits=limits,
-            broker=self.broker,
-            market_data=self.market_data,
-            cycle=self.cycle,
+            broker=broker,
+            market_data=market_data,
+            cycle=cycle,
             clock=self.clock,
-            decision_log=self.decision_log,
-            history=self.history,
-            guard=self.guard,
-            engine_name=self.engine.name,
+            decision_log=decision_log,
+            history=history,
+            guard=guard,
+            engine_name=engine.name,
             live_allowed=self._live_blocker,
-            notifier=self.notifier,
+            notifier=notifier,
             wall_clock=SystemClock(),
         )
-        self.dp = build_dispatcher(
-            control=self.control,
+        dp = build_dispatcher(
+            control=control,
             admin_ids=self.admin_ids,
-            charts=MarketCharts(self.market_data, self.clock),
+            charts=MarketCharts(market_data, self.clock),
             pulse_now=self.pulse_now,
-            notifier=self.notifier,
+            notifier=notifier,
         )
-        self.dp.startup.register(self._on_startup)
-        self.dp.shutdown.register(self._on_shutdown)
-        self._built = True
+        return Services(
+            db=db,
+            state_store=state_store,
+            market_data=market_data,
+            snapshots=snapshots,
+            engine=engine,
+            guard=guard,
+            book=book,
+            history=history,
+            decision_log=decision_log,
+            paper=paper,
+            broker=broker,
+            outbox=outbox,
+            publisher=publisher,
+            notifier=notifier,
+            cycle=cycle,
+            control=control,
+            dp=dp,
+            bot=bot,
+            credentials=credentials,
+            live_gate=live_gate,
+        )
 
     @property
     def _exchange_data(self) -> bool:
         return self._market_data_override is None and self.settings.market_data_dir is None and not self.demo
 
-    def _market_data(self) -> MarketData:
+    def _market_data(self, credentials: ExchangeCredentials | None) -> MarketData:
         if self.settings.market_data_dir is not None:
             from core.market.offline import OfflineMarketData
 
             return OfflineMarketData(self.settings.market_data_dir, clock=self.clock)
         from core.market.ccxt_source import CcxtMarketData
 
-        c = self.credentials
+        c = credentials
+        if c is None:
+            raise UserInputError("the demo needs offline market data (MARKET_DATA_DIR or --data)")
         return CcxtMarketData.from_id(c.exchange_id, api_key=c.api_key, secret=c.secret, testnet=c.testnet)
 
-    def _engine(self) -> Any:
-        from core.decide.engines import build_engine
+    def _engine(self, db: Database) -> DecisionEngine:
+        from bot.wiring import decision_engine_for
 
-        s = self.settings
-        kind = s.effective_engine
-        stores: dict[str, Any] = {}
+        kind = self.settings.effective_engine
+        llm_stores = {}
         if kind != "rules":
             from storage.llm_repo import SqliteCapabilityStore, SqliteDecisionCache, SqliteUsageLog
 
-            stores = {
-                "usage": SqliteUsageLog(self.db),
-                "capabilities": SqliteCapabilityStore(self.db),
-                "cache": SqliteDecisionCache(self.db),
+            llm_stores = {
+                "usage": SqliteUsageLog(db),
+                "capabilities": SqliteCapabilityStore(db),
+                "cache": SqliteDecisionCache(db),
             }
-        return build_engine(
+        return decision_engine_for(
+            self.settings,
             kind,
-            llm_config=s.llm_config(),
-            api_key=s.llm_api_key.get_secret_value() if s.llm_api_key else None,
             clock=SystemClock(),
             on_budget_exhausted=self._alert,
-            **stores,
+            **llm_stores,
         )
 
-    def _live_factory(self) -> Any:
-        if self.demo or not self.credentials.has_keys:
+    def _live_factory(self, credentials: ExchangeCredentials | None, db: Database) -> Callable[[], Broker] | None:
+        if self.demo or credentials is None or not credentials.has_keys:
             return None
         from core.execution.exchange_broker import ExchangeBroker
         from core.execution.exchange_client import make_exchange
         from storage.exchange_repo import SqliteExchangeLedger
 
-        def factory() -> Any:
+        def factory() -> Broker:
             return ExchangeBroker(
-                make_exchange(self.credentials), SqliteExchangeLedger(self.db), self.clock, alert=self._alert,
+                make_exchange(credentials), SqliteExchangeLedger(db), self.clock, alert=self._alert,
                 taker_fee_bps=self.settings.taker_fee_bps,
             )
 
@@ -326,7 +456,8 @@ class App:
         """Why `/dryrun off` is refused now (None: an admin may confirm going live)."""
         if self.demo:
             return "the demo always trades on paper"
-        return self.broker.live_blocker() or (self.live_gate.blocker() if self.live_gate else None)
+        live_gate = self.services.live_gate
+        return self.broker.live_blocker() or (live_gate.blocker() if live_gate else None)
 
     async def _alert(self, text: str) -> None:
         await self.notifier.alert(text)
@@ -339,12 +470,12 @@ class App:
     async def start(self) -> None:
         if not self._built:
             await self.build()
-        assert self.dp is not None
-        if self.bot is not None:
+        dp, bot = self.services.dp, self.services.bot
+        if bot is not None:
             started = asyncio.Event()
-            self.dp.startup.register(started.set)
+            dp.startup.register(started.set)
             self._polling = asyncio.create_task(
-                self.dp.start_polling(self.bot, handle_signals=False, close_bot_session=False, polling_timeout=5)
+                dp.start_polling(bot, handle_signals=False, close_bot_session=False, polling_timeout=5)
             )
             waiter = asyncio.create_task(started.wait())
             await asyncio.wait({self._polling, waiter}, return_when=asyncio.FIRST_COMPLETED)
@@ -352,7 +483,7 @@ class App:
                 waiter.cancel()
                 await self._polling
         else:
-            await self.dp.emit_startup(bot=None, dispatcher=self.dp, **self.dp.workflow_data)
+            await dp.emit_startup(bot=None, dispatcher=dp, **dp.workflow_data)
         # What exists now (modules, aiogram, the app) lives as long as the process: keep it out of the cyclic
         # collector's passes, so the one run after each chart (bot.telegram.charts) costs ~0 instead of ~0.1 s.
         gc.collect()
@@ -382,7 +513,7 @@ class App:
     async def _on_startup(self, bot: Bot | None = None) -> None:
         self.scheduler = build_scheduler(self._jobs(), alert=self._alert)
         self.scheduler.start()
-        if not self.demo and self.credentials.has_keys:
+        if self.services.live_gate is not None:
             self._gate_check = asyncio.create_task(self._refresh_live_gate())
         await self.publisher.recover()
         await self.announce_unposted()
@@ -394,7 +525,8 @@ class App:
                 log.warning("setMyCommands failed: %s", error)
 
     async def _refresh_live_gate(self) -> None:
-        verdict = await self.live_gate.refresh()
+        assert self.services.live_gate is not None  # only scheduled when there is a gate
+        verdict = await self.services.live_gate.refresh()
         log.info("exchange check for live trading: %s", "ok" if verdict.ok else verdict.detail)
 
     async def _on_shutdown(self) -> None:
@@ -447,12 +579,12 @@ class App:
         self._dry_run_flag = state.dry_run
         return state
 
-    async def tick(self, as_of: datetime) -> Any:
+    async def tick(self, as_of: datetime) -> CycleSummary:
         """One trading cycle at `as_of` (the demo's step). The cycle syncs the broker first."""
         await self.refresh_state()
         return await self.cycle.run(as_of)
 
-    async def run_cycle(self) -> Any:
+    async def run_cycle(self) -> CycleSummary | None:
         """The scheduled cycle at wall time; per-symbol failures are stored by the cycle and reported to
         the admins by the job, anything else by the scheduler's guard."""
         from jobs.cycle_job import run_cycle_job
@@ -480,7 +612,7 @@ class App:
             engine=self.engine,
             notifier=self.notifier,
             account=await self.broker.account(),
-            decision_log=self.decision_log,
+            decision_log=self.services.decision_log,
         )
 
     async def daily_now(self) -> bool:
@@ -503,6 +635,6 @@ class App:
             initial_equity=self.settings.initial_equity,
         )
 
-    async def drain(self) -> Any:
+    async def drain(self) -> DrainReport:
         await self.refresh_state()
         return await self.publisher.drain()

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     taker_fee_bps: float = Field(5.0, ge=0)
     slippage_bps: float = Field(2.0, ge=0)
 
+    # Evaluation lab (#13): replay's kill-switch policy — 0 stays paused to the end, N resumes after N days
+    replay_resume_after_days: float = Field(0.0, ge=0, le=3650)
+
     @field_validator("telegram_admin_ids", mode="before")
     @classmethod
     def _parse_admin_ids(cls, value: object) -> object:

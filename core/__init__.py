@@ -2,5 +2,7 @@
 
 Subpackages by stage: `market` (data sources, indicators, snapshot), `decide` (engines), `risk` (the guard),
 `execution` (brokers and the exit ladder), `evaluation` (replay, metrics, report), `services` (the cycle, the
-control service, the track record). Imports no aiogram, apscheduler or aiosqlite; anyone may import it.
+control service, the track record). Layered evaluation > services > risk > execution > decide | market >
+the kernel here (models, protocols, config, clock, errors); ccxt only in the exchange gateways, openai only
+in `decide.llm`. Imports no aiogram, apscheduler or aiosqlite; anyone may import it (pyproject's contracts).
 """

@@ -2,6 +2,14 @@
 
 Real implementations: market data in core gateways (ccxt, offline files), storage-backed stores in
 `storage/`, the Telegram notifier in `bot/`. Tests and replay use in-memory ones.
+
+The protocols shared by several consumers live here. A protocol with one consumer lives beside it:
+- `core.decide`: `cache.DecisionCache`, `capabilities.CapabilityStore`, `usage.UsageLog` (LLM engine's stores)
+- `core.execution`: `paper_book.BookStore`, `paper_broker.BarFeed`, `exchange_ledger.ExchangeLedger`,
+  `reconcile.PositionKeeper`
+- `core.services`: `outbox.Outbox` (notifier → publisher), `track_record.LiveTrades`
+- outside core: `bot.telegram.publisher.PostSender`, `handlers.public.ChartSource`,
+  `jobs.daily_job.DailyNotifier`, `jobs.pulse_job.PulseNotifier`
 """
 
 from __future__ import annotations
@@ -126,7 +134,7 @@ class StateStore(Protocol):
     """Runtime state (paused, dry-run, leverage cap, symbols) and its audit trail."""
 
     def changing(self) -> AbstractAsyncContextManager[object]:
-        """Held around load → change → save (core.services.control.change_state), so that concurrent changes (two
+        """Held around load → change → save (core.services.state_change.change_state), so that concurrent changes (two
         admins, an admin and the kill-switch) apply on top of each other instead of overwriting."""
         ...
 

@@ -3,7 +3,7 @@
 Daily: the UTC day that just ended — equity, day P&L, positions closed and their win rate, open positions,
 and a 30-day equity chart. Weekly: the same for the Monday-to-Sunday week that just ended. The track
 record: every closed position since the first, P&L, max drawdown, an equity chart; refreshed after each
-position closes and with each daily post. Trades are positions (legs summed, core.services.record_figures).
+position closes and with each daily post. Trades are positions (legs summed, core.trade_stats).
 Failures are reported to the admins, never raised."""
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 
-from bot.telegram.post_format import DailySummary, TrackRecordCard
+import numpy as np
+
+from core.evaluation.metrics import max_drawdown_pct
 from core.protocols import Broker, TradeHistory
-from core.services.record_figures import period_figures
+from core.services.summaries import DailySummary, TrackRecordCard
+from core.trade_stats import legs_of_positions_closed, trade_stats
 from jobs.failures import describe, report_failure
 
 EQUITY_DAYS = 30
-LEG_LOOKBACK = timedelta(days=30)  # earlier legs of a position closing in the period (a TP1 weeks ago)
 
 
 class DailyNotifier(Protocol):
@@ -46,20 +48,23 @@ def summary_week(as_of: datetime) -> date:
 async def build_summary(day: date, *, history: TradeHistory, broker: Broker, days: int = 1) -> DailySummary:
     start = datetime.combine(day, time(0), tzinfo=UTC)
     end = start + timedelta(days=days)
-    trades = await history.closed_trades(since=start - LEG_LOOKBACK)
+    legs = await history.closed_trades()  # all: a position that finished today counts with its earlier legs
+    day_legs = [t for t in legs if start <= t.exit_time < end]
     account = await broker.account()
+    open_ids = {p.id for p in account.positions}
+    finished = trade_stats(legs_of_positions_closed(legs, since=start, until=end, open_ids=open_ids))
+    day_pnl = sum(t.net_pnl for t in day_legs)
     curve = await history.equity_curve(since=start)
-    figures = period_figures(trades, [], start=start, end=end, initial_equity=0.0,
-                             open_ids={p.id for p in account.positions})
-    day_start_equity = curve[0][1] if curve else account.equity - figures.net_pnl
+    day_start_equity = curve[0][1] if curve else account.equity - day_pnl
     return DailySummary(
         day=day,
         equity=account.equity,
-        day_pnl=figures.net_pnl,
-        trades=len(figures.positions),
-        wins=figures.wins,
+        day_pnl=day_pnl,
+        trades=len(finished.positions),
+        wins=finished.wins,
         open_positions=tuple(account.positions),
         day_start_equity=day_start_equity,
+        legs=len(day_legs),
         days=days,
     )
 
@@ -97,20 +102,20 @@ async def run_track_record(*, as_of: datetime, history: TradeHistory, broker: Br
     """Queue the current track record (posted and pinned the first time, edited in place after), once there
     is a closed position to show; True when a new version was queued."""
     try:
-        trades = await history.closed_trades()
+        legs = await history.closed_trades()
         account = await broker.account()
-        if not trades:
+        if not legs:
             return False
-        curve = await history.equity_curve()
-        figures = period_figures(trades, curve, start=None, end=as_of + timedelta(microseconds=1),
-                                 initial_equity=initial_equity, open_ids={p.id for p in account.positions})
-        since = min((t.entry_time for t in trades), default=None)
+        curve = [(t, v) for t, v in await history.equity_curve() if t <= as_of]
+        finished = trade_stats(legs_of_positions_closed(legs, open_ids={p.id for p in account.positions}))
+        net = sum(t.net_pnl for t in legs)  # every leg: the TP1 of a position still open is realised too
         card = TrackRecordCard(
-            since=since, as_of=as_of, positions=len(figures.positions), wins=figures.wins,
-            net_pnl=figures.net_pnl, pnl_pct=figures.pnl_pct, max_drawdown_pct=figures.max_drawdown_pct,
+            since=min(t.entry_time for t in legs), as_of=as_of, positions=len(finished.positions),
+            wins=finished.wins, net_pnl=net, pnl_pct=net / initial_equity * 100 if initial_equity > 0 else None,
+            max_drawdown_pct=max_drawdown_pct(initial_equity, np.asarray([v for _, v in curve])) if curve else None,
             equity=account.equity, open_positions=len(account.positions),
         )
-        return await notifier.track_record(card, [(t, v) for t, v in curve if t <= as_of])
+        return await notifier.track_record(card, curve)
     except Exception as error:
         await report_failure(notifier.alert, "track record failed", f"Track record update failed: {describe(error)}")
         return False

@@ -10,10 +10,10 @@ from typing import Protocol
 
 import pandas as pd
 
-from bot.telegram.post_format import PulseItem
 from core.models import AccountView, Action, DecisionRecord, Snapshot
 from core.protocols import CycleRecord, DecisionEngine, DecisionLog, MarketData, SnapshotSource
 from core.services.cycle import cycle_id_for, signal_id_for
+from core.services.summaries import PulseItem
 from jobs.failures import describe, report_failure
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The durable outbox in SQLite (migration 004): `bot.telegram.outbox.Outbox` over the shared connection.
+"""The durable outbox in SQLite (migration 004): `core.services.outbox.Outbox` over the shared connection.
 
 Every write commits at once: a post enqueued is on disk before anyone is told it will be posted, and a
 Telegram message id is on disk the moment Telegram answers.
@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.telegram.outbox import NewPost, OutboxPost
+from core.services.outbox import NewPost, OutboxPost
 from storage.db import Database
 
 _COLUMNS = (

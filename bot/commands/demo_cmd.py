@@ -242,29 +242,30 @@ async def finish(app: object) -> None:
 async def demo_summary(app: object, progress: Progress, interrupted: bool) -> str:
     """What the run posted, its P&L (positions, legs summed) and where the pictures are."""
     from bot.app import App
-    from core.services.record_figures import period_figures
+    from core.trade_stats import legs_of_positions_closed, trade_stats
 
     assert isinstance(app, App)
     now = app.clock.now()
     posts = await app.outbox.posts()
     kinds = Counter(p.kind for p in posts if p.kind != "alert" and p.created_at is not None)
-    trades = await app.history.closed_trades()
+    legs = await app.history.closed_trades()
     account = await app.broker.account()
-    figures = period_figures(trades, await app.history.equity_curve(), start=None, end=now + BAR,
-                             initial_equity=app.settings.initial_equity, open_ids={p.id for p in account.positions})
+    finished = trade_stats(legs_of_positions_closed(legs, open_ids={p.id for p in account.positions}))
+    net = sum(t.net_pnl for t in legs)
+    initial = app.settings.initial_equity
     names = {"entry": "entries", "exit": "exits", "update": "updates", "pulse": "Market Pulses",
              "daily": "daily summaries", "weekly": "weekly summaries", "record": "pinned track record",
              "record_edit": "track record edits"}
     posted = ", ".join(f"{n} {names.get(k, k)}" for k, n in sorted(kinds.items())) or "nothing"
     pending = sum(1 for p in posts if p.status == "pending")
     failed = sum(1 for p in posts if p.status == "failed")
-    wins = f", {figures.wins} won · win rate {figures.win_rate:.0%}" if figures.win_rate is not None else ""
-    pct = f" ({figures.pnl_pct:+.2f}%)" if figures.pnl_pct is not None else ""
+    wins = f", {finished.wins} won · win rate {finished.win_rate:.0%}" if finished.win_rate is not None else ""
+    pct = f" ({net / initial * 100:+.2f}%)" if initial > 0 else ""
     lines = [
         f"Demo {'interrupted' if interrupted else 'finished'} after {progress.played} bars: "
         f"{progress.started:%Y-%m-%d %H:%M} → {now:%Y-%m-%d %H:%M} UTC (simulated).",
         f"Posted: {posted}." + (f" Still queued: {pending}." if pending else "") + (f" Failed: {failed}." if failed else ""),
-        f"Positions closed: {len(figures.positions)}{wins}; P&L {figures.net_pnl:+,.2f} USDT{pct} after costs; "
+        f"Positions closed: {len(finished.positions)}{wins}; P&L {net:+,.2f} USDT{pct} after costs; "
         f"equity {account.equity:,.2f} USDT.",
     ]
     if app.bot is None:

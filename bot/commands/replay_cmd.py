@@ -1,8 +1,8 @@
 """`aitrader replay`: the live cycle over history, with a progress bar, the report files and a summary.
 
-report.json, trades.csv, equity.csv and report.png are the contract (DESIGN §4.6); run.json beside them
-holds what depends on the run rather than the inputs (wall time, speed, LLM tokens and cache hits), so
-report.json stays byte-identical between runs. `--engine llm` goes through a decision cache kept in
+report.json, trades.csv, equity.csv, report.png and run.json are the contract (DESIGN §4.6), the same for
+the same inputs; run-stats.json beside them holds what depends on the run (wall time, speed, LLM tokens and
+cache hits). The engine and its settings come from `bot.wiring.CycleFactory`, as for the bot and compare. `--engine llm` goes through a decision cache kept in
 `<out>/decision-cache.jsonl`: a re-run asks the model nothing and gets the same decisions.
 """
 
@@ -26,62 +26,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from core.clock import SimulatedClock
-from core.decide.cache import record_from_json, record_to_json
+from bot.wiring import CACHE_FILE, CycleFactory, EngineEntry
 from core.errors import UserInputError
 from core.evaluation.report import ReplayResult
-from core.models import DecisionRecord, iso_z
-from core.protocols import DecisionEngine
+from core.models import iso_z
 
-CACHE_FILE = "decision-cache.jsonl"
-
-
-class JsonlDecisionCache:
-    """The decision cache as an append-only JSON-lines file: one {"key", "record"} object per line.
-
-    Read whole at start (a replay's worth is a few MB); a torn last line from a killed run is skipped.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._records: dict[str, dict[str, Any]] = {}
-        if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    item = json.loads(line)
-                    self._records[str(item["key"])] = item["record"]
-                except (ValueError, KeyError, TypeError):
-                    continue
-
-    def __len__(self) -> int:
-        return len(self._records)
-
-    async def get(self, key: str) -> DecisionRecord | None:
-        data = self._records.get(key)
-        return None if data is None else record_from_json(data)
-
-    async def put(self, key: str, record: DecisionRecord) -> None:
-        if record.status == "failed" or key in self._records:
-            return
-        data = record_to_json(record)
-        self._records[key] = data
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        with self._path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"key": key, "record": data}, sort_keys=True) + "\n")
-
-
-def build_replay_engine(kind: str, out: Path, clock: SimulatedClock) -> tuple[DecisionEngine, JsonlDecisionCache | None]:
-    from core.decide.engines import build_engine
-
-    if kind == "rules":
-        return build_engine("rules"), None
-    from bot.settings import load_settings
-
-    settings = load_settings()
-    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key is not None else None
-    cache = JsonlDecisionCache(out / CACHE_FILE)
-    engine = build_engine(kind, llm_config=settings.llm_config(), api_key=key, cache=cache, clock=clock)
-    return engine, cache
+__all__ = ["CACHE_FILE", "run_replay", "summary_table", "write_replay_folder"]
 
 
 def _fmt(value: object, suffix: str = "") -> str:
@@ -136,20 +86,8 @@ def _check_paths(data: Path, out: Path) -> None:
         raise UserInputError(f"--out: {out} exists and is not a folder")
 
 
-async def run_replay(
-    data: Path,
-    symbols: tuple[str, ...],
-    start: datetime,
-    end: datetime,
-    engine: str,
-    out: Path,
-    initial_equity: float,
-) -> int:
-    from bot.reports.report_chart import render_report_chart
-    from core.evaluation.replay import ReplaySpec, close_prices, plan_steps, run_replay_cycle
-    from core.evaluation.report import build_report, write_report
+async def open_market(data: Path, symbols: tuple[str, ...], out: Path) -> Any:
     from core.market.offline import OfflineMarketData
-    from core.market.timeframes import from_ms
 
     await asyncio.to_thread(_check_paths, data, out)
     market = await asyncio.to_thread(OfflineMarketData, data)
@@ -159,20 +97,12 @@ async def run_replay(
         raise UserInputError(
             f"--symbols: no data for {', '.join(unknown)} in {data} (have: {', '.join(available) or 'none'})"
         )
-    spec = ReplaySpec(symbols=symbols, start=start, end=end, engine=engine, initial_equity=initial_equity,
-                      **_settings_for_replay())
-    steps = plan_steps(market, spec)  # checks the window before anything slow starts
-    first, last = from_ms(int(steps[0])), from_ms(int(steps[-1]))
-    if (first, last) != (start, end):
-        Console(stderr=True).print(f"window clipped to the data: {iso_z(first)} → {iso_z(last)}")
-    clock = SimulatedClock(first)
-    decision_engine, cache = build_replay_engine(engine, out, clock)
-    cached_before = len(cache) if cache is not None else 0
+    return market
 
-    console = Console(stderr=True)
-    started = time.perf_counter()
-    with Progress(
-        TextColumn("[bold]replay"),
+
+def replay_progress(console: Console, label: str = "replay") -> Progress:
+    return Progress(
+        TextColumn(f"[bold]{label}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("bars"),
@@ -180,29 +110,107 @@ async def run_replay(
         TextColumn("ETA"),
         TimeRemainingColumn(),
         console=console,
-    ) as progress:
+    )
+
+
+def intrabar_of(result: ReplayResult) -> dict[str, str]:
+    """The resolution stops and targets were resolved on, per symbol (baselines fill at base bar opens)."""
+    ms = int(result.engine_stats.get("intrabar_timeframe_ms", result.bar_seconds * 1000))
+    label = f"{ms // 3_600_000}h" if ms % 3_600_000 == 0 else f"{ms // 60_000}m"
+    return {s: label for s in result.symbols}
+
+
+def run_json(factory: CycleFactory, entry: EngineEntry, result: ReplayResult, market: Any, command: str) -> dict[str, Any]:
+    """run.json: the inputs that make the run reproducible (bot.provenance), the same for the same inputs."""
+    from bot.provenance import run_record
+    from core.decide.prompt import prompt_version
+
+    version = factory.version(entry)
+    llm = entry.kind in ("llm", "ensemble")
+    return run_record(
+        command=command,
+        data_dir=market.folder,
+        files=market.data_files(result.symbols),
+        settings=version.descriptor.get("settings") or dict(result.settings),
+        prompt_version=prompt_version() if llm else None,
+        model=factory.model_of(entry),
+        intrabar=intrabar_of(result),
+        extra={"engine": entry.engine, "version": version.id, "strategy": dict(version.descriptor)},
+    )
+
+
+async def write_replay_folder(
+    result: ReplayResult, out: Path, market: Any, *, run: dict[str, Any], stats: dict[str, Any]
+) -> Any:
+    """One replay folder (DESIGN §4.6): report.json, trades.csv, equity.csv, report.png, run.json, and
+    run-stats.json with what depends on the run (wall time, speed, LLM tokens, cache hits)."""
+    from bot.reports.report_chart import render_report_chart
+    from core.evaluation.replay import ReplaySpec, close_prices
+    from core.evaluation.report import write_report
+
+    files = await asyncio.to_thread(write_report, result, out)
+    window = ReplaySpec(symbols=result.symbols, start=result.start, end=result.end, engine=result.engine)
+    await asyncio.to_thread(render_report_chart, result, out / "report.png", close_prices(market, window))
+    for name, payload in (("run.json", run), ("run-stats.json", stats)):
+        text = json.dumps(payload, sort_keys=True, indent=2, default=str) + "\n"
+        await asyncio.to_thread((out / name).write_text, text, "utf-8")
+    return files
+
+
+async def run_replay(
+    data: Path,
+    symbols: tuple[str, ...],
+    start: datetime,
+    end: datetime,
+    engine: str,
+    out: Path,
+    initial_equity: float,
+    *,
+    folds: int = 0,
+) -> int:
+    from bot.wiring import CACHE_FILE, CycleFactory, parse_engine
+    from core.evaluation.replay import plan_steps
+    from core.evaluation.report import build_report
+    from core.market.timeframes import from_ms
+
+    entry = parse_engine(engine, "--engine")
+    market = await open_market(data, symbols, out)
+    factory = CycleFactory.from_environment()
+    spec = factory.replay_spec(entry, symbols, start, end, initial_equity)
+    steps = plan_steps(market, spec)  # checks the window before anything slow starts
+    first, last = from_ms(int(steps[0])), from_ms(int(steps[-1]))
+    if (first, last) != (start, end):
+        Console(stderr=True).print(f"window clipped to the data: {iso_z(first)} → {iso_z(last)}")
+    if folds:
+        from bot.commands.walk_forward_cmd import run_walk_forward_entry
+
+        return await run_walk_forward_entry(factory, market, entry, symbols, first, last, initial_equity, folds, out)
+    cache_file = out / CACHE_FILE
+    cached_before = _cache_size(cache_file)
+
+    console = Console(stderr=True)
+    started = time.perf_counter()
+    with replay_progress(console) as progress:
         task = progress.add_task("replay", total=None)
 
         def on_progress(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        result = await run_replay_cycle(market, spec, decision_engine, progress=on_progress, clock=clock)
+        result = await factory.replay(market, entry, symbols, first, last, initial_equity, cache_dir=out,
+                                      progress=on_progress)
     elapsed = time.perf_counter() - started
-
-    files = await asyncio.to_thread(write_report, result, out)
-    await asyncio.to_thread(render_report_chart, result, out / "report.png", close_prices(market, spec))
-    run = {
+    stats = {
         **dict(result.run_stats),
         "wall_seconds": round(elapsed, 3),
         "symbol_bars_per_second": round(len(result.step_ms) * len(result.symbols) / elapsed, 1),
         "decision_cache_entries_before": cached_before,
-        "decision_cache_entries_after": len(cache) if cache is not None else 0,
+        "decision_cache_entries_after": _cache_size(cache_file),
         "alerts": list(result.alerts),
     }
-    await asyncio.to_thread(
-        (out / "run.json").write_text, json.dumps(run, sort_keys=True, indent=2) + "\n", "utf-8"
-    )
+    files = await write_replay_folder(result, out, market, run=run_json(factory, entry, result, market, "replay"),
+                                      stats=stats)
     report = build_report(result)
+    await record_result(factory, entry, report, oos=False)
     stdout = Console()
     stdout.print(summary_table(result, report))
     stdout.print(
@@ -212,9 +220,16 @@ async def run_replay(
     return 0
 
 
-def _settings_for_replay() -> dict[str, Any]:
-    """Risk limits, costs and the leverage cap from settings (environment / .env), as the live bot uses."""
-    from bot.settings import load_settings
+def _cache_size(path: Path) -> int:
+    if not path.exists():
+        return 0
+    from core.decide.jsonl_cache import JsonlDecisionCache
 
-    settings = load_settings()
-    return {"limits": settings.risk_limits(), "costs": settings.cost_model(), "max_leverage": settings.max_leverage}
+    return len(JsonlDecisionCache(path))
+
+
+async def record_result(factory: CycleFactory, entry: EngineEntry, report: dict[str, Any], *, oos: bool) -> None:
+    """The result under its strategy version in the leaderboard (the bot's SQLite file, DATABASE_PATH)."""
+    from bot.leaderboard import record_report
+
+    await record_report(factory, entry, report, oos=oos, source="replay")

@@ -15,12 +15,14 @@ from pathlib import Path
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.collections import LineCollection
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from core.evaluation.metrics import drawdown_series_pct
 from core.evaluation.report import ReplayResult
+from core.models import ClosedTrade
 
 EXIT_STYLE: Mapping[str, tuple[str, str]] = {  # reason -> (colour, marker)
     "stop": ("#d62728", "X"),
@@ -122,23 +124,37 @@ def render_report_chart(
 
 
 def _plot_trades(ax: Axes, result: ReplayResult, symbol: str) -> None:
+    """Every position's entry marker and initial stop, every leg's path and exit marker — as one scatter per
+    marker style and one LineCollection per colour (hundreds of `ax.plot` lines took longer than the replay)."""
     trades = [t for t in result.trades if t.symbol == symbol]
-    entries: dict[str, tuple[datetime, float, str, float, datetime]] = {}
+    if not trades:
+        return
+    entries: dict[str, tuple[float, float, str, float, float]] = {}
     for t in trades:
         key = t.position_id or f"{t.entry_time}"
-        last_exit = max(t.exit_time, entries[key][4]) if key in entries else t.exit_time
-        entries[key] = (t.entry_time, t.entry_price, t.side, t.stop_loss, last_exit)
-    for entry_time, entry_price, side, stop, last_exit in entries.values():
-        colour, marker = ("#2ca02c", "^") if side == "long" else ("#d62728", "v")
-        ax.plot([_np_time(entry_time)], [entry_price], ls="", marker=marker, color=colour, ms=6)
-        if stop > 0:
-            ax.plot([_np_time(entry_time), _np_time(last_exit)], [stop, stop], color="#d62728", lw=0.8, ls="--")
+        exit_x = _num(t.exit_time)
+        last_exit = max(exit_x, entries[key][4]) if key in entries else exit_x
+        entries[key] = (_num(t.entry_time), t.entry_price, t.side, t.stop_loss, last_exit)
+    for side, colour, marker in (("long", "#2ca02c", "^"), ("short", "#d62728", "v")):
+        points = [(x, price) for x, price, s, _, _ in entries.values() if s == side]
+        if points:
+            xs, ys = zip(*points, strict=True)
+            ax.scatter(xs, ys, marker=marker, color=colour, s=36, zorder=3)
+    stops = [[(x, stop), (last, stop)] for x, _, _, stop, last in entries.values() if stop > 0]
+    if stops:
+        ax.add_collection(LineCollection(stops, colors="#d62728", linewidths=0.8, linestyles="--"))
+    by_style: dict[tuple[str, str], list[ClosedTrade]] = {}
     for t in trades:
-        colour, marker = EXIT_STYLE.get(t.exit_reason, ("#17becf", "s"))
-        ax.plot([_np_time(t.entry_time), _np_time(t.exit_time)], [t.entry_price, t.exit_price],
-                color=colour, lw=0.6, alpha=0.6)
-        ax.plot([_np_time(t.exit_time)], [t.exit_price], ls="", marker=marker, color=colour, ms=5)
+        by_style.setdefault(EXIT_STYLE.get(t.exit_reason, ("#17becf", "s")), []).append(t)
+    for (colour, marker), legs in by_style.items():
+        ax.add_collection(LineCollection(
+            [[(_num(t.entry_time), t.entry_price), (_num(t.exit_time), t.exit_price)] for t in legs],
+            colors=colour, linewidths=0.6, alpha=0.6,
+        ))
+        ax.scatter([_num(t.exit_time) for t in legs], [t.exit_price for t in legs], marker=marker, color=colour,
+                   s=25, zorder=3)
 
 
-def _np_time(moment: datetime) -> np.datetime64:
-    return np.datetime64(int(moment.astimezone(UTC).timestamp() * 1000), "ms")
+def _num(moment: datetime) -> float:
+    """matplotlib's date number of a moment (what datetime64 values on a date axis become)."""
+    return float(date2num(moment.astimezone(UTC).replace(tzinfo=None)))

@@ -1,4 +1,5 @@
-"""Telegram presentation: post and reply formatting, charts, the durable outbox, publisher and notifier.
+"""Telegram presentation: post and reply formatting, charts, publisher and notifier (the outbox they drain
+is `core.services.outbox`).
 
 Imports `core` only (and aiogram); never `bot.app`, `handlers`, `jobs` or `storage`.
 """

@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from bot.telegram import charts
-from bot.telegram.outbox import NewPost, Outbox, PostKind
 from bot.telegram.post_format import (
     DailySummary,
     PositionOutcome,
@@ -39,6 +38,7 @@ from bot.telegram.post_format import (
 from core.clock import SystemClock
 from core.models import ClosedTrade, DecisionRecord, Snapshot, TradeEvent, iso_z
 from core.protocols import Clock, DecisionLog, MarketData, TradeHistory
+from core.services.outbox import NewPost, Outbox, PostKind
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,11 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from html import escape
 
-from core.models import ClosedTrade, DecisionRecord, DomainError, Position, Snapshot, TradeEvent, iso_z
+from core.models import ClosedTrade, DecisionRecord, DomainError, Snapshot, TradeEvent, iso_z
+from core.services.summaries import DailySummary, PulseItem, TrackRecordCard
 
 CAPTION_LIMIT = 1024
 TEXT_LIMIT = 4096
@@ -459,17 +460,6 @@ def update_text(event: TradeEvent, *, dry_run: bool = True) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class PulseItem:
-    symbol: str
-    price: float
-    change_24h_pct: float | None
-    funding_rate: float | None
-    regime: str
-    view: str  # the engine's one-line view
-    doing: str = ""  # what the bot did about it this hour (entered, refused by the guard and why)
-
-
 def pulse_text(items: Sequence[PulseItem], as_of: datetime, *, dry_run: bool = True) -> str:
     """Changes are over the last 24 h, the same window the picture draws and labels."""
     lines = [f"<b>📊 Market Pulse</b> — {escape(iso_z(as_of).replace('T', ' ').removesuffix(':00Z'))} UTC", ""]
@@ -486,30 +476,6 @@ def pulse_text(items: Sequence[PulseItem], as_of: datetime, *, dry_run: bool = T
         lines.append("No market data this time.")
     lines.append(disclaimer(dry_run))
     return "\n".join(lines)
-
-
-@dataclass(frozen=True, slots=True)
-class DailySummary:
-    """A day's (or, with `days=7`, a week's) summary: `trades`/`wins` count positions, not legs."""
-
-    day: date  # the first day of the period
-    equity: float
-    day_pnl: float
-    trades: int
-    wins: int
-    open_positions: tuple[Position, ...] = ()
-    day_start_equity: float = 0.0
-    days: int = 1
-
-    def __post_init__(self) -> None:
-        if not (0 <= self.wins <= self.trades):
-            raise DomainError(f"wins must be within [0, trades={self.trades}], got {self.wins}")
-        if self.days < 1:
-            raise DomainError(f"days must be at least 1, got {self.days}")
-
-    @property
-    def win_rate(self) -> float | None:
-        return self.wins / self.trades if self.trades else None
 
 
 def positions_line(positions: int, wins: int) -> str:
@@ -531,7 +497,8 @@ def daily_summary_text(summary: DailySummary, *, dry_run: bool = True) -> str:
         f"<b>{title}</b>",
         f"Equity: <code>{summary.equity:,.2f}</code> USDT",
         f"{label}: <b>{pnl}</b> after costs",
-        positions_line(summary.trades, summary.wins),
+        positions_line(summary.trades, summary.wins)
+        + (f" · legs closed: {summary.legs}" if summary.legs > summary.trades else ""),
         f"Open positions: {len(summary.open_positions)}",
     ]
     for pos in summary.open_positions:
@@ -541,21 +508,6 @@ def daily_summary_text(summary: DailySummary, *, dry_run: bool = True) -> str:
         )
     lines.append(disclaimer(dry_run))
     return "\n".join(lines)
-
-
-@dataclass(frozen=True, slots=True)
-class TrackRecordCard:
-    """The pinned, edited-in-place ledger of the channel."""
-
-    since: datetime | None
-    as_of: datetime
-    positions: int
-    wins: int
-    net_pnl: float
-    pnl_pct: float | None
-    max_drawdown_pct: float | None
-    equity: float
-    open_positions: int = 0
 
 
 def track_record_text(card: TrackRecordCard, *, dry_run: bool = True) -> str:

@@ -48,10 +48,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
-from bot.telegram.outbox import Outbox, OutboxPost
 from bot.telegram.post_format import CAPTION_LIMIT, TEXT_LIMIT, split_html
 from core.clock import SystemClock
 from core.protocols import Alert, Clock
+from core.services.outbox import Outbox, OutboxPost
 
 log = logging.getLogger(__name__)
 

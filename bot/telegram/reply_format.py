@@ -231,7 +231,7 @@ def stats_text(report: StatsReport) -> str:
     return "\n".join(
         [
             f"<b>Track record ({escape(report.period)})</b>",
-            f"Trades: {report.trades} ({report.wins} won, {report.losses} lost)",
+            f"Trades: {report.trades} ({report.wins} won, {report.losses} lost; {report.legs} legs)",
             f"Win rate: {report.win_rate * 100:.1f}%",
             f"Net P&L: {report.net_pnl:+,.2f} (fees {_money(report.fees)}, funding {report.funding:+,.2f})",
             f"Profit factor: {pf}",

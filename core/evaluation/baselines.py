@@ -1,15 +1,25 @@
-"""Baselines a strategy must beat, under the replay's own accounting (DESIGN §6).
+"""Baselines a strategy must beat, under the replay's own accounting (DESIGN §4.6, §6).
 
-buy_and_hold: equal weight across the symbols, 1× long, entered at the open of the first bar after the
-first decision time (as the strategy's entries are), paying taker fee and slippage on entry, the fee on exit,
-funding at every settlement strictly after entry and before the end (cash flow −rate × qty × price),
-closed at the last price with exit_reason "end". flat: never trades.
+Every baseline is a *target-exposure* strategy run by `simulate_targets`: per symbol an isolated sub-account
+holding an equal share of the initial equity, whose whole balance is the position's margin. The target (signed
+notional as a multiple of the sub-account's equity) is decided at each step's as_of from closed bars only and
+filled at the open of the next bar, as the strategy's entries are, with taker fee and slippage on every fill.
+Funding is paid at every settlement on the quantity held at that instant (a settlement at the fill's own open
+is paid by the quantity held before the fill); the position is liquidated when the sub-account's equity at
+the bar's worst price (low for a long, high for a short) falls to the maintenance margin
+(`maintenance_margin_rate × notional`): it is closed at the liquidation price, the rest of its margin is
+forfeited as the exchange's liquidation fee, and the sub-account is out for good (equity 0). So no equity
+path goes below zero. At the end the position is closed at the last close with the taker fee (exit_reason
+"end"), as the paper broker closes open positions.
+
+buy_and_hold: 1× long from the first bar. buy_and_hold_spot: the same without funding and without liquidation
+(a spot holding cannot be liquidated and pays no funding), labelled as such. flat: never trades.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,9 +27,10 @@ import numpy as np
 
 from core.config import CostModel
 from core.evaluation.feed import SymbolBars
-from core.execution.perp_math import BPS, funding_cash_flow, slipped_price, taker_fee
-from core.execution.perp_math import pnl as pnl_of
+from core.execution.perp_math import BPS
 from core.models import ClosedTrade, DomainError
+
+REBALANCE_BAND = 0.25  # resize only when the target moves this far (relative) from the held size
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +39,11 @@ class BaselineRun:
     equity: np.ndarray  # marked equity after each step, aligned with the replay's step times
     trades: tuple[ClosedTrade, ...]
     exposure: np.ndarray  # bool per step: a position was open during the bar that ended then
+    liquidations: int = 0  # sub-accounts wiped out by liquidation
+
+
+# target exposure per step for one symbol: signed notional / sub-account equity, decided at each step
+TargetFunction = Callable[[SymbolBars, np.ndarray], np.ndarray]
 
 
 def _dt(ms: int) -> datetime:
@@ -39,86 +55,216 @@ def flat(step_ms: np.ndarray, initial_equity: float) -> BaselineRun:
     return BaselineRun("flat", np.full(n, float(initial_equity)), (), np.zeros(n, dtype=bool))
 
 
-def buy_and_hold(
-    bars: Sequence[SymbolBars], step_ms: np.ndarray, initial_equity: float, cost: CostModel
-) -> BaselineRun:
-    """`step_ms` are the decision times (as_of, ms); the first one is when the buy is decided."""
-    if not bars:
-        raise DomainError("buy_and_hold needs at least one symbol")
-    steps = np.asarray(step_ms, dtype=np.int64)
-    n = len(steps)
-    if n < 2:
-        raise DomainError("buy_and_hold needs at least two steps")
-    fee_rate = cost.taker_fee_bps * BPS
-    slip = cost.slippage_bps * BPS
-    allocation = initial_equity / len(bars)
-    equity = np.full(n, float(initial_equity))
-    trades: list[ClosedTrade] = []
-    entry_ms = int(steps[0])
-    exit_ms = int(steps[-1])
+class _Book:
+    """One symbol's sub-account: equity = cash + qty × price (linear contract, cash net of entry value)."""
 
-    for sym in bars:
-        base = sym.base
-        tf = base.timeframe_ms
-        entry_index = base.index_of(entry_ms)
-        if entry_index is None:
-            raise DomainError(f"{sym.symbol}: no base bar opens at {_dt(entry_ms)} for the buy-and-hold entry")
-        entry_price = slipped_price(float(base.open[entry_index]), 1, slip, opening=True)
-        qty = allocation / entry_price
-        entry_fee = taker_fee(qty, entry_price, fee_rate)
+    def __init__(self, symbol: str, name: str, allocation: float, fee: float, slip: float, mmr: float) -> None:
+        self.symbol, self.name = symbol, name
+        self.cash = allocation
+        self.qty = 0.0
+        self.fee, self.slip, self.mmr = fee, slip, mmr
+        self.wiped = False
+        self.trades: list[ClosedTrade] = []
+        self.count = 0
+        # the open position: average entry, when, costs accumulated and not yet assigned to a leg
+        self.entry = 0.0
+        self.entry_ms = 0
+        self.fees = 0.0
+        self.funding = 0.0
+        self.peak_abs_leverage = 1
 
-        # Mark at each step: the close of the base bar that ended then (the step's own bar for step 0 is
-        # not held yet: the buy fills at the open of the bar starting at step 0).
-        # A gap in the data carries the last close forward, as the broker's mark does.
-        held = steps > entry_ms
-        mark_index = np.searchsorted(base.open_ms, steps - tf, side="right") - 1
-        if np.any(mark_index[held] < entry_index):
-            raise DomainError(f"{sym.symbol}: no closed base bar to mark the buy-and-hold position")
-        marks = base.close[np.maximum(mark_index, 0)]
+    def equity(self, price: float) -> float:
+        return self.cash + self.qty * price
 
-        # Funding settled strictly after the entry fill; like the paper broker, a settlement at T is booked
-        # with the bar opening at T, so it shows from the step after T, and one at the end is not paid.
-        settle_mask = (sym.funding_ms > entry_ms) & (sym.funding_ms < exit_ms)
-        settle_ms = sym.funding_ms[settle_mask]
-        settle_rate = sym.funding_rate[settle_mask]
-        flows = np.array(
-            [
-                funding_cash_flow(1, float(rate), qty, sym.price_at(int(s)) or entry_price)
-                for s, rate in zip(settle_ms, settle_rate, strict=True)
-            ],
-            dtype=np.float64,
-        )
-        cumulative = np.concatenate(([0.0], np.cumsum(flows)))
-        funding_to_step = cumulative[np.searchsorted(settle_ms, steps, side="left")]
+    def pay_funding(self, rate: float, price: float) -> None:
+        if self.qty:
+            flow = -rate * self.qty * price
+            self.cash += flow
+            self.funding += flow
 
-        pnl = np.where(held, qty * (marks - entry_price) - entry_fee + funding_to_step, 0.0)
-
-        exit_price = float(marks[-1])  # the paper broker's "end" close: the last price, taker fee, no slippage
-        exit_fee = taker_fee(qty, exit_price, fee_rate)
-        gross = pnl_of(1, entry_price, exit_price, qty)
-        funding = math.fsum(flows.tolist())  # cash received (negative: paid), as the paper broker books it
-        fees = entry_fee + exit_fee
-        net = gross - fees + funding
-        pnl[-1] = net
-        equity += pnl
-        trades.append(
+    def _leg(self, qty: float, price: float, ms: int, reason: str, extra_fee: float = 0.0) -> None:
+        """Close `qty` (> 0, of the held size) at `price`: one ClosedTrade with its share of the costs."""
+        held = abs(self.qty)
+        share = qty / held
+        sign = 1 if self.qty > 0 else -1
+        fees, funding = self.fees * share + extra_fee, self.funding * share
+        self.fees -= self.fees * share
+        self.funding -= self.funding * share
+        gross = sign * (price - self.entry) * qty
+        self.trades.append(
             ClosedTrade(
-                position_id=f"buy_and_hold:{sym.symbol}",
-                symbol=sym.symbol,
-                side="long",
-                entry_time=_dt(entry_ms),
-                entry_price=entry_price,
-                exit_time=_dt(exit_ms - tf),
-                exit_price=exit_price,
+                position_id=f"{self.name}:{self.symbol}:{self.count}",
+                symbol=self.symbol,
+                side="long" if sign > 0 else "short",
+                entry_time=_dt(self.entry_ms),
+                entry_price=self.entry,
+                exit_time=_dt(ms),
+                exit_price=price,
                 qty=qty,
-                leverage=1,
+                leverage=self.peak_abs_leverage,
                 stop_loss=0.0,
-                exit_reason="end",
+                exit_reason=reason,
                 gross_pnl=gross,
                 fees=fees,
                 funding=funding,
-                net_pnl=net,
+                net_pnl=gross - fees + funding,
             )
         )
-    exposure = steps > entry_ms
-    return BaselineRun("buy_and_hold", equity, tuple(trades), exposure)
+
+    def trade_to(self, target_qty: float, price: float, ms: int, leverage: float) -> None:
+        """Move the held quantity to `target_qty` with market fills at `price` (slipped, taker fee)."""
+        delta = target_qty - self.qty
+        if delta == 0.0:
+            return
+        buying = delta > 0
+        fill = price * (1.0 + self.slip) if buying else price * (1.0 - self.slip)
+        if self.qty and (target_qty == 0.0 or (target_qty > 0) != (self.qty > 0) or abs(target_qty) < abs(self.qty)):
+            closing = abs(self.qty) if (target_qty == 0.0 or (target_qty > 0) != (self.qty > 0)) else abs(delta)
+            fee = closing * fill * self.fee
+            self.cash -= fee
+            self.cash -= (-closing if self.qty > 0 else closing) * fill
+            self._leg(closing, fill, ms, "signal", fee)
+            self.qty += -closing if self.qty > 0 else closing
+            if abs(self.qty) < 1e-15:
+                self.qty = 0.0
+            delta = target_qty - self.qty
+        if delta == 0.0:
+            return
+        fee = abs(delta) * fill * self.fee
+        self.cash -= fee + delta * fill
+        if self.qty == 0.0:
+            self.count += 1
+            self.entry, self.entry_ms, self.fees, self.funding = fill, ms, fee, 0.0
+            self.peak_abs_leverage = max(1, round(leverage))
+        else:  # adding to the position: the average entry moves
+            self.entry = (self.entry * abs(self.qty) + fill * abs(delta)) / (abs(self.qty) + abs(delta))
+            self.fees += fee
+            self.peak_abs_leverage = max(self.peak_abs_leverage, round(leverage))
+        self.qty = target_qty
+
+    def liquidate_if_due(self, low: float, high: float, open_price: float, ms: int) -> bool:
+        if not self.qty:
+            return False
+        worst = low if self.qty > 0 else high
+        if self.equity(worst) > self.mmr * abs(self.qty) * worst:
+            return False
+        # equity(p) = mmr·|qty|·p  →  p = cash / (mmr·|qty| − qty); a gap through it fills at the open
+        price = self.cash / (self.mmr * abs(self.qty) - self.qty)
+        price = min(max(price, low), high) if low <= price <= high else open_price
+        price = max(price, 0.0)
+        remaining = self.equity(price)
+        if remaining < 0.0:  # gapped past the bankruptcy price: the trader loses the margin, not more
+            price = self.cash / -self.qty
+            remaining = 0.0
+        self.cash -= remaining + (-abs(self.qty) if self.qty > 0 else abs(self.qty)) * price
+        self._leg(abs(self.qty), price, ms, "liquidation", remaining)
+        self.qty = 0.0
+        self.cash = 0.0
+        self.wiped = True
+        return True
+
+
+def simulate_targets(
+    name: str,
+    bars: Sequence[SymbolBars],
+    step_ms: np.ndarray,
+    initial_equity: float,
+    cost: CostModel,
+    target: TargetFunction,
+    *,
+    funding: bool = True,
+    liquidation: bool = True,
+    band: float = REBALANCE_BAND,
+) -> BaselineRun:
+    """Run a target-exposure strategy over `step_ms` (the decision times, UTC ms; the replay's steps)."""
+    if not bars:
+        raise DomainError(f"{name} needs at least one symbol")
+    steps = np.asarray(step_ms, dtype=np.int64)
+    n = len(steps)
+    if n < 2:
+        raise DomainError(f"{name} needs at least two steps")
+    fee, slip, mmr = cost.taker_fee_bps * BPS, cost.slippage_bps * BPS, cost.maintenance_margin_rate
+    allocation = initial_equity / len(bars)
+    equity = np.zeros(n)
+    exposure = np.zeros(n, dtype=bool)
+    trades: list[ClosedTrade] = []
+    liquidations = 0
+    for sym in bars:
+        base = sym.base
+        tf = base.timeframe_ms
+        if base.index_of(int(steps[0])) is None:
+            raise DomainError(f"{sym.symbol}: no base bar opens at {_dt(int(steps[0]))} for the {name} entry")
+        weights = np.nan_to_num(np.asarray(target(sym, steps), dtype=np.float64))
+        book = _Book(sym.symbol, name, allocation, fee, slip, mmr)
+        open_ms, o_, h_, l_, c_ = (a.tolist() for a in (base.open_ms, base.open, base.high, base.low, base.close))
+        index = {t: i for i, t in enumerate(open_ms)}
+        f_ms = sym.funding_ms.tolist() if funding else []
+        f_rate = sym.funding_rate.tolist() if funding else []
+        f_next = int(np.searchsorted(sym.funding_ms, int(steps[0]), side="left")) if funding else 0
+        mark = float(o_[index[int(steps[0])]])
+        equity[0] += allocation
+        last_close_ms = int(steps[-1]) - tf
+        end_ms = int(steps[-1])
+        for k in range(1, n):
+            bar_open = int(steps[k]) - tf
+            i = index.get(bar_open)
+            if i is not None and not book.wiped:
+                price = o_[i]
+                # settlements up to this bar's open were due on the quantity held before the fill
+                while f_next < len(f_ms) and f_ms[f_next] <= bar_open:
+                    if f_ms[f_next] < end_ms and f_ms[f_next] > book.entry_ms:
+                        book.pay_funding(f_rate[f_next], sym.price_at(int(f_ms[f_next])) or price)
+                    f_next += 1
+                if liquidation and book.liquidate_if_due(price, price, price, bar_open):
+                    liquidations += 1  # the funding just paid took the margin
+                w = float(weights[k - 1]) if not book.wiped else 0.0
+                eq = book.equity(price)
+                ref = price * (1.0 + slip) if w > 0 else price * (1.0 - slip)  # what the fill will pay
+                want = w * max(eq, 0.0) / ref if price > 0 else 0.0
+                held = book.qty
+                if (
+                    (want == 0.0) != (held == 0.0)
+                    or (want > 0) != (held > 0)
+                    or (held and abs(want - held) > band * abs(held))
+                ):
+                    book.trade_to(want, price, bar_open, abs(w))
+                while f_next < len(f_ms) and f_ms[f_next] < bar_open + tf:
+                    if f_ms[f_next] < end_ms and f_ms[f_next] > book.entry_ms:
+                        book.pay_funding(f_rate[f_next], sym.price_at(int(f_ms[f_next])) or price)
+                    f_next += 1
+                if liquidation and not book.wiped and book.liquidate_if_due(l_[i], h_[i], price, bar_open):
+                    liquidations += 1
+                mark = c_[i]
+            exposure[k] |= book.qty != 0.0
+            equity[k] += book.equity(mark) if k < n - 1 else 0.0
+        if book.qty:
+            price = float(mark)
+            exit_fee = abs(book.qty) * price * fee
+            book.cash -= exit_fee - book.qty * price
+            book._leg(abs(book.qty), price, last_close_ms, "end", exit_fee)
+            book.qty = 0.0
+        equity[n - 1] += book.cash
+        trades.extend(book.trades)
+    return BaselineRun(name, equity, tuple(trades), exposure, liquidations)
+
+
+def _always_long(sym: SymbolBars, steps: np.ndarray) -> np.ndarray:
+    return np.ones(len(steps))
+
+
+def buy_and_hold(bars: Sequence[SymbolBars], step_ms: np.ndarray, initial_equity: float, cost: CostModel) -> BaselineRun:
+    """Equal weight, 1× long perps from the first bar: fees, slippage, funding and liquidation."""
+    return simulate_targets("buy_and_hold", bars, step_ms, initial_equity, cost, _always_long, band=math.inf)
+
+
+def buy_and_hold_spot(
+    bars: Sequence[SymbolBars], step_ms: np.ndarray, initial_equity: float, cost: CostModel
+) -> BaselineRun:
+    """Equal weight, 1× long held like spot: fees and slippage, no funding, never liquidated."""
+    return simulate_targets(
+        "buy_and_hold_spot", bars, step_ms, initial_equity, cost, _always_long,
+        funding=False, liquidation=False, band=math.inf,
+    )
+
+
+__all__ = ["BaselineRun", "TargetFunction", "buy_and_hold", "buy_and_hold_spot", "flat", "simulate_targets"]

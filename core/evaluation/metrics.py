@@ -3,7 +3,8 @@
 Everything is computed from the broker's own numbers: per-bar equity for returns, drawdown, Sharpe and
 Sortino; closed legs (a TP1 partial is its own leg) for costs and exit reasons; legs summed per position
 for win rate, profit factor, expectancy, hold time and calibration, so a TP1 partial followed by a
-break-even stop counts as one winning trade rather than one win and one scratch.
+break-even stop counts as one winning trade rather than one win and one scratch. The per-position figures
+come from `core.trade_stats`, the same definition `/stats` and the daily post use.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 
 import numpy as np
 
 from core.models import ClosedTrade, DomainError
+from core.trade_stats import PositionResult, trade_stats
+from core.trade_stats import positions_of as positions_of  # re-exported: the report's breakdowns use it
 
 HOURS_PER_YEAR = 24 * 365
 SECONDS_PER_YEAR = HOURS_PER_YEAR * 3600
@@ -28,45 +29,6 @@ def bars_per_year(bar_seconds: int) -> float:
     if bar_seconds <= 0:
         raise DomainError(f"bar_seconds must be positive, got {bar_seconds}")
     return SECONDS_PER_YEAR / bar_seconds
-
-
-@dataclass(frozen=True, slots=True)
-class PositionResult:
-    """The legs of one position summed: what a follower would call one trade."""
-
-    position_id: str
-    symbol: str
-    side: str
-    entry_time: datetime
-    exit_time: datetime
-    net_pnl: float
-    confidence: float
-
-
-def positions_of(trades: Sequence[ClosedTrade]) -> list[PositionResult]:
-    legs: dict[str, list[ClosedTrade]] = defaultdict(list)
-    for trade in trades:
-        legs[trade.position_id or f"{trade.symbol}@{trade.entry_time.isoformat()}"].append(trade)
-    out = []
-    for pid, group in legs.items():
-        first = group[0]
-        out.append(
-            PositionResult(
-                position_id=pid,
-                symbol=first.symbol,
-                side=first.side,
-                entry_time=min(t.entry_time for t in group),
-                exit_time=max(t.exit_time for t in group),
-                net_pnl=math.fsum(t.net_pnl for t in group),
-                confidence=first.confidence,
-            )
-        )
-    out.sort(key=lambda p: (p.entry_time, p.symbol, p.position_id))
-    return out
-
-
-def _none_if_not_finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
 
 
 def equity_returns(equity: np.ndarray) -> np.ndarray:
@@ -172,11 +134,8 @@ def compute_metrics(
     growth = final / initial_equity
     cagr = (growth ** (1.0 / years) - 1.0) * 100.0 if years > 0 and growth >= 0 else None
 
-    positions = positions_of(trades)
-    wins = [p.net_pnl for p in positions if p.net_pnl > 0]
-    losses = [p.net_pnl for p in positions if p.net_pnl <= 0]
-    gross_profit = math.fsum(wins)
-    gross_loss = -math.fsum(losses)
+    figures = trade_stats(trades)
+    positions = list(figures.positions)
     hold_hours = [(p.exit_time - p.entry_time).total_seconds() / 3600.0 for p in positions]
 
     # share of the bars (steps 1..n-1) that ended with a position open; step 0 is the start, never held
@@ -197,13 +156,13 @@ def compute_metrics(
         "positions": len(positions),
         "long_positions": sum(1 for p in positions if p.side == "long"),
         "short_positions": sum(1 for p in positions if p.side == "short"),
-        "win_rate": len(wins) / len(positions) if positions else None,
-        "profit_factor": _none_if_not_finite(gross_profit / gross_loss) if gross_loss > 0 else None,
-        "gross_profit": gross_profit,
-        "gross_loss": gross_loss,
-        "expectancy": math.fsum(p.net_pnl for p in positions) / len(positions) if positions else None,
-        "avg_win": gross_profit / len(wins) if wins else None,
-        "avg_loss": -gross_loss / len(losses) if losses else None,
+        "win_rate": figures.win_rate,
+        "profit_factor": figures.profit_factor,
+        "gross_profit": figures.gross_profit,
+        "gross_loss": figures.gross_loss,
+        "expectancy": figures.expectancy,
+        "avg_win": figures.avg_win,
+        "avg_loss": figures.avg_loss,
         "avg_hold_hours": math.fsum(hold_hours) / len(hold_hours) if hold_hours else None,
         "exposure_pct": exposure_pct,
         "fees_paid": math.fsum(t.fees for t in trades),

@@ -20,7 +20,7 @@ import numpy as np
 from core.clock import SimulatedClock
 from core.config import CostModel, RiskLimits
 from core.errors import UserInputError
-from core.evaluation.baselines import buy_and_hold, flat
+from core.evaluation.baselines import BaselineRun, buy_and_hold, buy_and_hold_spot, flat
 from core.evaluation.feed import Bars, ReplayBarFeed, SymbolBars
 from core.evaluation.report import ReplayResult
 from core.execution.paper_book import MemoryBookStore
@@ -28,9 +28,10 @@ from core.execution.paper_broker import PaperBroker
 from core.market.offline import OfflineMarketData
 from core.market.snapshot import BarArrays, SeriesSnapshotSource
 from core.market.timeframes import from_ms, tf_ms, to_ms
-from core.models import DecisionRecord, RuntimeState, Snapshot, TradeEvent, require_utc
+from core.models import DecisionRecord, RuntimeState, Snapshot, TradeEvent, iso_z, require_utc
 from core.protocols import DecisionEngine
 from core.risk.guard import RiskGuard
+from core.services.control import change_state
 from core.services.cycle import TradingCycle
 from core.services.memory_log import MemoryDecisionLog
 from core.services.memory_state import MemoryStateStore
@@ -54,6 +55,10 @@ class ReplaySpec:
     max_leverage: int = 5
     base_timeframe: str = BASE_TIMEFRAME
     intrabar: bool = True  # resolve stops/targets on 5m/15m bars when they are on disk
+    # Evaluation policy for the drawdown kill-switch: 0 = stay paused to the end (live: until an admin's
+    # /resume); N > 0 = resume after N days paused, as an admin would, with the drawdown peak re-based to the
+    # equity at that moment (otherwise the same drawdown would trip it again at once).
+    resume_after_days: float = 0.0
 
     def __post_init__(self) -> None:
         require_utc(self.start, "start")
@@ -64,6 +69,8 @@ class ReplaySpec:
             raise UserInputError(f"--symbols: {', '.join(self.symbols)} names a symbol twice")
         if not self.initial_equity > 0:
             raise UserInputError(f"--initial-equity: must be positive, got {self.initial_equity}")
+        if not self.resume_after_days >= 0:
+            raise UserInputError(f"--resume-after-days: must be >= 0, got {self.resume_after_days}")
 
 
 class ReplayNotifier:
@@ -200,6 +207,7 @@ async def run_replay_cycle(
     notifier = ReplayNotifier()
     guard = RiskGuard(spec.limits, spec.costs)
     defaults = RuntimeState(paused=False, dry_run=True, max_leverage=spec.max_leverage, symbols=spec.symbols)
+    cycle_state = MemoryStateStore()
     cycle = TradingCycle(
         snapshots=source,
         engine=engine,
@@ -207,7 +215,7 @@ async def run_replay_cycle(
         broker=broker,
         log=log,
         notifier=notifier,
-        state=MemoryStateStore(),
+        state=cycle_state,
         defaults=defaults,
         clock=clock,
         market_data=None,  # the guard reads the 24h volume from the snapshot; history has no spread
@@ -222,15 +230,22 @@ async def run_replay_cycle(
     reasons: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     markers: list[tuple[int, str]] = []
-    was_paused = False
+    kill = KillSwitchLog(spec.resume_after_days)
+    state_store = cycle_state
     for k, as_of_ms in enumerate(steps.tolist()):
         as_of = from_ms(as_of_ms)
         clock.set(as_of)
+        if kill.due(as_of_ms):
+            await change_state(state_store, defaults, clock, "evaluation", "resume", paused=False, pause_reason="")
+            await broker.rebase_peak()
+            kill.resumed(as_of_ms)
+            markers.append((as_of_ms, "resumed (evaluation policy)"))
         summary = await cycle.run(as_of)
         approved += len(summary.approved)
-        if not was_paused and "paused" in summary.rejected.values():
-            was_paused = True
+        if kill.paused_at is None and (await state_store.load_state(defaults)).paused:
+            kill.paused(as_of_ms, broker.equity())
             markers.append((as_of_ms, "trading paused (kill-switch)"))
+        kill.count(k)
         reasons.update(summary.rejected.values())
         errors.update(summary.errors.values())
         equity[k] = broker.equity()
@@ -244,7 +259,7 @@ async def run_replay_cycle(
         raise RuntimeError(f"the cycle failed during replay: {dict(errors)}")
 
     trades = tuple(await store.closed_trades())
-    runs = (buy_and_hold(bars, steps, spec.initial_equity, spec.costs), flat(steps, spec.initial_equity))
+    runs = standard_baselines(bars, steps, spec)
     stats, usage = _engine_stats(log, notifier)
     stats["intrabar_timeframe_ms"] = feed.timeframe_ms
     return ReplayResult(
@@ -267,7 +282,54 @@ async def run_replay_cycle(
         run_stats=usage,
         alerts=tuple(notifier.alerts),
         markers=tuple(markers),
+        kill_switch=kill.summary(steps),
     )
+
+
+def standard_baselines(bars: list[SymbolBars], steps: np.ndarray, spec: ReplaySpec) -> tuple[BaselineRun, ...]:
+    """What every report compares against: buy-and-hold as a perp and as spot (labelled), and flat."""
+    return (
+        buy_and_hold(bars, steps, spec.initial_equity, spec.costs),
+        buy_and_hold_spot(bars, steps, spec.initial_equity, spec.costs),
+        flat(steps, spec.initial_equity),
+    )
+
+
+class KillSwitchLog:
+    """When the drawdown kill-switch paused the replay, when the evaluation policy resumed it, and how many
+    bars it stayed paused: the report says what it did instead of a long window silently trading nothing."""
+
+    def __init__(self, resume_after_days: float) -> None:
+        self.resume_ms = int(resume_after_days * 86_400_000)
+        self.paused_at: int | None = None
+        self.events: list[dict[str, object]] = []
+        self._paused_from_step: int | None = None
+        self.bars_paused = 0
+
+    def due(self, as_of_ms: int) -> bool:
+        return self.paused_at is not None and self.resume_ms > 0 and as_of_ms - self.paused_at >= self.resume_ms
+
+    def paused(self, as_of_ms: int, equity: float) -> None:
+        self.paused_at = as_of_ms
+        self.events.append({"paused": iso_z(from_ms(as_of_ms)), "equity": equity, "resumed": None, "bars_paused": 0})
+
+    def resumed(self, as_of_ms: int) -> None:
+        self.events[-1]["resumed"] = iso_z(from_ms(as_of_ms))
+        self.paused_at = None
+
+    def count(self, step: int) -> None:
+        if self.paused_at is not None:
+            self.bars_paused += 1
+            self.events[-1]["bars_paused"] = int(self.events[-1]["bars_paused"]) + 1  # type: ignore[call-overload]
+
+    def summary(self, steps: np.ndarray) -> dict[str, object]:
+        policy = (
+            f"resume after {self.resume_ms / 86_400_000:g} days paused, drawdown peak re-based"
+            if self.resume_ms
+            else "stay paused to the end (live: until an admin's /resume)"
+        )
+        return {"policy": policy, "fired": len(self.events), "bars_paused": self.bars_paused,
+                "bars": len(steps), "events": self.events}
 
 
 def settings_summary(spec: ReplaySpec) -> Mapping[str, object]:

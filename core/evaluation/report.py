@@ -73,6 +73,7 @@ class ReplayResult:
     run_stats: Mapping[str, int | float] = field(default_factory=dict)  # LLM tokens, cache hits: not in report.json
     alerts: tuple[str, ...] = ()  # what admins would have been told (kill-switch, daily breaker)
     markers: tuple[tuple[int, str], ...] = ()  # (as_of ms, label): moments worth a line on the chart
+    kill_switch: Mapping[str, object] = field(default_factory=dict)  # what the drawdown kill-switch did
 
     @property
     def step_times(self) -> list[datetime]:
@@ -186,6 +187,8 @@ def build_report(result: ReplayResult) -> dict[str, object]:
         "engine_stats": dict(sorted(result.engine_stats.items())),
         "settings": dict(result.settings),
     }
+    if result.kill_switch:
+        report["kill_switch"] = dict(result.kill_switch)
     return _clean(report)  # type: ignore[return-value]
 
 

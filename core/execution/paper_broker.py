@@ -25,10 +25,9 @@ import pandas as pd
 from core.config import CostModel, RiskLimits
 from core.execution.exit_ladder import LifecycleRules, apply_bar, apply_funding
 from core.execution.paper_book import BookChange, BookedPosition, BookStore, Fill, PendingOrder
-from core.execution.perp_math import BPS, liquidation_price, slipped_price
+from core.execution.perp_math import BPS, MIN_NOTIONAL, liquidation_price, slipped_price
 from core.models import AccountView, ClosedTrade, OrderIntent, Position, TradeEvent
 from core.protocols import Clock, MarketData
-from core.risk.guard import MIN_NOTIONAL
 
 Bar = tuple[int, float, float, float, float]  # open_time_ms, open, high, low, close
 
@@ -207,6 +206,14 @@ class PaperBroker:
     async def pending_orders(self) -> list[PendingOrder]:
         await self._ensure()
         return list(self._orders.values())
+
+    async def rebase_peak(self) -> None:
+        """The drawdown peak becomes today's equity: what resuming after a kill-switch accepts (evaluation
+        policy in replay); without it the same drawdown would trip the switch again at once."""
+        async with self._changing:
+            await self._ensure()
+            self._peak = self.equity()
+            await self._commit(BookChange(meta={"peak_equity": self._peak}))
 
     @property
     def cash(self) -> float:

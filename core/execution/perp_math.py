@@ -7,6 +7,7 @@ slippage rates are fractions (5 bps = 0.0005); a cash flow is positive when it p
 from __future__ import annotations
 
 BPS = 1e-4
+MIN_NOTIONAL = 5.0  # exchange-like minimum order value in quote currency (the guard's and the broker's)
 
 
 def isolated_margin(qty: float, entry: float, leverage: float) -> float:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -166,6 +166,16 @@ class OfflineMarketData:
     def native_timeframes(self, symbol: str) -> list[str]:
         """Timeframes stored on disk for `symbol`, finest first."""
         return sorted(self._files_for(symbol), key=tf_ms)
+
+    def data_files(self, symbols: Iterable[str]) -> list[Path]:
+        """Every file a replay of `symbols` may read (candles of each timeframe, funding, mark), sorted."""
+        paths: set[Path] = set()
+        for symbol in symbols:
+            paths.update(e.path for e in self._files_for(symbol).values())
+            for table in (self._funding_files, self._mark_files):
+                if symbol in table:
+                    paths.add(table[symbol].path)
+        return sorted(paths)
 
     def has_funding(self, symbol: str) -> bool:
         return symbol in self._funding_files

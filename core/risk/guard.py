@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from core.config import CostModel, RiskLimits
-from core.execution.perp_math import BPS, liquidation_price, loss_per_unit_at_stop, size_for_risk
+from core.execution.perp_math import BPS, MIN_NOTIONAL, liquidation_price, loss_per_unit_at_stop, size_for_risk
 from core.models import (
     HARD_MAX_LEVERAGE,
     AccountView,
@@ -32,7 +32,6 @@ from core.protocols import Ticker
 # Leverage ceiling from volatility: leverage × ATR%(1h) ≤ this budget, so 1 % hourly ATR allows 10x
 # and 2 % allows 5x. Hourly ATR rather than daily so the cap reacts within the day.
 VOLATILITY_LEVERAGE_BUDGET_PCT = 10.0
-MIN_NOTIONAL = 5.0  # exchange-like minimum order value in quote currency
 STOP_OUT_REASONS = frozenset({"stop", "liquidation"})
 
 

@@ -1,5 +1,7 @@
 """Services that tie the stages together: the trading cycle, the control service (freqtrade's rpc layer),
-the track record and the in-memory stores replay and demo use.
+the audited state change both use, the track record, the durable outbox's types, the values of the pulse and
+daily posts, and the in-memory stores replay and demo use.
 
-Imports the stage subpackages; imported by `bot`, `handlers`, `jobs`.
+Imports `core.risk` and below (never `core.evaluation`); imported by `core.evaluation`, `bot`, `handlers`,
+`jobs`, `storage`.
 """

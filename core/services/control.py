@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
@@ -19,6 +19,8 @@ from core.config import RiskLimits
 from core.errors import UserInputError
 from core.models import HARD_MAX_LEVERAGE, AuditEntry, ClosedTrade, Position, RuntimeState, TradeEvent
 from core.protocols import Broker, Clock, CycleRecord, DecisionLog, MarketData, Notifier, StateStore, TradeHistory
+from core.services.state_change import LAST_CYCLE_KEY, change_state
+from core.trade_stats import legs_of_positions_closed, trade_stats
 
 if TYPE_CHECKING:
     from core.risk.guard import RiskGuard
@@ -29,7 +31,6 @@ log = logging.getLogger(__name__)
 ConfirmAction = Literal["live", "closeall"]
 StatsPeriod = Literal["7d", "30d", "all"]
 MAX_SYMBOLS = 20
-LAST_CYCLE_KEY = "last_cycle_at"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,9 @@ class StatusReport:
 
 @dataclass(frozen=True, slots=True)
 class StatsReport:
+    """The positions that finished in the period (`core.trade_stats`): a trade is a position, its partial
+    exits are `legs`; wins, win rate, profit factor, expectancy, best and worst are per position."""
+
     period: StatsPeriod
     trades: int
     wins: int
@@ -63,54 +67,12 @@ class StatsReport:
     net_pnl: float
     fees: float
     funding: float
-    profit_factor: float | None  # None when there is no losing leg
+    profit_factor: float | None  # None when there is no losing position
     best: float
     worst: float
     equity_points: tuple[tuple[datetime, float], ...] = field(default_factory=tuple)
-
-
-def _describe(state: RuntimeState, attr: str) -> str:
-    value = getattr(state, attr)
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, tuple):
-        return ",".join(value)
-    return str(value)
-
-
-async def change_state(
-    store: StateStore,
-    defaults: RuntimeState,
-    clock: Clock,
-    actor: str,
-    action: str,
-    derive: Callable[[RuntimeState], Mapping[str, object]] | None = None,
-    **changes: object,
-) -> RuntimeState:
-    """Load, change, save and audit runtime state — the one path for people and for the system actor
-    (kill-switch, daily-loss breaker), one change at a time (`store.changing()`). `derive` computes changes
-    from the current state (a symbol edit) and may refuse with UserInputError; nothing is saved then. A
-    change that changes nothing is not audited."""
-    async with store.changing():
-        old = await store.load_state(defaults)
-        if derive is not None:
-            changes = {**changes, **derive(old)}
-        new = replace(old, **changes)  # type: ignore[arg-type]
-        if new == old:
-            return old
-        await store.save_state(new)
-        changed = [name for name in ("paused", "dry_run", "max_leverage", "symbols", "pause_reason")
-                   if getattr(old, name) != getattr(new, name)]
-        await store.append_audit(
-            AuditEntry(
-                at=clock.now(),
-                actor=actor,
-                action=action,
-                old="; ".join(f"{n}={_describe(old, n)}" for n in changed),
-                new="; ".join(f"{n}={_describe(new, n)}" for n in changed),
-            )
-        )
-    return new
+    legs: int = 0
+    expectancy: float | None = None  # mean net P&L per position
 
 
 def _normalise_symbol(raw: str) -> str:
@@ -209,9 +171,11 @@ class ControlService:
             raise UserInputError(f"period must be one of 7d, 30d, all; got {period!r}")
         span = days[period]
         since = None if span is None else self._clock.now() - timedelta(days=span)
-        trades = await self._history.closed_trades(since=since)
+        open_ids = {p.id for p in await self._broker.positions()}
+        # all legs: a position that finished in the period counts with its earlier legs too
+        legs = legs_of_positions_closed(await self._history.closed_trades(), since=since, open_ids=open_ids)
         curve = await self._history.equity_curve(since=since)
-        return _stats(period, trades, curve)
+        return _stats(period, legs, curve)
 
     # ---- changing runtime state -----------------------------------------------------------------
 
@@ -372,23 +336,22 @@ class ControlService:
 
 
 def _stats(
-    period: StatsPeriod, trades: Sequence[ClosedTrade], curve: Sequence[tuple[datetime, float]]
+    period: StatsPeriod, legs: Sequence[ClosedTrade], curve: Sequence[tuple[datetime, float]]
 ) -> StatsReport:
-    nets = [t.net_pnl for t in trades]
-    wins = [n for n in nets if n > 0]
-    losses = [n for n in nets if n <= 0]
-    gross_loss = -sum(n for n in losses if n < 0)
+    figures = trade_stats(legs)
     return StatsReport(
         period=period,
-        trades=len(nets),
-        wins=len(wins),
-        losses=len(losses),
-        win_rate=len(wins) / len(nets) if nets else 0.0,
-        net_pnl=sum(nets),
-        fees=sum(t.fees for t in trades),
-        funding=sum(t.funding for t in trades),
-        profit_factor=(sum(wins) / gross_loss) if gross_loss > 0 else None,
-        best=max(nets, default=0.0),
-        worst=min(nets, default=0.0),
+        trades=len(figures.positions),
+        wins=figures.wins,
+        losses=figures.losses,
+        win_rate=figures.win_rate or 0.0,
+        net_pnl=figures.net_pnl,
+        fees=sum(t.fees for t in legs),
+        funding=sum(t.funding for t in legs),
+        profit_factor=figures.profit_factor,
+        best=figures.best or 0.0,
+        worst=figures.worst or 0.0,
         equity_points=tuple(curve),
+        legs=figures.legs,
+        expectancy=figures.expectancy,
     )

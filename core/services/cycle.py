@@ -37,7 +37,7 @@ from core.protocols import (
     StateStore,
 )
 from core.risk.guard import Reason, ReviewContext, RiskGuard
-from core.services.control import LAST_CYCLE_KEY, change_state
+from core.services.state_change import LAST_CYCLE_KEY, change_state
 
 log = logging.getLogger(__name__)
 

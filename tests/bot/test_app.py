@@ -177,3 +177,24 @@ async def test_fills_booked_but_never_announced_are_posted_at_start_and_nothing_
         assert len(await app.outbox.posts()) == before
     finally:
         await app.stop()
+
+
+async def test_pulse_daily_and_track_record_through_the_wired_app(tmp_path: Path) -> None:
+    """The pulse shows this hour's cycle decision (read from the decision log the App wires), the daily job
+    posts the day's summary and the pinned track record follows the positions that closed."""
+    app, clock = demo_app(tmp_path)
+    await app.start()
+    try:
+        for _ in range(30):
+            await app.tick(clock.advance(timedelta(hours=1)))
+            if clock.now().hour == 0:
+                await app.daily_now()
+        assert await app.pulse_now()
+        await app.publisher.wait_idle()
+        pulse = (await app.outbox.posts("pulse"))[-1]
+        assert "↳ rules:" in pulse.text and pulse.image is not None
+        assert [p.dedupe_key for p in await app.outbox.posts("daily")] == [f"daily:{DEFAULT_START.date()}"]
+        assert await app.history.closed_trades(), "the window has a TP1 at 23:00"
+        assert await app.outbox.get("record:pinned") is not None
+    finally:
+        await app.stop()

@@ -109,8 +109,28 @@ async def test_llm_replay_rerun_is_free_and_identical(
     assert await run_replay(DATA, SYMBOLS, *window, "llm", out, 10_000.0) == 0
     assert server.requests == []  # every decision came from the cache
     assert (out / "report.json").read_bytes() == first
+    stats = json.loads((out / "run-stats.json").read_text())
+    assert stats["cached_decisions"] == 2 * 25 and stats["prompt_tokens"] == 0
     run = json.loads((out / "run.json").read_text())
-    assert run["cached_decisions"] == 2 * 25 and run["prompt_tokens"] == 0
+    assert run["model"] == "gpt-4o-mini" and run["prompt_version"]
+    assert "sk-replay-test" not in (out / "run.json").read_text()  # secrets never reach a file
+
+
+async def test_run_json_records_what_reproduces_the_run_and_two_runs_are_identical(env: Path) -> None:
+    import hashlib
+
+    outs = [env / "a", env / "b"]
+    for out in outs:
+        assert await run_replay(DATA, SYMBOLS, utc(2023, 3, 1), utc(2023, 3, 8), "rules", out, 10_000.0) == 0
+    for name in ("report.json", "trades.csv", "equity.csv", "run.json"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+    run = json.loads((outs[0] / "run.json").read_text())
+    assert run["package_version"] and "commit" in run["git"]
+    btc = DATA / "BTC_USDT_USDT-1h-futures.feather"
+    assert run["data_files_sha256"][btc.name] == hashlib.sha256(btc.read_bytes()).hexdigest()
+    assert run["intrabar_resolution"] == {"BTC/USDT:USDT": "5m", "ETH/USDT:USDT": "5m"}
+    assert run["settings"]["min_confidence"] == 0.6 and run["engine"] == "rules" and len(run["version"]) == 10
+    assert run["prompt_version"] is None and run["model"] is None
 
 
 async def test_out_must_be_a_folder(env: Path) -> None:

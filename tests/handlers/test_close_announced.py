@@ -8,8 +8,8 @@ from aiogram import Bot
 
 from bot.app import build_dispatcher
 from bot.telegram.notifier import ChannelNotifier, entry_key
-from bot.telegram.outbox import MemoryOutbox, NewPost
 from bot.telegram.publisher import Publisher, TelegramSender
+from core.services.outbox import MemoryOutbox, NewPost
 from handlers.rate_limit import RateLimiter
 from tests.handlers.conftest import TOKEN, FakeCharts
 from tests.handlers.control_fakes import NOW, FakeBroker, FixedClock, build_control, position

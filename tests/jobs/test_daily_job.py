@@ -1,18 +1,22 @@
 from datetime import UTC, date, datetime, timedelta
 
 from bot.telegram.notifier import ChannelNotifier
-from bot.telegram.outbox import MemoryOutbox
 from core.clock import SimulatedClock
 from core.models import AccountView, ClosedTrade, Position
+from core.services.outbox import MemoryOutbox
 from jobs.daily_job import build_summary, run_daily_summary, summary_day
 
 RUN = datetime(2024, 3, 2, 0, 5, tzinfo=UTC)
 DAY = datetime(2024, 3, 1, tzinfo=UTC)
 
 
-def trade(hour: int, net: float, day: datetime = DAY, pid: str = "p") -> ClosedTrade:
+def trade(hour: int, net: float, day: datetime = DAY, pid: str | None = None, entry_hour: int | None = None,
+          reason: str = "tp1") -> ClosedTrade:
+    """One leg; each its own position unless `pid` joins it to another (legs of one position)."""
     t = day + timedelta(hours=hour)
-    return ClosedTrade(pid, "BTC/USDT:USDT", "long", t, 100.0, t, 101.0, 1.0, 2, 99.0, "tp1", net, 0.0, 0.0, net)
+    entry = day + timedelta(hours=hour if entry_hour is None else entry_hour)
+    pid = pid or f"p-{t:%d}-{hour}"
+    return ClosedTrade(pid, "BTC/USDT:USDT", "long", entry, 100.0, t, 101.0, 1.0, 2, 99.0, reason, net, 0.0, 0.0, net)
 
 
 class History:
@@ -63,7 +67,7 @@ async def test_daily_job_enqueues_once_and_reports_failures() -> None:
 
 async def test_a_position_closed_in_two_legs_is_one_trade_in_the_summary() -> None:
     """Was "Trades: 2 (1 won, 1 lost)" for one position: a TP1 leg and a losing break-even leg."""
-    history = History([trade(3, 50.0), trade(9, -2.0)])
+    history = History([trade(3, 50.0, pid="p"), trade(9, -2.0, pid="p")])
     summary = await build_summary(date(2024, 3, 1), history=history, broker=Broker())
     assert (summary.trades, summary.wins, summary.day_pnl) == (1, 1, 48.0)
 
@@ -90,7 +94,7 @@ async def test_track_record_is_posted_once_then_edited_only_when_it_changes() ->
     empty = History([])
     assert not await run_track_record(as_of=RUN, history=empty, broker=Broker(), notifier=notifier,
                                       initial_equity=10_000.0)
-    history = History([trade(3, 50.0), trade(9, -2.0), trade(20, -20.0, pid="q")])
+    history = History([trade(3, 50.0, pid="p"), trade(9, -2.0, pid="p"), trade(20, -20.0, pid="q")])
     kw = dict(history=history, broker=Broker(), notifier=notifier, initial_equity=10_000.0)
     assert await run_track_record(as_of=RUN, **kw)
     assert not await run_track_record(as_of=RUN + timedelta(hours=1), **kw), "same figures: no edit"
@@ -114,6 +118,6 @@ async def test_a_position_still_open_after_its_tp1_is_not_a_closed_position() ->
             pos.id = "p"
             return view
 
-    history = History([trade(3, 50.0)])
+    history = History([trade(3, 50.0, pid="p")])
     summary = await build_summary(date(2024, 3, 1), history=history, broker=OpenBroker())
     assert (summary.trades, summary.day_pnl) == (0, 50.0)

@@ -5,12 +5,12 @@ import pandas as pd
 import pytest
 
 from bot.telegram.notifier import ChannelNotifier
-from bot.telegram.outbox import MemoryOutbox
 from core.clock import SimulatedClock
 from core.decide.rules import RulesEngine
 from core.market.offline import OfflineMarketData
 from core.market.snapshot import LiveSnapshotSource
 from core.models import Action, Decision, DecisionRecord
+from core.services.outbox import MemoryOutbox
 from jobs.pulse_job import change_24h_pct, one_line_view, run_pulse
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "freqtrade-userdata-cyft_trader" / "original"

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.telegram.outbox import MemoryOutbox, NewPost
 from core.models import DomainError
+from core.services.outbox import MemoryOutbox, NewPost
 from storage.db import Database
 from storage.outbox_repo import SqliteOutbox
 

@@ -8,12 +8,12 @@ import pytest
 
 from bot.telegram import charts
 from bot.telegram.notifier import ChannelNotifier, entry_key
-from bot.telegram.outbox import MemoryOutbox
 from bot.telegram.post_format import DailySummary, PulseItem
 from core.clock import SimulatedClock
 from core.models import TradeEvent
 from core.protocols import CycleRecord, Ticker
 from core.services.memory_log import MemoryDecisionLog
+from core.services.outbox import MemoryOutbox
 from tests.bot.telegram.test_charts import candles
 from tests.bot.telegram.test_post_format import entry_event, exit_event
 

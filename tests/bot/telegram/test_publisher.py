@@ -13,9 +13,9 @@ from aiogram.client.session.base import BaseSession
 from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import SendMessage, SendPhoto, TelegramMethod
 
-from bot.telegram.outbox import MemoryOutbox, NewPost
 from bot.telegram.publisher import ConsoleSender, Publisher, TelegramSender, post_parts
 from core.clock import SimulatedClock
+from core.services.outbox import MemoryOutbox, NewPost
 from storage.outbox_repo import SqliteOutbox
 from tests.storage.test_outbox_repo import open_db
 
@@ -230,7 +230,7 @@ async def test_console_sender_prints_and_writes_images(tmp_path: Path, capsys: p
 
 
 def test_parts_keep_caption_and_text_limits() -> None:
-    from bot.telegram.outbox import OutboxPost
+    from core.services.outbox import OutboxPost
 
     text = "<b>head</b>\n" + "\n".join("<i>" + "y" * 300 + "</i>" for _ in range(30))
     row = OutboxPost(1, "k", CHANNEL, "entry", text, b"png", None, None, "pending", 0, T0, (), T0)

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from aiogram import Bot
 
 from bot.telegram.notifier import ChannelNotifier
-from bot.telegram.outbox import MemoryOutbox
-from bot.telegram.post_format import TrackRecordCard
 from bot.telegram.publisher import Publisher, TelegramSender
 from core.clock import SimulatedClock
+from core.services.outbox import MemoryOutbox
+from core.services.summaries import TrackRecordCard
 from tests.handlers.conftest import TOKEN
 from tests.handlers.tg_session import RecordingSession
 

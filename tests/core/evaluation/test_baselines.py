@@ -123,3 +123,75 @@ async def test_buy_and_hold_matches_the_paper_broker() -> None:
     (trade,) = store.trades
     assert trade.funding == pytest.approx(bh.funding, abs=1e-12) and trade.fees == pytest.approx(bh.fees)
     assert trade.net_pnl == pytest.approx(bh.net_pnl, abs=1e-9) and trade.exit_time == bh.exit_time
+
+
+def test_buy_and_hold_is_liquidated_when_funding_eats_its_margin_and_never_goes_below_zero() -> None:
+    """A regression of #13: the 1× perp buy-and-hold paid funding forever and reached −9.2 k on 2020–24.
+    Here a huge funding rate drains the margin: the position is liquidated and the account stays at 0."""
+    n = 12
+    prices = [100.0] * n
+    funding = {k * H: 0.3 for k in range(1, n)}  # 30 % of notional per settlement
+    bars = symbol_bars("A/USDT:USDT", prices, prices, funding)
+    run = buy_and_hold([bars], np.arange(n, dtype=np.int64) * H, 1000.0, CostModel(taker_fee_bps=0, slippage_bps=0))
+    assert run.liquidations == 1
+    assert run.equity.min() >= 0.0 and run.equity[-1] == pytest.approx(0.0, abs=1e-9)
+    assert [t.exit_reason for t in run.trades] == ["liquidation"]
+    assert sum(t.net_pnl for t in run.trades) == pytest.approx(-1000.0)
+    assert not run.exposure[-1]
+
+
+def test_spot_buy_and_hold_pays_no_funding_and_is_labelled() -> None:
+    from core.evaluation.baselines import buy_and_hold_spot
+
+    funding = {1 * H: 0.01, 2 * H: 0.01}
+    bars = symbol_bars("A/USDT:USDT", [100, 100, 100, 100], [100, 100, 100, 100], funding)
+    steps = np.arange(5, dtype=np.int64) * H
+    spot = buy_and_hold_spot([bars], steps, 1000.0, CostModel(taker_fee_bps=0, slippage_bps=0))
+    perp = buy_and_hold([bars], steps, 1000.0, CostModel(taker_fee_bps=0, slippage_bps=0))
+    assert spot.name == "buy_and_hold_spot" and spot.equity[-1] == pytest.approx(1000.0)
+    assert perp.equity[-1] == pytest.approx(1000.0 - 2 * 10.0)  # two settlements of 1 % on 1,000 notional
+
+
+def test_a_short_is_liquidated_at_its_liquidation_price_on_a_spike() -> None:
+    from core.evaluation.baselines import simulate_targets
+
+    opens = [100.0, 100.0, 100.0, 150.0, 150.0]
+    bars = symbol_bars("A/USDT:USDT", opens, [100.0, 100.0, 100.0, 150.0, 150.0])
+    bars = SymbolBars("A/USDT:USDT", Bars(H, bars.base.open_ms, bars.base.open, np.array([101, 101, 250, 151, 151.0]),
+                                          bars.base.low, bars.base.close))
+    cost = CostModel(taker_fee_bps=0, slippage_bps=0, maintenance_margin_rate=0.005)
+    run = simulate_targets("short", [bars], np.arange(6, dtype=np.int64) * H, 1000.0, cost,
+                           lambda sym, steps: -np.ones(len(steps)))
+    (leg,) = [t for t in run.trades if t.exit_reason == "liquidation"]
+    # 1× short of 10 at 100: equity 2000 − 10·p = 0.005·10·p → p = 2000 / 10.05
+    assert leg.exit_price == pytest.approx(2000 / 10.05)
+    assert run.equity.min() >= 0.0 and run.equity[-1] == pytest.approx(0.0, abs=1e-9)
+    assert sum(t.net_pnl for t in run.trades) == pytest.approx(run.equity[-1] - 1000.0)
+
+
+def test_tsmom_goes_with_the_trend_scaled_by_volatility() -> None:
+    from core.evaluation.baseline_engines import TsMom
+
+    days = 120
+    hours = days * 24
+    rng = np.random.default_rng(7)
+    up = 100.0 * np.exp(np.cumsum(0.0005 + rng.normal(0, 0.004, hours)))
+    bars = symbol_bars("A/USDT:USDT", list(up), list(up))
+    steps = np.arange(hours // 2, hours, dtype=np.int64) * H
+    weights = TsMom(lookback_days=30, vol_target=0.4, max_leverage=2.0).targets(bars, steps)
+    assert weights.min() > 0  # a steady uptrend: long throughout
+    assert weights.max() <= 2.0
+    down = symbol_bars("A/USDT:USDT", list(up[::-1]), list(up[::-1]))
+    assert TsMom().targets(down, steps).max() < 0
+
+
+def test_ema_cross_is_causal() -> None:
+    from core.evaluation.baseline_engines import EmaCross
+
+    prices = list(100 + np.sin(np.arange(600) / 30) * 10)
+    bars = symbol_bars("A/USDT:USDT", prices, prices)
+    steps = np.arange(300, 500, dtype=np.int64) * H
+    full = EmaCross(fast=10, slow=40).targets(bars, steps)
+    cut = symbol_bars("A/USDT:USDT", prices[:500], prices[:500])
+    assert np.array_equal(full, EmaCross(fast=10, slow=40).targets(cut, steps))  # later bars change nothing
+    assert set(np.unique(full)) <= {-1.0, 0.0, 1.0}

@@ -72,7 +72,7 @@ async def test_two_months_identity_stops_and_next_open_fills(market: OfflineMark
     assert len(rows) == len(result.trades)
     assert report["metrics"]["final_equity"] == report["initial_equity"] + sum(Decimal(r["net_pnl"]) for r in rows)
     assert report["guard"]["approved"] >= len({t.position_id for t in result.trades})
-    assert set(report["baselines"]) == {"buy_and_hold", "flat"}
+    assert set(report["baselines"]) == {"buy_and_hold", "buy_and_hold_spot", "flat"}
 
 
 async def test_same_inputs_give_byte_identical_reports(market: OfflineMarketData, tmp_path: Path) -> None:
