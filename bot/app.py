@@ -28,7 +28,9 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
+from pydantic import SecretStr
 
+from bot.recent_logs import RecentLogs
 from bot.settings import Settings
 from bot.telegram.notifier import ChannelNotifier
 from bot.telegram.publisher import ConsoleSender, PostSender, Publisher, TelegramSender
@@ -43,8 +45,10 @@ from core.protocols import Broker, Clock, DecisionEngine, MarketData
 from core.risk.guard import RiskGuard
 from core.services.control import ControlService
 from core.services.cycle import CycleSummary, TradingCycle
+from core.services.ledger import LedgerReports
 from core.services.track_record import TrackRecord
 from handlers.admin import build_admin_router
+from handlers.admin_reports import build_admin_reports_router
 from handlers.errors import build_errors_router
 from handlers.public import build_public_router
 from handlers.rate_limit import RateLimiter
@@ -80,8 +84,19 @@ def build_dispatcher(*, rate_limiter: RateLimiter | None = None, **deps: Any) ->
     `charts`, `pulse_now`, `notifier`). Admin router first: non-admins fall through to the public router,
     which refuses admin commands politely and answers unknown ones with /help."""
     dp = Dispatcher(**deps)
-    dp.include_routers(build_admin_router(), build_public_router(rate_limiter), build_errors_router())
+    dp.include_routers(
+        build_admin_router(), build_admin_reports_router(), build_public_router(rate_limiter), build_errors_router()
+    )
     return dp
+
+
+def version_line() -> str:
+    """`/version`: the package version and, from a checkout, the git commit."""
+    from bot.provenance import git_commit, package_version
+    from bot.telegram.ledger_format import version_text
+
+    info = git_commit()
+    return version_text(package_version(), info.get("commit"), info.get("dirty"))
 
 
 def build_bot(token: str, api_base: str) -> Bot:
@@ -189,6 +204,7 @@ class App:
         self._dry_run_flag = self.defaults.dry_run
         self._gate_check: asyncio.Task[None] | None = None
         self._built = False
+        self.recent_logs = RecentLogs()
 
     @property
     def services(self) -> Services:
@@ -376,6 +392,11 @@ class App:
             charts=MarketCharts(market_data, self.clock),
             pulse_now=self.pulse_now,
             notifier=notifier,
+            reports=LedgerReports(history=history, broker=broker, clock=self.clock),
+            version_view=version_line,
+            health_view=self.health_text,
+            logs_view=self.recent_logs.last,
+            config_view=self.config_view,
         )
         return Services(
             db=db,
@@ -465,11 +486,45 @@ class App:
     async def _equity(self) -> float:
         return (await self.broker.account()).equity
 
+    # ---- what /health and /show_config show ---------------------------------------------------
+
+    def config_view(self) -> dict[str, str]:
+        """Every setting by its environment name, secrets masked (set or not set, never the value)."""
+        out: dict[str, str] = {}
+        for name, value in self.settings:
+            if isinstance(value, SecretStr):
+                shown = "*** (set)" if value.get_secret_value() else "(not set)"
+            elif value is None:
+                shown = "(not set)"
+            elif isinstance(value, tuple | list):
+                shown = ",".join(str(v) for v in value)
+            else:
+                shown = str(value)
+            out[name.upper()] = shown if len(shown) <= 80 else shown[:79] + "…"
+        return out
+
+    async def health_text(self) -> str:
+        from bot.telegram.ledger_format import health_text
+
+        status = await self.control.status()
+        posts = await self.outbox.posts()
+        pending = sum(1 for p in posts if p.status == "pending")
+        failed = sum(1 for p in posts if p.status == "failed")
+        running = self.scheduler is not None and self.scheduler.running
+        checks = {
+            "Scheduler": "running" if running else "stopped",
+            "Outbox": f"{pending} post(s) queued, {failed} failed",
+            "Trading": ("paused" if status.state.paused else "active") + (", dry-run" if status.state.dry_run else ", live"),
+            "Engine": status.engine,
+        }
+        return health_text(self.clock.now(), status.last_cycle_at, checks)
+
     # ---- life cycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
         if not self._built:
             await self.build()
+        self.recent_logs.install()
         dp, bot = self.services.dp, self.services.bot
         if bot is not None:
             started = asyncio.Event()
@@ -491,6 +546,7 @@ class App:
 
     async def stop(self) -> None:
         gc.unfreeze()
+        self.recent_logs.uninstall()
         if self.dp is not None:
             if self._polling is not None:
                 with contextlib.suppress(RuntimeError):

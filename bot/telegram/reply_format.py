@@ -22,25 +22,48 @@ if TYPE_CHECKING:
 PUBLIC_COMMANDS: tuple[tuple[str, str], ...] = (
     ("start", "what this bot is"),
     ("help", "the commands"),
-    ("chart", "SYM [tf] — a price chart"),
-    ("stats", "[7d|30d|all] — track record"),
-    ("why", "ID — the reasoning behind a signal"),
+    ("chart", "SYM [tf] — a price chart, e.g. /chart BTC/USDT:USDT 4h"),
+    ("stats", "[7d|30d|all] — the track record with an equity chart"),
+    ("why", "ID — the reasoning and risk checks behind a signal"),
 )
-ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
-    ("status", "state, equity, positions, guard counts"),
-    ("pause", "[reason] — stop new entries"),
-    ("resume", "allow new entries again"),
-    ("leverage", "[N] — show or set the leverage cap"),
-    ("symbols", "[add|remove SYM…] — show or edit symbols"),
-    ("dryrun", "[on|off] — paper trading on, or go live (confirmed)"),
-    ("positions", "open positions"),
-    ("close", "SYM — close one position"),
-    ("closeall", "close every position (confirmed)"),
-    ("cycle", "run a trading cycle now"),
-    ("pulse", "post a Market Pulse now"),
-    ("risk", "the risk limits"),
-    ("audit", "[N] — recent changes"),
+# /help groups the admin commands by what they are for; the flat list feeds Telegram's command menu
+ADMIN_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("Trading", (
+        ("status", "state, equity, positions and guard counts"),
+        ("positions", "open positions"),
+        ("count", "how many positions are open, of the maximum"),
+        ("pause", "[reason] — no new entries; open positions stay managed"),
+        ("stopentry", "the same as /pause, by freqtrade's name"),
+        ("resume", "allow new entries again"),
+        ("close", "SYM — close one position at market"),
+        ("closeall", "close every position (asks to confirm)"),
+        ("cycle", "run a trading cycle now"),
+        ("pulse", "post a Market Pulse now"),
+    )),
+    ("Results", (
+        ("balance", "equity, free margin and margin in use"),
+        ("profit", "[days] — P&L, win rate and profit factor"),
+        ("performance", "P&L per symbol"),
+        ("daily", "[n] — P&L of the last n days"),
+        ("weekly", "[n] — P&L of the last n weeks"),
+        ("monthly", "[n] — P&L of the last n months"),
+        ("trades", "[n] — the last closed positions"),
+    )),
+    ("Settings", (
+        ("risk", "the risk limits"),
+        ("leverage", "[N] — show or set the leverage cap"),
+        ("symbols", "[add|remove SYM…] — show or edit the symbols"),
+        ("dryrun", "[on|off] — paper trading, or go live (asks to confirm)"),
+    )),
+    ("The bot", (
+        ("health", "is it running: last cycle, scheduler, outbox"),
+        ("version", "the version running"),
+        ("logs", "[n] — the last log lines"),
+        ("show_config", "the settings, secrets masked"),
+        ("audit", "[N] — recent changes: who, when, old → new"),
+    )),
 )
+ADMIN_COMMANDS: tuple[tuple[str, str], ...] = tuple(item for _, items in ADMIN_GROUPS for item in items)
 ADMIN_COMMAND_NAMES = tuple(name for name, _ in ADMIN_COMMANDS)
 PUBLIC_COMMAND_NAMES = tuple(name for name, _ in PUBLIC_COMMANDS)
 
@@ -77,16 +100,17 @@ def help_text(is_admin: bool) -> str:
     lines = ["<b>Commands</b>"]
     lines += [f"/{name} — {escape(text)}" for name, text in PUBLIC_COMMANDS]
     if is_admin:
-        lines.append("")
-        lines.append("<b>Admin</b>")
-        lines += [f"/{name} — {escape(text)}" for name, text in ADMIN_COMMANDS]
+        for title, items in ADMIN_GROUPS:
+            lines.append("")
+            lines.append(f"<b>{escape(title)}</b>")
+            lines += [f"/{name} — {escape(text)}" for name, text in items]
     return "\n".join(lines)
 
 
 def start_text(is_admin: bool) -> str:
     return (
         "👋 <b>AI Trader</b> posts crypto perpetual-futures signals to its channel: entries with a chart, "
-        "exits as replies, a Market Pulse and a daily summary.\n"
+        "exits as replies, a Market Pulse, daily and weekly summaries and a pinned track record.\n"
         "Not financial advice.\n\n" + help_text(is_admin)
     )
 
