@@ -49,6 +49,7 @@ from core.services.ledger import LedgerReports
 from core.services.track_record import TrackRecord
 from handlers.admin import build_admin_router
 from handlers.admin_reports import build_admin_reports_router
+from handlers.admin_risk import build_admin_risk_router
 from handlers.errors import build_errors_router
 from handlers.public import build_public_router
 from handlers.rate_limit import RateLimiter
@@ -85,7 +86,8 @@ def build_dispatcher(*, rate_limiter: RateLimiter | None = None, **deps: Any) ->
     which refuses admin commands politely and answers unknown ones with /help."""
     dp = Dispatcher(**deps)
     dp.include_routers(
-        build_admin_router(), build_admin_reports_router(), build_public_router(rate_limiter), build_errors_router()
+        build_admin_router(), build_admin_reports_router(), build_admin_risk_router(),
+        build_public_router(rate_limiter), build_errors_router(),
     )
     return dp
 
@@ -285,6 +287,7 @@ class App:
         # freed pages mapped, ~12 MB more resident for ten symbols in bench/bot.py.
         pyarrow.set_memory_pool(pyarrow.system_memory_pool())
         self._services = await self._wire()
+        await self._services.control.restore_risk()  # limits set from chat (/set) survive a restart
         self._services.dp.startup.register(self._on_startup)
         self._services.dp.shutdown.register(self._on_shutdown)
         self._built = True

@@ -51,6 +51,7 @@ ADMIN_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     )),
     ("Settings", (
         ("risk", "the risk limits"),
+        ("set", "KEY VALUE — risk, min_confidence, max_positions, min_reward_risk"),
         ("leverage", "[N] — show or set the leverage cap"),
         ("symbols", "[add|remove SYM…] — show or edit the symbols"),
         ("dryrun", "[on|off] — paper trading, or go live (asks to confirm)"),
@@ -169,7 +170,7 @@ def confirmation_prompt(confirmation: Confirmation) -> str:
     what = {
         "live": "switch OFF dry-run: real orders will go to the exchange",
         "closeall": "close EVERY open position at market",
-    }[confirmation.action]
+    }.get(confirmation.action, confirmation.detail or confirmation.action)
     return (
         f"⚠️ Confirm: {escape(what)}.\n"
         f"Only you can press the button; it expires at {iso_z(confirmation.expires_at)}."

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
@@ -19,6 +19,7 @@ from core.config import RiskLimits
 from core.errors import UserInputError
 from core.models import HARD_MAX_LEVERAGE, AuditEntry, ClosedTrade, Position, RuntimeState, TradeEvent
 from core.protocols import Broker, Clock, CycleRecord, DecisionLog, MarketData, Notifier, StateStore, TradeHistory
+from core.services import risk_settings
 from core.services.state_change import LAST_CYCLE_KEY, change_state
 from core.trade_stats import legs_of_positions_closed, trade_stats
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ConfirmAction = Literal["live", "closeall"]
+ConfirmAction = Literal["live", "closeall", "set"]
 StatsPeriod = Literal["7d", "30d", "all"]
 MAX_SYMBOLS = 20
 
@@ -39,6 +40,8 @@ class Confirmation:
     action: ConfirmAction
     actor: str
     expires_at: datetime
+    setting: tuple[str, float] | None = None  # for "set": the key and the value it raises the risk to
+    detail: str = ""  # what pressing confirm will do, in words
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,9 +257,11 @@ class ControlService:
         except Exception as error:  # a failing check is a reason to refuse, never a crash
             return f"live check failed: {type(error).__name__}"
 
-    async def request_confirmation(self, actor: str, action: ConfirmAction) -> Confirmation:
-        if action not in ("live", "closeall"):
-            raise UserInputError(f"confirmation is for 'live' or 'closeall', got {action!r}")
+    async def request_confirmation(
+        self, actor: str, action: ConfirmAction, setting: tuple[str, float] | None = None, detail: str = ""
+    ) -> Confirmation:
+        if action not in ("live", "closeall", "set"):
+            raise UserInputError(f"confirmation is for 'live', 'closeall' or 'set', got {action!r}")
         if action == "live":
             if not (await self.state()).dry_run:
                 raise UserInputError("already live: dry-run is off")
@@ -265,7 +270,7 @@ class ControlService:
                 raise UserInputError(f"cannot go live: {blocker}")
         now = self._wall.now()
         self._pending = {t: c for t, c in self._pending.items() if c.expires_at > now}
-        confirmation = Confirmation(secrets.token_urlsafe(12), action, actor, now + self._ttl)
+        confirmation = Confirmation(secrets.token_urlsafe(12), action, actor, now + self._ttl, setting, detail)
         self._pending[confirmation.token] = confirmation
         return confirmation
 
@@ -285,10 +290,54 @@ class ControlService:
                 raise UserInputError(f"cannot go live: {blocker}")
             await change_state(self._store, self._defaults, self._clock, actor, "dry_run_off", dry_run=False)
             return "dry-run is off: orders now go to the exchange"
+        if pending.action == "set" and pending.setting is not None:
+            key, value = pending.setting
+            return await self._apply_risk(actor, risk_settings.SETTINGS[key], value)
         events = await self._close_all(actor)
         exits = [e for e in events if e.kind == "exit"]
         total = sum(e.net_pnl for e in exits)
         return f"closed {len(exits)} position leg(s), net {total:+.2f}"
+
+    # ---- risk limits from chat (/set) -------------------------------------------------------------
+
+    async def set_risk(self, actor: str, key: str, raw: str) -> str | Confirmation:
+        """Validate and apply `/set KEY VALUE`; a change that raises the risk returns a confirmation to
+        press first (like going live). Applied changes are audited and persisted (see `restore_risk`)."""
+        setting, value = risk_settings.parse(key, raw)
+        old = risk_settings.current(self._limits, setting)
+        if value == old:
+            raise UserInputError(f"{setting.label} is already {setting.show(old)}; nothing changed")
+        if risk_settings.raises_risk(setting, old, value):
+            detail = f"raise the risk: {setting.label} {setting.show(old)} → {setting.show(value)}"
+            return await self.request_confirmation(actor, "set", (setting.key, value), detail)
+        return await self._apply_risk(actor, setting, value)
+
+    async def _apply_risk(self, actor: str, setting: risk_settings.RiskSetting, value: float) -> str:
+        old = risk_settings.current(self._limits, setting)
+        self._limits = replace(self._limits, **{setting.field: value})
+        self._guard.limits = self._limits
+        await self._store.set_value(risk_settings.STORE_PREFIX + setting.field, repr(value))
+        await self._store.append_audit(
+            AuditEntry(self._clock.now(), actor, f"set_{setting.key}", f"{setting.key}={setting.show(old)}",
+                       f"{setting.key}={setting.show(value)}")
+        )
+        return f"{setting.label} set to {setting.show(value)} (was {setting.show(old)})"
+
+    async def restore_risk(self) -> RiskLimits:
+        """At start-up: the limits admins set from chat, over the settings' defaults."""
+        changes: dict[str, object] = {}
+        for setting in risk_settings.SETTINGS.values():
+            raw = await self._store.get_value(risk_settings.STORE_PREFIX + setting.field)
+            if raw is None:
+                continue
+            try:
+                changes[setting.field] = risk_settings.parse(setting.key, raw)[1]
+            except UserInputError:
+                log.warning("stored %s=%r is out of range now; the setting's value is used", setting.key, raw)
+        if changes:
+            self._limits = replace(self._limits, **changes)  # type: ignore[arg-type]
+            self._guard.limits = self._limits
+        return self._limits
 
     # ---- positions and cycles -------------------------------------------------------------------
 

@@ -1,0 +1,71 @@
+"""`/set KEY VALUE` through aiogram's dispatch: validated, audited (who, when, old → new), persisted,
+shown in /risk; a change that raises the risk waits for the same confirmation button as going live."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.risk.guard import RiskGuard
+from core.services.memory_state import MemoryStateStore
+from tests.handlers.conftest import Harness
+from tests.handlers.control_fakes import build_control
+from tests.handlers.test_admin import button_data, press, send
+from tests.handlers.tg_session import ADMIN_ID, OTHER_ADMIN_ID, USER_ID
+
+
+@pytest.fixture
+def guarded(harness: Harness) -> Harness:
+    guard = RiskGuard(harness.control._limits)  # the harness' control stores no guard of its own
+    harness.control._guard = guard
+    return harness
+
+
+async def test_lowering_the_risk_applies_at_once_and_is_audited(guarded: Harness) -> None:
+    text = await send(guarded, "/set risk 1.0")
+    assert "risk per trade set to 1% (was 1.5%)" in text
+    assert "Risk per trade: 1% of equity at the stop" in await send(guarded, "/risk")
+    assert guarded.control._guard.limits.risk_per_trade_pct == 1.0
+    entry = (await guarded.control.audit())[0]
+    assert (entry.actor, entry.action, entry.old, entry.new) == (f"tg:{ADMIN_ID}", "set_risk", "risk=1.5%", "risk=1%")
+    assert "Min confidence: 0.65" in (await send(guarded, "/set min_confidence 0.65") and await send(guarded, "/risk"))
+
+
+async def test_raising_the_risk_waits_for_the_same_admins_confirmation(guarded: Harness) -> None:
+    text = await send(guarded, "/set max_positions 5")
+    assert "raise the risk: maximum open positions 3 → 5" in text
+    assert (await guarded.control.risk()).max_open_positions == 3, "nothing changes before the press"
+    confirm, _cancel = button_data(guarded)
+    assert "only the admin who asked" in await press(guarded, confirm, OTHER_ADMIN_ID)
+    assert (await guarded.control.risk()).max_open_positions == 3
+    assert "maximum open positions set to 5 (was 3)" in await press(guarded, confirm, ADMIN_ID)
+    assert guarded.control._guard.limits.max_open_positions == 5
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("/set risk abc", "risk must be a number from 0.1% to 5%"),
+        ("/set risk 50", "risk must be a number from 0.1% to 5%"),
+        ("/set max_positions 2.5", "max_positions must be a whole number from 1 to 10"),
+        ("/set leverage_cap 3", "/set takes one of risk, min_confidence, max_positions"),
+        ("/set risk", "/set takes a key and a value"),
+        ("/set risk 1.5", "already 1.5%"),
+    ],
+)
+async def test_bad_values_say_what_is_allowed_and_change_nothing(guarded: Harness, text: str, needle: str) -> None:
+    assert needle in await send(guarded, text)
+    assert await guarded.control.audit() == []
+
+
+async def test_non_admins_cannot_set(guarded: Harness) -> None:
+    assert "admins only" in await send(guarded, "/set risk 0.5", USER_ID)
+
+
+async def test_the_setting_survives_a_restart() -> None:
+    store = MemoryStateStore()
+    first = build_control()
+    first._store, first._guard = store, RiskGuard(first._limits)
+    await first.set_risk("tg:1", "risk", "0.8")
+    again = build_control()
+    again._store, again._guard = store, RiskGuard(again._limits)
+    assert (await again.restore_risk()).risk_per_trade_pct == 0.8 and again._guard.limits.risk_per_trade_pct == 0.8
