@@ -27,6 +27,13 @@ def build_admin_risk_router() -> Router:
         result = await control.set_risk(actor_of(message), words[0], words[1])
         await _answer(message, result)
 
+    @router.message(Command("open"))
+    async def open_position(message: Message, command: CommandObject, control: ControlService) -> None:
+        words = (command.args or "").split()
+        if len(words) not in (2, 3):
+            raise UserInputError("/open takes a symbol, long or short, and an optional risk %, e.g. /open BTC/USDT:USDT long 1")
+        await _answer(message, await control.request_open(actor_of(message), *words))
+
     return router
 
 

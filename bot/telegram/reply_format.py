@@ -35,6 +35,7 @@ ADMIN_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("pause", "[reason] — no new entries; open positions stay managed"),
         ("stopentry", "the same as /pause, by freqtrade's name"),
         ("resume", "allow new entries again"),
+        ("open", "SYM long|short [risk%] — a manual trade through the guard (asks to confirm)"),
         ("close", "SYM — close one position at market"),
         ("closeall", "close every position (asks to confirm)"),
         ("cycle", "run a trading cycle now"),

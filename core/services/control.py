@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ConfirmAction = Literal["live", "closeall", "set"]
+ConfirmAction = Literal["live", "closeall", "set", "open"]
 StatsPeriod = Literal["7d", "30d", "all"]
 MAX_SYMBOLS = 20
 
@@ -42,6 +42,7 @@ class Confirmation:
     expires_at: datetime
     setting: tuple[str, float] | None = None  # for "set": the key and the value it raises the risk to
     detail: str = ""  # what pressing confirm will do, in words
+    order: tuple[str, str, float | None] | None = None  # for "open": symbol, side, risk % (None: the limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,10 +259,11 @@ class ControlService:
             return f"live check failed: {type(error).__name__}"
 
     async def request_confirmation(
-        self, actor: str, action: ConfirmAction, setting: tuple[str, float] | None = None, detail: str = ""
+        self, actor: str, action: ConfirmAction, setting: tuple[str, float] | None = None, detail: str = "",
+        order: tuple[str, str, float | None] | None = None,
     ) -> Confirmation:
-        if action not in ("live", "closeall", "set"):
-            raise UserInputError(f"confirmation is for 'live', 'closeall' or 'set', got {action!r}")
+        if action not in ("live", "closeall", "set", "open"):
+            raise UserInputError(f"confirmation is for 'live', 'closeall', 'set' or 'open', got {action!r}")
         if action == "live":
             if not (await self.state()).dry_run:
                 raise UserInputError("already live: dry-run is off")
@@ -270,7 +272,7 @@ class ControlService:
                 raise UserInputError(f"cannot go live: {blocker}")
         now = self._wall.now()
         self._pending = {t: c for t, c in self._pending.items() if c.expires_at > now}
-        confirmation = Confirmation(secrets.token_urlsafe(12), action, actor, now + self._ttl, setting, detail)
+        confirmation = Confirmation(secrets.token_urlsafe(12), action, actor, now + self._ttl, setting, detail, order)
         self._pending[confirmation.token] = confirmation
         return confirmation
 
@@ -290,6 +292,8 @@ class ControlService:
                 raise UserInputError(f"cannot go live: {blocker}")
             await change_state(self._store, self._defaults, self._clock, actor, "dry_run_off", dry_run=False)
             return "dry-run is off: orders now go to the exchange"
+        if pending.action == "open" and pending.order is not None:
+            return await self._open(actor, *pending.order)
         if pending.action == "set" and pending.setting is not None:
             key, value = pending.setting
             return await self._apply_risk(actor, risk_settings.SETTINGS[key], value)
@@ -338,6 +342,46 @@ class ControlService:
             self._limits = replace(self._limits, **changes)  # type: ignore[arg-type]
             self._guard.limits = self._limits
         return self._limits
+
+    # ---- manual trades (/open) -------------------------------------------------------------------
+
+    async def request_open(self, actor: str, symbol: str, side: str, risk: str | None = None) -> Confirmation:
+        """`/open SYM long|short [risk%]`: checked here, confirmed by the same admin, then reviewed by the
+        guard like any signal (stop required, sized by risk)."""
+        if self._cycle is None:
+            raise UserInputError("no trading cycle is configured in this process")
+        wanted = _normalise_symbol(symbol)
+        available = set(await self._market_data.symbols())
+        if wanted not in available:
+            sample = ", ".join(sorted(available)[:8]) or "none"
+            raise UserInputError(f"unknown symbol {symbol!r}: use the exchange's ccxt symbols, e.g. {sample}")
+        direction = side.strip().lower()
+        if direction not in ("long", "short"):
+            raise UserInputError(f"/open takes long or short after the symbol, got {side!r}")
+        risk_pct = risk_settings.parse("risk", risk)[1] if risk is not None else None
+        if any(p.symbol == wanted for p in await self._broker.positions()):
+            raise UserInputError(f"a {wanted} position is already open; one position per symbol")
+        share = f"{risk_pct:g}%" if risk_pct is not None else f"{self._limits.risk_per_trade_pct:g}% (the limit)"
+        detail = f"open a {direction.upper()} {wanted} at market, risking {share} of equity at an ATR stop"
+        return await self.request_confirmation(actor, "open", detail=detail, order=(wanted, direction, risk_pct))
+
+    async def _open(self, actor: str, symbol: str, side: str, risk_pct: float | None) -> str:
+        assert self._cycle is not None
+        now = self._clock.now()
+        verdict, events = await self._cycle.open_manual(symbol, side, now, actor=actor, risk_pct=risk_pct)
+        await self._store.append_audit(
+            AuditEntry(now, actor, "open_manual", f"{symbol} {side}", "approved" if verdict.approved else
+                       f"refused: {verdict.reason}")
+        )
+        if not verdict.approved or verdict.intent is None:
+            return f"refused by the risk guard ({verdict.reason}): {verdict.detail}"
+        intent = verdict.intent
+        filled = "filled" if any(e.kind == "entry" for e in events) else "fills at the next bar's open"
+        return (
+            f"{side} {symbol} approved and {filled}: stop {intent.stop_loss:.6g}, targets "
+            f"{', '.join(f'{t:.6g}' for t in intent.take_profit)}, risking {intent.risk_amount:,.2f} USDT; "
+            f"signal {intent.signal_id}"
+        )
 
     # ---- positions and cycles -------------------------------------------------------------------
 

@@ -69,3 +69,13 @@ async def test_the_setting_survives_a_restart() -> None:
     again = build_control()
     again._store, again._guard = store, RiskGuard(again._limits)
     assert (await again.restore_risk()).risk_per_trade_pct == 0.8 and again._guard.limits.risk_per_trade_pct == 0.8
+
+
+async def test_open_asks_the_same_confirmation_and_validates(guarded: Harness) -> None:
+    guarded.broker.open_positions.clear()
+    text = await send(guarded, "/open ETH/USDT:USDT short 0.5")
+    assert "open a SHORT ETH/USDT:USDT at market, risking 0.5% of equity at an ATR stop" in text
+    assert len(button_data(guarded)) == 2
+    assert "/open takes a symbol, long or short" in await send(guarded, "/open ETH/USDT:USDT")
+    assert "unknown symbol" in await send(guarded, "/open NOPE/USDT:USDT long")
+    assert "admins only" in await send(guarded, "/open ETH/USDT:USDT long", USER_ID)

@@ -190,3 +190,32 @@ async def test_a_confirmation_expires_on_the_wall_clock_not_the_simulated_market
     wall.advance(timedelta(seconds=61))
     with pytest.raises(UserInputError, match="expired"):
         await control.confirm("tg:1", again.token)
+
+
+async def test_open_a_manual_trade_goes_through_the_guard_and_is_marked_manual():
+    control, _clock, _ = build()
+    with pytest.raises(UserInputError, match="long or short"):
+        await control.request_open("tg:1", SYMS[0], "up")
+    with pytest.raises(UserInputError, match=r"risk must be a number from 0\.1% to 5%"):
+        await control.request_open("tg:1", SYMS[0], "long", "9")
+    pending = await control.request_open("tg:1", SYMS[0].lower(), "long", "1")
+    assert pending.action == "open" and "LONG BTC/USDT:USDT at market, risking 1%" in pending.detail
+    with pytest.raises(UserInputError, match="only the admin who asked"):
+        await control.confirm("tg:2", pending.token)
+    result = await control.confirm("tg:1", pending.token)
+    assert "approved" in result and "-manual" in result, result
+    record = await control._log.signal(result.rsplit("signal ", 1)[1])
+    assert record.record.engine == "manual" and "Manual long by tg:1" in record.record.decision.reasoning
+    intent = record.verdict.intent
+    assert intent.stop_loss < intent.reference_price < intent.take_profit[0]  # a stop, on the right side
+    equity = (await control._broker.account()).equity
+    assert intent.risk_amount == pytest.approx(equity * 0.01, rel=0.02)  # sized by the 1 % asked
+    assert (await control.audit())[0].action == "open_manual"
+
+
+async def test_a_manual_trade_the_guard_refuses_is_not_forced():
+    control, _clock, _ = build()
+    await control.pause("tg:1")
+    pending = await control.request_open("tg:1", SYMS[0], "short")
+    assert "refused by the risk guard (paused)" in await control.confirm("tg:1", pending.token)
+    assert await control.positions() == []
