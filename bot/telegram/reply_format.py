@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +17,7 @@ from core.models import AuditEntry, Position, RuntimeState, TradeEvent, iso_z
 from core.protocols import CycleRecord
 
 if TYPE_CHECKING:
-    from core.services.control import Confirmation, StatsReport, StatusReport
+    from core.services.control import Confirmation, PositionView, StatsReport, StatusReport
 
 PUBLIC_COMMANDS: tuple[tuple[str, str], ...] = (
     ("start", "what this bot is"),
@@ -178,10 +178,32 @@ def confirmation_prompt(confirmation: Confirmation) -> str:
     )
 
 
-def positions_text(positions: Sequence[Position]) -> str:
-    if not positions:
+def positions_text(views: Sequence[PositionView]) -> str:
+    """Each open position: side, entry, the last price and unrealised P&L (USDT and R), age, stop,
+    targets, leverage and liquidation, and the signal id for /why."""
+    if not views:
         return "No open positions."
-    return "<b>Open positions</b>\n" + "\n".join(position_line(p) for p in positions)
+    lines = ["<b>Open positions</b>"]
+    for v in views:
+        p = v.position
+        targets = ", ".join(_price(t) for t in p.take_profit) or "—"
+        lines.append(f"<b>{escape(p.symbol)}</b> {p.side.upper()} ×{p.leverage} · opened {_age(v.age_s)} ago")
+        if v.mark is not None and v.unrealised is not None:
+            r = f" · {v.r_multiple:+.2f}R" if v.r_multiple is not None else ""
+            lines.append(f"  entry {_price(p.entry_price)} → now {_price(v.mark)}: {v.unrealised:+,.2f} USDT{r}")
+        else:
+            lines.append(f"  entry {_price(p.entry_price)} (no current price)")
+        lines.append(f"  stop {_price(p.stop_loss)} · targets {targets} · liq {_price(p.liquidation_price)}")
+        if p.signal_id:
+            lines.append(f"  signal <code>{escape(p.signal_id)}</code>")
+    return "\n".join(lines)
+
+
+def _age(seconds: float) -> str:
+    minutes = max(0, int(seconds // 60))
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    return f"{days} d {hours} h" if days else (f"{hours} h {mins} min" if hours else f"{mins} min")
 
 
 def events_text(title: str, events: Sequence[TradeEvent]) -> str:
@@ -195,8 +217,34 @@ def events_text(title: str, events: Sequence[TradeEvent]) -> str:
     return "\n".join(lines)
 
 
+ACTION_WORDS = {"long": "a long", "short": "a short", "hold": "no trade", "close": "close", "paused": "paused",
+                "skipped": "already decided this hour", "error": "failed"}
+
+
 def cycle_text(summary: object) -> str:
-    """A CycleSummary rendered from its fields (kept generic so the cycle may grow fields freely)."""
+    """A cycle in words: per symbol what was decided and what became of it. Anything that is not a
+    CycleSummary is rendered from its fields."""
+    decisions = getattr(summary, "decisions", None)
+    if isinstance(decisions, dict):
+        as_of = getattr(summary, "as_of", None)
+        when = f" as of {as_of.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if isinstance(as_of, datetime) else ""
+        lines = [f"✅ Cycle done{when} in {getattr(summary, 'duration_ms', 0.0):,.0f} ms"]
+        approved = set(getattr(summary, "approved", ()))
+        rejected: dict[str, str] = getattr(summary, "rejected", {})
+        errors: dict[str, str] = getattr(summary, "errors", {})
+        for symbol, action in decisions.items():
+            words = ACTION_WORDS.get(action, action)
+            if symbol in approved:
+                words += " → approved, order sent (fills at the next open on paper)"
+            elif symbol in rejected and action in ("long", "short"):
+                words += f" → refused by the risk guard ({rejected[symbol]})"
+            elif symbol in errors:
+                words += f": {errors[symbol][:160]}"
+            lines.append(f"• {escape(symbol.split(':')[0])}: {escape(words)}")
+        events = getattr(summary, "events", ())
+        if events:
+            lines.append(f"Broker events: {len(events)} (fills, exits, stop moves), posted to the channel")
+        return "\n".join(lines)
     lines = ["✅ Cycle done"]
     if dataclasses.is_dataclass(summary) and not isinstance(summary, type):
         for field in dataclasses.fields(summary):
@@ -248,7 +296,8 @@ def audit_text(entries: Sequence[AuditEntry]) -> str:
     lines = ["<b>Audit</b> (newest first)"]
     for e in entries:
         change = f"{e.old} → {e.new}" if (e.old or e.new) else ""
-        lines.append(f"{iso_z(e.at)} {escape(e.actor)} {escape(e.action)} {escape(change)}".rstrip())
+        when = e.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        lines.append(f"{when} · {escape(e.actor)} · {escape(e.action.replace('_', ' '))} {escape(change)}".rstrip())
     return "\n".join(lines)
 
 

@@ -59,6 +59,17 @@ class StatusReport:
 
 
 @dataclass(frozen=True, slots=True)
+class PositionView:
+    """An open position as `/positions` shows it: marked at the last price when there is one."""
+
+    position: Position
+    mark: float | None
+    unrealised: float | None  # USDT, before the exit's costs
+    r_multiple: float | None  # unrealised P&L over the initial risk
+    age_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class StatsReport:
     """The positions that finished in the period (`core.trade_stats`): a trade is a position, its partial
     exits are `legs`; wins, win rate, profit factor, expectancy, best and worst are per position."""
@@ -154,6 +165,20 @@ class ControlService:
 
     async def positions(self) -> list[Position]:
         return list(await self._broker.positions())
+
+    async def position_views(self) -> list[PositionView]:
+        now = self._clock.now()
+        views = []
+        for p in await self._broker.positions():
+            try:
+                mark: float | None = (await self._market_data.ticker(p.symbol)).last
+            except Exception:  # no price now: the position is still shown, unmarked
+                mark = None
+            unrealised = p.unrealized_pnl(mark) if mark is not None else None
+            risk = abs(p.entry_price - p.initial_stop) * p.qty
+            r = unrealised / risk if unrealised is not None and risk > 0 else None
+            views.append(PositionView(p, mark, unrealised, r, (now - p.entry_time).total_seconds()))
+        return views
 
     async def risk(self) -> RiskLimits:
         return self._limits
@@ -424,7 +449,7 @@ class ControlService:
         if self._cycle is None:
             raise UserInputError("no trading cycle is configured in this process")
         now = self._clock.now()
-        await self._store.append_audit(AuditEntry(now, actor, "run_cycle", "", now.isoformat()))
+        await self._store.append_audit(AuditEntry(now, actor, "run_cycle", "", f"as of {now.astimezone(UTC):%Y-%m-%d %H:%M} UTC"))
         return await self._cycle.run(now)
 
 

@@ -76,7 +76,9 @@ class FakeMarketData:
         raise NotImplementedError
 
     async def ticker(self, symbol: str) -> Ticker:
-        raise NotImplementedError
+        if symbol != "BTC/USDT:USDT":
+            raise ConnectionError(f"no ticker for {symbol}")
+        return Ticker(symbol, 61_000.0, None, None, 1e9)
 
     async def symbols(self) -> Sequence[str]:
         return MARKETS
