@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -207,6 +208,7 @@ class App:
         self._gate_check: asyncio.Task[None] | None = None
         self._built = False
         self.recent_logs = RecentLogs()
+        self._started = False
 
     @property
     def services(self) -> Services:
@@ -560,6 +562,10 @@ class App:
             elif self.scheduler is not None:
                 await self.dp.emit_shutdown(bot=None, dispatcher=self.dp, **self.dp.workflow_data)
         if self._built:
+            if self.scheduler is not None or self._started:
+                await self._tell_admins("stopped")
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.publisher.drain(), 10)
             await self.publisher.wait_idle()
             await self.publisher.close()
             with contextlib.suppress(Exception):
@@ -576,12 +582,30 @@ class App:
             self._gate_check = asyncio.create_task(self._refresh_live_gate())
         await self.publisher.recover()
         await self.announce_unposted()
+        await self._tell_admins("started")
         self.publisher.kick()
         if bot is not None:
             try:
                 await set_bot_commands(bot, sorted(self.admin_ids))
             except Exception as error:
                 log.warning("setMyCommands failed: %s", error)
+
+    async def _tell_admins(self, what: str) -> None:
+        """The admins hear when the bot starts (version, mode, engine, symbols) and when it stops."""
+        try:
+            state = await self.refresh_state()
+            mode = "dry-run (paper trading)" if state.dry_run else "LIVE (orders go to the exchange)"
+            where = "the demo, on a simulated clock" if self.demo else "live clock"
+            if what == "started":
+                self._started = True
+                text = (f"🟢 {version_line()} started: {mode}, engine {self.engine.name}, "
+                        f"symbols {escape(', '.join(state.symbols))}; {where}.")
+            else:
+                self._started = False
+                text = f"🔴 AI Trader stopped ({mode}); open positions: {len(await self.broker.positions())}."
+            await self.notifier.notice(text)
+        except Exception as error:  # telling the admins must never stop the bot from starting or stopping
+            log.warning("could not tell the admins the bot %s: %s", what, error)
 
     async def _refresh_live_gate(self) -> None:
         assert self.services.live_gate is not None  # only scheduled when there is a gate

@@ -179,7 +179,11 @@ class ChannelNotifier:
                 log.exception("no legs for %s; its exit shows the last leg only", event.position_id)
         return position_outcome(event, legs)
 
-    async def alert(self, text: str) -> None:
+    async def notice(self, html: str) -> None:
+        """To the admins, not a warning (the bot started or stopped); `html` is sent as given."""
+        await self.alert(html, _plain=True)
+
+    async def alert(self, text: str, _plain: bool = False) -> None:
         now = self._clock.now()
         if not self.admin_ids:
             log.warning("admin alert (no TELEGRAM_ADMIN_IDS to send it to): %s", text)
@@ -188,7 +192,8 @@ class ChannelNotifier:
         bucket = now.strftime("%Y%m%d%H")
         for admin in self.admin_ids:
             await self._outbox.enqueue(
-                NewPost(f"alert:{admin}:{digest}:{bucket}", str(admin), "alert", alert_text(text), now)
+                NewPost(f"alert:{admin}:{digest}:{bucket}", str(admin), "alert",
+                        text if _plain else alert_text(text), now)
             )
         self._nudge()
 

@@ -198,3 +198,17 @@ async def test_pulse_daily_and_track_record_through_the_wired_app(tmp_path: Path
         assert await app.outbox.get("record:pinned") is not None
     finally:
         await app.stop()
+
+
+async def test_admins_hear_when_the_bot_starts_and_stops(tmp_path: Path) -> None:
+    app, _clock = demo_app(tmp_path)
+    await app.start()
+    db = tmp_path / "app.sqlite"
+    await app.stop()
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        texts = [t for (t,) in conn.execute("SELECT text FROM outbox WHERE kind = 'alert' AND chat_id = '1001'")]
+    assert any(t.startswith("🟢 AI Trader") and "started: dry-run (paper trading), engine rules" in t
+               and "BTC/USDT:USDT, ETH/USDT:USDT" in t for t in texts), texts
+    assert any(t.startswith("🔴 AI Trader stopped (dry-run") for t in texts), texts
