@@ -59,14 +59,31 @@ async def download_recent(symbols: Sequence[str], settings: Settings, target: Pa
     return target
 
 
+SOURCE_FILE = "market-data-source.txt"
+
+
 async def resolve_data(data: Path | None, symbols: Sequence[str], settings: Settings, out: Path,
                        console: Console) -> Path:
-    """`--data`, else recent candles through ccxt, else the shared real data, else the bundled sample."""
+    """`--data`, else the source the previous run in `out` used (a restart must not switch data silently),
+    else recent candles through ccxt, else the shared real data, else the bundled sample. Stated once."""
     if data is not None:
         if not await asyncio.to_thread(data.is_dir):
             raise UserInputError(f"--data: {data} is not a folder")
         console.print(f"Market data: {data}")
         return data
+    remembered = out / SOURCE_FILE
+    if await asyncio.to_thread(remembered.is_file):
+        previous = Path((await asyncio.to_thread(remembered.read_text)).strip())
+        if await asyncio.to_thread(previous.is_dir):
+            console.print(f"Market data: {previous} (as in the previous run; --data DIR to change)")
+            return previous
+    folder = await _first_source(symbols, settings, out, console)
+    await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(remembered.write_text, f"{folder.resolve()}\n")
+    return folder
+
+
+async def _first_source(symbols: Sequence[str], settings: Settings, out: Path, console: Console) -> Path:
     cache = out / "market-data"
     try:
         folder = await download_recent(symbols, settings, cache)
