@@ -288,6 +288,10 @@ class App:
         # pyarrow (pandas' feather reader) through the system allocator: its default mimalloc pool keeps
         # freed pages mapped, ~12 MB more resident for ten symbols in bench/bot.py.
         pyarrow.set_memory_pool(pyarrow.system_memory_pool())
+        if self.settings.chart_theme != "dark":
+            from bot.telegram import charts
+
+            charts.use_theme(self.settings.chart_theme)
         self._services = await self._wire()
         await self._services.control.restore_risk()  # limits set from chat (/set) survive a restart
         self._services.dp.startup.register(self._on_startup)

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     # Evaluation lab (#13): replay's kill-switch policy — 0 stays paused to the end, N resumes after N days
     replay_resume_after_days: float = Field(0.0, ge=0, le=3650)
 
+    # Channel presentation (#16): the charts' colours
+    chart_theme: Literal["dark", "light"] = "dark"
+
     @field_validator("telegram_admin_ids", mode="before")
     @classmethod
     def _parse_admin_ids(cls, value: object) -> object:

@@ -286,6 +286,6 @@ class ChannelNotifier:
             side=pos.side,
             liquidation=pos.liquidation_price,
             ema_spans=EMA_SPANS,
-            title=f"{event.symbol} · {self._tf}",
+            title=f"{event.symbol.split(':')[0]} · {self._tf}",  # the symbol as the caption names it
             bars=self._bars,
         )
