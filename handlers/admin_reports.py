@@ -1,5 +1,6 @@
 """The admins' freqtrade-style reports (DESIGN §4.7): /balance, /profit [days], /performance, /daily [n],
-/weekly [n], /monthly [n], /trades [n], /count, /version, /health, /logs [n], /show_config, and /stopentry.
+/weekly [n], /monthly [n], /trades [n], /count, /version, /health, /logs [n], /show_config, /reload_config and
+/stopentry.
 
 Gated by the sender's user id like the admin router. Thin: parse, one call, render. A bad argument is a
 UserInputError, answered by the error router with what is allowed.
@@ -24,6 +25,7 @@ ConfigView = Callable[[], Mapping[str, str]]
 HealthView = Callable[[], Awaitable[str]]
 LogsView = Callable[[int], list[str]]
 VersionView = Callable[[], str]
+ReloadView = Callable[[str], Awaitable[str]]
 
 
 def build_admin_reports_router() -> Router:
@@ -75,6 +77,10 @@ def build_admin_reports_router() -> Router:
     @router.message(Command("show_config"))
     async def show_config(message: Message, config_view: ConfigView) -> None:
         await message.answer(fmt.config_text(config_view()))
+
+    @router.message(Command("reload_config"))
+    async def reload_config(message: Message, reload_view: ReloadView) -> None:
+        await message.answer(await reload_view(actor_of(message)))
 
     @router.message(Command("stopentry"))
     async def stop_entry(message: Message, command: CommandObject, control: ControlService) -> None:

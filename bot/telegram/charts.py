@@ -139,6 +139,7 @@ def _hline(ax: Axes, y: float, colour: str, label: str, style: str = "-") -> Non
         fontsize=LABEL_PT,
         color=colour,
         fontweight="bold",
+        bbox={"facecolor": PANEL, "alpha": 0.75, "edgecolor": "none", "pad": 1.5},  # readable over candles
     )
 
 

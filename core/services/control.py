@@ -352,6 +352,20 @@ class ControlService:
         )
         return f"{setting.label} set to {setting.show(value)} (was {setting.show(old)})"
 
+    async def reload_limits(self, actor: str, limits: RiskLimits) -> list[str]:
+        """`/reload_config`: the limits re-read from the settings, then the ones set from chat (/set) over
+        them again. Returns what changed, as `name old → new`, audited as one entry."""
+        old = self._limits
+        self._limits = limits
+        self._guard.limits = limits
+        new = await self.restore_risk()
+        changed = [f"{f} {getattr(old, f)} → {getattr(new, f)}" for f in old.__dataclass_fields__
+                   if getattr(old, f) != getattr(new, f)]
+        await self._store.append_audit(
+            AuditEntry(self._clock.now(), actor, "reload_config", "; ".join(changed) or "nothing changed", "reloaded")
+        )
+        return changed
+
     async def restore_risk(self) -> RiskLimits:
         """At start-up: the limits admins set from chat, over the settings' defaults."""
         changes: dict[str, object] = {}
