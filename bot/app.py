@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,7 +37,7 @@ from bot.telegram.notifier import ChannelNotifier
 from bot.telegram.publisher import ConsoleSender, PostSender, Publisher, TelegramSender
 from bot.telegram.reply_format import ADMIN_COMMANDS, PUBLIC_COMMANDS
 from core.clock import MinuteClock, SystemClock
-from core.errors import UserInputError
+from core.errors import FatalError, UserInputError
 from core.execution.broker_switch import SwitchingBroker
 from core.execution.paper_broker import MarketDataBarFeed, PaperBroker
 from core.market.snapshot import LiveSnapshotSource
@@ -54,6 +54,7 @@ from handlers.admin_risk import build_admin_risk_router
 from handlers.errors import build_errors_router
 from handlers.public import build_public_router
 from handlers.rate_limit import RateLimiter
+from jobs.failures import AlertThrottle
 from jobs.scheduler import ScheduledJob, build_scheduler, standard_jobs
 from storage.book_repo import SqliteBookStore
 from storage.db import Database
@@ -79,6 +80,8 @@ CONSOLE_CHANNEL = "@console"
 # bench/bot.py (10 symbols, a week of cycles), 2 workers → 294–300 MB and a decision→post median of ~290 ms,
 # 1 worker → 280 MB and ~290–370 ms, still far under the 1 s target.
 WORKER_THREADS = 1
+DB_WATCH_S = 2.0
+STOP_WAIT_S = 10.0  # for posts being sent at shutdown; they stay in the outbox either way
 
 
 def build_dispatcher(*, rate_limiter: RateLimiter | None = None, **deps: Any) -> Dispatcher:
@@ -209,6 +212,10 @@ class App:
         self._built = False
         self.recent_logs = RecentLogs()
         self._started = False
+        self._stopping = False
+        self._failure: asyncio.Future[str] | None = None
+        self._alerts = AlertThrottle(self._send_alert)
+        self._watchdog: asyncio.Task[None] | None = None
 
     @property
     def services(self) -> Services:
@@ -292,13 +299,18 @@ class App:
             from bot.telegram import charts
 
             charts.use_theme(self.settings.chart_theme)
-        self._services = await self._wire()
+        db = await Database(self.settings.database_path, setting="DATABASE_PATH", on_lost=self.fail).connect()
+        try:
+            self._services = await self._wire(db)
+        except BaseException:  # a partial wiring must not leave the database's thread (and the process) alive
+            await db.close()
+            raise
         await self._services.control.restore_risk()  # limits set from chat (/set) survive a restart
         self._services.dp.startup.register(self._on_startup)
         self._services.dp.shutdown.register(self._on_shutdown)
         self._built = True
 
-    async def _wire(self) -> Services:
+    async def _wire(self, db: Database) -> Services:
         s = self.settings
         credentials: ExchangeCredentials | None = None  # the demo never talks to an exchange (nor loads ccxt)
         live_gate: LiveGate | None = None
@@ -315,7 +327,6 @@ class App:
                 from core.execution.live_gate import LiveGate
 
                 live_gate = LiveGate(credentials, s.symbols)
-        db = await Database(s.database_path).connect()
         state_store = SqliteStateStore(db)
         self._dry_run_flag = (await state_store.load_state(self.defaults)).dry_run
         market_data = self._market_data_override or self._market_data(credentials)
@@ -346,7 +357,10 @@ class App:
             channel = s.telegram_channel_id
             if channel is None:
                 raise UserInputError("TELEGRAM_CHANNEL_ID is not set: the bot needs a channel to post signals to")
+            from bot.telegram.faults import FatalErrorWatch
+
             bot = build_bot(token, s.telegram_api_base)
+            bot.session.middleware(FatalErrorWatch(s.telegram_api_base, self.fail))
             sender = TelegramSender(bot)
         else:
             sender = ConsoleSender(self.console_out)
@@ -393,7 +407,7 @@ class App:
             engine_name=engine.name,
             live_allowed=self._live_blocker,
             notifier=notifier,
-            wall_clock=SystemClock(),
+            confirmation_clock=SystemClock(),
         )
         dp = build_dispatcher(
             control=control,
@@ -407,6 +421,7 @@ class App:
             logs_view=self.recent_logs.last,
             config_view=self.config_view,
             reload_view=self.reload_config,
+            alert=self._alert,
         )
         return Services(
             db=db,
@@ -445,14 +460,20 @@ class App:
         c = credentials
         if c is None:
             raise UserInputError("the demo needs offline market data (MARKET_DATA_DIR or --data)")
-        return CcxtMarketData.from_id(c.exchange_id, api_key=c.api_key, secret=c.secret, testnet=c.testnet)
+        return CcxtMarketData.from_id(
+            c.exchange_id, api_key=c.api_key, secret=c.secret, testnet=c.testnet, setting="EXCHANGE_ID"
+        )
 
     def _engine(self, db: Database) -> DecisionEngine:
         from bot.wiring import decision_engine_for
 
         kind = self.settings.effective_engine
+        if self.demo and self.settings.engine is None and kind == "trend":
+            # The demo's accelerated clock shows a few days: the trend engine trades about weekly on daily
+            # bars (docs/strategy.md), so the showcase runs the hourly rules engine unless ENGINE is set.
+            kind = "rules"
         llm_stores = {}
-        if kind != "rules":
+        if kind not in ("rules", "trend"):
             from storage.llm_repo import SqliteCapabilityStore, SqliteDecisionCache, SqliteUsageLog
 
             llm_stores = {
@@ -491,7 +512,24 @@ class App:
         return self.broker.live_blocker() or (live_gate.blocker() if live_gate else None)
 
     async def _alert(self, text: str) -> None:
-        await self.notifier.alert(text)
+        """Admin alerts, rate-limited (jobs.failures.AlertThrottle); through the outbox, or straight to
+        Telegram when the outbox cannot take it (a full disk, the database gone)."""
+        await self._alerts(text)
+
+    async def _send_alert(self, text: str) -> None:
+        try:
+            await self.notifier.alert(text)
+        except Exception as error:
+            log.error("admin alert could not be queued (%s: %s): %s", type(error).__name__, error, text[:300])
+            if self.bot is None:
+                return
+            from bot.telegram.post_format import alert_text
+
+            for admin in sorted(self.admin_ids):
+                try:
+                    await self.bot.send_message(admin, alert_text(text))
+                except Exception as send_error:
+                    log.error("admin alert to %s failed: %s", admin, send_error)
 
     async def _equity(self) -> float:
         return (await self.broker.account()).equity
@@ -563,11 +601,25 @@ class App:
     # ---- life cycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Build (when not yet built) and start; any failure undoes what was started (a database thread
+        left open kept the process alive after its error line) and propagates."""
+        self._failure = asyncio.get_running_loop().create_future()
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         if not self._built:
             await self.build()
         self.recent_logs.install()
         dp, bot = self.services.dp, self.services.bot
+        await self._check_symbols()
         if bot is not None:
+            from bot.telegram.faults import bot_identity
+
+            await bot_identity(bot, self.settings.telegram_api_base)
             started = asyncio.Event()
             dp.startup.register(started.set)
             self._polling = asyncio.create_task(
@@ -578,16 +630,76 @@ class App:
             if self._polling.done():  # polling could not start: surface its error
                 waiter.cancel()
                 await self._polling
+            self._polling.add_done_callback(self._polling_ended)
         else:
             await dp.emit_startup(bot=None, dispatcher=dp, **dp.workflow_data)
+        self._watchdog = asyncio.create_task(self._watch_database())
         # What exists now (modules, aiogram, the app) lives as long as the process: keep it out of the cyclic
         # collector's passes, so the one run after each chart (bot.telegram.charts) costs ~0 instead of ~0.1 s.
         gc.collect()
         gc.freeze()
 
+    async def _check_symbols(self) -> None:
+        """SYMBOLS must be symbols the market data offers (NOPE/USDT:USDT was accepted and failed every cycle)."""
+        try:
+            known = set(await self.market_data.symbols())
+        except Exception as error:  # an exchange that is down now is retried by every cycle; not a start-up error
+            log.warning("could not list the market data's symbols (%s: %s); SYMBOLS not checked",
+                        type(error).__name__, error)
+            return
+        unknown = [s for s in self.settings.symbols if s not in known]
+        if unknown:
+            where = self.settings.market_data_dir or self.settings.exchange_id
+            sample = ", ".join(sorted(known)[:5]) or "none"
+            raise UserInputError(
+                f"SYMBOLS: {', '.join(unknown)} not offered by {where} (the symbols must be ccxt perpetual "
+                f"symbols it has, e.g. {sample})"
+            )
+
+    def fail(self, line: str) -> None:
+        """Something the bot cannot go on from (a revoked token, the database gone): `serve` stops with it."""
+        if self._failure is not None and not self._failure.done():
+            log.error("stopping: %s", line)
+            self._failure.set_result(line)
+
+    @property
+    def failed(self) -> str | None:
+        return self._failure.result() if self._failure is not None and self._failure.done() else None
+
+    async def _watch_database(self) -> None:
+        """An idle bot notices a deleted or replaced database too (writes check it themselves)."""
+        while True:
+            await asyncio.sleep(DB_WATCH_S)
+            with contextlib.suppress(FatalError):  # check_identity has called self.fail
+                self.db.check_identity()
+
+    def _polling_ended(self, task: asyncio.Task[None]) -> None:
+        if self._stopping or task.cancelled():
+            return
+        error = task.exception()
+        self.fail(f"Telegram polling stopped: {type(error).__name__}: {error}" if error else "Telegram polling stopped")
+
+    async def serve(self, until: Awaitable[object]) -> None:
+        """Run until `until` completes (a stop signal) or a fatal failure, which raises FatalError."""
+        assert self._failure is not None, "start() first"
+        stop = asyncio.ensure_future(until)
+        try:
+            await asyncio.wait({stop, self._failure}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await stop
+        if self.failed:
+            raise FatalError(self.failed)
+
     async def stop(self) -> None:
+        """Undo start() (also a partial one): polling, scheduler, outbox, market data, database, session."""
+        self._stopping = True
         gc.unfreeze()
         self.recent_logs.uninstall()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if self.dp is not None:
             if self._polling is not None:
                 with contextlib.suppress(RuntimeError):
@@ -597,19 +709,24 @@ class App:
                 self._polling = None
             elif self.scheduler is not None:
                 await self.dp.emit_shutdown(bot=None, dispatcher=self.dp, **self.dp.workflow_data)
-        if self._built:
+        await self._on_shutdown()
+        services = self._services
+        if services is not None:
             if self.scheduler is not None or self._started:
                 await self._tell_admins("stopped")
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self.publisher.drain(), 10)
-            await self.publisher.wait_idle()
-            await self.publisher.close()
+                    await asyncio.wait_for(services.publisher.drain(), 10)
             with contextlib.suppress(Exception):
-                await self.market_data.close()
-            await self.db.close()
-        if self.bot is not None:
-            await self.bot.session.close()
+                await asyncio.wait_for(services.publisher.wait_idle(), STOP_WAIT_S)
+            await services.publisher.close()
+            with contextlib.suppress(Exception):
+                await services.market_data.close()
+            await services.db.close()
+            if services.bot is not None:
+                with contextlib.suppress(Exception):
+                    await services.bot.session.close()
         self._built = False
+        self._stopping = False
 
     async def _on_startup(self, bot: Bot | None = None) -> None:
         self.scheduler = build_scheduler(self._jobs(), alert=self._alert)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from core.errors import UserInputError
+from core.errors import FatalError, UserInputError
 
 app = typer.Typer(
     add_completion=False,
@@ -45,6 +45,21 @@ def parse_symbols(value: str, name: str = "--symbols") -> tuple[str, ...]:
 def _run(coro_factory: Callable[[], Coroutine[Any, Any, int | None]]) -> None:
     try:
         code = asyncio.run(coro_factory())
+    except UserInputError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    except FatalError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    raise typer.Exit(code or 0)
+
+
+def _run_blocking(fn: Callable[[], int | None]) -> None:
+    """_run for a command that manages its own workers and event loops (sweep)."""
+    try:
+        code = fn()
     except UserInputError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
@@ -148,11 +163,11 @@ def snapshot(
 @app.command()
 def decide(
     snapshot: Annotated[str, typer.Option(help="snapshot JSON file, or - for standard input")],
-    engine: Annotated[str | None, typer.Option(help="llm or rules (default: ENGINE)")] = None,
+    engine: Annotated[str | None, typer.Option(help="llm, trend or rules (default: ENGINE)")] = None,
 ) -> None:
     """Print the decision record (action, stop, targets, confidence, reasoning) for a snapshot."""
-    if engine is not None and engine not in ("llm", "rules", "ensemble"):
-        raise_bad("--engine", f"must be llm, rules or ensemble, got {engine!r}")
+    if engine is not None and engine not in ("llm", "rules", "trend", "ensemble"):
+        raise_bad("--engine", f"must be llm, rules, trend or ensemble, got {engine!r}")
 
     async def go() -> int | None:
         from bot.commands.decide_cmd import print_decision
@@ -169,12 +184,12 @@ def replay(
     start: Annotated[str, typer.Option(help="first as_of, ISO-8601")],
     end: Annotated[str, typer.Option(help="last as_of, ISO-8601")],
     out: Annotated[Path, typer.Option(help="report folder")],
-    engine: Annotated[str, typer.Option(help="rules or llm")] = "rules",
+    engine: Annotated[str, typer.Option(help="rules, trend or llm")] = "rules",
     initial_equity: Annotated[float, typer.Option(help="starting equity in quote currency")] = 10_000.0,
 ) -> None:
     """Replay the live cycle over history and write the report (report.json, trades.csv, report.png, …)."""
-    if engine not in ("rules", "llm", "ensemble"):
-        raise_bad("--engine", f"must be rules, llm or ensemble, got {engine!r}")
+    if engine not in ("rules", "trend", "llm", "ensemble"):
+        raise_bad("--engine", f"must be rules, trend, llm or ensemble, got {engine!r}")
     if initial_equity <= 0:
         raise_bad("--initial-equity", f"must be positive, got {initial_equity}")
 
@@ -195,6 +210,53 @@ def replay(
         )
 
     _run(go)
+
+
+@app.command()
+def sweep(
+    data: Annotated[Path, typer.Option(help="folder of candle files in freqtrade's layout (BTC_USDT_USDT-1h-futures.feather, …)")],
+    symbols: Annotated[str, typer.Option(help="comma-separated symbols replayed together in a cell; ';' between sets: A,B;C")],
+    start: Annotated[str, typer.Option(help="first as_of, ISO-8601")],
+    end: Annotated[str, typer.Option(help="last as_of, ISO-8601")],
+    out: Annotated[Path, typer.Option(help="sweep folder (cells/, sweep.csv, sweep.json)")],
+    grid: Annotated[list[str] | None, typer.Option(help="SETTING=V1,V2 (repeatable), e.g. MIN_CONFIDENCE=0.55,0.6")] = None,
+    engine: Annotated[str, typer.Option(help="rules, llm, llm:MODEL, ensemble or baseline:NAME")] = "rules",
+    windows: Annotated[int, typer.Option(help="cut --start..--end into N consecutive equal windows")] = 1,
+    per_symbol: Annotated[bool, typer.Option(help="one cell per symbol instead of all symbols together")] = False,
+    workers: Annotated[int | None, typer.Option(help="local worker processes (default: CPUs, at most 4)")] = None,
+    cluster: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:8786); needs aitrader[cluster]")] = None,
+    initial_equity: Annotated[float, typer.Option(help="starting equity in quote currency")] = 10_000.0,
+) -> None:
+    """Replay a grid of settings × symbols × windows, resumably, on local processes or a Dask cluster."""
+
+    def go() -> int:
+        from bot.commands.sweep_cmd import default_workers, run_sweep
+        from core.evaluation.sweep import parse_grid
+
+        start_at, end_at = parse_time(start, "--start"), parse_time(end, "--end")
+        if end_at <= start_at:
+            raise UserInputError(f"--end: {end} must be after --start {start}")
+        if not initial_equity > 0:
+            raise UserInputError(f"--initial-equity: must be positive, got {initial_equity}")
+        sets = tuple(parse_symbols(part) for part in symbols.split(";") if part.strip())
+        if not sets:
+            raise UserInputError("--symbols: give at least one symbol, e.g. BTC/USDT:USDT,ETH/USDT:USDT")
+        return run_sweep(
+            data=data,
+            symbols=sets,
+            start=start_at,
+            end=end_at,
+            engine=engine,
+            grid=parse_grid(grid or []),
+            out=out,
+            windows=windows,
+            per_symbol=per_symbol,
+            workers=workers if workers is not None else default_workers(),
+            cluster=cluster,
+            initial_equity=initial_equity,
+        )
+
+    _run_blocking(go)
 
 
 @app.command()
@@ -220,13 +282,17 @@ def download(
 
 
 @app.command()
-def check() -> None:
-    """Validate settings and reach Telegram, the exchange and the LLM, reporting each."""
+def check(
+    reset_llm_capabilities: bool = typer.Option(
+        False, "--reset-llm-capabilities", help="forget the structured-output modes stored per LLM endpoint + model"
+    ),
+) -> None:
+    """Validate settings and reach Telegram, the exchange and the LLM (one real completion), reporting each."""
 
     async def go() -> int | None:
         from bot.commands.check_cmd import run_check
 
-        return await run_check()
+        return await run_check(reset_llm_capabilities=reset_llm_capabilities)
 
     _run(go)
 

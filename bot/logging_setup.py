@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import re
 
+from core.urls import scrub_urls_in
+
 _SECRETS: set[str] = set()
 _TOKEN_PATTERN = re.compile(r"(?<!\d)\d{6,12}:[A-Za-z0-9_-]{30,}")  # Telegram bot token shape
 
@@ -17,7 +19,7 @@ def register_secret(value: str | None) -> None:
 def mask(text: str) -> str:
     for secret in _SECRETS:
         text = text.replace(secret, "***")
-    return _TOKEN_PATTERN.sub("***", text)
+    return scrub_urls_in(_TOKEN_PATTERN.sub("***", text))
 
 
 class SecretMaskingFilter(logging.Filter):
@@ -39,5 +41,5 @@ def configure_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "aiogram.event", "apscheduler.executors.default", "ccxt"):
+    for noisy in ("httpx", "httpx2", "httpcore", "openai", "aiogram.event", "apscheduler.executors.default", "ccxt"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

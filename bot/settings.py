@@ -6,17 +6,27 @@ the CLI. Validation errors name the variable and what is allowed, in one line ea
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
+import annotated_types
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.config import CostModel, LlmConfig, RiskLimits
+from core.decide.endpoints import is_local_endpoint
+from core.decide.prices import parse_prices
+from core.decide.trend import TrendParams
 from core.errors import UserInputError
 from core.models import HARD_MAX_LEVERAGE
+from core.urls import scrub_url
 
-EngineName = Literal["llm", "rules", "ensemble"]
+EngineName = Literal["llm", "rules", "trend", "ensemble"]
+_TOKEN_SHAPE = re.compile(r"\d+:[A-Za-z0-9_-]+")  # what aiogram accepts (aiogram.utils.token)
+REMOTE_LLM_TIMEOUT_S = 60.0
+LOCAL_LLM_TIMEOUT_S = 300.0
 
 
 def _split_csv(value: object) -> object:
@@ -27,7 +37,8 @@ def _split_csv(value: object) -> object:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False,
+        allow_inf_nan=False,  # INITIAL_EQUITY=inf tripped the kill-switch on "inf is 20 % below inf"
     )
 
     # Telegram
@@ -41,11 +52,14 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_model: str = "gpt-4o-mini"
     llm_fallback_models: Annotated[tuple[str, ...], NoDecode] = ()
-    llm_timeout_s: float = Field(30.0, gt=0, le=600)
+    llm_timeout_s: float | None = Field(None, gt=0, le=3600)  # one decision's budget; None: 60 s, 300 s local
     llm_max_retries: int = Field(3, ge=0, le=10)
     llm_daily_token_budget: int = Field(2_000_000, ge=0)
-    llm_price_prompt_per_mtok: float = Field(0.15, ge=0)
-    llm_price_completion_per_mtok: float = Field(0.60, ge=0)
+    llm_price_prompt_per_mtok: float | None = Field(None, ge=0, le=10_000)
+    llm_price_completion_per_mtok: float | None = Field(None, ge=0, le=10_000)
+    llm_prices: str = ""  # model=PROMPT/COMPLETION,… USD per million tokens
+    llm_max_tokens: int = Field(800, ge=16, le=65_536)
+    llm_temperature: float = Field(0.2, ge=0, le=2)
     engine: EngineName | None = None
 
     # Exchange
@@ -62,28 +76,36 @@ class Settings(BaseSettings):
     cycle_cron: str = "0 * * * *"
     pulse_cron: str = "0 */4 * * *"
     daily_summary_cron: str = "5 0 * * *"
-    monitor_interval_s: int = Field(60, ge=5)
-    initial_equity: float = Field(10_000.0, gt=0)
+    monitor_interval_s: int = Field(60, ge=5, le=3600)
+    initial_equity: float = Field(10_000.0, gt=0, le=1e12)
 
     # Risk (DESIGN §5)
     max_leverage: int = Field(5, ge=1, le=HARD_MAX_LEVERAGE)
-    risk_per_trade_pct: float = Field(1.5, gt=0, le=10)
+    risk_per_trade_pct: float = Field(0.75, gt=0, le=10)  # docs/strategy.md: 0.75 with the 20 % kill-switch
     max_open_positions: int = Field(3, ge=1, le=50)
-    min_reward_risk: float = Field(1.5, gt=0)
+    min_reward_risk: float = Field(1.5, gt=0, le=100)
     min_confidence: float = Field(0.6, ge=0, le=1)
-    max_spread_bps: float = Field(15.0, gt=0)
-    min_quote_volume_24h: float = Field(5_000_000.0, ge=0)
-    extreme_funding_rate: float = Field(0.001, gt=0)
+    max_spread_bps: float = Field(15.0, gt=0, le=10_000)
+    min_quote_volume_24h: float = Field(5_000_000.0, ge=0, le=1e15)
+    extreme_funding_rate: float = Field(0.001, gt=0, le=1)
     daily_loss_limit_pct: float = Field(5.0, gt=0, le=100)
     max_drawdown_pct: float = Field(20.0, gt=0, le=100)
-    cooldown_after_stop_h: float = Field(4.0, ge=0)
-    stale_exit_h: float = Field(48.0, gt=0)
+    cooldown_after_stop_h: float = Field(4.0, ge=0, le=8760)
+    stale_exit_h: float = Field(720.0, gt=0, le=8760)  # docs/strategy.md: 48 h churned the trend engine's entries
     correlation_groups: str = "BTC/USDT:USDT,ETH/USDT:USDT"  # groups separated by ';'
-    taker_fee_bps: float = Field(5.0, ge=0)
-    slippage_bps: float = Field(2.0, ge=0)
+    taker_fee_bps: float = Field(5.0, ge=0, le=100)
+    slippage_bps: float = Field(2.0, ge=0, le=1000)
 
     # Evaluation lab (#13): replay's kill-switch policy — 0 stays paused to the end, N resumes after N days
     replay_resume_after_days: float = Field(0.0, ge=0, le=3650)
+
+    # Trend engine (ENGINE=trend, the default without an LLM; docs/strategy.md)
+    max_stop_pct: float = Field(15.0, gt=1.5, le=50)  # widest stop the guard accepts, % of price
+    trend_min_spread_atr: float = Field(0.5, ge=0, le=10)
+    trend_atr_stop_multiple: float = Field(2.0, gt=0, le=10)
+    trend_tp1_r: float = Field(6.0, gt=0, le=50)
+    trend_tp2_r: float = Field(20.0, gt=0, le=100)
+    trend_allow_shorts: bool = True
 
     # Channel presentation (#16): the charts' colours
     chart_theme: Literal["dark", "light"] = "dark"
@@ -93,9 +115,12 @@ class Settings(BaseSettings):
     def _parse_admin_ids(cls, value: object) -> object:
         value = _split_csv(value)
         if isinstance(value, list):
-            bad = [v for v in value if not str(v).lstrip("-").isdigit()]
+            bad = [v for v in value if not str(v).isdecimal() or not 0 < int(str(v)) < 2**53]
             if bad:
-                raise ValueError(f"must be comma-separated numeric Telegram user ids, got {', '.join(map(str, bad))}")
+                raise ValueError(
+                    "must be comma-separated numeric Telegram user ids (positive, below 2^53; group and channel "
+                    f"ids are negative and cannot steer), got {', '.join(map(str, bad))}"
+                )
             return tuple(int(v) for v in value)
         return value
 
@@ -119,6 +144,17 @@ class Settings(BaseSettings):
     def _empty_secret_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
+    @field_validator("llm_timeout_s", "llm_price_prompt_per_mtok", "llm_price_completion_per_mtok", mode="before")
+    @classmethod
+    def _empty_number_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("llm_prices")
+    @classmethod
+    def _check_prices(cls, value: str) -> str:
+        parse_prices(value)
+        return value
+
     @field_validator("telegram_channel_id", "market_data_dir", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
@@ -131,10 +167,76 @@ class Settings(BaseSettings):
             raise ValueError(f"must be @channelname or a numeric chat id like -100123, got {value!r}")
         return value
 
+    # ---- issue #12: start-up refuses what would fail later, naming the variable and what is allowed ----
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _TOKEN_SHAPE.fullmatch(value.get_secret_value()):
+            raise ValueError("must be a bot token as @BotFather gives it, <digits>:<letters, digits, _ or ->")
+        return value
+
+    @field_validator("telegram_api_base", "llm_base_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        try:
+            parts = urlsplit(value)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL like https://api.example.com, got {scrub_url(value)!r}")
+        return value
+
+    @field_validator("cycle_cron", "pulse_cron", "daily_summary_cron")
+    @classmethod
+    def _check_cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as error:
+            raise ValueError(f"must be a 5-field cron expression like '0 * * * *', got {value!r} ({error})") from None
+        return value
+
+    @field_validator("database_path", mode="before")
+    @classmethod
+    def _check_database_path(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must be the path of an SQLite file, e.g. ./data/aitrader.sqlite; got an empty value")
+        return value
+
+    @field_validator("database_path")
+    @classmethod
+    def _check_database_file(cls, value: Path) -> Path:
+        if value.is_dir():
+            raise ValueError(f"must be the path of an SQLite file, got the folder {value}")
+        return value
+
+    @field_validator("market_data_dir")
+    @classmethod
+    def _check_market_data_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"must be an existing folder of candle files (DESIGN §4.2), got {value}")
+        return value
+
+    @field_validator("correlation_groups")
+    @classmethod
+    def _check_groups(cls, value: str) -> str:
+        for group in filter(str.strip, value.split(";")):
+            members = [m.strip() for m in group.split(",") if m.strip()]
+            if len(members) < 2 or any("/" not in m for m in members):
+                raise ValueError(
+                    "must be groups of two or more ccxt symbols, ',' within a group and ';' between groups "
+                    f"(e.g. BTC/USDT:USDT,ETH/USDT:USDT;SOL/USDT:USDT,AVAX/USDT:USDT), or empty; got {group.strip()!r}"
+                )
+        return value
+
     @model_validator(mode="after")
     def _check_engine(self) -> Settings:
-        if self.engine in ("llm", "ensemble") and self.llm_api_key is None and not _is_local(self.llm_base_url):
+        if self.engine in ("llm", "ensemble") and self.llm_api_key is None and not is_local_endpoint(self.llm_base_url):
             raise ValueError(f"ENGINE={self.engine} needs LLM_API_KEY (or a local LLM_BASE_URL)")
+        if self.trend_tp2_r <= self.trend_tp1_r:
+            raise ValueError(f"TREND_TP2_R ({self.trend_tp2_r}) must be above TREND_TP1_R ({self.trend_tp1_r})")
         return self
 
     # ---- derived values -----------------------------------------------------------------------
@@ -143,7 +245,8 @@ class Settings(BaseSettings):
     def effective_engine(self) -> EngineName:
         if self.engine is not None:
             return self.engine
-        return "llm" if self.llm_api_key is not None else "rules"
+        # A local or LAN server (Ollama, llama.cpp, vLLM) is a choice as clear as a key.
+        return "llm" if self.llm_api_key is not None or is_local_endpoint(self.llm_base_url) else "trend"
 
     @property
     def live_requested(self) -> bool:
@@ -167,7 +270,17 @@ class Settings(BaseSettings):
             max_drawdown_pct=self.max_drawdown_pct,
             cooldown_after_stop_h=self.cooldown_after_stop_h,
             stale_exit_h=self.stale_exit_h,
+            max_stop_pct=self.max_stop_pct,
             correlation_groups=groups,
+        )
+
+    def trend_params(self) -> TrendParams:
+        return TrendParams(
+            min_spread_atr=self.trend_min_spread_atr,
+            atr_stop_multiple=self.trend_atr_stop_multiple,
+            target_r=(self.trend_tp1_r, self.trend_tp2_r),
+            allow_shorts=self.trend_allow_shorts,
+            max_stop_pct=self.max_stop_pct,
         )
 
     def cost_model(self) -> CostModel:
@@ -178,32 +291,58 @@ class Settings(BaseSettings):
             base_url=self.llm_base_url,
             model=self.llm_model,
             fallback_models=self.llm_fallback_models,
-            timeout_s=self.llm_timeout_s,
+            timeout_s=self.llm_timeout_budget_s,
             max_retries=self.llm_max_retries,
             daily_token_budget=self.llm_daily_token_budget,
             price_prompt_per_mtok=self.llm_price_prompt_per_mtok,
             price_completion_per_mtok=self.llm_price_completion_per_mtok,
+            prices=parse_prices(self.llm_prices),
+            max_tokens=self.llm_max_tokens,
+            temperature=self.llm_temperature,
         )
 
-
-def _is_local(url: str) -> bool:
-    return any(host in url for host in ("://127.", "://localhost", "://[::1]", "://0.0.0.0"))
+    @property
+    def llm_timeout_budget_s(self) -> float:
+        """LLM_TIMEOUT_S, or its default: a CPU-bound local model needs minutes where an API needs seconds."""
+        if self.llm_timeout_s is not None:
+            return self.llm_timeout_s
+        return LOCAL_LLM_TIMEOUT_S if is_local_endpoint(self.llm_base_url) else REMOTE_LLM_TIMEOUT_S
 
 
 def format_validation_error(error: ValidationError) -> str:
-    """One line per problem, naming the environment variable, e.g.
+    """One line per problem, naming the environment variable and, for a number, its allowed range, e.g.
     `TELEGRAM_ADMIN_IDS: must be comma-separated numeric Telegram user ids, got abc`."""
     lines = []
     for problem in error.errors():
-        name = "_".join(str(part) for part in problem["loc"] if not isinstance(part, int)).upper() or "SETTINGS"
+        field = "_".join(str(part) for part in problem["loc"] if not isinstance(part, int))
         message = problem["msg"].removeprefix("Value error, ")
-        lines.append(f"{name}: {message}")
+        allowed = _allowed_range(field)
+        if allowed and not problem["type"].startswith("value_error"):
+            message = f"{message}, got {problem['input']!r}; allowed: {allowed}"
+        lines.append(f"{field.upper() or 'SETTINGS'}: {message}")
     return "; ".join(lines)
+
+
+def _allowed_range(field: str) -> str | None:
+    """`a number from 0 to 100` for a field with numeric bounds (finite), else None."""
+    info = Settings.model_fields.get(field)
+    if info is None:
+        return None
+    low = high = None
+    for rule in info.metadata:
+        if isinstance(rule, (annotated_types.Gt, annotated_types.Ge)):
+            low = f"{'above' if isinstance(rule, annotated_types.Gt) else 'from'} {rule.gt if isinstance(rule, annotated_types.Gt) else rule.ge:g}"
+        elif isinstance(rule, (annotated_types.Lt, annotated_types.Le)):
+            high = f"{'below' if isinstance(rule, annotated_types.Lt) else 'up to'} {rule.lt if isinstance(rule, annotated_types.Lt) else rule.le:g}"
+    if low is None and high is None:
+        return None
+    kind = "a whole number" if info.annotation is int else "a finite number"
+    return " ".join(part for part in (kind, low, high) if part)
 
 
 def load_settings(env_file: str | Path | None = ".env", **overrides: object) -> Settings:
     """Read settings; raise UserInputError with a one-line message naming each bad variable."""
     try:
-        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg, arg-type]  # (validated by pydantic)
     except ValidationError as error:
         raise UserInputError(f"invalid settings: {format_validation_error(error)}") from None

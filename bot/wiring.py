@@ -9,7 +9,7 @@ their engine and their cycle's settings from here, so no command builds the stra
     result = await factory.replay(market, entry, symbols, start, end, 10_000.0, cache_dir=out / "fast")
     factory.version(entry)                               # StrategyVersion(id="…", descriptor={…})
 
-Engine names: `rules`, `llm` (the configured model), `llm:MODEL`, `ensemble`, `baseline:buy_and_hold`,
+Engine names: `rules`, `trend` (the default without an LLM), `llm` (the configured model), `llm:MODEL`, `ensemble`, `baseline:buy_and_hold`,
 `baseline:buy_and_hold_spot`, `baseline:ema_cross`, `baseline:tsmom`. Overrides are settings by their
 environment name (`MIN_CONFIDENCE=0.7`, validated as at start-up) or, for a baseline, its parameters
 (`lookback_days=60`). Importing this module pulls in no aiogram (replay workers stay light).
@@ -37,15 +37,16 @@ if TYPE_CHECKING:
     from core.evaluation.replay import ProgressCallback, ReplaySpec
     from core.evaluation.report import ReplayResult
     from core.market.offline import OfflineMarketData
+    from core.market.snapshot import SeriesSnapshotSource
     from core.protocols import DecisionEngine
 
 CACHE_FILE = "decision-cache.jsonl"
-CYCLE_ENGINES = ("rules", "llm", "ensemble")
+CYCLE_ENGINES = ("rules", "trend", "llm", "ensemble")
 # settings that change no decision (where to post, secrets, schedules): left out of a strategy version
 _NOT_DECISIONS = frozenset({
     "telegram_bot_token", "telegram_api_base", "telegram_channel_id", "telegram_admin_ids", "llm_api_key",
     "llm_timeout_s", "llm_max_retries", "llm_daily_token_budget", "llm_price_prompt_per_mtok",
-    "llm_price_completion_per_mtok", "exchange_id", "exchange_api_key", "exchange_secret", "exchange_testnet",
+    "llm_price_completion_per_mtok", "llm_prices", "exchange_id", "exchange_api_key", "exchange_secret", "exchange_testnet",
     "symbols", "dry_run", "database_path", "market_data_dir", "cycle_cron", "pulse_cron", "daily_summary_cron",
     "monitor_interval_s", "initial_equity", "engine", "replay_resume_after_days",
 })
@@ -91,7 +92,7 @@ def parse_engine(text: str, argument: str = "--engines") -> EngineEntry:
         name, engine = "", text
     engine = engine.strip()
     kind, colon, arg = engine.partition(":")
-    if (kind in ("rules", "ensemble", "llm") and not colon) or (kind == "llm" and arg):
+    if (kind in ("rules", "trend", "ensemble", "llm") and not colon) or (kind == "llm" and arg):
         pass
     elif kind == "baseline" and arg:
         from core.evaluation.baseline_engines import BASELINES
@@ -100,7 +101,7 @@ def parse_engine(text: str, argument: str = "--engines") -> EngineEntry:
             raise UserInputError(f"{argument}: unknown baseline {arg!r} (have: {', '.join(BASELINES)})")
     else:
         raise UserInputError(
-            f"{argument}: unknown engine {engine!r} (use rules, llm, llm:MODEL, ensemble or baseline:NAME, "
+            f"{argument}: unknown engine {engine!r} (use rules, trend, llm, llm:MODEL, ensemble or baseline:NAME, "
             "optionally named as NAME=ENGINE)"
         )
     if not name:
@@ -255,9 +256,11 @@ class CycleFactory:
         cache_dir: Path | None = None,
         progress: ProgressCallback | None = None,
         clock: SimulatedClock | None = None,
+        source: SeriesSnapshotSource | None = None,
     ) -> ReplayResult:
         """The entry over the window: cycle engines through the live TradingCycle (`run_replay_cycle`), LLM
-        ones through a decision cache in `cache_dir`; baselines through the same accounting."""
+        ones through a decision cache in `cache_dir`; baselines through the same accounting. `source`: the
+        window's indicators when already built (a sweep reuses them across the cells of one window)."""
         spec = self.replay_spec(entry, symbols, start, end, initial_equity)
         if entry.kind == "baseline":
             from core.evaluation.baseline_replay import replay_baseline
@@ -268,12 +271,14 @@ class CycleFactory:
 
         clock = clock or SimulatedClock(start)
         cache = None
-        if entry.kind != "rules" and cache_dir is not None:
+        if entry.kind not in ("rules", "trend") and cache_dir is not None:
             from core.decide.jsonl_cache import JsonlDecisionCache
 
             cache = JsonlDecisionCache(cache_dir / CACHE_FILE)
         engine = self.decision_engine(entry, clock=clock, cache=cache)
-        return await run_replay_cycle(market, spec, engine, progress=progress, clock=clock)
+        # An LLM step takes seconds: the progress moves every bar (rules: every 200 steps at ~20,000 bars/s).
+        every = {"progress_every": 1} if entry.kind in ("llm", "ensemble") else {}
+        return await run_replay_cycle(market, spec, engine, progress=progress, clock=clock, source=source, **every)
 
 
 def decision_engine_for(settings: Settings, kind: str, *, clock: Any, **stores: Any) -> DecisionEngine:
@@ -281,8 +286,8 @@ def decision_engine_for(settings: Settings, kind: str, *, clock: Any, **stores: 
     from core.decide.engines import build_engine
 
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key is not None else None
-    if kind == "rules":
-        return build_engine("rules")
+    if kind in ("rules", "trend"):
+        return build_engine(kind, trend_params=settings.trend_params())
     return build_engine(kind, llm_config=settings.llm_config(), api_key=key, clock=clock, **stores)
 
 

@@ -57,11 +57,13 @@ class LlmConfig:
     base_url: str = "https://api.openai.com/v1"
     model: str = "gpt-4o-mini"
     fallback_models: tuple[str, ...] = ()
-    timeout_s: float = 30.0
+    timeout_s: float = 60.0  # the time budget of one whole decision: every attempt, wait, re-ask and fallback
     max_retries: int = 3
     daily_token_budget: int = 2_000_000
-    price_prompt_per_mtok: float = 0.15
-    price_completion_per_mtok: float = 0.60
+    price_prompt_per_mtok: float | None = None  # set: one price for every model (core/decide/prices.py)
+    price_completion_per_mtok: float | None = None
     temperature: float = 0.2
+    max_tokens: int = 800  # completion tokens per request: a constrained decoder may otherwise never stop
+    prices: tuple[tuple[str, float, float], ...] = ()  # (model, prompt, completion) USD per million tokens
     retry_backoff_s: float = 1.0  # first transport-retry wait, doubled per attempt
     retry_wait_cap_s: float = 30.0  # longest wait between retries, also for a server's Retry-After

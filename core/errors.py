@@ -11,3 +11,7 @@ class TemporaryError(RuntimeError):
 
 class OperationalError(RuntimeError):
     """A failure that needs a person (exchange down, kill-switch): pause entries and alert the admins."""
+
+
+class FatalError(RuntimeError):
+    """The process cannot go on (token revoked, database gone): it stops with one line and a non-zero exit."""

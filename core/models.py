@@ -194,6 +194,7 @@ class Snapshot:
 # ---------------------------------------------------------------------------------------------
 
 MAX_REASONING_CHARS = 600
+MAX_NOTE_CHARS = 280  # the follower-facing note an entry post shows instead of the reasoning (#15)
 MAX_DECISION_LEVERAGE = 125
 
 
@@ -206,9 +207,12 @@ class Decision:
     leverage: int = 1
     invalidation: str = ""
     reasoning: str = ""
+    note: str = ""  # optional plain-language line for followers; the reasoning stays internal (/why)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "action", Action(self.action))
+        if len(self.note) > MAX_NOTE_CHARS:
+            raise DomainError(f"note is {len(self.note)} characters, at most {MAX_NOTE_CHARS}")
         object.__setattr__(self, "take_profit", tuple(float(t) for t in self.take_profit))
         if not (0.0 <= self.confidence <= 1.0):
             raise DomainError(f"confidence must be within [0, 1], got {self.confidence!r}")
@@ -266,6 +270,7 @@ class Decision:
             "leverage": self.leverage,
             "invalidation": self.invalidation,
             "reasoning": self.reasoning,
+            **({"note": self.note} if self.note else {}),
         }
 
 
@@ -291,6 +296,7 @@ class DecisionRecord:
     usage: TokenUsage = field(default_factory=TokenUsage)
     latency_ms: float = 0.0
     cached: bool = False
+    mode: str | None = None  # the LLM's structured-output mode of the last call (json_schema, json_object, prompt)
 
     def __post_init__(self) -> None:
         if self.status == "ok" and self.decision is None:

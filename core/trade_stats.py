@@ -107,7 +107,12 @@ class TradeStats:
 
 
 def trade_stats(legs: Sequence[ClosedTrade]) -> TradeStats:
-    positions = positions_of(legs)
+    """The figures of these legs, summed per position first."""
+    return figures_of(positions_of(legs), legs=len(legs))
+
+
+def figures_of(positions: Sequence[PositionResult], *, legs: int) -> TradeStats:
+    """The figures of positions already summed (a report's breakdown by bucket, side, month …)."""
     wins = [p.net_pnl for p in positions if p.net_pnl > 0]
     losses = [p.net_pnl for p in positions if p.net_pnl <= 0]
     gross_profit = math.fsum(wins)
@@ -115,7 +120,7 @@ def trade_stats(legs: Sequence[ClosedTrade]) -> TradeStats:
     nets = [p.net_pnl for p in positions]
     return TradeStats(
         positions=tuple(positions),
-        legs=len(legs),
+        legs=legs,
         wins=len(wins),
         losses=len(losses),
         gross_profit=gross_profit,

@@ -29,7 +29,7 @@ def confirmation_keyboard(confirmation: Confirmation) -> InlineKeyboardMarkup:
         inline_keyboard=[
             [
                 InlineKeyboardButton(text="✅ Confirm", callback_data=CONFIRM_PREFIX + confirmation.token),
-                InlineKeyboardButton(text="✖ Cancel", callback_data=CANCEL_PREFIX + confirmation.actor),
+                InlineKeyboardButton(text="✖ Cancel", callback_data=CANCEL_PREFIX + confirmation.token),
             ]
         ]
     )
@@ -144,9 +144,11 @@ def build_admin_router() -> Router:
             await query.message.edit_text(f"✅ {escape(result)}")
 
     @router.callback_query(F.data.startswith(CANCEL_PREFIX))
-    async def cancel(query: CallbackQuery) -> None:
-        if (query.data or "").removeprefix(CANCEL_PREFIX) != actor_of(query):
-            await query.answer("Only the admin who asked can cancel this.", show_alert=True)
+    async def cancel(query: CallbackQuery, control: ControlService) -> None:
+        try:
+            await control.cancel_confirmation(actor_of(query), (query.data or "").removeprefix(CANCEL_PREFIX))
+        except UserInputError as error:
+            await query.answer(str(error)[:200], show_alert=True)
             return
         await query.answer("Cancelled")
         if isinstance(query.message, Message):

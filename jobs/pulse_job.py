@@ -12,6 +12,7 @@ import pandas as pd
 
 from core.models import AccountView, Action, DecisionRecord, Snapshot
 from core.protocols import CycleRecord, DecisionEngine, DecisionLog, MarketData, SnapshotSource
+from core.risk.guard import Reason, data_problem
 from core.services.cycle import cycle_id_for, signal_id_for
 from core.services.summaries import PulseItem
 from jobs.failures import describe, report_failure
@@ -93,9 +94,10 @@ async def run_pulse(
     decision_log: DecisionLog | None = None,
 ) -> bool:
     """Build and enqueue the Market Pulse for `as_of`. True when a post was enqueued; every problem is
-    logged and sent to the admins, and one symbol failing only leaves that symbol out. With `decision_log`,
-    a symbol this hour's cycle already decided shows that decision and what the guard made of it (no
-    second engine call, so text and trade agree)."""
+    logged and sent to the admins, and one symbol failing only leaves that symbol out. A symbol whose data
+    is stale is left out too (its price is not "now"); the cycle already told the admins, once. With
+    `decision_log`, a symbol this hour's cycle already decided shows that decision and what the guard made
+    of it (no second engine call, so text and trade agree)."""
     try:
         account = account or AccountView(equity=0.0, available=0.0)
         items: list[PulseItem] = []
@@ -104,6 +106,10 @@ async def run_pulse(
         for symbol in symbols:
             try:
                 snapshot: Snapshot = await snapshots.snapshot(symbol, as_of)
+                problem = data_problem(snapshot)
+                if problem is not None and problem[0] is Reason.STALE_DATA:
+                    log.info("pulse: %s left out: %s", symbol, problem[1])
+                    continue
                 candles = await market.candles(symbol, SPARK_TIMEFRAME, until=as_of, limit=SPARK_BARS + 1)
                 logged = None
                 if decision_log is not None:

@@ -69,7 +69,7 @@ class SqliteBookStore:
         async with conn.execute(
             f"SELECT {', '.join(_TRADE_COLUMNS)} FROM book_trades ORDER BY id DESC LIMIT ?", (recent,)
         ) as cursor:
-            trades = [_trade(r) for r in reversed(await cursor.fetchall())]
+            trades = [_trade(r) for r in reversed(list(await cursor.fetchall()))]
         return LoadedBook(positions, orders, order_ids, meta, trades)
 
     async def commit(self, change: BookChange) -> None:

@@ -2,18 +2,28 @@
 
 Migrations are the `storage/migrations/NNN_name.sql` files, applied in order; `user_version` holds
 the number of the last one applied, so a restart applies only what is new.
+
+A path that cannot hold the database (no such folder, a folder, read-only, /proc) raises
+`DatabaseUnusable` naming the setting; a file deleted or replaced under the running process (its device
+and inode changed) raises `DatabaseReplaced` on the next write, and `on_lost` is told, so the bot stops
+instead of writing into an unlinked file and starting a second history on restart (issue #12 items 8–9).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 
 import aiosqlite
+
+from core.errors import FatalError
 
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
@@ -32,15 +42,50 @@ def migrations() -> list[tuple[int, str, str]]:
     return found
 
 
+class DatabaseUnusable(FatalError):
+    """The database cannot be opened, written or migrated at its path."""
+
+
+class DatabaseReplaced(FatalError):
+    """The database file was deleted or replaced while this process had it open."""
+
+
+def _explain(error: BaseException, path: str) -> str:
+    text = str(error)
+    target = Path(path)
+    if target.is_dir():
+        return f"{text} (it is a folder; give a file path)"
+    folder = target.parent
+    if not folder.is_dir():
+        return f"{text} (the folder {folder} does not exist and cannot be created)"
+    with contextlib.suppress(OSError):
+        if os.statvfs(folder).f_flag & os.ST_RDONLY or not os.access(folder, os.W_OK):
+            return f"{text} (the folder {folder} is read-only)"
+    if isinstance(error, sqlite3.Error):
+        code = getattr(error, "sqlite_errorname", "")
+        if code.startswith("SQLITE_READONLY") or "readonly" in text:
+            return f"{text} (the file or its folder is read-only)"
+        if code == "SQLITE_FULL" or "full" in text:
+            return f"{text} (the disk is full)"
+        if code.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
+            return f"{text} (needs an existing, writable folder and a file path, not a folder)"
+    return text
+
+
 class Database:
     """Every write goes through `write`, `write_many` or `transaction`, which hold one lock: tasks share
     this connection (symbols of a cycle run concurrently), and Python's sqlite3 opens transactions
     implicitly, so an unguarded commit of one task would end another task's half-done transaction."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self, path: str | Path, *, setting: str = "database", on_lost: Callable[[str], None] | None = None
+    ) -> None:
         self.path = str(path)
+        self.setting = setting  # named in errors: DATABASE_PATH for the bot
+        self._on_lost = on_lost
         self._conn: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self._identity: tuple[int, int] | None = None
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -49,16 +94,49 @@ class Database:
         return self._conn
 
     async def connect(self) -> Database:
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = await aiosqlite.connect(self.path)
-        self._conn.row_factory = aiosqlite.Row
-        await self._conn.execute("PRAGMA journal_mode=WAL")
-        await self._conn.execute("PRAGMA synchronous=NORMAL")
-        await self._conn.execute("PRAGMA foreign_keys=ON")
-        await self._conn.execute("PRAGMA busy_timeout=5000")
-        await self.migrate()
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._conn = await aiosqlite.connect(self.path)
+            self._conn.row_factory = aiosqlite.Row
+            await self._conn.execute("PRAGMA journal_mode=WAL")
+            await self._conn.execute("PRAGMA synchronous=NORMAL")
+            await self._conn.execute("PRAGMA foreign_keys=ON")
+            await self._conn.execute("PRAGMA busy_timeout=5000")
+            await self.migrate()
+            # a write, so a read-only file fails here and not at the first trade
+            await self._conn.execute("BEGIN IMMEDIATE")
+            await self._conn.rollback()
+        except (sqlite3.Error, OSError) as error:
+            await self.close()
+            raise DatabaseUnusable(f"{self.setting}: cannot use {self.path!r}: {_explain(error, self.path)}") from None
+        self._identity = self._stat()
         return self
+
+    def _stat(self) -> tuple[int, int] | None:
+        if self.path == ":memory:" or self.path.startswith("file:"):
+            return None
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return (-1, -1)
+        return (st.st_dev, st.st_ino)
+
+    def check_identity(self) -> None:
+        """Raise DatabaseReplaced (and tell `on_lost`) when the file at `path` is no longer the one opened."""
+        if self._identity is None or self._conn is None:
+            return
+        now = self._stat()
+        if now == self._identity:
+            return
+        what = "deleted" if now == (-1, -1) else "replaced by another file"
+        line = (
+            f"{self.setting}: {self.path} was {what} while the bot was running; stopping rather than "
+            "start a second history (restore the file, or start afresh deliberately)"
+        )
+        if self._on_lost is not None:
+            self._on_lost(line)
+        raise DatabaseReplaced(line)
 
     async def migrate(self) -> int:
         async with self.conn.execute("PRAGMA user_version") as cursor:
@@ -74,6 +152,7 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """Several statements committed together, or rolled back together on any error."""
+        self.check_identity()
         async with self._write_lock:
             try:
                 yield self.conn
@@ -96,8 +175,8 @@ class Database:
 
     async def close(self) -> None:
         if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+            conn, self._conn = self._conn, None
+            await conn.close()
 
     async def __aenter__(self) -> Database:
         return await self.connect()

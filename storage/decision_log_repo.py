@@ -35,7 +35,8 @@ def _record_from_json(raw: str) -> DecisionRecord:
     if data.get("decision"):
         d = data["decision"]
         decision = Decision(d["action"], d["confidence"], d.get("stop_loss"), tuple(d.get("take_profit") or ()),
-                            d.get("leverage", 1), d.get("invalidation", ""), d.get("reasoning", ""))
+                            d.get("leverage", 1), d.get("invalidation", ""), d.get("reasoning", ""),
+                            d.get("note", ""))
     usage = data.get("usage") or {}
     return DecisionRecord(data["status"], data["engine"], data["model"], data["attempts"], decision,
                           data.get("error"), TokenUsage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)))

@@ -35,7 +35,8 @@ class SqliteExchangeLedger:
 
     async def trades(self, since: datetime | None = None) -> list[ClosedTrade]:
         """Closed legs in booking order; `since` filters on the indexed UTC exit time."""
-        sql, args = "SELECT doc FROM exchange_trades", ()
+        sql = "SELECT doc FROM exchange_trades"
+        args: tuple[str, ...] = ()
         if since is not None:
             sql, args = sql + " WHERE exit_time >= ?", (since.astimezone(UTC).isoformat(),)
         async with self._db.conn.execute(sql + " ORDER BY id", args) as cursor:

@@ -84,7 +84,7 @@ class SqliteCapabilityStore:
             row = await cursor.fetchone()
         if row is None or row[0] not in OUTPUT_MODES:
             return None
-        return row[0]  # type: ignore[no-any-return]
+        return row[0]
 
     async def set_mode(self, endpoint: str, model: str, mode: OutputMode) -> None:
         await self._db.write(
@@ -92,6 +92,11 @@ class SqliteCapabilityStore:
             "ON CONFLICT(endpoint, model) DO UPDATE SET mode = excluded.mode, updated_at = excluded.updated_at",
             (endpoint, model, mode, datetime.now(UTC).isoformat()),
         )
+
+    async def reset(self, endpoint: str | None = None) -> int:
+        if endpoint is None:
+            return await self._db.write("DELETE FROM llm_capabilities")
+        return await self._db.write("DELETE FROM llm_capabilities WHERE endpoint = ?", (endpoint,))
 
 
 class SqliteDecisionCache:

@@ -7,9 +7,8 @@ Telegram message id is on disk the moment Telegram answers.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import sqlite3
 from datetime import UTC, datetime
-from typing import Any
 
 from core.services.outbox import NewPost, OutboxPost
 from storage.db import Database
@@ -31,7 +30,7 @@ def _parse(text: str | None) -> datetime | None:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
-def _row(row: Mapping[str, Any]) -> OutboxPost:
+def _row(row: sqlite3.Row) -> OutboxPost:
     created = _parse(row["created_at"])
     next_at = _parse(row["next_attempt_at"])
     assert created is not None and next_at is not None

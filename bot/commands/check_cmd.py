@@ -1,5 +1,9 @@
 """`aitrader check`: validate settings and reach Telegram, the exchange and the LLM, one line each.
 
+For the LLM it lists `/models` and then sends one real structured completion, reporting the output mode
+the endpoint accepted, the latency and the tokens. `--reset-llm-capabilities` first forgets the output
+modes stored per endpoint + model (say, after a server was restarted with a larger context).
+
 Exit status: 0 when everything that is configured works; 1 when a required dependency fails, and
 always when live trading is requested (DRY_RUN=false) but impossible. Bad settings raise
 UserInputError (the CLI prints one line and exits 2).
@@ -7,6 +11,7 @@ UserInputError (the CLI prints one line and exits 2).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -16,6 +21,38 @@ from bot.logging_setup import register_secret
 from bot.settings import Settings, load_settings
 from core.execution.exchange_client import ExchangeCredentials, make_exchange
 from core.execution.live_gate import ExchangeFactory, Verdict, check_exchange, check_llm, check_telegram, live_blocker
+from core.urls import scrub_urls_in
+from storage.db import Database
+from storage.llm_repo import SqliteCapabilityStore, SqliteUsageLog
+
+LlmProbe = Callable[[Settings, str | None, bool], Awaitable[Verdict]]
+
+
+async def probe_completion(settings: Settings, api_key: str | None, required: bool) -> Verdict:
+    """One real structured completion through the LLM engine (its capability store and call log)."""
+    from core.decide.llm import LlmEngine
+
+    async with Database(settings.database_path) as db:
+        engine = LlmEngine(
+            settings.llm_config(), api_key, capabilities=SqliteCapabilityStore(db), usage=SqliteUsageLog(db)
+        )
+        try:
+            record = await engine.probe()
+        finally:
+            await engine.close()
+    facts = (f"{record.mode or 'no'} mode, {record.latency_ms / 1000:.2f} s, "
+             f"{record.usage.prompt_tokens}+{record.usage.completion_tokens} tokens, {record.attempts} request(s)")
+    if record.status == "failed":
+        return Verdict("llm completion", False, f"failed: {record.error} ({facts})", required)
+    if record.status == "rejected":
+        return Verdict("llm completion", True, f"{facts}; the answer did not validate: {record.error}", required)
+    action = record.decision.action.value if record.decision is not None else "?"
+    return Verdict("llm completion", True, f"{facts}; answer ok ({action})", required)
+
+
+async def reset_capabilities(settings: Settings) -> int:
+    async with Database(settings.database_path) as db:
+        return await SqliteCapabilityStore(db).reset()
 
 NO_KEYS_LINE = (
     "✗ live trading requested (DRY_RUN=false) but EXCHANGE_API_KEY and EXCHANGE_SECRET are not set: "
@@ -37,6 +74,8 @@ async def run_check(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     exchange_factory: ExchangeFactory = make_exchange,
+    reset_llm_capabilities: bool = False,
+    llm_probe: LlmProbe = probe_completion,
 ) -> int:
     settings = load_settings(env_file)
     credentials = credentials_of(settings)
@@ -51,7 +90,12 @@ async def run_check(
 
     typer.echo(f"✓ settings: valid ({'live' if settings.live_requested else 'dry-run'}, "
                f"engine {settings.effective_engine}, symbols {', '.join(settings.symbols)})")
-    async with httpx.AsyncClient(timeout=settings.llm_timeout_s, transport=transport) as client:
+    if reset_llm_capabilities:
+        forgotten = await reset_capabilities(settings)
+        typer.echo(f"✓ llm capabilities: forgot {forgotten} stored output mode(s); the next request tries "
+                   "json_schema again")
+    llm_required = settings.effective_engine in ("llm", "ensemble")
+    async with httpx.AsyncClient(timeout=settings.llm_timeout_budget_s, transport=transport) as client:
         verdicts: list[Verdict] = [
             await check_telegram(token, settings.telegram_api_base, client),
             await check_exchange(
@@ -61,17 +105,18 @@ async def run_check(
                 factory=exchange_factory,
             ),
             await check_llm(
-                settings.llm_base_url, llm_key, settings.llm_model, client,
-                required=settings.effective_engine in ("llm", "ensemble"),
+                settings.llm_base_url, llm_key, settings.llm_model, client, required=llm_required,
             ),
         ]
+    if verdicts[-1].ok and (llm_key or llm_required):
+        verdicts.append(await llm_probe(settings, llm_key, llm_required))
     for verdict in verdicts:
         typer.echo(verdict.line())
     failed = any(not v.ok and v.required for v in verdicts)
     if settings.live_requested:
         blocker = live_blocker(settings.dry_run, credentials, verdicts[1])
         if blocker:
-            typer.echo(f"✗ live trading: impossible — {blocker}")
+            typer.echo(f"✗ live trading: impossible — {scrub_urls_in(blocker)}")
             return 1
         typer.echo("✓ live trading: possible; an admin still confirms it in chat (/dryrun off)")
     return 1 if failed else 0

@@ -1,4 +1,5 @@
-"""`aitrader decide --snapshot FILE|- [--engine llm|rules|ensemble]`: one decision record (DESIGN §4.4)."""
+"""`aitrader decide --snapshot FILE|- [--engine llm|rules|ensemble]`: one decision record (DESIGN §4.4),
+plus `cached` (answered from the decision cache, no request), `latency_ms` and the LLM's output `mode`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from bot.settings import load_settings
 from core.decide.engines import build_engine
 from core.errors import UserInputError
 from core.market.snapshot_json import snapshot_from_json
-from core.models import AccountView, DomainError, Snapshot
+from core.models import AccountView, DecisionRecord, DomainError, Snapshot
 from storage.db import Database
 from storage.llm_repo import SqliteCapabilityStore, SqliteDecisionCache, SqliteUsageLog
 
@@ -43,14 +44,18 @@ def read_snapshot(source: str) -> Snapshot:
         raise UserInputError(f"--snapshot: {error}") from None
 
 
+def record_json(record: DecisionRecord) -> dict[str, object]:
+    return {**record.to_json_dict(), "cached": record.cached, "latency_ms": record.latency_ms, "mode": record.mode}
+
+
 async def print_decision(snapshot_source: str, engine: str | None) -> int:
     snapshot = read_snapshot(snapshot_source)
     settings = load_settings()
     kind = engine or settings.effective_engine
     account = AccountView(equity=settings.initial_equity, available=settings.initial_equity)
-    if kind == "rules":
-        record = await build_engine("rules").decide(snapshot, account)
-        print(json.dumps(record.to_json_dict()))
+    if kind in ("rules", "trend"):
+        record = await build_engine(kind, trend_params=settings.trend_params()).decide(snapshot, account)
+        print(json.dumps(record_json(record)))
         return 0
     api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
     register_secret(api_key)
@@ -69,5 +74,5 @@ async def print_decision(snapshot_source: str, engine: str | None) -> int:
             close = getattr(decider, "close", None)
             if close is not None:
                 await close()
-    print(json.dumps(record.to_json_dict()))
+    print(json.dumps(record_json(record)))
     return 0

@@ -24,7 +24,7 @@ from rich.console import Console
 from bot.commands.run_cmd import register_secrets
 from bot.settings import Settings, load_settings
 from core.clock import SimulatedClock
-from core.errors import UserInputError
+from core.errors import FatalError, UserInputError
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,8 @@ async def play(app: object, clock: SimulatedClock, bars: int, speed: float, data
         clock.set(as_of)
         summary = await app.tick(as_of)
         await app.state_store.set_value(CLOCK_KEY, as_of.isoformat())
+        if app.failed:  # e.g. the database was deleted under the demo: stop, never a second history
+            raise FatalError(app.failed)
         played += 1
         progress.played = played
         if played % PULSE_EVERY_BARS == 0:
@@ -264,7 +266,7 @@ async def demo_summary(app: object, progress: Progress, interrupted: bool) -> st
     assert isinstance(app, App)
     now = app.clock.now()
     posts = await app.outbox.posts()
-    kinds = Counter(p.kind for p in posts if p.kind != "alert" and p.created_at is not None)
+    kinds = Counter(p.kind for p in posts if p.kind not in ("alert", "notice"))
     legs = await app.history.closed_trades()
     account = await app.broker.account()
     finished = trade_stats(legs_of_positions_closed(legs, open_ids={p.id for p in account.positions}))

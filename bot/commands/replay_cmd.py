@@ -1,7 +1,7 @@
 """`aitrader replay`: the live cycle over history, with a progress bar, the report files and a summary.
 
-report.json, trades.csv, equity.csv, report.png and run.json are the contract (DESIGN §4.6), the same for
-the same inputs; run-stats.json beside them holds what depends on the run (wall time, speed, LLM tokens and
+report.json, trades.csv, equity.csv, report.png, tearsheet.html and run.json are the contract (DESIGN §4.6),
+the same for the same inputs; run-stats.json beside them holds what depends on the run (wall time, speed, LLM tokens and
 cache hits). The engine and its settings come from `bot.wiring.CycleFactory`, as for the bot and compare. `--engine llm` goes through a decision cache kept in
 `<out>/decision-cache.jsonl`: a re-run asks the model nothing and gets the same decisions.
 """
@@ -9,8 +9,12 @@ cache hits). The engine and its settings come from `bot.wiring.CycleFactory`, as
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
+import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -142,15 +146,17 @@ def run_json(factory: CycleFactory, entry: EngineEntry, result: ReplayResult, ma
 async def write_replay_folder(
     result: ReplayResult, out: Path, market: Any, *, run: dict[str, Any], stats: dict[str, Any]
 ) -> Any:
-    """One replay folder (DESIGN §4.6): report.json, trades.csv, equity.csv, report.png, run.json, and
+    """One replay folder (DESIGN §4.6): report.json, trades.csv, equity.csv, report.png, tearsheet.html, run.json, and
     run-stats.json with what depends on the run (wall time, speed, LLM tokens, cache hits)."""
     from bot.reports.report_chart import render_report_chart
+    from bot.reports.tearsheet import render_tearsheet
     from core.evaluation.replay import ReplaySpec, close_prices
-    from core.evaluation.report import write_report
+    from core.evaluation.report import build_report, write_report
 
     files = await asyncio.to_thread(write_report, result, out)
     window = ReplaySpec(symbols=result.symbols, start=result.start, end=result.end, engine=result.engine)
     await asyncio.to_thread(render_report_chart, result, out / "report.png", close_prices(market, window))
+    await asyncio.to_thread(lambda: render_tearsheet(result, build_report(result), out / "tearsheet.html"))
     for name, payload in (("run.json", run), ("run-stats.json", stats)):
         text = json.dumps(payload, sort_keys=True, indent=2, default=str) + "\n"
         await asyncio.to_thread((out / name).write_text, text, "utf-8")
@@ -196,8 +202,9 @@ async def run_replay(
         def on_progress(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        result = await factory.replay(market, entry, symbols, first, last, initial_equity, cache_dir=out,
-                                      progress=on_progress)
+        with _logs_above_the_bar():
+            result = await factory.replay(market, entry, symbols, first, last, initial_equity, cache_dir=out,
+                                          progress=on_progress)
     elapsed = time.perf_counter() - started
     stats = {
         **dict(result.run_stats),
@@ -213,11 +220,38 @@ async def run_replay(
     await record_result(factory, entry, report, oos=False)
     stdout = Console()
     stdout.print(summary_table(result, report))
+    stdout.print(decisions_line(result))
     stdout.print(
         f"{len(result.step_ms)} bars × {len(result.symbols)} symbols in {elapsed:.1f}s; wrote {files.report_json}, "
-        f"{files.trades_csv.name}, {files.equity_csv.name}, report.png, run.json"
+        f"{files.trades_csv.name}, {files.equity_csv.name}, report.png, tearsheet.html, run.json"
     )
     return 0
+
+
+def decisions_line(result: ReplayResult) -> str:
+    """How the engine's decisions ended: a replay whose LLM failed every call must not look like a calm hold."""
+    stats, usage = result.engine_stats, result.run_stats
+    counts = ", ".join(f"{int(stats.get(f'status_{s}', 0))} {s}" for s in ("ok", "rejected", "failed"))
+    line = f"decisions: {int(stats.get('decisions', 0))} ({counts})"
+    if usage.get("prompt_tokens") or usage.get("cached_decisions"):
+        line += (f"; {int(usage.get('cached_decisions', 0))} from the cache; tokens "
+                 f"{int(usage.get('prompt_tokens', 0)):,} prompt + {int(usage.get('completion_tokens', 0)):,} completion")
+    return line
+
+
+@contextlib.contextmanager
+def _logs_above_the_bar() -> Iterator[None]:
+    """Log records go through rich's redirected stderr while the bar is live, so they print above it instead
+    of breaking it (a StreamHandler keeps the stream it was built with)."""
+    handlers = [h for h in logging.getLogger().handlers
+                if type(h) is logging.StreamHandler and h.stream is sys.__stderr__]
+    for handler in handlers:
+        handler.setStream(sys.stderr)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.setStream(sys.__stderr__)
 
 
 def _cache_size(path: Path) -> int:

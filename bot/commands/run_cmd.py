@@ -53,10 +53,11 @@ async def run_bot() -> int:
     from bot.app import App
 
     app = App(settings, clock=SystemClock())
-    await app.start()
-    log.info("aitrader is running (dry-run %s); stop with Ctrl-C", "on" if (await app.control.state()).dry_run else "off")
+    await app.start()  # a failure here has already undone itself
     try:
-        await wait_for_stop_signal()
+        dry_run = (await app.control.state()).dry_run
+        log.info("aitrader is running (dry-run %s); stop with Ctrl-C", "on" if dry_run else "off")
+        await app.serve(wait_for_stop_signal())
     finally:
         await app.stop()
     return 0

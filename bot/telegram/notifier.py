@@ -181,9 +181,14 @@ class ChannelNotifier:
 
     async def notice(self, html: str) -> None:
         """To the admins, not a warning (the bot started or stopped); `html` is sent as given."""
-        await self.alert(html, _plain=True)
+        now = self._clock.now()
+        digest = hashlib.sha1(html.encode()).hexdigest()[:12]
+        for admin in self.admin_ids:
+            await self._outbox.enqueue(NewPost(f"notice:{admin}:{digest}:{now:%Y%m%d%H%M%S}", str(admin), "notice",
+                                               html, now))
+        self._nudge()
 
-    async def alert(self, text: str, _plain: bool = False) -> None:
+    async def alert(self, text: str) -> None:
         now = self._clock.now()
         if not self.admin_ids:
             log.warning("admin alert (no TELEGRAM_ADMIN_IDS to send it to): %s", text)
@@ -192,8 +197,7 @@ class ChannelNotifier:
         bucket = now.strftime("%Y%m%d%H")
         for admin in self.admin_ids:
             await self._outbox.enqueue(
-                NewPost(f"alert:{admin}:{digest}:{bucket}", str(admin), "alert",
-                        text if _plain else alert_text(text), now)
+                NewPost(f"alert:{admin}:{digest}:{bucket}", str(admin), "alert", alert_text(text), now)
             )
         self._nudge()
 

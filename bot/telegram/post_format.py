@@ -283,7 +283,8 @@ def entry_caption(
     if event.signal_id:
         tail.append(f"Signal: <code>{escape(event.signal_id)}</code>")
     tail.append(disclaimer(dry_run))
-    reason = (decision.reasoning if decision is not None else "").strip()
+    # Followers read the engine's plain-language note when it wrote one; the reasoning stays in /why.
+    reason = ((decision.note or decision.reasoning) if decision is not None else "").strip()
     # under a tight limit the helpful extras go before anything is cut (the signal id must stay)
     optional = ("Regime:", "Invalidation:", "Late entry:", "Signal at ")
     while len("\n".join(head) + "\n\n" + "\n".join(tail)) > limit and any(x.startswith(optional) for x in head):

@@ -366,7 +366,7 @@ class Publisher:
         return self._sender.redact(f"{type(error).__name__}: {error}")[:1000]
 
     async def _report_failure(self, post: OutboxPost, error: str) -> None:
-        if self._on_failure is None or post.kind == "alert":
+        if self._on_failure is None or post.kind in ("alert", "notice"):
             return
         try:
             await self._on_failure(f"A {post.kind} post ({post.dedupe_key}) could not be posted: {error}")

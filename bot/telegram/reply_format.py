@@ -139,6 +139,8 @@ def status_text(report: StatusReport) -> str:
     lines.append(f"Day P&L: {report.day_pnl:+,.2f}")
     last = iso_z(report.last_cycle_at) if report.last_cycle_at else "never"
     lines.append(f"Last cycle: {last}")
+    if report.data_warning:
+        lines.append(f"⚠️ No entries: {escape(report.data_warning)[:600]}")
     lines.append(f"Open positions: {len(report.positions)}")
     lines += [position_line(p) for p in report.positions]
     if report.guard_counts:

@@ -20,7 +20,7 @@ def cache_key(model: str, prompt_version: str, snapshot_json: dict[str, Any], ac
 
 
 def record_to_json(record: DecisionRecord) -> dict[str, Any]:
-    return {**record.to_json_dict(), "latency_ms": record.latency_ms}
+    return {**record.to_json_dict(), "latency_ms": record.latency_ms, "mode": record.mode}
 
 
 def record_from_json(data: dict[str, Any]) -> DecisionRecord:
@@ -35,6 +35,7 @@ def record_from_json(data: dict[str, Any]) -> DecisionRecord:
             leverage=int(raw.get("leverage", 1)),
             invalidation=raw.get("invalidation", ""),
             reasoning=raw.get("reasoning", ""),
+            note=raw.get("note", ""),
         )
     usage = data.get("usage") or {}
     status = data["status"]
@@ -49,6 +50,7 @@ def record_from_json(data: dict[str, Any]) -> DecisionRecord:
         error=data.get("error"),
         usage=TokenUsage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
         latency_ms=float(data.get("latency_ms", 0.0)),
+        mode=data.get("mode"),
     )
 
 

@@ -22,6 +22,10 @@ class CapabilityStore(Protocol):
 
     async def set_mode(self, endpoint: str, model: str, mode: OutputMode) -> None: ...
 
+    async def reset(self, endpoint: str | None = None) -> int:
+        """Forget the stored modes (of one endpoint, or all); how many were forgotten."""
+        ...
+
 
 class MemoryCapabilityStore:
     def __init__(self) -> None:
@@ -32,3 +36,9 @@ class MemoryCapabilityStore:
 
     async def set_mode(self, endpoint: str, model: str, mode: OutputMode) -> None:
         self._modes[(endpoint, model)] = mode
+
+    async def reset(self, endpoint: str | None = None) -> int:
+        keys = [k for k in self._modes if endpoint is None or k[0] == endpoint]
+        for k in keys:
+            del self._modes[k]
+        return len(keys)

@@ -2,15 +2,19 @@
 
 One call per symbol (system prompt + snapshot JSON verbatim + account context). Every failure becomes
 "no trade" with a reason (DESIGN §4.4):
-- structured output: strict JSON schema → on a 400/422, JSON-object mode → prompt-only with tolerant
-  extraction; the mode that works is remembered per endpoint + model;
+- structured output: strict JSON schema → JSON-object mode → prompt-only with tolerant extraction, stepping
+  down only on a 400/422 whose message is about `response_format` (a context-length 400 is not); the mode
+  that works is remembered per endpoint + model (`reset` on the store forgets it), and the server's words
+  are kept in the log;
+- every request carries `max_tokens` and the configured temperature;
 - an unusable answer gets one re-ask quoting what was wrong, then the record is `rejected` (parsed but
   invalid) or `failed` (no JSON);
 - transport errors (timeout, 429 honouring Retry-After with a cap, 5xx, connection) are retried with
   backoff up to a bound, then `failed`; then the next fallback model is tried;
-- one decision, across every retry, downgrade, re-ask and fallback model, takes at most one model's full
-  retry budget (`timeout_s` x (max_retries + 1) + `retry_wait_cap_s` x max_retries), and each call is cut
-  at `timeout_s` in total (httpx's own timeout is per read, so a stalled trickle would never end);
+- `timeout_s` is the time budget of one whole decision: every attempt, retry wait, downgrade, re-ask and
+  fallback model draw on it, and each call is cut at what is left (httpx's own timeout is per read, so a
+  stalled trickle would never end). A timed-out call is logged with its prompt tokens estimated and
+  `max_tokens` as its completion (the server may well finish generating), so the budget counts it;
 - every HTTP call is recorded with its cost; past the daily token budget the rules engine decides and
   the admins are told once per UTC day;
 - outcomes are cached by endpoint, model chain, prompt version, snapshot and account context, so a replay
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -33,18 +38,20 @@ import httpx
 import openai
 from openai import AsyncOpenAI
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.stop import stop_base
 
 from core.clock import SystemClock
 from core.config import LlmConfig
 from core.decide.cache import DecisionCache, as_cache_hit, cache_key
 from core.decide.capabilities import CapabilityStore, MemoryCapabilityStore, OutputMode, weaker_mode
+from core.decide.endpoints import is_local_endpoint
 from core.decide.parsing import InvalidDecisionError, NoJsonError, parse_decision, strict_json_schema
 from core.decide.prompt import (
     account_context,
-    example_answer,
     prompt_version,
     repair_messages,
     system_prompt,
+    template_placeholders,
     user_message,
 )
 from core.decide.usage import LlmCall, MemoryUsageLog, UsageLog, estimate_cost
@@ -58,7 +65,20 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 class _Unsupported(Exception):
-    """The endpoint refused the structured-output mode (400/422)."""
+    """The endpoint refused the structured-output mode (a 400/422 about response_format)."""
+
+
+# A 400/422 steps the output mode down only when the server's message is about the structured output.
+_ABOUT_FORMAT = re.compile(r"response[_ ]format|json[_ ]schema|json[_ ]object|structured|grammar|\bschema\b|json mode",
+                           re.IGNORECASE)
+_ABOUT_CONTEXT = re.compile(
+    r"context[ _-]?(length|size|window)|too long|too many tokens|exceeds? .{0,40}(context|tokens)", re.IGNORECASE
+)
+
+
+def is_format_refusal(message: str) -> bool:
+    """Whether an HTTP 400/422 message says the structured-output request itself is refused."""
+    return bool(_ABOUT_FORMAT.search(message)) and not _ABOUT_CONTEXT.search(message)
 
 
 class _TransportFailure(Exception):
@@ -78,6 +98,16 @@ class _TimeBudget:
         return self.limit_s - self.spent_s
 
 
+class _StopOutOfTime(stop_base):
+    """Stop retrying when the next wait would overrun the decision's time budget."""
+
+    def __init__(self, budget: _TimeBudget) -> None:
+        self._budget = budget
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self._budget.spent_s + retry_state.upcoming_sleep >= self._budget.limit_s
+
+
 @dataclass(slots=True)
 class _Outcome:
     status: DecisionStatus
@@ -87,6 +117,8 @@ class _Outcome:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_ms: float = 0.0
+    mode: OutputMode | None = None
+    truncated: bool = False  # the last answer stopped at max_tokens
 
 
 def _is_transient(error: BaseException) -> bool:
@@ -161,7 +193,8 @@ class LlmEngine:
         self._clock = clock or SystemClock()
         self._on_budget_exhausted = on_budget_exhausted
         self._sleep = sleep
-        self._schema = strict_json_schema()
+        # Local servers decode the schema as a grammar and take string bounds; OpenAI's strict mode refuses them.
+        self._schema = strict_json_schema(string_lengths=is_local_endpoint(config.base_url))
 
     @property
     def endpoint(self) -> str:
@@ -176,8 +209,7 @@ class LlmEngine:
         return self._scrub(text)[:300]
 
     def _time_limit_s(self) -> float:
-        c = self.config
-        return c.timeout_s * (c.max_retries + 1) + c.retry_wait_cap_s * c.max_retries
+        return self.config.timeout_s
 
     async def close(self) -> None:
         await self._client.close()
@@ -209,13 +241,14 @@ class LlmEngine:
         total = _Outcome(status="failed")
         errors: list[str] = []
         model = self.config.model
-        budget = _TimeBudget(self._time_limit_s())
+        time_budget = _TimeBudget(self._time_limit_s())
         for model in models:
-            outcome = await self._ask(model, messages, snapshot.price, budget)
+            outcome = await self._ask(model, messages, snapshot.price, time_budget)
             total.attempts += outcome.attempts
             total.prompt_tokens += outcome.prompt_tokens
             total.completion_tokens += outcome.completion_tokens
             total.latency_ms += outcome.latency_ms
+            total.mode = outcome.mode
             total.status, total.decision, total.error = outcome.status, outcome.decision, outcome.error
             if outcome.status != "failed":
                 break
@@ -231,10 +264,31 @@ class LlmEngine:
             error=None if error is None else self._redact(error),
             usage=TokenUsage(total.prompt_tokens, total.completion_tokens),
             latency_ms=round(total.latency_ms, 1),
+            mode=total.mode,
         )
         if self.cache is not None and record.status != "failed":
             await self.cache.put(key, record)
         return record
+
+    async def probe(self) -> DecisionRecord:
+        """One real structured completion for `aitrader check`: the real system prompt and request shape
+        (mode, max_tokens, downgrades) with a question whose right answer is "hold". Never cached."""
+        messages = [
+            {"role": "system", "content": system_prompt()},
+            {"role": "user", "content": "Connection test, no market data today: decide hold with confidence 0."},
+        ]
+        outcome = await self._ask(self.config.model, messages, 1.0, _TimeBudget(self._time_limit_s()))
+        return DecisionRecord(
+            status=outcome.status,
+            engine=self.name,
+            model=self.config.model,
+            attempts=outcome.attempts,
+            decision=outcome.decision,
+            error=None if outcome.error is None else self._redact(outcome.error),
+            usage=TokenUsage(outcome.prompt_tokens, outcome.completion_tokens),
+            latency_ms=round(outcome.latency_ms, 1),
+            mode=outcome.mode,
+        )
 
     async def _degrade(self, snapshot: Snapshot, account: AccountView, day: Any) -> DecisionRecord:
         message = (
@@ -272,8 +326,8 @@ class LlmEngine:
                 if weaker is None:
                     outcome.error = f"endpoint refused the request: {refusal}"
                     return outcome
-                log.info("%s %s refused %s output (%s); using %s from now on", self.endpoint, model, mode,
-                         refusal, weaker)
+                log.warning("%s %s refused %s output (%s); using %s from now on (aitrader check "
+                            "--reset-llm-capabilities forgets it)", self.endpoint, model, mode, refusal, weaker)
                 mode = weaker
                 await self.capabilities.set_mode(self.endpoint, model, mode)
                 continue
@@ -281,10 +335,12 @@ class LlmEngine:
                 outcome.error = str(failure)
                 return outcome
             try:
-                outcome.decision = parse_decision(content, price, example=example_answer())
+                outcome.decision = parse_decision(content, price, placeholders=template_placeholders())
                 outcome.status, outcome.error = "ok", None
                 return outcome
             except (NoJsonError, InvalidDecisionError) as problem:
+                if outcome.truncated:
+                    problem = type(problem)(f"{problem} (the answer stopped at LLM_MAX_TOKENS={self.config.max_tokens})")
                 if repaired:
                     outcome.status = "rejected" if isinstance(problem, InvalidDecisionError) else "failed"
                     outcome.error = str(problem)
@@ -301,6 +357,7 @@ class LlmEngine:
             "model": model,
             "messages": conversation,
             "temperature": self.config.temperature,
+            "max_tokens": self.config.max_tokens,
         }
         if mode == "json_schema":
             kwargs["response_format"] = {
@@ -319,15 +376,12 @@ class LlmEngine:
                 return min(hinted, cap)
             return min(cap, self.config.retry_backoff_s * 2 ** (state.attempt_number - 1))
 
-        def out_of_time(state: RetryCallState) -> bool:
-            return budget.spent_s + state.upcoming_sleep >= budget.limit_s
-
         async def sleep(seconds: float) -> None:
             budget.spent_s += seconds
             await self._sleep(seconds)
 
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.config.max_retries + 1) | out_of_time,
+            stop=stop_after_attempt(self.config.max_retries + 1) | _StopOutOfTime(budget),
             wait=wait,
             retry=retry_if_exception(_is_transient),
             sleep=sleep,
@@ -338,16 +392,18 @@ class LlmEngine:
                 with attempt:
                     return await self._call_once(model, mode, kwargs, outcome, budget)
         except (openai.BadRequestError, openai.UnprocessableEntityError) as error:
-            if mode != "prompt":
-                raise _Unsupported(self._redact(f"HTTP {error.status_code}")) from None
-            raise _TransportFailure(self._redact(f"HTTP {error.status_code}: {error.message}")) from None
+            text = self._redact(f"HTTP {error.status_code}: {error.message}")
+            if mode != "prompt" and is_format_refusal(str(error.message)):
+                raise _Unsupported(text) from None
+            raise _TransportFailure(text) from None
         except openai.APIStatusError as error:
             raise _TransportFailure(
                 self._redact(f"HTTP {error.status_code} after {outcome.attempts} attempt(s): {error.message}")
             ) from None
         except openai.APITimeoutError:
             raise _TransportFailure(
-                f"timeout after {outcome.attempts} attempt(s) of {self.config.timeout_s:g}s"
+                f"timeout after {outcome.attempts} attempt(s): the {budget.limit_s:g}s budget of one decision "
+                f"(LLM_TIMEOUT_S) is spent"
             ) from None
         except openai.APIConnectionError as error:
             raise _TransportFailure(
@@ -361,6 +417,7 @@ class LlmEngine:
         self, model: str, mode: OutputMode, kwargs: dict[str, Any], outcome: _Outcome, budget: _TimeBudget
     ) -> str | None:
         outcome.attempts += 1
+        outcome.mode = mode
         started = time.perf_counter()
         status = "ok"
         prompt_tokens = completion_tokens = 0
@@ -370,19 +427,24 @@ class LlmEngine:
                 async with asyncio.timeout(limit):
                     response = await self._client.chat.completions.create(**kwargs, timeout=limit)
             except TimeoutError:
-                raise openai.APITimeoutError(httpx.Request("POST", f"{self.endpoint}/chat/completions")) from None
+                request = httpx.Request("POST", f"{self.endpoint}/chat/completions")
+                raise openai.APITimeoutError(request) from None  # type: ignore[arg-type]  # (openai types it httpx2's)
             usage = response.usage
             if usage is not None:
                 prompt_tokens = usage.prompt_tokens or 0
                 completion_tokens = usage.completion_tokens or 0
             choice = response.choices[0] if response.choices else None
             content = choice.message.content if choice is not None else None
+            outcome.truncated = choice is not None and choice.finish_reason == "length"
             if usage is None:  # some local servers omit usage: estimate ~4 characters per token
-                prompt_tokens = sum(len(m["content"]) for m in kwargs["messages"]) // 4
+                prompt_tokens = _estimate_tokens(kwargs["messages"])
                 completion_tokens = len(content or "") // 4
             return content
         except Exception as error:
             status = _status_name(error)
+            if status == "timeout":  # unknown but real: the prompt was read and generation may run on
+                prompt_tokens = _estimate_tokens(kwargs["messages"])
+                completion_tokens = self.config.max_tokens
             raise
         finally:
             latency = (time.perf_counter() - started) * 1000
@@ -400,6 +462,10 @@ class LlmEngine:
                     completion_tokens=completion_tokens,
                     latency_ms=round(latency, 1),
                     status=status,
-                    cost_usd=estimate_cost(self.config, prompt_tokens, completion_tokens),
+                    cost_usd=estimate_cost(self.config, prompt_tokens, completion_tokens, model),
                 )
             )
+
+
+def _estimate_tokens(messages: list[dict[str, str]]) -> int:
+    return sum(len(m["content"]) for m in messages) // 4  # ~4 characters per token

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from core.models import HARD_MAX_LEVERAGE, MAX_REASONING_CHARS, Action, Decision, DomainError
+from core.models import HARD_MAX_LEVERAGE, MAX_NOTE_CHARS, MAX_REASONING_CHARS, Action, Decision, DomainError
+
+MAX_INVALIDATION_CHARS = 200
 
 
 class NoJsonError(ValueError):
@@ -36,8 +38,18 @@ class DecisionSchema(BaseModel):
     stop_loss: float | None = Field(default=None, gt=0)
     take_profit: list[float] = Field(default_factory=list, max_length=3)
     leverage: int = Field(default=1, ge=1, le=HARD_MAX_LEVERAGE)
-    invalidation: str = ""
-    reasoning: str = ""
+    invalidation: str = Field("", max_length=MAX_INVALIDATION_CHARS)
+    reasoning: str = Field("", max_length=MAX_REASONING_CHARS)
+    note: str = Field("", max_length=MAX_NOTE_CHARS)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_levels_without_an_entry(cls, data: object) -> object:
+        # Strict mode makes every key required, so a hold still carries a stop and targets (real models write
+        # 0 or the price): they mean nothing without an entry and are not worth a re-ask.
+        if isinstance(data, dict) and str(data.get("action", "")).strip().lower() in ("hold", "close"):
+            return {**data, "stop_loss": None, "take_profit": []}
+        return data
 
     @field_validator("action", mode="before")
     @classmethod
@@ -58,12 +70,26 @@ class DecisionSchema(BaseModel):
             value = [value]
         return [_plain_number(v) for v in value] if isinstance(value, list) else value
 
-    @field_validator("invalidation", "reasoning", mode="before")
+    @field_validator("invalidation", mode="before")
+    @classmethod
+    def _invalidation(cls, value: object) -> object:
+        if value is None:
+            return ""
+        return value[:MAX_INVALIDATION_CHARS] if isinstance(value, str) else value
+
+    @field_validator("reasoning", mode="before")
     @classmethod
     def _text(cls, value: object) -> object:
         if value is None:
             return ""
         return value[:MAX_REASONING_CHARS] if isinstance(value, str) else value
+
+    @field_validator("note", mode="before")
+    @classmethod
+    def _note(cls, value: object) -> object:
+        if value is None:
+            return ""
+        return value.strip()[:MAX_NOTE_CHARS] if isinstance(value, str) else value
 
     def to_decision(self) -> Decision:
         return Decision(
@@ -74,6 +100,7 @@ class DecisionSchema(BaseModel):
             leverage=self.leverage,
             invalidation=self.invalidation,
             reasoning=self.reasoning,
+            note=self.note,
         )
 
 
@@ -92,11 +119,16 @@ def _plain_number(value: object) -> object:
     return value
 
 
-def _strict(node: Any) -> Any:
-    """OpenAI strict mode: every property required, no additional properties, nullable as a type list,
-    and none of the keywords some compatible servers refuse (titles, defaults, bounds)."""
+# Dropped from the strict schema: annotations no decoder needs, and string lengths (OpenAI's strict mode
+# refuses maxLength; texts are cut to length when parsed). Number and array bounds stay: OpenAI and
+# llama.cpp's grammar enforce them, so `confidence: 100` or `leverage: 0` cannot even be generated.
+_DROPPED_KEYWORDS = ("title", "description", "default", "maxLength", "minLength")
+
+
+def _strict(node: Any, dropped: tuple[str, ...] = _DROPPED_KEYWORDS) -> Any:
+    """OpenAI strict mode: every property required, no additional properties, nullable as a type list."""
     if isinstance(node, list):
-        return [_strict(n) for n in node]
+        return [_strict(n, dropped) for n in node]
     if not isinstance(node, dict):
         return node
     if "anyOf" in node:
@@ -105,10 +137,9 @@ def _strict(node: Any) -> Any:
             merged = {k: v for option in node["anyOf"] for k, v in option.items() if k != "type"}
             node = {**{k: v for k, v in node.items() if k != "anyOf"}, **merged, "type": types}
     out = {
-        k: _strict(v)
+        k: _strict(v, dropped)
         for k, v in node.items()
-        if k not in ("title", "description", "default", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-                     "maxItems", "minItems", "maxLength")
+        if k not in dropped
     }
     if out.get("type") == "object" and "properties" in out:
         out["required"] = list(out["properties"])
@@ -116,8 +147,11 @@ def _strict(node: Any) -> Any:
     return out
 
 
-def strict_json_schema() -> dict[str, Any]:
-    return _strict(DecisionSchema.model_json_schema())
+def strict_json_schema(*, string_lengths: bool = False) -> dict[str, Any]:
+    """`string_lengths`: keep maxLength on the texts, for grammar decoders (llama.cpp, vLLM) where a base
+    model otherwise writes one string until max_tokens cuts the answer."""
+    dropped = tuple(k for k in _DROPPED_KEYWORDS if not (string_lengths and k == "maxLength"))
+    return _strict(DecisionSchema.model_json_schema(), dropped)
 
 
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
@@ -177,9 +211,25 @@ def _validation_summary(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_decision(text: str | None, price: float, *, example: Mapping[str, Any] | None = None) -> Decision:
+def _copied_placeholder(decision: Decision, placeholders: Collection[str]) -> str | None:
+    wanted = {p.strip().lower() for p in placeholders}
+    for name in ("invalidation", "reasoning", "note"):
+        text = getattr(decision, name).strip().strip("<>\"' ").lower()
+        if text and text in wanted:
+            return name
+    return None
+
+
+def parse_decision(
+    text: str | None,
+    price: float,
+    *,
+    example: Mapping[str, Any] | None = None,
+    placeholders: Collection[str] = (),
+) -> Decision:
     """Text → checked Decision, or NoJsonError / InvalidDecisionError with a message fit to quote back.
-    `example`: the object the prompt shows as an example; an answer that merely repeats it is no decision."""
+    `example`: an object the prompt shows; an answer that merely repeats it is no decision. `placeholders`:
+    the template's `<...>` texts; an answer whose texts are those placeholders copied the template."""
     data = extract_json(text, example)
     try:
         decision = DecisionSchema.model_validate(data).to_decision()
@@ -187,6 +237,11 @@ def parse_decision(text: str | None, price: float, *, example: Mapping[str, Any]
         raise InvalidDecisionError(f"schema: {_validation_summary(error)}") from None
     except DomainError as error:
         raise InvalidDecisionError(f"decision: {error}") from None
+    copied = _copied_placeholder(decision, placeholders)
+    if copied is not None:
+        raise InvalidDecisionError(
+            f"{copied}: copies the prompt's template text instead of describing this snapshot"
+        )
     try:
         decision.check_prices(price)
     except DomainError as error:

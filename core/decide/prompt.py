@@ -27,6 +27,7 @@ REPAIR_INSTRUCTION = (
 MAX_QUOTED_ANSWER_CHARS = 1_000
 MAX_QUOTED_ERROR_CHARS = 500
 _THINK = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL | re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"<([^<>]+)>")
 
 
 @cache
@@ -41,13 +42,15 @@ def prompt_version() -> str:
 
 
 @cache
-def example_answer() -> dict[str, Any]:
-    """The example decision the system prompt shows (its last line): an answer that only repeats it is no
-    decision."""
-    example = json.loads(system_prompt().splitlines()[-1])
-    if not isinstance(example, dict) or "action" not in example:
-        raise ValueError("core/decide/prompts/system.md must end with the example decision object")
-    return example
+def template_placeholders() -> tuple[str, ...]:
+    """The `<...>` texts of the answer template (the system prompt's last line). The prompt holds no
+    example object that could be returned as an answer; an answer whose texts are these placeholders
+    copied the template."""
+    template = system_prompt().splitlines()[-1]
+    found = tuple(p.strip() for p in _PLACEHOLDER.findall(template))
+    if not found or not template.startswith("{"):
+        raise ValueError("core/decide/prompts/system.md must end with the answer template")
+    return found
 
 
 def compact_json(value: Any) -> str:

@@ -40,10 +40,11 @@ class LlmCall:
         return self.prompt_tokens + self.completion_tokens
 
 
-def estimate_cost(config: LlmConfig, prompt_tokens: int, completion_tokens: int) -> float:
-    return (
-        prompt_tokens * config.price_prompt_per_mtok + completion_tokens * config.price_completion_per_mtok
-    ) / 1_000_000
+def estimate_cost(config: LlmConfig, prompt_tokens: int, completion_tokens: int, model: str | None = None) -> float:
+    from core.decide.prices import price_per_mtok
+
+    prompt_price, completion_price = price_per_mtok(config, model or config.model)
+    return (prompt_tokens * prompt_price + completion_tokens * completion_price) / 1_000_000
 
 
 class UsageLog(Protocol):

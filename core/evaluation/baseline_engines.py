@@ -29,6 +29,7 @@ from core.config import CostModel
 from core.errors import UserInputError
 from core.evaluation.baselines import BaselineRun, buy_and_hold, buy_and_hold_spot, simulate_targets
 from core.evaluation.feed import SymbolBars
+from core.market.timeframes import index_ms
 
 MS_PER_DAY = 86_400_000
 
@@ -97,7 +98,7 @@ class TsMom:
         momentum = daily / daily.shift(self.lookback_days) - 1.0
         weight = (np.sign(momentum) * (self.vol_target / sigma)).clip(-self.max_leverage, self.max_leverage)
         weight = weight.fillna(0.0)
-        day_ms = weight.index.as_unit("ms").asi8
+        day_ms = index_ms(weight)
         # the target decided at a step is the one of the last daily close at or before it
         idx = np.searchsorted(day_ms, steps, side="right") - 1
         return np.where(idx >= 0, weight.to_numpy()[np.maximum(idx, 0)], 0.0)
@@ -160,7 +161,7 @@ def with_params(engine: BaselineEngine, params: Mapping[str, str | int | float])
         if isinstance(value, float) and not math.isfinite(value):
             raise UserInputError(f"--set: {key}={raw!r} must be finite")
         changes[key] = value
-    return replace(engine, **changes)  # type: ignore[type-var]
+    return replace(engine, **changes)  # type: ignore[arg-type]  # (each key was checked against the engine above)
 
 
 __all__ = ["BASELINES", "BaselineEngine", "EmaCross", "HoldBaseline", "TsMom", "build_baseline", "with_params"]

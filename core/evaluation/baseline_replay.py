@@ -17,7 +17,7 @@ from core.evaluation.feed import Bars, SymbolBars
 from core.evaluation.replay import ReplaySpec, plan_steps, settings_summary, standard_baselines
 from core.evaluation.report import ReplayResult
 from core.market.offline import OfflineMarketData
-from core.market.timeframes import from_ms, tf_ms
+from core.market.timeframes import from_ms, index_ms, tf_ms
 
 
 def full_symbol_bars(market: OfflineMarketData, symbol: str, base_timeframe: str) -> SymbolBars:
@@ -25,7 +25,7 @@ def full_symbol_bars(market: OfflineMarketData, symbol: str, base_timeframe: str
     frame = market.frame(symbol, base_timeframe)
     bars = Bars(
         tf_ms(base_timeframe),
-        frame.index.as_unit("ms").asi8.astype(np.int64),
+        index_ms(frame).astype(np.int64),
         frame["open"].to_numpy(np.float64),
         frame["high"].to_numpy(np.float64),
         frame["low"].to_numpy(np.float64),
@@ -33,7 +33,7 @@ def full_symbol_bars(market: OfflineMarketData, symbol: str, base_timeframe: str
     )
     funding = market.funding_series(symbol)
     return SymbolBars(
-        symbol, bars, {}, funding.index.as_unit("ms").asi8.astype(np.int64), funding.to_numpy(np.float64)
+        symbol, bars, {}, index_ms(funding).astype(np.int64), funding.to_numpy(np.float64)
     )
 
 

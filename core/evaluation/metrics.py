@@ -16,12 +16,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from core.models import ClosedTrade, DomainError
-from core.trade_stats import PositionResult, trade_stats
+from core.trade_stats import PositionResult, figures_of, trade_stats
 from core.trade_stats import positions_of as positions_of  # re-exported: the report's breakdowns use it
 
 HOURS_PER_YEAR = 24 * 365
 SECONDS_PER_YEAR = HOURS_PER_YEAR * 3600
 CONFIDENCE_BUCKET_WIDTH = 0.1
+PARTIAL_EXIT_ORDER = {"tp1": 0, "tp2": 1, "tp3": 2}  # partial legs come before the leg that closes the rest
 
 
 def bars_per_year(bar_seconds: int) -> float:
@@ -91,11 +92,11 @@ def calibration(positions: Sequence[PositionResult]) -> dict[str, dict[str, floa
     out: dict[str, dict[str, float | int]] = {}
     for label in sorted(buckets):
         group = buckets[label]
-        wins = sum(1 for p in group if p.net_pnl > 0)
+        figures = figures_of(group, legs=0)  # legs unknown here and not shown
         out[label] = {
             "trades": len(group),
-            "win_rate": wins / len(group),
-            "avg_net_pnl": math.fsum(p.net_pnl for p in group) / len(group),
+            "win_rate": figures.wins / len(group),
+            "avg_net_pnl": figures.net_pnl / len(group),
         }
     return out
 
@@ -134,6 +135,7 @@ def compute_metrics(
     growth = final / initial_equity
     cagr = (growth ** (1.0 / years) - 1.0) * 100.0 if years > 0 and growth >= 0 else None
 
+    mdd = max_drawdown_pct(initial_equity, equity)
     figures = trade_stats(trades)
     positions = list(figures.positions)
     hold_hours = [(p.exit_time - p.entry_time).total_seconds() / 3600.0 for p in positions]
@@ -147,9 +149,11 @@ def compute_metrics(
         "final_equity": final,
         "total_return_pct": (growth - 1.0) * 100.0,
         "cagr_pct": cagr,
-        "max_drawdown_pct": max_drawdown_pct(initial_equity, equity),
+        "max_drawdown_pct": mdd,
         "sharpe": sharpe,
         "sortino": sortino,
+        # Calmar over the whole window (CAGR / max drawdown), as empyrical's calmar_ratio; None without a drawdown
+        "calmar": cagr / mdd if cagr is not None and mdd > 0 else None,
         "bars": len(equity),
         "bars_per_year": periods,
         "trades": len(trades),

@@ -27,7 +27,7 @@ from core.execution.paper_book import MemoryBookStore
 from core.execution.paper_broker import PaperBroker
 from core.market.offline import OfflineMarketData
 from core.market.snapshot import BarArrays, SeriesSnapshotSource
-from core.market.timeframes import from_ms, tf_ms, to_ms
+from core.market.timeframes import from_ms, index_ms, tf_ms, to_ms
 from core.models import DecisionRecord, RuntimeState, Snapshot, TradeEvent, iso_z, require_utc
 from core.protocols import DecisionEngine
 from core.risk.guard import RiskGuard
@@ -104,7 +104,7 @@ def plan_steps(market: OfflineMarketData, spec: ReplaySpec) -> np.ndarray:
         base = market.frame(symbol, spec.base_timeframe)
         if base.empty:
             raise UserInputError(f"--symbols: no {spec.base_timeframe} bars for {symbol} in {market.folder}")
-        times = base.index.as_unit("ms").asi8
+        times = index_ms(base)
         first_close, last_close = int(times[0]) + step, int(times[-1]) + step
         if start_ms > last_close or end_ms < first_close:
             raise UserInputError(
@@ -142,7 +142,7 @@ def close_prices(market: OfflineMarketData, spec: ReplaySpec) -> dict[str, tuple
     out = {}
     for symbol in spec.symbols:
         frame = market.frame(symbol, spec.base_timeframe)
-        close_ms = frame.index.as_unit("ms").asi8 + step
+        close_ms = index_ms(frame) + step
         keep = (close_ms >= start_ms) & (close_ms <= end_ms)
         out[symbol] = (close_ms[keep], frame["close"].to_numpy()[keep])
     return out
@@ -178,9 +178,11 @@ async def run_replay_cycle(
     decision_log: MemoryDecisionLog | None = None,
     source: SeriesSnapshotSource | None = None,
     clock: SimulatedClock | None = None,
+    progress_every: int = PROGRESS_EVERY,
 ) -> ReplayResult:
     """Replay `spec` through the live cycle. `source` may be given pre-built (benchmarks, tests); `clock`
-    when the engine was built on it (the LLM engine's daily token budget follows simulated days)."""
+    when the engine was built on it (the LLM engine's daily token budget follows simulated days);
+    `progress_every` 1 when every step is slow (an LLM engine), so the progress moves every bar."""
     steps = plan_steps(market, spec)
     start, end = from_ms(int(steps[0])), from_ms(int(steps[-1]))
     if source is None:
@@ -250,7 +252,7 @@ async def run_replay_cycle(
         errors.update(summary.errors.values())
         equity[k] = broker.equity()
         exposure[k] = bool(await broker.positions())
-        if progress is not None and (k % PROGRESS_EVERY == 0 or k == total - 1):
+        if progress is not None and (k % progress_every == 0 or k == total - 1):
             progress(k + 1, total)
             await asyncio.sleep(0)
     await broker.close_all(reason="end")
@@ -259,6 +261,11 @@ async def run_replay_cycle(
         raise RuntimeError(f"the cycle failed during replay: {dict(errors)}")
 
     trades = tuple(await store.closed_trades())
+    regimes = {
+        r.signal_id: r.snapshot.regime.value
+        for r in log.records()
+        if r.verdict is not None and r.verdict.approved and r.snapshot is not None
+    }
     runs = standard_baselines(bars, steps, spec)
     stats, usage = _engine_stats(log, notifier)
     stats["intrabar_timeframe_ms"] = feed.timeframe_ms
@@ -282,6 +289,7 @@ async def run_replay_cycle(
         run_stats=usage,
         alerts=tuple(notifier.alerts),
         markers=tuple(markers),
+        entry_regimes=regimes,
         kill_switch=kill.summary(steps),
     )
 
@@ -334,8 +342,8 @@ class KillSwitchLog:
 
 def settings_summary(spec: ReplaySpec) -> Mapping[str, object]:
     """The limits and costs a report was made with, so a reader can reproduce it."""
-    limits = {name: getattr(spec.limits, name) for name in spec.limits.__slots__}  # type: ignore[attr-defined]
-    costs = {name: getattr(spec.costs, name) for name in spec.costs.__slots__}  # type: ignore[attr-defined]
+    limits = {name: getattr(spec.limits, name) for name in spec.limits.__slots__}
+    costs = {name: getattr(spec.costs, name) for name in spec.costs.__slots__}
     limits["correlation_groups"] = [list(g) for g in spec.limits.correlation_groups]
     return {"limits": limits, "costs": costs, "max_leverage": spec.max_leverage, "intrabar": spec.intrabar}
 

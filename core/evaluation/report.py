@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from core.evaluation.baselines import BaselineRun
-from core.evaluation.metrics import compute_metrics
+from core.evaluation.breakdowns import compute_breakdowns
+from core.evaluation.metrics import PARTIAL_EXIT_ORDER, compute_metrics
 from core.models import ClosedTrade, iso_z
 
 MONEY_DECIMALS = 6
@@ -73,6 +74,7 @@ class ReplayResult:
     run_stats: Mapping[str, int | float] = field(default_factory=dict)  # LLM tokens, cache hits: not in report.json
     alerts: tuple[str, ...] = ()  # what admins would have been told (kill-switch, daily breaker)
     markers: tuple[tuple[int, str], ...] = ()  # (as_of ms, label): moments worth a line on the chart
+    entry_regimes: Mapping[str, str] = field(default_factory=dict)  # position/signal id -> regime at its decision
     kill_switch: Mapping[str, object] = field(default_factory=dict)  # what the drawdown kill-switch did
 
     @property
@@ -97,7 +99,6 @@ def number(value: float) -> str:
     return f"{value:.12g}"
 
 
-PARTIAL_EXIT_ORDER = {"tp1": 0, "tp2": 1, "tp3": 2}  # partial legs come before the leg that closes the rest
 
 
 def sorted_trades(trades: Sequence[ClosedTrade]) -> list[ClosedTrade]:
@@ -186,10 +187,25 @@ def build_report(result: ReplayResult) -> dict[str, object]:
         "guard": {"approved": result.guard_approved, "rejected": result.guard_rejected, "reasons": reasons},
         "engine_stats": dict(sorted(result.engine_stats.items())),
         "settings": dict(result.settings),
+        "breakdowns": breakdowns_of(result),
     }
     if result.kill_switch:
         report["kill_switch"] = dict(result.kill_switch)
     return _clean(report)  # type: ignore[return-value]
+
+
+def breakdowns_of(result: ReplayResult) -> dict[str, object]:
+    bh = next((b.equity for b in result.baselines if b.name == "buy_and_hold"), None)
+    return compute_breakdowns(
+        trades=result.trades,
+        regimes=result.entry_regimes,
+        step_ms=result.step_ms,
+        equity=result.equity,
+        exposure=result.exposure,
+        initial_equity=result.initial_equity,
+        bar_seconds=result.bar_seconds,
+        benchmark_equity=bh,
+    )
 
 
 def write_report(result: ReplayResult, out_dir: Path) -> ReportFiles:

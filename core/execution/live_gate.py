@@ -14,6 +14,7 @@ import httpx
 
 from core.execution.exchange_client import ExchangeCredentials, make_exchange
 from core.execution.exchange_errors import with_retry
+from core.urls import scrub_urls_in
 
 ExchangeFactory = Callable[[ExchangeCredentials], ccxt.Exchange]
 
@@ -24,6 +25,9 @@ class Verdict:
     ok: bool
     detail: str
     required: bool = True  # a failing required check fails `aitrader check`
+
+    def __post_init__(self) -> None:  # shown in `aitrader check`, logs and /status: never a URL's secret
+        object.__setattr__(self, "detail", scrub_urls_in(self.detail))
 
     def line(self) -> str:
         return f"{'✓' if self.ok else '✗'} {self.name}: {self.detail}"

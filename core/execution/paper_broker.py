@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, cast
 
 import pandas as pd
 
@@ -79,7 +79,7 @@ class MarketDataBarFeed:
             page: list[Bar] = []
             for ts, o, h, low, c in zip(frame.index, frame["open"], frame["high"], frame["low"], frame["close"],
                                         strict=True):
-                t = int(pd.Timestamp(ts).value // 1_000_000)
+                t = int(pd.Timestamp(cast(datetime, ts)).value // 1_000_000)
                 if t >= start_ms and t + self.timeframe_ms <= end:
                     page.append((t, float(o), float(h), float(low), float(c)))
             out[:0] = page
@@ -94,7 +94,7 @@ class MarketDataBarFeed:
         series = await self._md.funding_rates(symbol, since=from_ms(after_ms), until=from_ms(until_ms))
         out = []
         for ts, rate in series.items():
-            t = int(pd.Timestamp(ts).value // 1_000_000)
+            t = int(pd.Timestamp(cast(datetime, ts)).value // 1_000_000)
             if after_ms < t <= until_ms and rate == rate:
                 out.append((t, float(rate)))
         return out

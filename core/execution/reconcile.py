@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import ccxt.async_support as ccxt
@@ -239,7 +240,7 @@ class Reconciler:
             roles[resting.order_id] = role
             try:
                 order = await with_retry(
-                    lambda r=resting: self._ex.fetch_order(r.order_id, live.symbol, {"trigger": True}),
+                    partial(self._ex.fetch_order, resting.order_id, live.symbol, {"trigger": True}),
                     base_wait_s=self._wait,
                 )
             except ccxt.OrderNotFound:

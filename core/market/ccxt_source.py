@@ -71,10 +71,12 @@ class CcxtMarketData:
         api_key: str | None = None,
         secret: str | None = None,
         testnet: bool = False,
+        setting: str = "--exchange",
         **kwargs: Any,
     ) -> CcxtMarketData:
+        """`setting` names where the id came from in the error (`--exchange`, or `EXCHANGE_ID`)."""
         if exchange_id not in ccxt_async.exchanges:
-            raise UserInputError(f"--exchange: {exchange_id!r} is not a ccxt exchange id (e.g. binanceusdm, bybit, okx)")
+            raise UserInputError(f"{setting}: {exchange_id!r} is not a ccxt exchange id (e.g. binanceusdm, bybit, okx)")
         config: dict[str, Any] = {"enableRateLimit": True}
         if api_key and secret:
             config.update(apiKey=api_key, secret=secret)

@@ -19,7 +19,7 @@ import pandas as pd
 
 from core.market.ccxt_source import CcxtMarketData, candles_frame
 from core.market.offline import OHLCV, read_table, symbol_to_stem
-from core.market.timeframes import last_closed_open_ms, tf_ms, to_ms
+from core.market.timeframes import index_ms, last_closed_open_ms, tf_ms, to_ms
 
 PAGE = 1000
 Progress = Callable[[str, int, int], None]  # (label, done, total)
@@ -87,10 +87,7 @@ async def download_candles(
     label = f"{symbol} {timeframe}"
     old = await asyncio.to_thread(_existing, path)
     end = last_closed_open_ms(to_ms(now), step)  # open time of the last bar closed at `now`
-    if old is not None:
-        since = int(old.index.as_unit("ms").asi8[-1]) + step
-    else:
-        since = ((to_ms(now - timedelta(days=days))) // step) * step
+    since = int(index_ms(old)[-1]) + step if old is not None else to_ms(now - timedelta(days=days)) // step * step
     total = max(0, (end - since) // step + 1)
     rows: list[list] = []
     cursor = since
@@ -121,7 +118,7 @@ async def download_funding(
     label = f"{symbol} funding"
     old = await asyncio.to_thread(_existing, path)
     now_ms = to_ms(now)
-    since = int(old.index.as_unit("ms").asi8[-1]) + 1 if old is not None else to_ms(now - timedelta(days=days))
+    since = int(index_ms(old)[-1]) + 1 if old is not None else to_ms(now - timedelta(days=days))
     total = max(1, (now_ms - since) // (8 * 3_600_000) + 1)
     times: list[int] = []
     rates: list[float] = []

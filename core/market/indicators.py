@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import pandas_ta as ta
 
-from core.market.quality import gap_counts, outlier_marks
-from core.market.timeframes import DAY_MS, tf_ms
+from core.market.quality import bad_counts, bar_problems, gap_counts, outlier_marks
+from core.market.timeframes import DAY_MS, index_ms, tf_ms
 
 RSI_LENGTH = 14
 ATR_LENGTH = 14
@@ -47,6 +47,7 @@ class IndicatorFrame:
     columns: dict[str, np.ndarray]
     gaps_cum: np.ndarray
     outliers: np.ndarray
+    bad_cum: np.ndarray  # cumulative count of bars failing quality.bar_problems
 
     def __len__(self) -> int:
         return len(self.open_ms)
@@ -64,6 +65,7 @@ class IndicatorFrame:
             {k: v[-n:] for k, v in self.columns.items()},
             self.gaps_cum[-n:],
             self.outliers[-n:],
+            self.bad_cum[-n:],
         )
 
     def last_closed_index(self, as_of_ms: int) -> int:
@@ -99,7 +101,7 @@ def compute_indicators(frame: pd.DataFrame, timeframe: str) -> IndicatorFrame:
     """`frame`: UTC DatetimeIndex of open times, float columns open high low close volume."""
     n = len(frame)
     step = tf_ms(timeframe)
-    open_times = frame.index.as_unit("ms").asi8.astype(np.int64, copy=False)
+    open_times = index_ms(frame).astype(np.int64, copy=False)
     cols = {c: frame[c].to_numpy(dtype="float64") for c in ("open", "high", "low", "close", "volume")}
     close, high, low = frame["close"], frame["high"], frame["low"]
 
@@ -156,4 +158,5 @@ def compute_indicators(frame: pd.DataFrame, timeframe: str) -> IndicatorFrame:
         columns=cols,
         gaps_cum=gap_counts(open_times, step),
         outliers=outlier_marks(cols["high"], cols["low"], c, atr),
+        bad_cum=bad_counts(bar_problems(cols["open"], cols["high"], cols["low"], c)),
     )

@@ -5,7 +5,8 @@
 from the coarsest present timeframe that divides it (the same bars as from the finest when the data has no
 holes, and far fewer rows to read); a resampled bar exists only when all its source bars are there, apart
 from holes strictly inside the data, so a half-finished day at either end of a file never becomes a bar.
-Files are read once and kept in memory; every request is then an index slice.
+Files are read once and kept in memory; every request is then an index slice. A file that cannot be trusted
+(`core.market.data_file`) raises DataFileError naming the file, the row and the problem.
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
 from core.errors import UserInputError
-from core.market.timeframes import DAY_MS, from_ms, tf_ms, to_ms
+from core.market.data_file import OHLCV, read_candles, read_table
+from core.market.data_file import DataFileError as DataFileError  # re-exported: callers catch it here
+from core.market.timeframes import DAY_MS, from_ms, index_ms, tf_ms, to_ms
 from core.protocols import Clock, Ticker
 
-OHLCV = ("open", "high", "low", "close", "volume")
 _FILE = re.compile(
     r"^(?P<stem>[A-Za-z0-9]+(?:_[A-Za-z0-9]+){1,2})-(?P<tf>\d+[mhdw])(?:-(?P<kind>futures|funding_rate|mark))?"
     r"\.(?P<ext>feather|csv\.gz|csv)$"
@@ -59,34 +62,9 @@ class _Entry:
     ext: str
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """A candles/funding file → frame indexed by UTC open time (ns), sorted, duplicates dropped."""
-    name = path.name
-    # one thread: the files are small, and each of pyarrow's pool threads would keep a malloc arena of its own
-    raw = pd.read_feather(path, use_threads=False) if name.endswith(".feather") else pd.read_csv(path)
-    if "timestamp_ms" in raw.columns:
-        index = pd.to_datetime(raw.pop("timestamp_ms").astype("int64"), unit="ms", utc=True)
-    elif "date" in raw.columns:
-        index = pd.to_datetime(raw.pop("date"), utc=True)
-    else:
-        raise MissingDataError(f"{path}: no timestamp_ms or date column (have {', '.join(map(str, raw.columns))})")
-    raw.index = pd.DatetimeIndex(index).as_unit("ns")
-    raw.index.name = "date"
-    raw = raw[~raw.index.duplicated(keep="last")].sort_index()
-    return raw
-
-
-def _normalise_candles(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
-    missing = [c for c in OHLCV if c not in raw.columns]
-    if missing:
-        raise MissingDataError(f"{path}: missing candle columns {', '.join(missing)}")
-    frame = raw.loc[:, list(OHLCV)].astype("float64")
-    return frame.dropna()
-
-
 def open_ms(frame: pd.DataFrame) -> np.ndarray:
     """Bar open times as int64 epoch milliseconds."""
-    return frame.index.as_unit("ms").asi8
+    return index_ms(frame)
 
 
 def resample(frame: pd.DataFrame, source_ms: int, target_ms: int) -> pd.DataFrame:
@@ -199,7 +177,7 @@ class OfflineMarketData:
         target = tf_ms(timeframe)
         if timeframe in files:
             entry = files[timeframe]
-            frame = _normalise_candles(read_table(entry.path), entry.path)
+            frame = read_candles(entry.path)
         else:
             divisors = [tf for tf in files if target % tf_ms(tf) == 0 and tf_ms(tf) < target]
             if not divisors:
@@ -219,12 +197,12 @@ class OfflineMarketData:
             return cached
         entry = self._funding_files.get(symbol)
         if entry is None:
-            series = pd.Series([], index=pd.DatetimeIndex([], tz="UTC").as_unit("ns"), dtype="float64")
+            series: pd.Series = pd.Series([], index=pd.DatetimeIndex([], tz="UTC").as_unit("ns"), dtype="float64")
         else:
             raw = read_table(entry.path)
             column = "funding_rate" if "funding_rate" in raw.columns else "open"
             series = raw[column].astype("float64")
-            series.index = series.index.round("s")
+            series.index = cast(pd.DatetimeIndex, series.index).round("s")
             series = series[~series.index.duplicated(keep="last")].dropna()
         series.name = "funding_rate"
         self._funding[symbol] = series
@@ -269,8 +247,9 @@ class OfflineMarketData:
             return None
         raw = read_table(entry.path)
         series = raw["open"].astype("float64")
-        series.index = series.index.round("s")
-        return series[(series.index >= since) & (series.index <= until)]
+        times = cast(pd.DatetimeIndex, series.index).round("s")
+        series.index = times
+        return series[(times >= pd.Timestamp(since)) & (times <= pd.Timestamp(until))]
 
     async def ticker(self, symbol: str) -> Ticker:
         finest = self.native_timeframes(symbol)[0]

@@ -18,15 +18,16 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
 from core.market.indicators import VIEW_EXTRA_COLUMNS, IndicatorFrame, compute_indicators
 from core.market.offline import OfflineMarketData, open_ms
-from core.market.quality import GAP_WINDOW_BARS, gap_window_marks
+from core.market.quality import GAP_WINDOW_BARS, bad_window_marks, gap_window_marks
 from core.market.regime import classify_regime
-from core.market.timeframes import from_ms, is_timeframe, sort_timeframes, tf_ms, to_ms
+from core.market.timeframes import from_ms, index_ms, is_timeframe, sort_timeframes, tf_ms, to_ms
 from core.models import SNAPSHOT_INDICATOR_KEYS, Regime, Snapshot, TimeframeView, require_utc
 from core.protocols import MarketData
 
@@ -47,7 +48,7 @@ class SnapshotUnavailable(LookupError):
 # TimeframeView's positional fields after bar_time: OHLCV as stored, then the indicators (None while warming up).
 _VIEW_OHLCV = ("open", "high", "low", "close", "volume")
 _VIEW_INDICATORS = SNAPSHOT_INDICATOR_KEYS
-_FLAG_KINDS = ("gap", "stale", "outlier")  # in the order flags_at emits them
+_FLAG_KINDS = ("gap", "stale", "outlier", "bad")  # in the order flags_at emits them
 
 
 class _Rows:
@@ -59,7 +60,8 @@ class _Rows:
     """
 
     __slots__ = (
-        "_regime_cache", "_view_cache", "close_ms", "cols", "extra_args", "flag_gap", "flag_outlier",
+        "_regime_cache", "_view_cache", "bad_window", "close_ms", "cols", "extra_args", "flag_bad", "flag_gap",
+        "flag_outlier",
         "flag_stale", "gap_window", "gaps_cum", "open_ms", "outliers", "plain_timeframe", "timeframe",
         "timeframe_ms", "values", "view_args",
     )
@@ -82,7 +84,11 @@ class _Rows:
         self.gaps_cum: list[int] = frame.gaps_cum.tolist()
         self.outliers: list[bool] = frame.outliers.tolist()
         self.gap_window: list[bool] = gap_window_marks(frame.gaps_cum).tolist()
-        self.flag_gap, self.flag_stale, self.flag_outlier = (f"{kind}:{self.timeframe}" for kind in _FLAG_KINDS)
+        # a bad bar among the last GAP_WINDOW_BARS: the indicators (ATR above all) still carry it
+        self.bad_window: list[bool] = bad_window_marks(frame.bad_cum).tolist()
+        self.flag_gap, self.flag_stale, self.flag_outlier, self.flag_bad = (
+            f"{kind}:{self.timeframe}" for kind in _FLAG_KINDS
+        )
         # The last view and regime built: replay asks for the same 4h/1d bar on several consecutive hours.
         self._view_cache: tuple[int, TimeframeView] = (-1, None)  # type: ignore[assignment]
         self._regime_cache: tuple[int, Regime] = (-1, Regime.RANGING)
@@ -94,8 +100,11 @@ class _Rows:
         cached_i, cached = self._view_cache
         if cached_i == i:
             return cached
-        view = TimeframeView(
-            from_ms(self.open_ms[i]), *self.view_args[i], dict(zip(VIEW_EXTRA_COLUMNS, self.extra_args[i], strict=True))
+        # positional from the precomputed row (hot path): mypy cannot see the tuple's length
+        view = TimeframeView(  # type: ignore[call-arg]
+            from_ms(self.open_ms[i]),
+            *self.view_args[i],  # type: ignore[arg-type]
+            dict(zip(VIEW_EXTRA_COLUMNS, self.extra_args[i], strict=True)),
         )
         self._view_cache = (i, view)
         return view
@@ -147,6 +156,8 @@ def assemble_snapshot(
             quality.append(rows.flag_stale)
         if rows.outliers[i]:
             quality.append(rows.flag_outlier)
+        if rows.bad_window[i]:
+            quality.append(rows.flag_bad)
         regime_rows[rows.timeframe] = (rows, i)
         if price_row is None:
             price_row = (rows, i)
@@ -228,14 +239,14 @@ class LiveSnapshotSource:
         """The CPU part: indicators per frame (cached while a frame is unchanged), then assembly."""
         rows = [self._rows(symbol, tf, frame) for tf, frame in zip(self._timeframes, frames, strict=True)]
         funding = funding[funding.index <= as_of] if len(funding) else funding
-        funding_ms = funding.index.as_unit("ms").asi8.tolist() if len(funding) else []
+        funding_ms = index_ms(funding).tolist() if len(funding) else []
         return assemble_snapshot(symbol, as_of, rows, funding_ms, funding.to_numpy(dtype="float64").tolist())
 
     def _rows(self, symbol: str, timeframe: str, frame: pd.DataFrame) -> _Rows:
         if len(frame):
             times = open_ms(frame)
-            key = _CacheKey(len(frame), int(times[0]), int(times[-1]), float(frame["close"].iat[-1]),
-                            float(frame["volume"].iat[-1]))
+            key = _CacheKey(len(frame), int(times[0]), int(times[-1]), float(cast(float, frame["close"].iat[-1])),
+                            float(cast(float, frame["volume"].iat[-1])))
         else:
             key = _CacheKey(0, 0, 0, 0.0, 0.0)
         cached = self._cache.get((symbol, timeframe))
@@ -329,7 +340,7 @@ class SeriesSnapshotSource:
                 times, rates = np.array([], dtype="int64"), np.array([], dtype="float64")
             else:
                 series = series.sort_index()
-                times, rates = series.index.as_unit("ms").asi8, series.to_numpy(dtype="float64")
+                times, rates = index_ms(series), series.to_numpy(dtype="float64")
             self._funding[symbol] = FundingArrays(_readonly(times, "int64"), _readonly(rates, "float64"))
             self._funding_lists[symbol] = (times.tolist(), rates.tolist())
 

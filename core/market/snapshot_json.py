@@ -60,17 +60,13 @@ def _view(tf: str, data: object) -> TimeframeView:
     where = f"timeframes.{tf}"
     if not isinstance(data, Mapping):
         raise SnapshotJsonError(f"{where} must be an object, got {type(data).__name__}")
-    bar: dict[str, float] = {}
-    for key in _BAR_KEYS:
-        bar[key] = _number(data.get(key), f"{where}.{key}", required=True)  # type: ignore[assignment]
-    indicators = {key: _number(data.get(key), f"{where}.{key}", required=False) for key in SNAPSHOT_INDICATOR_KEYS}
+    # the bar's numbers are required, the indicators may be null: one keyword map of both
+    fields: dict[str, Any] = {key: _number(data.get(key), f"{where}.{key}", required=True) for key in _BAR_KEYS}
+    for key in SNAPSHOT_INDICATOR_KEYS:
+        fields[key] = _number(data.get(key), f"{where}.{key}", required=False)
     known = ("bar_time", *_BAR_KEYS, *SNAPSHOT_INDICATOR_KEYS)
-    return TimeframeView(
-        bar_time=_time(data.get("bar_time"), f"{where}.bar_time"),
-        **bar,
-        **indicators,
-        extra=_extra(data, known, where),
-    )
+    return TimeframeView(bar_time=_time(data.get("bar_time"), f"{where}.bar_time"), extra=_extra(data, known, where),
+                         **fields)
 
 
 def snapshot_from_json(data: object) -> Snapshot:

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, cast
 
 from core.errors import UserInputError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 _UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _PATTERN = re.compile(r"^(\d+)([mhdw])$")
@@ -60,3 +65,8 @@ def last_closed_open_ms(as_of_ms: int, timeframe_ms: int) -> int:
 
 def last_closed_bar_time(as_of: datetime, timeframe: str) -> datetime:
     return from_ms(last_closed_open_ms(to_ms(as_of), tf_ms(timeframe)))
+
+
+def index_ms(frame: pd.DataFrame | pd.Series) -> np.ndarray:
+    """The UTC DatetimeIndex of candles or funding rates as int64 epoch milliseconds."""
+    return cast("pd.DatetimeIndex", frame.index).as_unit("ms").asi8

@@ -19,6 +19,7 @@ from typing import Any
 
 from core.config import CostModel, RiskLimits
 from core.execution.perp_math import BPS, MIN_NOTIONAL, liquidation_price, loss_per_unit_at_stop, size_for_risk
+from core.market.quality import bad_flags, stale_flags
 from core.models import (
     HARD_MAX_LEVERAGE,
     AccountView,
@@ -40,6 +41,7 @@ class Reason(StrEnum):
     NOT_ENTRY = "not_entry"
     INVALID_DECISION = "invalid_decision"
     STALE_DATA = "stale_data"
+    BAD_DATA = "bad_data"
     LOW_CONFIDENCE = "low_confidence"
     DAILY_LOSS_BREAKER = "daily_loss_breaker"
     DRAWDOWN_KILL_SWITCH = "drawdown_kill_switch"
@@ -85,6 +87,26 @@ def _num(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
+
+
+def data_problem(snap: Snapshot) -> tuple[Reason, str] | None:
+    """Why `snap` is unfit to enter on — its bars are older than the bar being decided (`stale_data`), or
+    a bar in its window failed the sanity checks, is an outlier or follows a hole (`bad_data`) — else None."""
+    stale = stale_flags(snap.quality)
+    if stale:
+        ends = []
+        for flag in stale:
+            view = snap.timeframes.get(flag.partition(":")[2])
+            if view is not None:
+                ends.append(f"{flag.partition(':')[2]} {view.bar_time:%Y-%m-%d %H:%M} UTC")
+        last = f"last bars {', '.join(ends)}" if ends else "flags " + ", ".join(stale)
+        return Reason.STALE_DATA, f"{snap.symbol} data is stale at {snap.as_of:%Y-%m-%d %H:%M} UTC ({last})"
+    # the timeframe whose ATR sizes the stop and leverage (as in _review)
+    base = "1h" if "1h" in snap.timeframes else next(iter(snap.timeframes), None)
+    bad = bad_flags(snap.quality, base)
+    if bad:
+        return Reason.BAD_DATA, f"{snap.symbol} bars fail the data checks ({', '.join(bad)})"
+    return None
 
 
 def atr_stop(sign: int, price: float, atr: float | None, limits: RiskLimits) -> float:
@@ -158,8 +180,9 @@ class RiskGuard:
                 f"{getattr(decision, 'leverage', None)!r} >= 1",
             )
         checks.append("valid_decision")
-        if "stale" in snap.quality:
-            raise _Reject(Reason.STALE_DATA, f"snapshot quality flags {list(snap.quality)}")
+        problem = data_problem(snap)
+        if problem is not None:
+            raise _Reject(*problem)
         checks.append("fresh_data")
         if confidence < lim.min_confidence:
             raise _Reject(Reason.LOW_CONFIDENCE, f"confidence {confidence:.2f} < {lim.min_confidence}")

@@ -20,7 +20,7 @@ from core.errors import UserInputError
 from core.models import HARD_MAX_LEVERAGE, AuditEntry, ClosedTrade, Position, RuntimeState, TradeEvent
 from core.protocols import Broker, Clock, CycleRecord, DecisionLog, MarketData, Notifier, StateStore, TradeHistory
 from core.services import risk_settings
-from core.services.state_change import LAST_CYCLE_KEY, change_state
+from core.services.state_change import DATA_WARNING_KEY, LAST_CYCLE_KEY, change_state
 from core.trade_stats import legs_of_positions_closed, trade_stats
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ class StatusReport:
     engine: str
     day_pnl: float
     live_blocker: str | None = None  # why going live is refused right now (None: allowed)
+    data_warning: str | None = None  # why the last cycle entered nothing on its market data (None: data fit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +113,10 @@ class ControlService:
         live_allowed: Callable[[], str | None] = lambda: None,
         confirmation_ttl_s: float = 120,
         notifier: Notifier | None = None,
-        wall_clock: Clock | None = None,
+        confirmation_clock: Clock | None = None,
     ) -> None:
         """`notifier`: where closes made here (/close, /closeall) are announced, so that every position the
-        channel announced gets its closing reply whatever closed it. `wall_clock` times confirmations (default
-        `clock`): in the demo `clock` is simulated and runs an hour per tick, which expired a button before
-        the admin could press it."""
+        channel announced gets its closing reply whatever closed it."""
         self._store = state_store
         self._defaults = defaults
         self._limits = limits
@@ -131,9 +130,11 @@ class ControlService:
         self._engine_name = engine_name
         self._live_allowed = live_allowed
         self._ttl = timedelta(seconds=confirmation_ttl_s)
+        # a person has confirmation_ttl_s of real time to press: wall time, also in the demo, whose simulated
+        # clock ran past any expiry between two ticks (/closeall could never be confirmed there)
+        self._confirm_clock = confirmation_clock or clock
         self._pending: dict[str, Confirmation] = {}
         self._notifier = notifier
-        self._wall = wall_clock or clock
 
     # ---- reading --------------------------------------------------------------------------------
 
@@ -161,6 +162,7 @@ class ControlService:
             engine=self._engine_name,
             day_pnl=day_pnl,
             live_blocker=self._live_blocker() if state.dry_run else None,
+            data_warning=await self._store.get_value(DATA_WARNING_KEY) or None,
         )
 
     async def positions(self) -> list[Position]:
@@ -295,7 +297,7 @@ class ControlService:
             blocker = self._live_blocker()
             if blocker:
                 raise UserInputError(f"cannot go live: {blocker}")
-        now = self._wall.now()
+        now = self._confirm_clock.now()
         self._pending = {t: c for t, c in self._pending.items() if c.expires_at > now}
         confirmation = Confirmation(secrets.token_urlsafe(12), action, actor, now + self._ttl, setting, detail, order)
         self._pending[confirmation.token] = confirmation
@@ -307,7 +309,7 @@ class ControlService:
             raise UserInputError("unknown or already used confirmation; ask again")
         if pending.actor != actor:
             raise UserInputError("only the admin who asked can confirm this")
-        if pending.expires_at <= self._wall.now():
+        if pending.expires_at <= self._confirm_clock.now():
             del self._pending[token]
             raise UserInputError("confirmation expired; ask again")
         del self._pending[token]
@@ -327,6 +329,15 @@ class ControlService:
         total = sum(e.net_pnl for e in exits)
         return f"closed {len(exits)} position leg(s), net {total:+.2f}"
 
+    async def cancel_confirmation(self, actor: str, token: str) -> None:
+        """End a pending confirmation for good (Cancel used to leave it redeemable until it expired)."""
+        pending = self._pending.get(token)
+        if pending is None:
+            raise UserInputError("unknown or already used confirmation; nothing to cancel")
+        if pending.actor != actor:
+            raise UserInputError("Only the admin who asked can cancel this.")
+        del self._pending[token]
+
     # ---- risk limits from chat (/set) -------------------------------------------------------------
 
     async def set_risk(self, actor: str, key: str, raw: str) -> str | Confirmation:
@@ -343,7 +354,7 @@ class ControlService:
 
     async def _apply_risk(self, actor: str, setting: risk_settings.RiskSetting, value: float) -> str:
         old = risk_settings.current(self._limits, setting)
-        self._limits = replace(self._limits, **{setting.field: value})
+        self._limits = replace(self._limits, **{setting.field: value})  # type: ignore[arg-type]
         self._guard.limits = self._limits
         await self._store.set_value(risk_settings.STORE_PREFIX + setting.field, repr(value))
         await self._store.append_audit(

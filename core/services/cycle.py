@@ -38,8 +38,8 @@ from core.protocols import (
     SnapshotSource,
     StateStore,
 )
-from core.risk.guard import Reason, ReviewContext, RiskGuard, atr_stop
-from core.services.state_change import LAST_CYCLE_KEY, change_state
+from core.risk.guard import Reason, ReviewContext, RiskGuard, atr_stop, data_problem
+from core.services.state_change import DATA_WARNING_KEY, LAST_CYCLE_KEY, change_state
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ class CycleSummary:
     rejected: dict[str, str] = field(default_factory=dict)  # symbol -> reason code
     errors: dict[str, str] = field(default_factory=dict)  # symbol -> error text
     skipped: list[str] = field(default_factory=list)  # already done in this cycle
+    data_problems: dict[str, str] = field(default_factory=dict)  # symbol -> why its data is unfit to enter on
     events: list[TradeEvent] = field(default_factory=list)
     duration_ms: float = 0.0
 
@@ -162,6 +163,7 @@ class TradingCycle:
                 summary.decisions[symbol] = "error"
         if self._record_last:
             await self._state.set_value(LAST_CYCLE_KEY, as_of.astimezone(UTC).isoformat())
+        await self._data_warning(summary)
         summary.duration_ms = (time.perf_counter() - started) * 1000
         if summary.errors:
             log.warning("cycle %s errors: %s", cycle_id, summary.errors)
@@ -225,6 +227,17 @@ class TradingCycle:
                 CycleRecord(cycle_id, symbol, as_of, None, None, None, signal_id, f"snapshot: {error}")
             )
             raise
+        problem = data_problem(snapshot)
+        if problem is not None and position is None:
+            # nothing could be opened on this data: no engine call (an LLM costs money), the reason counted
+            reason, detail = problem
+            verdict: GuardVerdict | None = GuardVerdict(False, None, reason.value, detail)
+            self._guard.counts[reason.value] += 1
+            await self._log.record_cycle(CycleRecord(cycle_id, symbol, as_of, snapshot, None, verdict, signal_id))
+            summary.decisions[symbol] = reason.value
+            summary.rejected[symbol] = reason.value
+            summary.data_problems[symbol] = detail
+            return None
         if state.paused and position is None:
             # no engine call while paused: an LLM costs money and nothing could be opened
             verdict = GuardVerdict(False, None, Reason.PAUSED.value, state.pause_reason or "paused")
@@ -283,6 +296,19 @@ class TradingCycle:
             summary.events.extend(events)
             await self._announce(events)
         return with_pending(account, intent)
+
+    async def _data_warning(self, summary: CycleSummary) -> None:
+        """Keep the why-nothing-is-entered line for /status current, and tell the admins once when data
+        turns unfit (and once when it is fit again) — not every hour."""
+        warning = "; ".join(summary.data_problems[s] for s in sorted(summary.data_problems))
+        before = await self._state.get_value(DATA_WARNING_KEY) or ""
+        if warning == before:
+            return
+        await self._state.set_value(DATA_WARNING_KEY, warning)
+        if warning and not before:
+            await self._alert(f"No entries: market data is unfit to trade on — {warning}")
+        elif before and not warning:
+            await self._alert("Market data is fit to trade on again; entries resume.")
 
     async def _restore_breaker(self, as_of: datetime) -> None:
         """Tell a freshly started guard that the daily-loss breaker already tripped today (read once a

@@ -11,6 +11,7 @@ from core.models import AuditEntry, RuntimeState
 from core.protocols import Clock, StateStore
 
 LAST_CYCLE_KEY = "last_cycle_at"
+DATA_WARNING_KEY = "data_warning"  # why the last cycle could enter nothing on its data ("" when fit)
 
 
 def _describe(state: RuntimeState, attr: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import bot.aiogram_types
 
+import pytest
 from aiogram.methods import SendPhoto
 from aiogram.methods.base import Response
 from aiogram.types import Message, Update
@@ -32,6 +33,7 @@ def test_this_process_uses_the_lazy_types() -> None:
     assert bot.aiogram_types.LAZY_TYPES is True
 
 
+@pytest.mark.slow  # fresh interpreters that import aiogram
 def test_types_are_not_built_at_import_and_every_type_and_method_builds_on_first_use() -> None:
     out = run_fresh(
         """
@@ -59,6 +61,7 @@ def test_types_are_not_built_at_import_and_every_type_and_method_builds_on_first
     assert incomplete == 0
 
 
+@pytest.mark.slow
 def test_importing_after_aiogram_changes_nothing() -> None:
     out = run_fresh(
         """

@@ -208,7 +208,7 @@ async def test_admins_hear_when_the_bot_starts_and_stops(tmp_path: Path) -> None
     import sqlite3
 
     with sqlite3.connect(db) as conn:
-        texts = [t for (t,) in conn.execute("SELECT text FROM outbox WHERE kind = 'alert' AND chat_id = '1001'")]
+        texts = [t for (t,) in conn.execute("SELECT text FROM outbox WHERE kind = 'notice' AND chat_id = '1001'")]
     assert any(t.startswith("🟢 AI Trader") and "started: dry-run (paper trading), engine rules" in t
                and "BTC/USDT:USDT, ETH/USDT:USDT" in t for t in texts), texts
     assert any(t.startswith("🔴 AI Trader stopped (dry-run") for t in texts), texts
@@ -220,13 +220,13 @@ async def test_reload_config_applies_risk_limits_and_keeps_those_set_from_chat(
     app, _clock = demo_app(tmp_path)
     await app.build()
     try:
-        await app.control.set_risk("tg:1001", "risk", "1.0")  # set from chat: stays over the settings
+        await app.control.set_risk("tg:1001", "risk", "0.5")  # set from chat: stays over the settings
         monkeypatch.setenv("MIN_REWARD_RISK", "2.0")
         monkeypatch.setenv("RISK_PER_TRADE_PCT", "2.5")
         monkeypatch.setenv("CYCLE_CRON", "30 * * * *")
         text = await app.reload_config("tg:1001")
         assert "min_reward_risk 1.5 → 2.0" in text and "CYCLE_CRON" in text.split("next restart:")[1]
-        assert app.guard.limits.min_reward_risk == 2.0 and app.guard.limits.risk_per_trade_pct == 1.0
+        assert app.guard.limits.min_reward_risk == 2.0 and app.guard.limits.risk_per_trade_pct == 0.5
         assert (await app.control.audit())[0].action == "reload_config"
         monkeypatch.setenv("MAX_LEVERAGE", "abc")
         assert "Not reloaded, the settings are invalid" in await app.reload_config("tg:1001")

@@ -38,18 +38,19 @@ def server() -> Iterator[FakeOpenAIServer]:
 async def test_rules_from_file_prints_the_record(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert await print_decision(str(SNAPSHOT), "rules") == 0
     record = json.loads(capsys.readouterr().out)
-    assert set(record) == {"status", "engine", "model", "attempts", "decision", "error", "usage"}
+    assert set(record) == {"status", "engine", "model", "attempts", "decision", "error", "usage", "cached",
+                           "latency_ms", "mode"}
     assert record["status"] == "ok" and record["engine"] == "rules"
     decision = record["decision"]
     assert decision["action"] == "long" and decision["stop_loss"] < 3414.27 < decision["take_profit"][0]
 
 
-async def test_default_engine_without_key_is_rules_from_stdin(
+async def test_default_engine_without_key_is_trend_from_stdin(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(SNAPSHOT.read_text()))
     assert await print_decision("-", None) == 0
-    assert json.loads(capsys.readouterr().out)["engine"] == "rules"
+    assert json.loads(capsys.readouterr().out)["engine"] == "trend"
 
 
 @pytest.mark.parametrize(
@@ -96,6 +97,7 @@ async def test_llm_through_a_local_server_remembers_the_downgrade(
     record = json.loads(out)
     assert record["status"] == "ok" and record["model"] == "deepseek-chat" and record["decision"]["action"] == "short"
     assert record["usage"] == {"prompt_tokens": 900, "completion_tokens": 80}
+    assert record["cached"] is False and record["latency_ms"] > 0 and record["mode"] == "json_object"
     assert KEY not in out
     assert [r.response_format for r in server.requests] == ["json_schema", "json_object"]
     # Another run with another account: the capability comes from the database, the downgrade is not paid.
@@ -107,8 +109,20 @@ async def test_llm_through_a_local_server_remembers_the_downgrade(
     # The same question again: answered from the decision cache, identical, nothing sent.
     server.requests.clear()
     assert await print_decision(str(SNAPSHOT), "llm") == 0
-    assert json.loads(capsys.readouterr().out)["decision"] == record["decision"]
+    again = json.loads(capsys.readouterr().out)
+    assert again["decision"] == record["decision"] and again["cached"] is True and again["latency_ms"] == 0.0
     assert server.requests == []
+
+
+async def test_a_local_server_is_the_default_engine_without_a_key(
+    env: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLM_BASE_URL", server.base_url)
+    server.script(answer(json.dumps(ANSWER)))
+    assert await print_decision(str(SNAPSHOT), None) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["engine"] == "llm" and record["status"] == "ok" and record["mode"] == "json_schema"
+    assert "authorization" not in server.requests[0].headers or "no-key" in server.requests[0].headers["authorization"]
 
 
 _BAR = '{"bar_time": "2024-03-01T10:00:00Z", "open": 1, "high": 1, "low": 1, "close": 1, "volume": 1}'

@@ -39,7 +39,7 @@ async def test_rules_replay_writes_the_report(env: Path, capsys: pytest.CaptureF
     out = env / "out"
     code = await run_replay(DATA, SYMBOLS, utc(2023, 3, 1), utc(2023, 3, 15), "rules", out, 10_000.0)
     assert code == 0
-    for name in ("report.json", "trades.csv", "equity.csv", "report.png", "run.json"):
+    for name in ("report.json", "trades.csv", "equity.csv", "report.png", "tearsheet.html", "run.json"):
         assert (out / name).stat().st_size > 0, name
     report = json.loads((out / "report.json").read_text())
     assert report["engine"] == "rules" and report["symbols"] == list(SYMBOLS)
@@ -90,6 +90,7 @@ def server() -> Iterator[FakeOpenAIServer]:
     fake.stop()
 
 
+@pytest.mark.slow
 async def test_llm_replay_rerun_is_free_and_identical(
     env: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -158,3 +159,39 @@ def test_summary_table_shows_win_rate_in_percent_and_funding_sign() -> None:
     assert "37.50 %" in win and "0.00 %" in win
     funding = next(line for line in text.splitlines() if "funding paid" in line)
     assert "-3.50" in funding and "1.25" in funding
+
+
+async def test_llm_replay_progress_moves_every_bar_and_the_summary_counts_outcomes(
+    env: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # With an LLM the bar moved every 200 steps ("1/4 bars, ETA -:--:--" for a whole run), and the summary
+    # hid how many decisions were rejected or failed (#15 defect 7).
+    import core.evaluation.replay as replay_module
+
+    seen: list[int] = []
+    original = replay_module.run_replay_cycle
+
+    async def spy(*args: Any, progress: Any = None, **kwargs: Any) -> Any:
+        def record(done: int, total: int) -> None:
+            seen.append(done)
+            progress(done, total)
+
+        return await original(*args, progress=record, **kwargs)
+
+    monkeypatch.setattr(replay_module, "run_replay_cycle", spy)
+    monkeypatch.setenv("LLM_BASE_URL", server.base_url)  # local: no key needed
+    server.script(lambda body: _long(body) if "BTC/USDT" in json.dumps(body["messages"]) else answer("no idea"))
+    assert await run_replay(DATA, SYMBOLS, utc(2023, 3, 6), utc(2023, 3, 6, 12), "llm", env / "o", 10_000.0) == 0
+    assert seen == list(range(1, 14))  # every one of the 13 bars
+    out = capsys.readouterr().out
+    assert "decisions: 26 (13 ok, 0 rejected, 13 failed)" in out
+
+
+def test_the_sdks_request_log_lines_are_quiet() -> None:
+    import logging
+
+    from bot.logging_setup import configure_logging
+
+    configure_logging(logging.INFO)
+    for name in ("httpx2", "httpx", "openai"):  # openai 3.x sends through httpx2: "HTTP Request: POST …"
+        assert not logging.getLogger(name).isEnabledFor(logging.INFO), name

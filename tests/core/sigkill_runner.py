@@ -17,8 +17,8 @@ from core.config import CostModel, RiskLimits
 from core.execution.paper_broker import PaperBroker
 from core.models import RuntimeState
 from core.risk.guard import RiskGuard
-from core.services.control import LAST_CYCLE_KEY
 from core.services.cycle import TradingCycle
+from core.services.state_change import LAST_CYCLE_KEY
 from storage.book_repo import SqliteBookStore
 from storage.db import Database
 from storage.decision_log_repo import SqliteDecisionLog

@@ -31,6 +31,7 @@ def done_cycles(marker: Path) -> int:
     return int(lines[-1]) if lines else 0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not have_data(), reason="needs ../shared/data (real Binance perp candles and funding)")
 def test_sigkill_mid_run_loses_nothing_and_doubles_nothing(tmp_path):
     reference = start(tmp_path / "ref.sqlite", tmp_path / "ref.marker")

@@ -29,6 +29,7 @@ class Reply:
     prompt_tokens: int = 900
     completion_tokens: int = 80
     usage: bool = True
+    finish_reason: str = "stop"  # "length" when a real server stops at max_tokens
 
 
 def answer(content: str | None, **kwargs: Any) -> Reply:
@@ -68,6 +69,7 @@ class ReceivedRequest:
 class FakeOpenAIServer:
     def __init__(self) -> None:
         self.requests: list[ReceivedRequest] = []
+        self.models: list[str] = ["main-model"]  # what GET /models lists
         self._script: list[ReplyRule] = []
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -117,6 +119,12 @@ class FakeOpenAIServer:
 
             def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
                 return
+
+            def do_GET(self) -> None:
+                if self.path.endswith("/models"):  # what `aitrader check` lists first
+                    self._send(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in server.models]}, {})
+                else:
+                    self._send(404, {"error": {"message": f"no route {self.path}"}}, {})
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
@@ -170,7 +178,7 @@ def _completion(request: dict[str, Any], reply: Reply) -> dict[str, Any]:
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": reply.content},
-                "finish_reason": "stop",
+                "finish_reason": reply.finish_reason,
             }
         ],
     }

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from bot.telegram import reply_format as fmt
+from core.errors import UserInputError
 from handlers.errors import POLITE_FAILURE
 from tests.handlers.conftest import Harness
 from tests.handlers.control_fakes import DEFAULTS
@@ -246,3 +247,37 @@ def test_cycle_reads_in_words() -> None:
     assert "• BTC/USDT: a long → approved, order sent" in text
     assert "• ETH/USDT: a long → refused by the risk guard (correlated_exposure)" in text
     assert "• SOL/USDT: no trade" in text and "decisions:" not in text
+
+
+async def test_cancel_ends_the_token_for_good(harness: Harness) -> None:
+    """Issue #12 item 5: Cancel then Confirm on /dryrun off turned live trading on."""
+    await send(harness, "/dryrun off")
+    confirm, cancel = button_data(harness)
+    assert "Cancelled" in await press(harness, cancel, ADMIN_ID)
+    assert "unknown or already used" in await press(harness, confirm, ADMIN_ID)
+    assert (await harness.control.state()).dry_run
+    assert "nothing to cancel" in await press(harness, cancel, ADMIN_ID)
+
+
+async def test_a_used_or_expired_token_cannot_be_cancelled_into_use(harness: Harness) -> None:
+    await send(harness, "/closeall")
+    confirm, cancel = button_data(harness)
+    await press(harness, confirm, ADMIN_ID)
+    assert "nothing to cancel" in await press(harness, cancel, ADMIN_ID)
+
+
+async def test_confirmation_expiry_runs_on_wall_time_not_the_simulated_clock() -> None:
+    """In the demo the simulated clock jumps an hour per tick: /closeall could never be confirmed."""
+    from tests.handlers.control_fakes import FakeBroker, FixedClock, build_control, position
+
+    simulated, wall = FixedClock(), FixedClock()
+    # as the app wires it: confirmation_clock=SystemClock()
+    control = build_control(broker=FakeBroker(open_positions=[position()]), clock=simulated, confirmation_clock=wall)
+    confirmation = await control.request_confirmation("tg:1", "closeall")
+    simulated.moment += timedelta(hours=10)  # ten demo ticks, a few wall seconds
+    assert "closed 1 position" in await control.confirm("tg:1", confirmation.token)
+
+    confirmation = await control.request_confirmation("tg:1", "closeall")
+    wall.moment += timedelta(seconds=121)
+    with pytest.raises(UserInputError, match="expired"):
+        await control.confirm("tg:1", confirmation.token)

@@ -106,3 +106,16 @@ async def test_text_and_picture_use_one_24h_window(market: OfflineMarketData) ->
     window = window_closes(candles)
     assert len(window) == 25 and window.index[-1] - window.index[0] == pd.Timedelta(hours=24)
     assert (window.iloc[-1] / window.iloc[0] - 1) * 100 == pytest.approx(change_24h_pct(candles, AS_OF))
+
+
+async def test_pulse_never_presents_old_prices_as_now() -> None:
+    # the bundled sample ends 2024-05-14: a pulse at a later wall time must not post its last prices
+    from core.market.offline import sample_data_dir
+
+    late = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    market = OfflineMarketData(sample_data_dir())
+    outbox = MemoryOutbox()
+    ok = await run_pulse(as_of=late, symbols=["BTC/USDT:USDT", "ETH/USDT:USDT"], snapshots=LiveSnapshotSource(market),
+                         market=market, engine=RulesEngine(), notifier=notifier(outbox))
+    assert not ok
+    assert [p for p in await outbox.posts() if p.kind == "pulse"] == []

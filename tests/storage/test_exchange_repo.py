@@ -4,20 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from core.execution.exchange_broker import ExchangeBroker
-from storage.db import Database, migrations
+from storage.db import Database
 from storage.exchange_repo import SqliteExchangeLedger
 from tests.fixtures.exchange.env import intent, make_env
-
-
-@pytest.fixture(autouse=True)
-def _migrations_complete() -> None:
-    try:
-        migrations()
-    except RuntimeError as error:  # another engineer's migration has not landed yet
-        pytest.skip(f"migrations incomplete: {error}")
 
 
 async def test_exchange_ledger_sqlite_survives_restart_and_books_stop(tmp_path: Path) -> None:

@@ -79,3 +79,14 @@ async def test_decision_cache_round_trips_ok_and_rejected_but_not_failed(db: Dat
     rejected = await cache.get("k2")
     assert rejected is not None and rejected.status == "rejected" and rejected.error == "schema: leverage"
     assert await cache.get("k3") is None
+
+
+async def test_stored_modes_can_be_forgotten_per_endpoint_or_all(db: Database) -> None:
+    # A server restarted with a larger context kept its wrongly stored "prompt" mode for good (#15 defect 2).
+    store = SqliteCapabilityStore(db)
+    await store.set_mode("http://127.0.0.1:8080/v1", "gemma", "prompt")
+    await store.set_mode("https://api.deepseek.com", "deepseek-chat", "json_object")
+    assert await store.reset("http://127.0.0.1:8080/v1") == 1
+    assert await store.mode("http://127.0.0.1:8080/v1", "gemma") is None
+    assert await store.mode("https://api.deepseek.com", "deepseek-chat") == "json_object"
+    assert await store.reset() == 1 and await store.mode("https://api.deepseek.com", "deepseek-chat") is None

@@ -13,19 +13,11 @@ from core.models import AccountView, ClosedTrade
 from core.services.track_record import TrackRecord
 from jobs.daily_job import build_summary
 from storage.book_repo import SqliteBookStore
-from storage.db import Database, migrations
+from storage.db import Database
 from storage.exchange_repo import SqliteExchangeLedger
 
 DAY = date(2024, 6, 10)
 T0 = datetime(2024, 6, 10, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def _migrations_complete() -> None:
-    try:
-        migrations()
-    except RuntimeError as error:
-        pytest.skip(f"migrations incomplete: {error}")
 
 
 def leg(hours: float, net: float, funding: float, pid: str) -> ClosedTrade:

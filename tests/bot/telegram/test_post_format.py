@@ -278,3 +278,15 @@ def test_no_positions_reads_none_never_a_zero_win_rate() -> None:
     text = daily_summary_text(summary)
     assert "Positions closed: none" in text and "win rate" not in text
     assert "Weekly summary — 2024-03-01 to 2024-03-07" in text and "Week P&amp;L" in text
+
+
+def test_entry_caption_shows_the_followers_note_instead_of_the_reasoning() -> None:
+    # #15: a plain-language note for followers; the engine's internal reasoning stays in /why.
+    from dataclasses import replace
+
+    event, record = entry_event(reasoning="4h EMA50 reclaim, MACD hist +12, funding 0.00064 crowded")
+    assert record.decision is not None
+    noted = replace(record, decision=replace(record.decision, note="Buying the breakout; out below 58.8k <3"))
+    caption = entry_caption(event, noted, None, dry_run=True)
+    assert "Buying the breakout; out below 58.8k &lt;3" in caption and "MACD hist" not in caption
+    assert "MACD hist" in entry_caption(event, record, None, dry_run=True)  # no note: the reasoning as before

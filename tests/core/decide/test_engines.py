@@ -21,7 +21,7 @@ async def test_build_each_kind() -> None:
 
 
 def test_bad_kind_and_missing_key_are_user_errors() -> None:
-    with pytest.raises(UserInputError, match="llm, rules or ensemble"):
+    with pytest.raises(UserInputError, match="llm, rules, trend or ensemble"):
         build_engine("gpt")
     with pytest.raises(UserInputError, match="LLM_API_KEY"):
         build_engine("llm", llm_config=LlmConfig(base_url="https://api.openai.com/v1"))

@@ -70,7 +70,7 @@ class Harness:
         settings: dict[str, Any] = {
             "base_url": fake.base_url,
             "model": "main-model",
-            "timeout_s": 2.0,
+            "timeout_s": 30.0,
             "max_retries": 2,
             "retry_backoff_s": 0.01,
             "retry_wait_cap_s": 5.0,
@@ -106,7 +106,7 @@ def last_user(request: Any) -> str:
 
 
 async def test_strict_schema_accepted(fake: FakeOpenAIServer, snapshot: Snapshot) -> None:
-    h = Harness(fake)
+    h = Harness(fake, prices=(("main-model", 0.15, 0.60),))  # a local endpoint is free unless priced
     record = await h.engine.decide(snapshot, ACCOUNT)
     assert record.status == "ok" and record.decision is not None
     assert record.decision.action == "long" and record.decision.take_profit == (64100.0, 65500.0)
@@ -116,7 +116,8 @@ async def test_strict_schema_accepted(fake: FakeOpenAIServer, snapshot: Snapshot
     fmt = request.body["response_format"]
     assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
     schema = fmt["json_schema"]["schema"]
-    assert schema["additionalProperties"] is False and set(schema["required"]) == set(GOOD)
+    assert schema["additionalProperties"] is False and set(schema["required"]) == {*GOOD, "note"}
+    assert schema["properties"]["reasoning"]["maxLength"] == 600  # a local endpoint decodes it as a grammar
     assert request.messages[0]["role"] == "system" and "JSON" in request.messages[0]["content"]
     assert compact_json(snapshot.to_json_dict()) in last_user(request)  # snapshot verbatim
     (call,) = await h.usage.calls()
@@ -197,16 +198,22 @@ async def test_schema_violations_are_rejected_after_one_reask(
     assert len(fake.requests) == 2 and quoted in last_user(fake.requests[1])
 
 
-async def test_timeout_fails_within_the_bound(fake: FakeOpenAIServer, snapshot: Snapshot) -> None:
+async def test_timeout_is_the_budget_of_the_whole_decision_and_its_tokens_count(
+    fake: FakeOpenAIServer, snapshot: Snapshot
+) -> None:
     fake.script(answer(good(), delay_s=5.0))
-    h = Harness(fake, timeout_s=0.25, max_retries=1)
+    h = Harness(fake, timeout_s=0.25, max_retries=3, fallback_models=("backup",), max_tokens=321)
     started = time.monotonic()
     record = await h.engine.decide(snapshot, ACCOUNT)
     elapsed = time.monotonic() - started
-    assert record.status == "failed" and record.attempts == 2
-    assert "timeout after 2 attempt(s)" in (record.error or "")
-    assert elapsed < 4.0  # two 0.25 s attempts; it never waited for the 5 s server
-    assert [c.status for c in await h.usage.calls()] == ["timeout", "timeout"]
+    assert record.status == "failed" and record.attempts == 1  # not retried: the budget is spent
+    assert "budget of one decision" in (record.error or "")
+    assert elapsed < 2.0  # one 0.25 s budget; it never waited for the 5 s server
+    (call,) = await h.usage.calls()
+    assert call.status == "timeout"
+    # The server read the prompt and may finish generating: the daily budget counts it.
+    assert call.prompt_tokens > 500 and call.completion_tokens == 321
+    assert await h.usage.tokens_on(NOW.date()) == call.prompt_tokens + 321
 
 
 async def test_429_honours_retry_after_with_a_cap(fake: FakeOpenAIServer, snapshot: Snapshot) -> None:
@@ -364,11 +371,11 @@ async def test_a_stalled_body_is_cut_at_the_call_timeout(fake: FakeOpenAIServer,
 
 async def test_retry_after_an_hour_is_bounded_across_fallback_models(fake: FakeOpenAIServer, snapshot: Snapshot) -> None:
     fake.script(error(429, "come back in an hour", headers={"retry-after": "3600"}))
-    h = Harness(fake, fallback_models=("b", "c"), timeout_s=2.0, max_retries=2, retry_wait_cap_s=5.0)
+    h = Harness(fake, fallback_models=("b", "c"), timeout_s=12.0, max_retries=2, retry_wait_cap_s=5.0)
     record = await h.engine.decide(snapshot, ACCOUNT)
     assert record.status == "failed" and record.effective.action == "hold"
-    # One decision never waits longer than one model's full retry budget: 2 s x 3 attempts + 5 s x 2 waits.
-    assert all(s <= 5.0 for s in h.sleeps) and sum(h.sleeps) <= 2.0 * 3 + 5.0 * 2
+    # One decision never waits longer than its time budget, across every model.
+    assert all(s <= 5.0 for s in h.sleeps) and sum(h.sleeps) <= 12.0
     assert len(fake.requests) <= 2 * 3  # not 3 models x 3 attempts
 
 
@@ -392,14 +399,92 @@ async def test_cache_is_keyed_by_endpoint_and_model_chain(fake: FakeOpenAIServer
     assert not (await elsewhere.engine.decide(snapshot, ACCOUNT)).cached and len(fake.requests) == 1
 
 
-async def test_an_answer_that_echoes_the_prompt_example_first_uses_the_real_one(
+async def test_the_prompt_holds_no_answer_to_copy_and_a_copied_template_is_rejected(
     fake: FakeOpenAIServer, snapshot: Snapshot
 ) -> None:
-    example = system_prompt().splitlines()[-1]
-    fake.script(answer(f"Format, as in your example:\n{example}\nMy decision:\n{good()}"))
+    # 4 of 5 real decisions repeated the old prompt's example object byte for byte (#15 defect 4).
+    for line in system_prompt().splitlines():
+        for start in [i for i, c in enumerate(line) if c == "{"]:
+            try:
+                value, _ = json.JSONDecoder().raw_decode(line, start)
+            except ValueError:
+                continue
+            assert not (isinstance(value, dict) and "action" in value), f"copyable example in the prompt: {line}"
+    copied = good(invalidation="<what proves you wrong>", reasoning="why, at most 600 chars")
+    fake.script(answer(copied))
     record = await Harness(fake).engine.decide(snapshot, ACCOUNT)
-    assert record.status == "ok" and record.decision is not None and record.decision.stop_loss == GOOD["stop_loss"]
-    fake.script(answer(example))  # the example alone, even where its prices would pass
-    near = snapshot_from_json({**snapshot.to_json_dict(), "price": 61234.5})
-    record = await Harness(fake).engine.decide(near, ACCOUNT)
-    assert record.status == "rejected" and "example" in (record.error or "")
+    assert record.status == "rejected" and "template" in (record.error or "")
+    assert "template" in last_user(fake.requests[1])  # the re-ask says what was wrong
+
+
+# ---- #15: against real models --------------------------------------------------------------------
+
+
+async def test_max_tokens_and_temperature_go_with_every_request(fake: FakeOpenAIServer, snapshot: Snapshot) -> None:
+    # A constrained decoder generated 5,865 tokens in 10 minutes for one answer without a cap (#15 defect 1).
+    fake.script(refuse_schema_once(), answer("no json"), answer(good()))
+    h = Harness(fake, max_tokens=333, temperature=0.55)
+    record = await h.engine.decide(snapshot, ACCOUNT)
+    assert record.status == "ok" and len(fake.requests) == 3  # downgrade, re-ask: three requests
+    assert all(r.body["max_tokens"] == 333 and r.body["temperature"] == 0.55 for r in fake.requests)
+
+
+def refuse_schema_once() -> Reply:
+    return error(400, "Invalid schema for response_format 'decision': unsupported keyword")
+
+
+async def test_an_answer_cut_at_max_tokens_says_so(fake: FakeOpenAIServer, snapshot: Snapshot) -> None:
+    fake.script(answer('{"action": "long", "confidence": 0.7, "reasoning": "aaaa', finish_reason="length"))
+    record = await Harness(fake, max_tokens=50).engine.decide(snapshot, ACCOUNT)
+    assert record.status == "failed" and "LLM_MAX_TOKENS=50" in (record.error or "")
+
+
+async def test_a_context_length_400_is_no_format_refusal(fake: FakeOpenAIServer, snapshot: Snapshot) -> None:
+    # llama-server's words when the prompt does not fit: once taken as "json_schema refused" and stored for good.
+    message = "the request exceeds the available context size, try increasing it"
+    fake.script(error(400, message))
+    h = Harness(fake)
+    record = await h.engine.decide(snapshot, ACCOUNT)
+    assert record.status == "failed" and message in (record.error or "")
+    assert [r.response_format for r in fake.requests] == ["json_schema"]  # no downgrade
+    assert await h.capabilities.mode(h.engine.endpoint, "main-model") is None  # nothing stored
+
+
+async def test_a_format_refusal_keeps_the_servers_words_and_can_be_forgotten(
+    fake: FakeOpenAIServer, snapshot: Snapshot, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    fake.script(refuse_schema)
+    h = Harness(fake)
+    assert (await h.engine.decide(snapshot, ACCOUNT)).status == "ok"
+    assert "This response_format type is unavailable now" in caplog.text
+    assert await h.capabilities.mode(h.engine.endpoint, "main-model") == "json_object"
+    assert await h.capabilities.reset() == 1
+    assert await h.capabilities.mode(h.engine.endpoint, "main-model") is None
+
+
+@pytest.mark.parametrize(
+    ("message", "about_format"),
+    [
+        ("This response_format type is unavailable now", True),  # DeepSeek
+        ("Invalid schema for response_format 'decision': In context=(), 'minimum' is not permitted", True),
+        ("'json_schema' is not supported with this model", True),
+        ("Failed to parse grammar", True),
+        ("the request exceeds the available context size, try increasing it", False),  # llama.cpp
+        ("This model's maximum context length is 8192 tokens. However, you requested 9000 tokens", False),
+        ("Invalid value for 'temperature'", False),
+    ],
+)
+def test_which_400s_are_about_the_output_format(message: str, about_format: bool) -> None:
+    from core.decide.llm import is_format_refusal
+
+    assert is_format_refusal(message) is about_format
+
+
+async def test_record_carries_mode_and_latency(fake: FakeOpenAIServer, snapshot: Snapshot) -> None:
+    fake.script(answer(good(), delay_s=0.05))
+    h = Harness(fake)
+    record = await h.engine.decide(snapshot, ACCOUNT)
+    assert record.mode == "json_schema" and record.latency_ms >= 50 and not record.cached
+    hit = await h.engine.decide(snapshot, ACCOUNT)
+    assert hit.cached and hit.mode == "json_schema" and hit.latency_ms == 0.0

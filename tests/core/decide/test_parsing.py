@@ -15,7 +15,16 @@ def test_strict_schema_is_what_openai_strict_mode_accepts() -> None:
     assert schema["additionalProperties"] is False and schema["type"] == "object"
     assert schema["required"] == list(schema["properties"])
     assert schema["properties"]["stop_loss"]["type"] == ["number", "null"]
-    assert "title" not in json.dumps(schema) and "maximum" not in json.dumps(schema)
+    assert '"title"' not in json.dumps(schema) and "maxLength" not in json.dumps(schema)
+
+
+def test_strict_schema_keeps_the_bounds_for_the_decoder() -> None:
+    # Stripped bounds let a grammar generate confidence 100 or leverage 0, which validation then rejects:
+    # a wasted call and a wasted repair (#15 defect 3).
+    props = strict_json_schema()["properties"]
+    assert (props["confidence"]["minimum"], props["confidence"]["maximum"]) == (0.0, 1.0)
+    assert props["leverage"]["minimum"] == 1 and props["leverage"]["maximum"] >= 20
+    assert props["take_profit"]["maxItems"] == 3 and props["stop_loss"]["exclusiveMinimum"] == 0
 
 
 @pytest.mark.parametrize(
@@ -146,3 +155,21 @@ def test_an_echoed_example_is_skipped_and_alone_is_rejected() -> None:
 def test_trailing_commas_and_comments_are_not_guessed_at(text: str) -> None:
     with pytest.raises(NoJsonError):
         extract_json(text)
+
+
+def test_a_hold_with_meaningless_levels_is_a_hold() -> None:
+    # Gemma 3 270M under strict mode: a hold with "stop_loss": 0 was rejected and cost a re-ask (#15).
+    decision = parse_decision(
+        json.dumps({"action": "hold", "confidence": 0.2, "stop_loss": 0, "take_profit": [0, 0, 0], "leverage": 1}),
+        100.0,
+    )
+    assert decision.action == Action.HOLD and decision.stop_loss is None and decision.take_profit == ()
+
+
+def test_string_bounds_only_for_grammar_decoders() -> None:
+    # A base model on llama.cpp wrote one string until max_tokens cut the answer (#15, the real-model run);
+    # OpenAI's strict mode does not take maxLength, so only local endpoints get it.
+    local = strict_json_schema(string_lengths=True)["properties"]
+    assert (local["reasoning"]["maxLength"], local["note"]["maxLength"], local["invalidation"]["maxLength"]) == (
+        600, 280, 200)
+    assert "maxLength" not in json.dumps(strict_json_schema())

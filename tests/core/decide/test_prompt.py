@@ -4,18 +4,34 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from core.decide.prompt import build_messages, compact_json, prompt_version, repair_messages, system_prompt
+from core.decide.prompt import (
+    build_messages,
+    compact_json,
+    prompt_version,
+    repair_messages,
+    system_prompt,
+    template_placeholders,
+)
 from core.market.snapshot_json import snapshot_from_json
 from core.models import AccountView, ClosedTrade, Position
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "snapshots" / "btc_2024-03-01T12.json"
 
 
-def test_system_prompt_has_role_rules_schema_and_example() -> None:
+def test_system_prompt_has_role_rules_and_answer_template() -> None:
     text = system_prompt()
-    for needle in ("trader", "stop_loss", "take_profit", "leverage 1-20", '"action":"long"', "Example"):
+    for needle in ("trader", "stop_loss", "take_profit", "leverage 1-20", '"action":<', '"note":<'):
         assert needle in text
     assert prompt_version().startswith("1-")
+    assert "what proves you wrong" in template_placeholders()
+
+
+def test_funding_thresholds_are_in_the_snapshots_unit() -> None:
+    # The snapshot carries funding as a fraction per 8h (0.00064824); the prompt said "0.05 %/8h" (#15 defect 5).
+    s = snapshot_from_json(json.loads(FIXTURE.read_text()))
+    assert 0 < abs(s.to_json_dict()["funding_rate"]) < 0.01  # a fraction, not percent
+    text = system_prompt()
+    assert "%/8h" not in text and "funding_rate >0.0005" in text and "fraction" in text
 
 
 def test_user_message_has_snapshot_verbatim_and_account_context() -> None:

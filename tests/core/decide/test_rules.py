@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from core.decide.rules import RulesEngine, RulesParams
+from core.market.offline import OfflineMarketData
+from core.market.snapshot import SeriesSnapshotSource
 from core.market.snapshot_json import snapshot_from_json
 from core.models import AccountView, Action, Position, Regime, Snapshot, TimeframeView
 
@@ -191,11 +193,9 @@ def test_real_snapshot_fixture_passes_price_logic() -> None:
 def test_trades_a_handful_per_month_on_real_2023_data() -> None:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not found at {SHARED_DATA}")
-    snapshot_module = pytest.importorskip("core.market.snapshot")
-    offline = pytest.importorskip("core.market.offline")
     start, end = datetime(2023, 6, 1, tzinfo=UTC), datetime(2023, 12, 1, tzinfo=UTC)
     symbols = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
-    source = snapshot_module.SeriesSnapshotSource.from_offline(offline.OfflineMarketData(SHARED_DATA), symbols, start, end)
+    source = SeriesSnapshotSource.from_offline(OfflineMarketData(SHARED_DATA), symbols, start, end)
     engine = RulesEngine()
     months = (end - start).days / 30.4
     for symbol in symbols:
@@ -250,6 +250,7 @@ def _views(draw: st.DrawFn, price: float, hours: int) -> TimeframeView:
     )
 
 
+@pytest.mark.slow  # 400 hypothesis examples
 @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_any_snapshot_gives_a_valid_decision(data: st.DataObject) -> None:

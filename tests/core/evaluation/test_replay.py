@@ -111,6 +111,7 @@ def _write_altered_copy(source: OfflineMarketData, folder: Path, cut: datetime, 
         )
 
 
+@pytest.mark.slow
 async def test_no_look_ahead(market: OfflineMarketData, tmp_path: Path) -> None:
     """Decisions (and the snapshots and guard verdicts behind them) up to t do not change when every bar
     after t — base, 5m/15m and funding — is altered; later ones do."""

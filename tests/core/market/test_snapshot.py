@@ -48,7 +48,7 @@ def perturb(hourly: pd.DataFrame, funding: pd.Series, as_of: datetime, seed: int
     out = hourly.copy()
     future = out.index + pd.Timedelta(hours=1) > as_of
     k = int(future.sum())
-    factor = rng.uniform(0.5, 2.0, size=k)
+    factor = rng.uniform(0.7, 1.4, size=k)  # scrambled but sane: a file with a 5x spike is refused as a whole
     base = out.loc[future, "close"].to_numpy() * factor
     out.loc[future, "open"] = base * rng.uniform(0.9, 1.1, size=k)
     out.loc[future, "close"] = base

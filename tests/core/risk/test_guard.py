@@ -72,7 +72,8 @@ class Raw:  # an engine output the Decision model would refuse: the guard must s
         (Reason.PAUSED, dict(context=ctx(replace(STATE, paused=True)))),
         (Reason.NOT_ENTRY, dict(decision=Decision.hold())),
         (Reason.INVALID_DECISION, dict(decision=Raw(confidence=1.7))),
-        (Reason.STALE_DATA, dict(snapshot=snap(quality=("stale",)))),
+        (Reason.STALE_DATA, dict(snapshot=snap(quality=("stale:1h",)))),  # real flags: test_guard_data.py
+        (Reason.BAD_DATA, dict(snapshot=snap(quality=("bad:1h",)))),
         (Reason.LOW_CONFIDENCE, dict(decision=long(confidence=0.3))),
         (Reason.DAILY_LOSS_BREAKER, dict(acct=account(equity=9_400, day_start=10_000, peak=10_000))),
         (Reason.DRAWDOWN_KILL_SWITCH, dict(acct=account(equity=7_900, day_start=7_900, peak=10_000))),

@@ -26,7 +26,7 @@ class FakeMarkets:
         return [*SYMS, "DOGE/USDT:USDT"]
 
 
-def build(live_allowed=lambda: None, state_store=None, wall_clock=None):
+def build(live_allowed=lambda: None, state_store=None, confirmation_clock=None):
     bars = {s: series() for s in SYMS}
     clock = SimulatedClock(T0 + timedelta(hours=50))
     store = MemoryBookStore()
@@ -41,7 +41,7 @@ def build(live_allowed=lambda: None, state_store=None, wall_clock=None):
     control = ControlService(state_store=state, defaults=DEFAULTS, limits=limits, broker=broker,
                              market_data=FakeMarkets(), cycle=cycle, clock=clock, decision_log=log,
                              history=store, guard=guard, live_allowed=live_allowed,
-                             confirmation_ttl_s=60, wall_clock=wall_clock)
+                             confirmation_ttl_s=60, confirmation_clock=confirmation_clock)
     return control, clock, state
 
 
@@ -182,7 +182,7 @@ async def test_a_confirmation_expires_on_the_wall_clock_not_the_simulated_market
     """In the demo the market clock runs an hour per tick: a /closeall button expired before anyone could
     press it (found by the e2e demo test). Confirmations are timed on the wall clock."""
     wall = SimulatedClock(T0)
-    control, clock, _ = build(wall_clock=wall)  # as App wires it: wall_clock=SystemClock()
+    control, clock, _ = build(confirmation_clock=wall)  # as App wires it: the wall clock
     pending = await control.request_confirmation("tg:1", "closeall")
     clock.advance(timedelta(hours=5))  # five demo bars later
     assert "closed" in await control.confirm("tg:1", pending.token)

@@ -1,0 +1,233 @@
+"""tearsheet.html of a replay (DESIGN §4.6): one self-contained page with every breakdown of report.json.
+
+Charts are matplotlib figures (Figure API, Agg) embedded as base64 PNG `data:` URIs, styles are inline, and
+nothing refers to the network, so the file opens offline and can be mailed as it is. Every chart is an
+`<img data-chart="NAME">`; CHARTS lists them (the browser test checks each one decodes).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.figure import Figure
+
+from core.evaluation.metrics import drawdown_series_pct
+from core.evaluation.report import ReplayResult
+
+CHARTS = ("equity", "monthly_heatmap", "calibration", "by_symbol", "by_side", "by_exit_reason", "by_regime")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+GREEN, RED, GREY = "#2ca02c", "#d62728", "#7f7f7f"
+
+
+def _png(fig: Figure) -> str:
+    buffer = io.BytesIO()
+    FigureCanvasAgg(fig).print_png(buffer)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _equity_chart(result: ReplayResult) -> Figure:
+    fig = Figure(figsize=(11, 5.2), dpi=90, layout="constrained")
+    grid = fig.add_gridspec(2, 1, height_ratios=[3, 1.2])
+    ax, ax_dd = fig.add_subplot(grid[0]), fig.add_subplot(grid[1])
+    ax_dd.sharex(ax)
+    times = np.asarray(result.step_ms, dtype="datetime64[ms]")
+    ax.plot(times, result.equity, color="#1f77b4", lw=1.4, label=result.engine)
+    ax_dd.fill_between(times, drawdown_series_pct(result.initial_equity, result.equity), 0, color="#1f77b4",
+                       alpha=0.35, lw=0)
+    for run in result.baselines:
+        if run.name == "buy_and_hold":
+            ax.plot(times, run.equity, color=GREY, lw=1.0, label="buy & hold")
+            ax_dd.plot(times, drawdown_series_pct(result.initial_equity, run.equity), color=GREY, lw=0.8)
+    ax.axhline(result.initial_equity, color="#bbbbbb", lw=0.7, ls="--")
+    ax.set_ylabel("equity")
+    ax.legend(loc="upper left", frameon=False)
+    ax_dd.set_ylabel("drawdown %")
+    locator = AutoDateLocator()
+    ax_dd.xaxis.set_major_locator(locator)
+    ax_dd.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    ax.tick_params(labelbottom=False)
+    for a in (ax, ax_dd):
+        a.grid(alpha=0.25)
+    return fig
+
+
+def _heatmap(months: Mapping[str, Mapping[str, Any]]) -> Figure:
+    years = sorted({m[:4] for m in months})
+    grid = np.full((max(len(years), 1), 12), np.nan)
+    for label, row in months.items():
+        value = row.get("return_pct")
+        if value is not None:
+            grid[years.index(label[:4]), int(label[5:7]) - 1] = value
+    fig = Figure(figsize=(11, 1.2 + 0.55 * max(len(years), 1)), dpi=90, layout="constrained")
+    ax = fig.add_subplot()
+    finite = grid[np.isfinite(grid)]
+    bound = float(np.max(np.abs(finite))) if finite.size else 1.0
+    image = ax.imshow(grid, cmap="RdYlGn", vmin=-max(bound, 1e-9), vmax=max(bound, 1e-9), aspect="auto")
+    for (i, j), value in np.ndenumerate(grid):
+        if np.isfinite(value):
+            ax.text(j, i, f"{value:+.1f}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(12), MONTHS)
+    ax.set_yticks(range(len(years)), years or ["—"])
+    ax.set_title("monthly return % (from the equity curve)", fontsize=10)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="%")
+    return fig
+
+
+def _calibration_chart(calibration: Mapping[str, Any]) -> Figure:
+    fig = Figure(figsize=(5.6, 4.6), dpi=90, layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color="#bbbbbb", ls="--", lw=1, label="perfectly calibrated")
+    buckets = calibration.get("buckets", {})
+    for b in buckets.values():
+        x, y = b["stated_confidence"], b["win_rate"]
+        low, high = b["win_rate_95"] or (y, y)
+        ax.errorbar([x], [y], yerr=[[y - low], [high - y]], fmt="o", color="#1f77b4", capsize=3,
+                    markersize=4 + 1.5 * np.sqrt(b["positions"]))
+        ax.annotate(f"n={b['positions']}", (x, y), textcoords="offset points", xytext=(8, -3), fontsize=8)
+    if not buckets:
+        ax.text(0.5, 0.5, "no positions", ha="center", va="center", transform=ax.transAxes, color=GREY)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("stated confidence (bucket mean)")
+    ax.set_ylabel("realised win rate (95 % Wilson interval)")
+    ax.legend(loc="upper left", frameon=False, fontsize=8)
+    ax.grid(alpha=0.25)
+    return fig
+
+
+def _bars(groups: Mapping[str, Mapping[str, Any]], title: str) -> Figure:
+    labels = list(groups)
+    values = [float(groups[k]["net_pnl"]) for k in labels]
+    fig = Figure(figsize=(5.6, 0.9 + 0.42 * max(len(labels), 1)), dpi=90, layout="constrained")
+    ax = fig.add_subplot()
+    if labels:
+        ax.barh(range(len(labels)), values, color=[GREEN if v > 0 else RED for v in values])
+        ax.set_yticks(range(len(labels)), [f"{k} ({groups[k]['positions']})" for k in labels])
+        ax.invert_yaxis()
+        ax.axvline(0, color="#444444", lw=0.8)
+    else:
+        ax.text(0.5, 0.5, "no positions", ha="center", va="center", transform=ax.transAxes, color=GREY)
+        ax.set_yticks([])
+    ax.set_title(f"net P&L by {title} (positions)", fontsize=10)
+    ax.grid(alpha=0.25, axis="x")
+    return fig
+
+
+def _fmt(value: object, digits: int = 2) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, (list, tuple)):
+        return "–".join(_fmt(v, digits) for v in value)
+    return html.escape(str(value))
+
+
+def _table(rows: Mapping[str, Mapping[str, Any]], columns: Sequence[tuple[str, str]], first: str) -> str:
+    head = "".join(f"<th>{html.escape(label)}</th>" for _, label in columns)
+    body = "".join(
+        f"<tr><td>{html.escape(str(name))}</td>" + "".join(f"<td>{_fmt(row.get(key))}</td>" for key, _ in columns)
+        + "</tr>"
+        for name, row in rows.items()
+    )
+    return f"<table><tr><th>{html.escape(first)}</th>{head}</tr>{body or ''}</table>"
+
+
+GROUP_COLUMNS = (("positions", "positions"), ("legs", "legs"), ("win_rate", "win rate"), ("net_pnl", "net P&L"),
+                 ("avg_net_pnl", "avg P&L"), ("profit_factor", "PF"), ("avg_hold_hours", "avg hold h"))
+
+
+def _img(name: str, fig: Figure, alt: str) -> str:
+    return f'<img data-chart="{name}" alt="{html.escape(alt)}" src="data:image/png;base64,{_png(fig)}">'
+
+
+def _kill_switch(kill: Mapping[str, Any] | None) -> str:
+    if not kill:
+        return "<p>Not recorded for this run.</p>"
+    paused = kill.get("bars_paused", 0)
+    bars = kill.get("bars") or 0
+    share = f" ({paused / bars * 100:.1f} % of the window)" if bars else ""
+    events = "".join(f"<li>{html.escape(str(e))}</li>" for e in kill.get("events", []))
+    return (f"<p>Policy: {html.escape(str(kill.get('policy', 'n/a')))}. Fired {_fmt(kill.get('fired', 0))} time(s); "
+            f"{_fmt(paused)} bars paused{share}.</p>" + (f"<ul>{events}</ul>" if events else ""))
+
+
+def render_tearsheet(result: ReplayResult, report: Mapping[str, Any], path: Path) -> Path:
+    """Write tearsheet.html from a replay and its report (build_report's dict)."""
+    metrics, b = report["metrics"], report["breakdowns"]
+    bh = report["baselines"].get("buy_and_hold", {})
+    summary_rows = {
+        label: {"strategy": metrics.get(key), "buy & hold": bh.get(key)}
+        for label, key in (("total return %", "total_return_pct"), ("CAGR %", "cagr_pct"),
+                           ("max drawdown %", "max_drawdown_pct"), ("Sharpe", "sharpe"), ("Sortino", "sortino"),
+                           ("Calmar", "calmar"), ("positions", "positions"), ("legs", "trades"), ("win rate (positions)", "win_rate"),
+                           ("profit factor", "profit_factor"), ("exposure %", "exposure_pct"),
+                           ("fees paid", "fees_paid"), ("funding paid", "funding_paid"))
+    }
+    cal = b["calibration"]
+    cal_rows = {k: v for k, v in cal.get("buckets", {}).items()}
+    bench = b.get("benchmark", {})
+    sections = [
+        "<h2>Equity and drawdown</h2>",
+        _img("equity", _equity_chart(result), "equity against buy-and-hold, drawdown below"),
+        _table(summary_rows, (("strategy", result.engine), ("buy & hold", "buy & hold")), "metric"),
+        "<h2>Per month</h2>",
+        _img("monthly_heatmap", _heatmap(b["by_month"]), "monthly returns heatmap"),
+        _table(b["by_month"], (("return_pct", "return %"), *GROUP_COLUMNS), "month (positions by exit month)"),
+        "<h2>Calibration</h2>",
+        '<div class="row">' + _img("calibration", _calibration_chart(cal), "realised win rate against stated confidence")
+        + _table(cal_rows, (("positions", "positions"), ("stated_confidence", "stated"), ("win_rate", "realised"),
+                            ("win_rate_95", "95 % interval"), ("avg_net_pnl", "avg P&L")), "confidence")
+        + "</div>",
+        f"<p>Brier score {_fmt(cal.get('brier_score'), 3)} · win rate rises with confidence: "
+        f"{_fmt(cal.get('monotonic'))}</p>",
+    ]
+    for name, title in (("by_symbol", "symbol"), ("by_side", "side"), ("by_exit_reason", "exit reason"),
+                        ("by_regime", "regime at entry")):
+        sections += [f"<h2>Per {title}</h2>", '<div class="row">' + _img(name, _bars(b[name], title), f"P&L by {title}")
+                     + _table(b[name], GROUP_COLUMNS, title) + "</div>"]
+    sections += [
+        "<h2>Against buy-and-hold</h2>",
+        _table({k: {"value": v} for k, v in bench.items()}, (("value", "value"),), "figure"),
+        "<p>Exposure-matched: buy-and-hold scaled to the strategy's average exposure, and buy-and-hold over "
+        "only the bars the strategy held a position.</p>",
+        "<h2>Drawdown kill-switch</h2>",
+        _kill_switch(report.get("kill_switch")),
+        "<h2>Risk guard</h2>",
+        _table({k: {"count": v} for k, v in report["guard"]["reasons"].items()}, (("count", "rejections"),), "reason"),
+    ]
+    alerts = "".join(f"<li>{html.escape(a)}</li>" for a in result.alerts)
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
+<title>Tearsheet · {html.escape(result.engine)} · {html.escape(', '.join(result.symbols))}</title>
+<style>
+body {{ font: 14px/1.4 system-ui, sans-serif; margin: 24px auto; max-width: 1100px; color: #222; }}
+h1 {{ font-size: 20px; }} h2 {{ font-size: 16px; margin-top: 28px; border-bottom: 1px solid #ddd; }}
+table {{ border-collapse: collapse; margin: 8px 0; font-size: 12px; }}
+td, th {{ border: 1px solid #ddd; padding: 3px 7px; text-align: right; }}
+td:first-child, th:first-child {{ text-align: left; }}
+img {{ max-width: 100%; }} .row {{ display: flex; gap: 16px; align-items: flex-start; flex-wrap: wrap; }}
+</style></head><body>
+<h1>{html.escape(result.engine)} · {html.escape(', '.join(result.symbols))} · {html.escape(report['start'])} → {html.escape(report['end'])}</h1>
+<p>Initial equity {_fmt(report['initial_equity'])}; trades counted per position (partial exits are legs).
+One history, one window: read the breakdowns as description, not as a forecast.</p>
+{"<ul>" + alerts + "</ul>" if alerts else ""}
+{"".join(sections)}
+</body></html>
+"""
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+__all__ = ["CHARTS", "render_tearsheet"]

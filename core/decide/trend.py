@@ -1,0 +1,153 @@
+"""The trend engine: time-series momentum on the daily and 4-hour bars (docs/strategy.md).
+
+Direction comes from the daily EMA stack — long while the daily close and EMA 20 sit above EMA 50, short
+while both sit below — and only when the stack is spread by at least `min_spread_atr` daily ATRs, so a
+flat, tangled stack (chop) stands aside. The 4h close must agree with the 4h EMA 50 before an entry.
+The stop is `atr_stop_multiple` daily ATRs (bounded to [min_stop_pct, max_stop_pct]), so the guard's fixed risk at the stop
+makes the position size inversely proportional to volatility: volatility-targeted sizing. TP1 takes part
+of the profit at `target_r[0]` R, TP2 sits far away so the broker's trailing stop lets the rest run, and
+a daily close back through EMA 50 closes the position. No calendar dates, no symbols' prices: only the
+snapshot's closed bars. Plain floats: replay calls `decide_sync` for every symbol-bar.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from core.decide.rules import _round_away
+from core.models import AccountView, Action, Decision, DecisionRecord, Snapshot, TimeframeView
+
+MAX_SHORT_REACH = 0.9  # a short's farthest target: 90 % below the entry
+
+
+@dataclass(frozen=True, slots=True)
+class TrendParams:
+    min_spread_atr: float = 0.5  # |EMA20 - EMA50| on 1d, in 1d ATRs, below which the trend is chop
+    atr_stop_multiple: float = 2.0  # stop distance in ATRs of `stop_timeframe`
+    stop_timeframe: str = "1d"
+    target_r: tuple[float, float] = (6.0, 20.0)
+    allow_shorts: bool = True
+    exit_ema: int = 50  # a daily close back through this EMA (20, 50 or 200) closes the position
+    slow_trend: bool = False  # direction from the 1d EMA50 / EMA200 pair (research variant, not kept)
+    long_term_filter: bool = False  # longs only above the 1d EMA200, shorts only below it
+    crowded_funding: float | None = None  # per 8h; no entry on the side paying at least this (contrarian)
+    confidence: float = 0.7
+    min_stop_pct: float = 1.5
+    max_stop_pct: float = 15.0  # the guard's MAX_STOP_PCT must allow it
+    max_leverage: int = 5
+    margin_at_stop: float = 0.10  # leverage such that the stop is about this share of margin
+
+
+def _direction(view: TimeframeView | None, min_spread_atr: float, slow: bool = False) -> int | None:
+    """+1 / -1 for a daily up / down trend, 0 for none or chop, None while the indicators warm up.
+    `slow`: the EMA 50 / EMA 200 pair instead of EMA 20 / EMA 50 (a research variant)."""
+    if view is None:
+        return None
+    e20, e50, atr = (view.ema_50, view.ema_200, view.atr_14) if slow else (view.ema_20, view.ema_50, view.atr_14)
+    if e20 is None or e50 is None or atr is None or not atr > 0.0:
+        return None
+    close = view.close
+    if abs(e20 - e50) < min_spread_atr * atr:
+        return 0
+    if close > e50 and e20 > e50:
+        return 1
+    if close < e50 and e20 < e50:
+        return -1
+    return 0
+
+
+class TrendEngine:
+    name = "trend"
+
+    def __init__(self, params: TrendParams | None = None) -> None:
+        self.params = params or TrendParams()
+        self._holds: dict[str, DecisionRecord] = {}
+
+    async def decide(self, snapshot: Snapshot, account: AccountView) -> DecisionRecord:
+        return self.decide_sync(snapshot, account)
+
+    def decide_sync(self, snapshot: Snapshot, account: AccountView) -> DecisionRecord:
+        p = self.params
+        frames = snapshot.timeframes
+        daily = frames.get("1d")
+        direction = _direction(daily, p.min_spread_atr, p.slow_trend)
+        position = account.position(snapshot.symbol) if account.positions else None
+        if position is not None:
+            sign = 1 if position.side == "long" else -1
+            ema = ({20: daily.ema_20, 200: daily.ema_200}.get(p.exit_ema, daily.ema_50)) if daily is not None else None
+            if ema is not None and daily is not None and sign * (daily.close - ema) < 0.0:
+                return self._record(Decision(
+                    Action.CLOSE, p.confidence, reasoning=f"1d close back through EMA{p.exit_ema} against {position.side}"
+                ))
+            return self._hold(f"holding {position.side} with the trend")
+        if direction is None:
+            return self._hold("1d indicators warming up")
+        if direction == 0:
+            return self._hold("no 1d trend (chop): standing aside")
+        if direction < 0 and not p.allow_shorts:
+            return self._hold("1d downtrend: long-only, standing aside")
+        if p.long_term_filter and daily is not None:
+            e200 = daily.ema_200
+            if e200 is None or direction * (daily.close - e200) <= 0.0:
+                return self._hold("against the 1d EMA200: standing aside")
+        funding = snapshot.funding_rate
+        if p.crowded_funding is not None and funding is not None and direction * funding >= p.crowded_funding:
+            return self._hold("funding: the trend's side is crowded")
+        h4 = frames.get("4h")
+        if h4 is None or h4.ema_50 is None or direction * (h4.close - h4.ema_50) <= 0.0:
+            return self._hold("4h close not with the 1d trend")
+        stop_view = frames.get(p.stop_timeframe)
+        atr = stop_view.atr_14 if stop_view is not None else None
+        entry = self._entry(snapshot, Action.LONG if direction > 0 else Action.SHORT, atr)
+        if entry is None:
+            return self._hold("no sound stop at this price")
+        return self._record(entry)
+
+    def _entry(self, snapshot: Snapshot, action: Action, atr: float | None) -> Decision | None:
+        p = self.params
+        price = snapshot.price
+        try:
+            stop_pct = p.atr_stop_multiple * atr / price * 100.0 if atr is not None and atr > 0 else p.min_stop_pct
+            if not math.isfinite(stop_pct) or stop_pct < p.min_stop_pct:
+                stop_pct = p.min_stop_pct
+            elif stop_pct > p.max_stop_pct:
+                stop_pct = p.max_stop_pct
+            distance = price * stop_pct / 100.0
+            sign = 1.0 if action is Action.LONG else -1.0
+            stop = _round_away(price - sign * distance, -sign)
+            if abs(price - stop) > price * p.max_stop_pct / 100.0:
+                stop = _round_away(price - sign * distance, sign)
+            # A short's far target would pass zero (8R of a 15 % stop is -120 %): at most 90 % down, and
+            # a nearer target at most its share of that, so they stay ordered.
+            reach = [r * stop_pct / 100.0 for r in p.target_r]
+            if sign < 0:
+                n = len(reach)
+                reach = [min(x, MAX_SHORT_REACH * (i + 1) / n) for i, x in enumerate(reach)]
+            targets = tuple(float(f"{price * (1.0 + sign * x):.6g}") for x in reach)
+            leverage = max(1, min(p.max_leverage, int(p.margin_at_stop * 100.0 / stop_pct)))
+            decision = Decision(
+                action,
+                p.confidence,
+                stop,
+                targets,
+                leverage,
+                invalidation=f"1d close {'below' if sign > 0 else 'above'} EMA50",
+                reasoning=f"trend: 1d EMA stack and 4h close {'up' if sign > 0 else 'down'}, stop {stop_pct:.2f}% "
+                f"({p.atr_stop_multiple:g}x {p.stop_timeframe} ATR), TP1 {reach[0] * 100.0 / stop_pct:.3g}R, rest trails",
+            )
+            decision.check_prices(price)
+        except (ArithmeticError, ValueError):  # DomainError included
+            return None
+        if not all(math.isfinite(v) for v in (decision.stop_loss or math.nan, *decision.take_profit)):
+            return None
+        return decision
+
+    def _hold(self, text: str) -> DecisionRecord:
+        record = self._holds.get(text)
+        if record is None:
+            record = self._holds[text] = self._record(Decision.hold(text, 0.0))
+        return record
+
+    def _record(self, decision: Decision) -> DecisionRecord:
+        return DecisionRecord(status="ok", engine="trend", model="trend", attempts=1, decision=decision)
