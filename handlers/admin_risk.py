@@ -22,8 +22,13 @@ def build_admin_risk_router() -> Router:
     @router.message(Command("set"))
     async def set_limit(message: Message, command: CommandObject, control: ControlService) -> None:
         words = (command.args or "").split()
+        if len(words) == 3 and words[0].lower() == "leverage":
+            await _answer(message, await control.set_symbol_leverage(actor_of(message), words[1], words[2]))
+            return
         if len(words) != 2:
-            raise UserInputError("/set takes a key and a value, e.g. /set risk 1.0 (see /risk for the current limits)")
+            raise UserInputError(
+                "/set takes a key and a value, e.g. /set risk 1.0, or /set leverage SYM N|off (see /risk)"
+            )
         result = await control.set_risk(actor_of(message), words[0], words[1])
         await _answer(message, result)
 

@@ -52,7 +52,7 @@ ADMIN_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     )),
     ("Settings", (
         ("risk", "the risk limits"),
-        ("set", "KEY VALUE — risk, min_confidence, max_positions, min_reward_risk"),
+        ("set", "KEY VALUE — risk, min_confidence, max_positions, min_reward_risk; leverage SYM N|off"),
         ("leverage", "[N] — show or set the leverage cap"),
         ("symbols", "[add|remove SYM…] — show or edit the symbols"),
         ("dryrun", "[on|off] — paper trading, or go live (asks to confirm)"),
@@ -289,6 +289,8 @@ def risk_text(limits: RiskLimits, state: RuntimeState) -> str:
             f"Daily loss breaker: −{limits.daily_loss_limit_pct:g}%; drawdown kill-switch: −{limits.max_drawdown_pct:g}%",
             f"Cooldown after a stop: {limits.cooldown_after_stop_h:g} h; stale exit: {limits.stale_exit_h:g} h",
             f"Correlation groups: {escape(groups)}",
+            "Per-symbol leverage caps: "
+            + (escape(", ".join(f"{s} {c}x" for s, c in limits.symbol_leverage)) or "none (/set leverage SYM N)"),
         ]
     )
 

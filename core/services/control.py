@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SYMBOL_LEVERAGE_KEY = "risk.symbol_leverage"
+
 ConfirmAction = Literal["live", "closeall", "set", "open"]
 StatsPeriod = Literal["7d", "30d", "all"]
 MAX_SYMBOLS = 20
@@ -321,6 +323,9 @@ class ControlService:
             return "dry-run is off: orders now go to the exchange"
         if pending.action == "open" and pending.order is not None:
             return await self._open(actor, *pending.order)
+        if pending.action == "set" and pending.setting is not None and pending.setting[0].startswith("leverage:"):
+            cap = int(pending.setting[1]) or None
+            return await self._apply_symbol_leverage(actor, pending.setting[0].split(":", 1)[1], cap)
         if pending.action == "set" and pending.setting is not None:
             key, value = pending.setting
             return await self._apply_risk(actor, risk_settings.SETTINGS[key], value)
@@ -363,6 +368,46 @@ class ControlService:
         )
         return f"{setting.label} set to {setting.show(value)} (was {setting.show(old)})"
 
+    async def set_symbol_leverage(self, actor: str, symbol: str, raw: str) -> str | Confirmation:
+        """`/set leverage SYM N`: a leverage cap for one symbol under the global one (`off` removes it).
+        Raising or removing a cap raises the risk: confirmed first, like going live."""
+        wanted = _normalise_symbol(symbol)
+        state = await self.state()
+        if wanted not in state.symbols:
+            raise UserInputError(f"{symbol!r} is not traded; symbols: {', '.join(state.symbols)}")
+        caps = dict(self._limits.symbol_leverage)
+        old = caps.get(wanted)
+        text = raw.strip().lower()
+        if text in ("off", "none"):
+            if old is None:
+                raise UserInputError(f"{wanted} has no leverage cap of its own; nothing changed")
+            new: int | None = None
+        elif text.isdecimal() and 1 <= int(text) <= HARD_MAX_LEVERAGE:
+            new = int(text)
+        else:
+            raise UserInputError(f"leverage for {wanted} must be a whole number from 1 to {HARD_MAX_LEVERAGE} or off, got {raw!r}")
+        if new == old:
+            raise UserInputError(f"{wanted} is already capped at {old}x; nothing changed")
+        if new is None or (old is not None and new > old):  # a first cap only lowers the risk
+            shown = "no cap" if new is None else f"{new}x"
+            detail = f"raise the risk: {wanted} leverage cap {old or 'none'} → {shown}"
+            return await self.request_confirmation(actor, "set", (f"leverage:{wanted}", float(new or 0)), detail)
+        return await self._apply_symbol_leverage(actor, wanted, new)
+
+    async def _apply_symbol_leverage(self, actor: str, symbol: str, cap: int | None) -> str:
+        caps = dict(self._limits.symbol_leverage)
+        old = caps.pop(symbol, None)
+        if cap is not None:
+            caps[symbol] = cap
+        self._limits = replace(self._limits, symbol_leverage=tuple(sorted(caps.items())))
+        self._guard.limits = self._limits
+        await self._store.set_value(SYMBOL_LEVERAGE_KEY, ",".join(f"{s}={c}" for s, c in sorted(caps.items())))
+        shown = lambda c: "none" if c is None else f"{c}x"  # noqa: E731
+        await self._store.append_audit(
+            AuditEntry(self._clock.now(), actor, "set_symbol_leverage", f"{symbol}={shown(old)}", f"{symbol}={shown(cap)}")
+        )
+        return f"{symbol} leverage cap set to {shown(cap)} (was {shown(old)})"
+
     async def reload_limits(self, actor: str, limits: RiskLimits) -> list[str]:
         """`/reload_config`: the limits re-read from the settings, then the ones set from chat (/set) over
         them again. Returns what changed, as `name old → new`, audited as one entry."""
@@ -388,6 +433,14 @@ class ControlService:
                 changes[setting.field] = risk_settings.parse(setting.key, raw)[1]
             except UserInputError:
                 log.warning("stored %s=%r is out of range now; the setting's value is used", setting.key, raw)
+        stored_caps = await self._store.get_value(SYMBOL_LEVERAGE_KEY)
+        if stored_caps:
+            caps = []
+            for item in stored_caps.split(","):
+                name, _, cap = item.partition("=")
+                if cap.isdecimal() and 1 <= int(cap) <= HARD_MAX_LEVERAGE:
+                    caps.append((name, int(cap)))
+            changes["symbol_leverage"] = tuple(caps)
         if changes:
             self._limits = replace(self._limits, **changes)  # type: ignore[arg-type]
             self._guard.limits = self._limits

@@ -66,9 +66,12 @@ async def test_the_setting_survives_a_restart() -> None:
     first = build_control()
     first._store, first._guard = store, RiskGuard(first._limits)
     await first.set_risk("tg:1", "risk", "0.8")
+    await first.set_symbol_leverage("tg:1", "BTC/USDT:USDT", "2")
     again = build_control()
     again._store, again._guard = store, RiskGuard(again._limits)
-    assert (await again.restore_risk()).risk_per_trade_pct == 0.8 and again._guard.limits.risk_per_trade_pct == 0.8
+    restored = await again.restore_risk()
+    assert restored.risk_per_trade_pct == 0.8 and again._guard.limits.risk_per_trade_pct == 0.8
+    assert restored.symbol_leverage == (("BTC/USDT:USDT", 2),)
 
 
 async def test_open_asks_the_same_confirmation_and_validates(guarded: Harness) -> None:
@@ -79,3 +82,29 @@ async def test_open_asks_the_same_confirmation_and_validates(guarded: Harness) -
     assert "/open takes a symbol, long or short" in await send(guarded, "/open ETH/USDT:USDT")
     assert "unknown symbol" in await send(guarded, "/open NOPE/USDT:USDT long")
     assert "admins only" in await send(guarded, "/open ETH/USDT:USDT long", USER_ID)
+
+
+async def test_per_symbol_leverage_caps(guarded: Harness) -> None:
+    text = await send(guarded, "/set leverage eth/usdt:usdt 3")
+    assert "ETH/USDT:USDT leverage cap set to 3x (was none)" in text
+    assert "Per-symbol leverage caps: ETH/USDT:USDT 3x" in await send(guarded, "/risk")
+    assert guarded.control._guard.limits.symbol_leverage == (("ETH/USDT:USDT", 3),)
+    assert "raise the risk: ETH/USDT:USDT leverage cap 3 → 8x" in await send(guarded, "/set leverage ETH/USDT:USDT 8")
+    confirm, _ = button_data(guarded)
+    assert "set to 8x (was 3x)" in await press(guarded, confirm, ADMIN_ID)
+    assert "raise the risk" in await send(guarded, "/set leverage ETH/USDT:USDT off")
+    assert "must be a whole number from 1 to 20 or off" in await send(guarded, "/set leverage ETH/USDT:USDT 50")
+    assert "is not traded" in await send(guarded, "/set leverage DOGE/USDT:USDT 2")
+    entry = (await guarded.control.audit())[0]
+    assert (entry.action, entry.old, entry.new) == ("set_symbol_leverage", "ETH/USDT:USDT=3x", "ETH/USDT:USDT=8x")
+
+
+def test_the_guard_applies_a_symbol_cap() -> None:
+    from dataclasses import replace
+
+    from tests.core.risk.test_guard import LIMITS, long, review
+
+    capped = replace(LIMITS, symbol_leverage=(("BTC/USDT:USDT", 2),))
+    assert review(long(leverage=5)).intent.leverage == 5
+    verdict = review(long(leverage=5), limits=capped)
+    assert verdict.approved and verdict.intent.leverage == 2
