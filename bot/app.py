@@ -38,6 +38,7 @@ from bot.telegram.publisher import ConsoleSender, PostSender, Publisher, Telegra
 from bot.telegram.reply_format import ADMIN_COMMANDS, PUBLIC_COMMANDS
 from core.clock import MinuteClock, SystemClock
 from core.errors import FatalError, UserInputError
+from core.evaluation.leaderboard import LeaderboardService
 from core.execution.broker_switch import SwitchingBroker
 from core.execution.paper_broker import MarketDataBarFeed, PaperBroker
 from core.market.snapshot import LiveSnapshotSource
@@ -54,7 +55,7 @@ from handlers.admin_risk import build_admin_risk_router
 from handlers.errors import build_errors_router
 from handlers.public import build_public_router
 from handlers.rate_limit import RateLimiter
-from jobs.failures import AlertThrottle
+from jobs.failures import AlertThrottle, AlertVia
 from jobs.scheduler import ScheduledJob, build_scheduler, standard_jobs
 from storage.book_repo import SqliteBookStore
 from storage.db import Database
@@ -299,7 +300,8 @@ class App:
             from bot.telegram import charts
 
             charts.use_theme(self.settings.chart_theme)
-        db = await Database(self.settings.database_path, setting="DATABASE_PATH", on_lost=self.fail).connect()
+        setting = "--database" if self.demo else "DATABASE_PATH"  # the demo's file comes from its option
+        db = await Database(self.settings.database_path, setting=setting, on_lost=self.fail).connect()
         try:
             self._services = await self._wire(db)
         except BaseException:  # a partial wiring must not leave the database's thread (and the process) alive
@@ -380,7 +382,7 @@ class App:
             on_closed=self.record_now,
             equity=self._equity,
         )
-        publisher.set_failure_hook(notifier.alert)
+        publisher.set_failure_hook(self._alert)  # rate-limited, and straight to Telegram when the disk is full
         cycle = TradingCycle(
             snapshots=snapshots,
             engine=engine,
@@ -422,6 +424,7 @@ class App:
             config_view=self.config_view,
             reload_view=self.reload_config,
             alert=self._alert,
+            leaderboard=self._leaderboard(db, history),
         )
         return Services(
             db=db,
@@ -488,6 +491,20 @@ class App:
             on_budget_exhausted=self._alert,
             **llm_stores,
         )
+
+    def _leaderboard(self, db: Database, history: TrackRecord) -> LeaderboardService:
+        """Recorded lab results, and the live book under the version the channel runs (engine + model +
+        prompt version + decision settings)."""
+        from bot.wiring import CycleFactory, EngineEntry
+        from core.evaluation.leaderboard import LiveBook
+        from storage.leaderboard_repo import SqliteLeaderboard
+
+        s = self.settings
+        factory = CycleFactory(s)
+        entry = EngineEntry("live", s.effective_engine)
+        live = LiveBook(factory.version(entry).id, entry.engine, factory.model_of(entry), tuple(s.symbols),
+                        s.initial_equity, history)
+        return LeaderboardService(SqliteLeaderboard(db), live=live)
 
     def _live_factory(self, credentials: ExchangeCredentials | None, db: Database) -> Callable[[], Broker] | None:
         if self.demo or credentials is None or not credentials.has_keys:
@@ -826,7 +843,7 @@ class App:
         from jobs.cycle_job import run_cycle_job
 
         await self.refresh_state()
-        return await run_cycle_job(self.cycle, MinuteClock(self.clock), self.notifier)
+        return await run_cycle_job(self.cycle, MinuteClock(self.clock), AlertVia(self._alert))
 
     async def run_monitor(self) -> int:
         """Between cycles: stops, targets, trailing, stale exits, funding and liquidation from the broker's
@@ -834,7 +851,7 @@ class App:
         from jobs.monitor_job import run_monitor_job
 
         await self.refresh_state()
-        return len(await run_monitor_job(self.cycle, self.clock, self.notifier))
+        return len(await run_monitor_job(self.cycle, self.clock, AlertVia(self._alert)))
 
     async def pulse_now(self) -> bool:
         from jobs.pulse_job import run_pulse

@@ -184,14 +184,21 @@ def replay(
     start: Annotated[str, typer.Option(help="first as_of, ISO-8601")],
     end: Annotated[str, typer.Option(help="last as_of, ISO-8601")],
     out: Annotated[Path, typer.Option(help="report folder")],
-    engine: Annotated[str, typer.Option(help="rules, trend or llm")] = "rules",
+    engine: Annotated[str, typer.Option(help="rules, trend, llm, llm:MODEL, ensemble or baseline:NAME")] = "rules",
     initial_equity: Annotated[float, typer.Option(help="starting equity in quote currency")] = 10_000.0,
+    folds: Annotated[int, typer.Option(help="walk-forward folds (anchored); 0 = one replay")] = 0,
 ) -> None:
     """Replay the live cycle over history and write the report (report.json, trades.csv, report.png, …)."""
-    if engine not in ("rules", "trend", "llm", "ensemble"):
-        raise_bad("--engine", f"must be rules, trend, llm or ensemble, got {engine!r}")
+    from bot.wiring import parse_engine
+
+    try:
+        parse_engine(engine, "--engine")
+    except UserInputError as error:
+        raise_bad("--engine", str(error).split(": ", 1)[1])
     if initial_equity <= 0:
         raise_bad("--initial-equity", f"must be positive, got {initial_equity}")
+    if folds < 0 or folds == 1:
+        raise_bad("--folds", f"must be 0 (off) or from 2 to 20, got {folds}")
 
     async def go() -> int | None:
         start_at, end_at = parse_time(start, "--start"), parse_time(end, "--end")
@@ -207,7 +214,62 @@ def replay(
             engine=engine,
             out=out,
             initial_equity=initial_equity,
+            folds=folds,
         )
+
+    _run(go)
+
+
+@app.command()
+def compare(
+    data: Annotated[Path, typer.Option(help="folder of candle files in freqtrade's layout (BTC_USDT_USDT-1h-futures.feather, …)")],
+    symbols: Annotated[str, typer.Option(help="comma-separated symbols")],
+    start: Annotated[str, typer.Option(help="first as_of, ISO-8601")],
+    end: Annotated[str, typer.Option(help="last as_of, ISO-8601")],
+    engines: Annotated[str, typer.Option(help="E1,E2,… each rules|llm|llm:MODEL|ensemble|baseline:NAME, or NAME=ENGINE")],
+    out: Annotated[Path, typer.Option(help="output folder: compare.json, compare.png, one folder per entry")],
+    initial_equity: Annotated[float, typer.Option(help="starting equity in quote currency")] = 10_000.0,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="NAME:KEY=VALUE override for one entry")] = None,
+    folds: Annotated[int, typer.Option(help="walk-forward folds (anchored); 0 = one replay per entry")] = 0,
+) -> None:
+    """Several engines or configurations over the same symbols and window, in one report."""
+    from bot.wiring import apply_sets, parse_engines
+
+    try:
+        entries = apply_sets(parse_engines(engines), set_ or [])
+    except UserInputError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    if initial_equity <= 0:
+        raise_bad("--initial-equity", f"must be positive, got {initial_equity}")
+    if folds < 0 or folds == 1:
+        raise_bad("--folds", f"must be 0 (off) or from 2 to 20, got {folds}")
+
+    async def go() -> int | None:
+        start_at, end_at = parse_time(start, "--start"), parse_time(end, "--end")
+        if end_at <= start_at:
+            raise UserInputError(f"--end: {end} must be after --start {start}")
+        from bot.commands.compare_cmd import run_compare
+
+        return await run_compare(data, parse_symbols(symbols), start_at, end_at, entries, out, initial_equity,
+                                 folds=folds)
+
+    _run(go)
+
+
+@app.command()
+def leaderboard(
+    as_json: Annotated[bool, typer.Option("--json", help="print the §4.8 JSON list")] = False,
+    limit: Annotated[int, typer.Option(help="how many rows")] = 50,
+) -> None:
+    """Strategy versions ranked by their recorded results."""
+    if limit < 1:
+        raise_bad("--limit", f"must be >= 1, got {limit}")
+
+    async def go() -> int | None:
+        from bot.commands.leaderboard_cmd import print_leaderboard
+
+        return await print_leaderboard(as_json=as_json, limit=limit)
 
     _run(go)
 
@@ -224,8 +286,9 @@ def sweep(
     windows: Annotated[int, typer.Option(help="cut --start..--end into N consecutive equal windows")] = 1,
     per_symbol: Annotated[bool, typer.Option(help="one cell per symbol instead of all symbols together")] = False,
     workers: Annotated[int | None, typer.Option(help="local worker processes (default: CPUs, at most 4)")] = None,
-    cluster: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:8786); needs aitrader[cluster]")] = None,
+    cluster: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:8786); needs the optional cluster extra")] = None,
     initial_equity: Annotated[float, typer.Option(help="starting equity in quote currency")] = 10_000.0,
+    folds: Annotated[int, typer.Option(help="N > 1: each cell an anchored walk-forward, ranked out-of-sample")] = 0,
 ) -> None:
     """Replay a grid of settings × symbols × windows, resumably, on local processes or a Dask cluster."""
 
@@ -254,6 +317,7 @@ def sweep(
             workers=workers if workers is not None else default_workers(),
             cluster=cluster,
             initial_equity=initial_equity,
+            folds=folds,
         )
 
     _run_blocking(go)

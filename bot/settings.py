@@ -81,7 +81,7 @@ class Settings(BaseSettings):
 
     # Risk (DESIGN §5)
     max_leverage: int = Field(5, ge=1, le=HARD_MAX_LEVERAGE)
-    risk_per_trade_pct: float = Field(0.75, gt=0, le=10)  # docs/strategy.md: 0.75 with the 20 % kill-switch
+    risk_per_trade_pct: float = Field(0.5, gt=0, le=10)  # docs/strategy.md: 0.5 with the 20 % kill-switch
     max_open_positions: int = Field(3, ge=1, le=50)
     min_reward_risk: float = Field(1.5, gt=0, le=100)
     min_confidence: float = Field(0.6, ge=0, le=1)
@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     trend_atr_stop_multiple: float = Field(2.0, gt=0, le=10)
     trend_tp1_r: float = Field(6.0, gt=0, le=50)
     trend_tp2_r: float = Field(20.0, gt=0, le=100)
-    trend_allow_shorts: bool = True
+    trend_allow_shorts: bool = False
 
     # Channel presentation (#16): the charts' colours
     chart_theme: Literal["dark", "light"] = "dark"

@@ -163,15 +163,20 @@ class CycleFactory:
     # ---- settings of one entry ----------------------------------------------------------------
 
     def _split(self, entry: EngineEntry) -> tuple[dict[str, str], dict[str, str]]:
-        """(settings overrides by field name, baseline parameters)."""
+        """(settings overrides by field name, engine parameters: a baseline's or the rules engine's)."""
+        from dataclasses import fields as dataclass_fields
+
+        from core.decide.rules import RulesParams
+
         fields = set(Settings.model_fields)
+        rules_fields = {f.name for f in dataclass_fields(RulesParams)}
         settings_over: dict[str, str] = {}
         params: dict[str, str] = {}
         for key, value in entry.overrides:
             name = key.lower()
             if name in fields:
                 settings_over[name] = value
-            elif entry.kind == "baseline":
+            elif entry.kind == "baseline" or (entry.kind in ("rules", "ensemble") and key in rules_fields):
                 params[key] = value
             else:
                 raise UserInputError(f"--set: {entry.name}:{key} is not a setting (see .env.example)")
@@ -210,7 +215,31 @@ class CycleFactory:
     ) -> DecisionEngine:
         if entry.kind not in CYCLE_ENGINES:
             raise UserInputError(f"--engines: {entry.engine} is not a cycle engine")
-        return decision_engine_for(self.settings_for(entry), entry.kind, clock=clock, cache=cache, **stores)
+        params = self.rules_params(entry)
+        return decision_engine_for(
+            self.settings_for(entry), entry.kind, clock=clock, cache=cache, rules_params=params, **stores
+        )
+
+    def rules_params(self, entry: EngineEntry) -> Any:
+        """The rules engine's parameters with the entry's overrides (`entry_threshold=0.5`), checked."""
+        from dataclasses import replace
+
+        from core.decide.rules import RulesParams
+
+        given = self._split(entry)[1] if entry.kind in ("rules", "ensemble") else {}
+        if not given:
+            return None
+        base = RulesParams()
+        changes: dict[str, Any] = {}
+        for key, raw in given.items():
+            kind = type(getattr(base, key))
+            if kind not in (int, float):
+                raise UserInputError(f"--set: {entry.name}:{key} cannot be set from the command line")
+            try:
+                changes[key] = kind(float(raw)) if kind is int else float(raw)
+            except ValueError:
+                raise UserInputError(f"--set: {entry.name}:{key}={raw!r} is not a number") from None
+        return replace(base, **changes)
 
     def baseline_engine(self, entry: EngineEntry) -> BaselineEngine:
         from core.evaluation.baseline_engines import build_baseline
@@ -222,6 +251,9 @@ class CycleFactory:
     def version(self, entry: EngineEntry) -> StrategyVersion:
         s = self.settings_for(entry)
         descriptor: dict[str, Any] = {"engine": entry.kind if entry.kind != "baseline" else entry.engine}
+        rules = self.rules_params(entry) if entry.kind != "baseline" else None
+        if rules is not None:
+            descriptor["rules_params"] = {k: getattr(rules, k) for k in sorted(self._split(entry)[1])}
         if entry.kind == "baseline":
             descriptor["params"] = self.baseline_engine(entry).params()
             descriptor["costs"] = {"taker_fee_bps": s.taker_fee_bps, "slippage_bps": s.slippage_bps}
@@ -287,7 +319,7 @@ def decision_engine_for(settings: Settings, kind: str, *, clock: Any, **stores: 
 
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key is not None else None
     if kind in ("rules", "trend"):
-        return build_engine(kind, trend_params=settings.trend_params())
+        return build_engine(kind, trend_params=settings.trend_params(), rules_params=stores.get("rules_params"))
     return build_engine(kind, llm_config=settings.llm_config(), api_key=key, clock=clock, **stores)
 
 

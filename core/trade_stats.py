@@ -1,7 +1,7 @@
 """The one definition of the trade figures (DESIGN §4.6): a trade is a position, its partial exits are legs.
 
 Win rate, profit factor, expectancy, best and worst are per position — in the replay report
-(`core.evaluation.metrics`), in `/stats` (`core.services.control`) and in the daily post
+(`core.evaluation.metrics` and its `breakdowns`), in `/stats` (`core.services.control`) and in the daily post
 (`jobs.daily_job`). A TP1 exit followed by a break-even stop is one position: one win when the legs sum to
 more than zero. A position whose legs sum to zero or less counts as a loss. Legs are counted as legs.
 
@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from core.models import ClosedTrade
 
@@ -90,7 +91,7 @@ class TradeStats:
     """The figures of a set of legs, per position. Rates and ratios are None when undefined (no
     positions; profit factor also with no losing position)."""
 
-    positions: tuple[PositionResult, ...]
+    positions: int
     legs: int
     wins: int
     losses: int
@@ -111,7 +112,14 @@ def trade_stats(legs: Sequence[ClosedTrade]) -> TradeStats:
     return figures_of(positions_of(legs), legs=len(legs))
 
 
-def figures_of(positions: Sequence[PositionResult], *, legs: int) -> TradeStats:
+class Summed(Protocol):
+    """A position whose legs are already summed (`PositionResult`, the report breakdowns' outcomes)."""
+
+    @property
+    def net_pnl(self) -> float: ...
+
+
+def figures_of(positions: Sequence[Summed], *, legs: int) -> TradeStats:
     """The figures of positions already summed (a report's breakdown by bucket, side, month …)."""
     wins = [p.net_pnl for p in positions if p.net_pnl > 0]
     losses = [p.net_pnl for p in positions if p.net_pnl <= 0]
@@ -119,7 +127,7 @@ def figures_of(positions: Sequence[PositionResult], *, legs: int) -> TradeStats:
     gross_loss = -math.fsum(losses)
     nets = [p.net_pnl for p in positions]
     return TradeStats(
-        positions=tuple(positions),
+        positions=len(positions),
         legs=legs,
         wins=len(wins),
         losses=len(losses),

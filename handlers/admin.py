@@ -14,7 +14,9 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.telegram import reply_format as fmt
+from bot.telegram.leaderboard_format import leaderboard_text
 from core.errors import UserInputError
+from core.evaluation.leaderboard import LeaderboardService
 from core.services.control import Confirmation, ControlService
 from handlers.filters import IsAdmin, actor_of
 
@@ -39,6 +41,10 @@ def build_admin_router() -> Router:
     router = Router(name="admin")
     router.message.filter(IsAdmin())
     router.callback_query.filter(IsAdmin())
+
+    @router.message(Command("leaderboard"))
+    async def leaderboard(message: Message, leaderboard: LeaderboardService) -> None:
+        await message.answer(leaderboard_text(await leaderboard.board()))
 
     @router.message(Command("status"))
     async def status(message: Message, control: ControlService) -> None:
@@ -127,7 +133,7 @@ def build_admin_router() -> Router:
     @router.message(Command("audit"))
     async def audit(message: Message, command: CommandObject, control: ControlService) -> None:
         arg = (command.args or "").strip()
-        if arg and not arg.isdecimal():  # isdigit() admits "²", which int() refuses
+        if arg and (not arg.isdecimal() or len(arg) > 6):  # isdigit() admits "²"; int() refuses 4,300+ digits
             raise UserInputError(f"/audit takes an optional count from 1 to 200, got {arg!r}")
         await message.answer(fmt.audit_text(await control.audit(int(arg) if arg else 20)))
 

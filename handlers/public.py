@@ -18,6 +18,7 @@ from bot.telegram import reply_format as fmt
 from core.errors import UserInputError
 from core.services.control import ControlService
 from handlers.admin import CANCEL_PREFIX, CONFIRM_PREFIX
+from handlers.filters import ForAnotherBot
 from handlers.rate_limit import RateLimiter, RateLimitMiddleware
 
 CAPTION_LIMIT = 1024
@@ -85,7 +86,7 @@ def build_public_router(limiter: RateLimiter | None = None) -> Router:
     async def not_admin(message: Message) -> None:
         await message.answer(fmt.NOT_ADMIN)
 
-    @router.message(F.text.startswith("/"))
+    @router.message(F.text.startswith("/"), ~ForAnotherBot())
     async def unknown(message: Message, admin_ids: Collection[int] = ()) -> None:
         await message.answer(fmt.unknown_command_text(_is_admin(message, admin_ids)))
 

@@ -1,4 +1,8 @@
-"""Per-user rate limit for public commands (a sliding window per Telegram user id)."""
+"""Per-user rate limit for public commands (a sliding window per Telegram user id).
+
+Admins are never throttled by it (DESIGN §4.7). A message without `from` (a channel or an anonymous group
+admin writing as the chat) is keyed by the chat it speaks as, so it cannot bypass the limit. A throttled
+sender gets one notice per window, so a refusal is never silent for long."""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ class RateLimiter:
         self.window_s = window_s
         self._clock = clock
         self._hits: dict[int, deque[float]] = {}
-        self._warned: set[int] = set()
+        self._warned: dict[int, float] = {}  # key → when the last notice went out
 
     def allow(self, key: int) -> bool:
         now = self._clock()
@@ -31,17 +35,30 @@ class RateLimiter:
         if len(hits) >= self.limit:
             return False
         hits.append(now)
-        self._warned.discard(key)
         if len(self._hits) > 10_000:  # forget idle users so memory stays bounded
             self._hits = {k: v for k, v in self._hits.items() if v and now - v[-1] < self.window_s}
+            self._warned = {k: t for k, t in self._warned.items() if now - t < self.window_s}
         return True
 
     def first_refusal(self, key: int) -> bool:
-        """True once per burst, so a flooding user gets one notice, not one per message."""
-        if key in self._warned:
+        """True for the first refusal in each window, so a flooding user gets one notice per window, not
+        one per message (and not one ever, then silence)."""
+        now = self._clock()
+        last = self._warned.get(key)
+        if last is not None and now - last < self.window_s:
             return False
-        self._warned.add(key)
+        self._warned[key] = now
         return True
+
+
+def sender_key(event: TelegramObject) -> int | None:
+    """The user id, else the chat a message speaks as (`sender_chat`, else its chat)."""
+    user = getattr(event, "from_user", None)
+    if user is not None:
+        return int(user.id)
+    if isinstance(event, Message):
+        return int((event.sender_chat or event.chat).id)
+    return None
 
 
 class RateLimitMiddleware(BaseMiddleware):
@@ -57,9 +74,12 @@ class RateLimitMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         user = getattr(event, "from_user", None)
-        if user is None or self._limiter.allow(user.id):
+        if user is not None and user.id in data.get("admin_ids", ()):
             return await handler(event, data)
-        if isinstance(event, Message) and self._limiter.first_refusal(user.id):
+        key = sender_key(event)
+        if key is None or self._limiter.allow(key):
+            return await handler(event, data)
+        if isinstance(event, Message) and self._limiter.first_refusal(key):
             await event.answer(
                 f"Too many requests: at most {self._limiter.limit} commands per "
                 f"{self._limiter.window_s:g} seconds. Please wait a little."

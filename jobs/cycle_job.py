@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from core.protocols import Clock, Notifier
+from core.protocols import Clock
 from core.services.cycle import CycleSummary, TradingCycle
-from jobs.failures import describe, report_failure, tell_admins
+from jobs.failures import Alerter, describe, report_failure, tell_admins
 
 
-async def run_cycle_job(cycle: TradingCycle, clock: Clock, notifier: Notifier) -> CycleSummary | None:
+async def run_cycle_job(cycle: TradingCycle, clock: Clock, notifier: Alerter) -> CycleSummary | None:
     try:
         summary = await cycle.run(clock.now())
     except Exception as error:

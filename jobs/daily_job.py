@@ -60,7 +60,7 @@ async def build_summary(day: date, *, history: TradeHistory, broker: Broker, day
         day=day,
         equity=account.equity,
         day_pnl=day_pnl,
-        trades=len(finished.positions),
+        trades=finished.positions,
         wins=finished.wins,
         open_positions=tuple(account.positions),
         day_start_equity=day_start_equity,

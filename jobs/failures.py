@@ -7,10 +7,28 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
 from core.protocols import Alert
 
 log = logging.getLogger(__name__)
+
+
+class Alerter(Protocol):
+    """What a job needs of a Notifier when it only reports trouble."""
+
+    async def alert(self, text: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AlertVia:
+    """An `Alerter` over an alert function (the app's rate-limited alert, with its Telegram fallback)."""
+
+    send: Alert
+
+    async def alert(self, text: str) -> None:
+        await self.send(text)
 
 
 def describe(error: BaseException) -> str:

@@ -4,12 +4,12 @@ and liquidation from the broker's own book (TradingCycle.monitor), and never rai
 from __future__ import annotations
 
 from core.models import TradeEvent
-from core.protocols import Clock, Notifier
+from core.protocols import Clock
 from core.services.cycle import TradingCycle
-from jobs.failures import describe, report_failure
+from jobs.failures import Alerter, describe, report_failure
 
 
-async def run_monitor_job(cycle: TradingCycle, clock: Clock, notifier: Notifier) -> list[TradeEvent]:
+async def run_monitor_job(cycle: TradingCycle, clock: Clock, notifier: Alerter) -> list[TradeEvent]:
     try:
         return await cycle.monitor(clock.now())
     except Exception as error:

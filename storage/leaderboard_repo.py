@@ -31,6 +31,9 @@ class SqliteLeaderboard:
             ),
         )
 
+    async def forget(self, version: str, source: str) -> None:
+        await self._db.write("DELETE FROM strategy_results WHERE version = ? AND source = ?", (version, source))
+
     async def results(self) -> list[LeaderboardResult]:
         async with self._db.conn.execute(f"SELECT {_COLUMNS} FROM strategy_results") as cursor:
             rows = await cursor.fetchall()

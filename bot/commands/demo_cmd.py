@@ -153,22 +153,23 @@ async def run_demo(
 
     app = App(settings, clock=clock, demo=True, console_out=out, market_data=market)
     await app.build()
-    stored = await app.state_store.get_value(CLOCK_KEY)
-    if stored:
-        clock.set(datetime.fromisoformat(stored))
-        console.print(f"Continuing the simulated clock from {stored}")
-    elif start is None and clock.now() < data_start + WARMUP:
-        console.print("Note: little history before the start; the daily indicators are still warming up.")
-    mode = "Telegram" if settings.telegram_bot_token else f"the console (images in {out}/)"
-    state = await app.refresh_state()
-    console.print(
-        f"Demo: {', '.join(state.symbols)} from {clock.now():%Y-%m-%d %H:%M} UTC, {bars} bars at {speed:g} s/bar, "
-        f"engine {app.engine.name}, dry-run, posting to {mode}"
-    )
-    await app.start()
     progress = Progress(started=clock.now())
     interrupted = False
     try:
+        stored = await app.state_store.get_value(CLOCK_KEY)
+        if stored:
+            clock.set(datetime.fromisoformat(stored))
+            console.print(f"Continuing the simulated clock from {stored}")
+        elif start is None and clock.now() < data_start + WARMUP:
+            console.print("Note: little history before the start; the daily indicators are still warming up.")
+        mode = "Telegram" if settings.telegram_bot_token else f"the console (images in {out}/)"
+        state = await app.refresh_state()
+        console.print(
+            f"Demo: {', '.join(state.symbols)} from {clock.now():%Y-%m-%d %H:%M} UTC, {bars} bars at {speed:g} s/bar, "
+            f"engine {app.engine.name}, dry-run, posting to {mode}"
+        )
+        await app.start()
+        progress.started = clock.now()
         try:
             await play(app, clock, bars, speed, data_end, console, progress)
         except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels this task; finish the demo properly

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import sys
 import time
@@ -20,22 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
-from bot.wiring import CACHE_FILE, CycleFactory, EngineEntry
-from core.errors import UserInputError
+from bot.commands.staged_folder import staged_folder
+from bot.wiring import CACHE_FILE, CycleFactory
 from core.evaluation.report import ReplayResult
 from core.models import iso_z
 
-__all__ = ["CACHE_FILE", "run_replay", "summary_table", "write_replay_folder"]
+__all__ = ["CACHE_FILE", "decisions_line", "run_replay", "summary_table"]
 
 
 def _fmt(value: object, suffix: str = "") -> str:
@@ -83,86 +74,6 @@ def summary_table(result: ReplayResult, report: dict[str, Any]) -> Table:
     return table
 
 
-def _check_paths(data: Path, out: Path) -> None:
-    if not data.is_dir():
-        raise UserInputError(f"--data: {data} is not a folder")
-    if out.exists() and not out.is_dir():
-        raise UserInputError(f"--out: {out} exists and is not a folder")
-
-
-async def open_market(data: Path, symbols: tuple[str, ...], out: Path) -> Any:
-    from core.market.offline import OfflineMarketData
-
-    await asyncio.to_thread(_check_paths, data, out)
-    market = await asyncio.to_thread(OfflineMarketData, data)
-    available = market.symbol_list()
-    unknown = [s for s in symbols if s not in available]
-    if unknown:
-        raise UserInputError(
-            f"--symbols: no data for {', '.join(unknown)} in {data} (have: {', '.join(available) or 'none'})"
-        )
-    return market
-
-
-def replay_progress(console: Console, label: str = "replay") -> Progress:
-    return Progress(
-        TextColumn(f"[bold]{label}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("bars"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-    )
-
-
-def intrabar_of(result: ReplayResult) -> dict[str, str]:
-    """The resolution stops and targets were resolved on, per symbol (baselines fill at base bar opens)."""
-    ms = int(result.engine_stats.get("intrabar_timeframe_ms", result.bar_seconds * 1000))
-    label = f"{ms // 3_600_000}h" if ms % 3_600_000 == 0 else f"{ms // 60_000}m"
-    return {s: label for s in result.symbols}
-
-
-def run_json(factory: CycleFactory, entry: EngineEntry, result: ReplayResult, market: Any, command: str) -> dict[str, Any]:
-    """run.json: the inputs that make the run reproducible (bot.provenance), the same for the same inputs."""
-    from bot.provenance import run_record
-    from core.decide.prompt import prompt_version
-
-    version = factory.version(entry)
-    llm = entry.kind in ("llm", "ensemble")
-    return run_record(
-        command=command,
-        data_dir=market.folder,
-        files=market.data_files(result.symbols),
-        settings=version.descriptor.get("settings") or dict(result.settings),
-        prompt_version=prompt_version() if llm else None,
-        model=factory.model_of(entry),
-        intrabar=intrabar_of(result),
-        extra={"engine": entry.engine, "version": version.id, "strategy": dict(version.descriptor)},
-    )
-
-
-async def write_replay_folder(
-    result: ReplayResult, out: Path, market: Any, *, run: dict[str, Any], stats: dict[str, Any]
-) -> Any:
-    """One replay folder (DESIGN §4.6): report.json, trades.csv, equity.csv, report.png, tearsheet.html, run.json, and
-    run-stats.json with what depends on the run (wall time, speed, LLM tokens, cache hits)."""
-    from bot.reports.report_chart import render_report_chart
-    from bot.reports.tearsheet import render_tearsheet
-    from core.evaluation.replay import ReplaySpec, close_prices
-    from core.evaluation.report import build_report, write_report
-
-    files = await asyncio.to_thread(write_report, result, out)
-    window = ReplaySpec(symbols=result.symbols, start=result.start, end=result.end, engine=result.engine)
-    await asyncio.to_thread(render_report_chart, result, out / "report.png", close_prices(market, window))
-    await asyncio.to_thread(lambda: render_tearsheet(result, build_report(result), out / "tearsheet.html"))
-    for name, payload in (("run.json", run), ("run-stats.json", stats)):
-        text = json.dumps(payload, sort_keys=True, indent=2, default=str) + "\n"
-        await asyncio.to_thread((out / name).write_text, text, "utf-8")
-    return files
-
-
 async def run_replay(
     data: Path,
     symbols: tuple[str, ...],
@@ -174,7 +85,16 @@ async def run_replay(
     *,
     folds: int = 0,
 ) -> int:
-    from bot.wiring import CACHE_FILE, CycleFactory, parse_engine
+    from bot.commands.replay_folder import (
+        intrabar_of,
+        kill_switch_line,
+        open_market,
+        record_result,
+        replay_progress,
+        run_json,
+        write_replay_folder,
+    )
+    from bot.wiring import CACHE_FILE, parse_engine
     from core.evaluation.replay import plan_steps
     from core.evaluation.report import build_report
     from core.market.timeframes import from_ms
@@ -196,36 +116,58 @@ async def run_replay(
 
     console = Console(stderr=True)
     started = time.perf_counter()
-    with replay_progress(console) as progress:
-        task = progress.add_task("replay", total=None)
+    done = [0, len(steps)]
+    try:
+        with replay_progress(console) as progress:
+            task = progress.add_task("replay", total=None)
 
-        def on_progress(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+            def on_progress(count: int, total: int) -> None:
+                done[:] = [count, total]
+                progress.update(task, completed=count, total=total)
 
-        with _logs_above_the_bar():
-            result = await factory.replay(market, entry, symbols, first, last, initial_equity, cache_dir=out,
-                                          progress=on_progress)
-    elapsed = time.perf_counter() - started
-    stats = {
-        **dict(result.run_stats),
-        "wall_seconds": round(elapsed, 3),
-        "symbol_bars_per_second": round(len(result.step_ms) * len(result.symbols) / elapsed, 1),
-        "decision_cache_entries_before": cached_before,
-        "decision_cache_entries_after": _cache_size(cache_file),
-        "alerts": list(result.alerts),
-    }
-    files = await write_replay_folder(result, out, market, run=run_json(factory, entry, result, market, "replay"),
-                                      stats=stats)
+            with _logs_above_the_bar():
+                result = await factory.replay(market, entry, symbols, first, last, initial_equity, cache_dir=out,
+                                              progress=on_progress)
+        elapsed = time.perf_counter() - started
+        stats = {
+            **dict(result.run_stats),
+            "wall_seconds": round(elapsed, 3),
+            "symbol_bars_per_second": round(len(result.step_ms) * len(result.symbols) / elapsed, 1),
+            "decision_cache_entries_before": cached_before,
+            "decision_cache_entries_after": _cache_size(cache_file),
+            "alerts": list(result.alerts),
+        }
+        async with staged_folder(out) as staging:  # a finished report or none: never a half-written folder
+            files = await write_replay_folder(
+                result, staging, market, run=run_json(factory, entry, result, market, "replay"), stats=stats
+            )
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        console.print(interrupted_line(out, *done), markup=False, highlight=False, soft_wrap=True)
+        return 130
     report = build_report(result)
-    await record_result(factory, entry, report, oos=False)
+    await record_result(factory, entry, report, oos=False, source="replay")
     stdout = Console()
     stdout.print(summary_table(result, report))
     stdout.print(decisions_line(result))
+    # on stderr: which bars stops and targets were resolved on, and what the kill-switch did
+    resolution = ", ".join(sorted(set(intrabar_of(result).values())))
+    console.print(f"stops and targets resolved on {resolution} bars" + (" (baselines trade at 1h opens)"
+                  if entry.kind == "baseline" else ""))
+    line = kill_switch_line(entry.name, report)
+    if line:
+        console.print(line)
     stdout.print(
-        f"{len(result.step_ms)} bars × {len(result.symbols)} symbols in {elapsed:.1f}s; wrote {files.report_json}, "
+        f"{len(result.step_ms)} bars × {len(result.symbols)} symbols in {elapsed:.1f}s; wrote "
+        f"{out / files.report_json.name}, "
         f"{files.trades_csv.name}, {files.equity_csv.name}, report.png, tearsheet.html, run.json"
     )
     return 0
+
+
+def interrupted_line(out: Path, done: int, total: int) -> str:
+    where = f"after {done:,} of {total:,} bars" if done else "before the first bar"
+    earlier = " (the report already there is from an earlier run)" if (out / "report.json").exists() else ""
+    return f"replay interrupted {where}: no report written to {out}{earlier}"
 
 
 def decisions_line(result: ReplayResult) -> str:
@@ -260,10 +202,3 @@ def _cache_size(path: Path) -> int:
     from core.decide.jsonl_cache import JsonlDecisionCache
 
     return len(JsonlDecisionCache(path))
-
-
-async def record_result(factory: CycleFactory, entry: EngineEntry, report: dict[str, Any], *, oos: bool) -> None:
-    """The result under its strategy version in the leaderboard (the bot's SQLite file, DATABASE_PATH)."""
-    from bot.leaderboard import record_report
-
-    await record_report(factory, entry, report, oos=oos, source="replay")

@@ -10,7 +10,7 @@ import signal
 from bot.logging_setup import register_secret
 from bot.settings import Settings, load_settings
 from core.clock import SystemClock
-from core.errors import UserInputError
+from core.errors import FatalError, UserInputError
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,13 @@ async def run_bot() -> int:
     from bot.app import App
 
     app = App(settings, clock=SystemClock())
-    await app.start()  # a failure here has already undone itself
+    try:
+        await app.start()  # a failure here has already undone itself
+    except (UserInputError, FatalError):
+        raise
+    except Exception as error:  # anything else still ends in one line and a non-zero exit for the supervisor
+        log.debug("start-up failed", exc_info=error)
+        raise FatalError(f"start-up failed: {type(error).__name__}: {error} (run with -v for the traceback)") from None
     try:
         dry_run = (await app.control.state()).dry_run
         log.info("aitrader is running (dry-run %s); stop with Ctrl-C", "on" if dry_run else "off")

@@ -137,6 +137,7 @@ def run_sweep(
     workers: int = 1,
     cluster: str | None = None,
     initial_equity: float = 10_000.0,
+    folds: int = 0,
     console: Console | None = None,
     report: Console | None = None,
 ) -> int:
@@ -145,6 +146,13 @@ def run_sweep(
     from core.market.offline import OfflineMarketData
 
     entry = parse_engine(engine, "--engine")
+    if folds:
+        try:
+            from core.evaluation.walk_forward import plan_folds  # noqa: F401 - present once walk-forward is
+        except ImportError:
+            raise UserInputError("--folds: walk-forward is not in this version of aitrader") from None
+        if folds < 2:
+            raise UserInputError(f"--folds: must be at least 2, got {folds}")
     if not data.is_dir():
         raise UserInputError(f"--data: {data} is not a folder")
     if out.exists() and not out.is_dir():
@@ -167,7 +175,7 @@ def run_sweep(
     factory = CycleFactory.from_environment()
     cells = plan_cells(
         engine=entry.engine, grid=grid, symbol_sets=symbol_sets, windows=spans, describe=_describer(factory),
-        data=str(data.resolve()), initial_equity=initial_equity,
+        data=str(data.resolve()), initial_equity=initial_equity, folds=folds,
     )
     store = CellStore(out / CELLS_FOLDER)
     finished = store.finished(c.key for c in cells)
@@ -239,7 +247,7 @@ async def _record(factory: Any, rows: Sequence[dict[str, Any]]) -> None:
     results = [
         result_from_metrics(
             version=r["version"], engine=r["engine"], model=factory.model_of(_entry(r)), source="sweep",
-            symbols=r["symbols"], start=r["start"], end=r["end"], oos=False, metrics=r["metrics"],
+            symbols=r["symbols"], start=r["start"], end=r["end"], oos="walk_forward" in r, metrics=r["metrics"],
             descriptor=r["identity"]["descriptor"],
         )
         for r in rows

@@ -32,10 +32,17 @@ def run_sweep_cell(cell: SweepCell, cache_dir: str | None = None) -> dict[str, A
         raise RuntimeError(f"this worker's settings make strategy version {version}, the sweep planned "
                            f"{cell.version}: run workers with the client's settings (.env)")
     market = market_for(cell.data)
+    cache = Path(cache_dir) if cache_dir else None
+    if cell.folds:  # parameters chosen on each training part, measured on the next: out-of-sample metrics
+        from bot.commands.walk_forward_cmd import walk_forward_entry
+
+        result = asyncio.run(walk_forward_entry(factory, market, entry, cell.symbols, cell.start, cell.end,
+                                                cell.initial_equity, cell.folds, cache or Path(".")))
+        return cell_outcome(cell, result)
     spec = factory.replay_spec(entry, cell.symbols, cell.start, cell.end, cell.initial_equity)
     source = source_for(cell, market, spec) if entry.kind != "baseline" else None
     result = asyncio.run(
         factory.replay(market, entry, cell.symbols, cell.start, cell.end, cell.initial_equity,
-                       cache_dir=Path(cache_dir) if cache_dir else None, source=source)
+                       cache_dir=cache, source=source)
     )
     return cell_outcome(cell, result)

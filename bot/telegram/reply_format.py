@@ -49,6 +49,7 @@ ADMIN_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("weekly", "[n] — P&L of the last n weeks"),
         ("monthly", "[n] — P&L of the last n months"),
         ("trades", "[n] — the last closed positions"),
+        ("leaderboard", "strategy versions ranked by Sharpe"),
     )),
     ("Settings", (
         ("risk", "the risk limits"),
@@ -353,8 +354,16 @@ def why_text(entry: CycleRecord) -> str:
     return "\n".join(lines)
 
 
+QUOTE_LIMIT = 64  # quoted user input is cut: a 10 kB /why argument came back whole, over Telegram's limit
+ERROR_LIMIT = 600
+
+
+def quote_input(text: str, limit: int = QUOTE_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def why_missing_text(signal_id: str) -> str:
-    return f"No signal with id {escape(signal_id)}. Use the id shown under a channel post."
+    return f"No signal with id {escape(quote_input(signal_id))}. Use the id shown under a channel post."
 
 
 def escape_text(text: str) -> str:
@@ -362,4 +371,5 @@ def escape_text(text: str) -> str:
 
 
 def input_error_text(error: Exception) -> str:
-    return f"❌ {escape(str(error))}"
+    """An error message quotes what the user typed (`got '...'`): bounded, whatever they typed."""
+    return f"❌ {escape(quote_input(str(error), ERROR_LIMIT))}"

@@ -27,7 +27,7 @@ class TrendParams:
     atr_stop_multiple: float = 2.0  # stop distance in ATRs of `stop_timeframe`
     stop_timeframe: str = "1d"
     target_r: tuple[float, float] = (6.0, 20.0)
-    allow_shorts: bool = True
+    allow_shorts: bool = False  # shorts: research variant, lower Sharpe on the selection folds
     exit_ema: int = 50  # a daily close back through this EMA (20, 50 or 200) closes the position
     slow_trend: bool = False  # direction from the 1d EMA50 / EMA200 pair (research variant, not kept)
     long_term_filter: bool = False  # longs only above the 1d EMA200, shorts only below it

@@ -2,7 +2,8 @@
 
 Each is a rule from closed bars to a target exposure (signed notional as a multiple of its symbol's
 sub-account equity), decided at every step's as_of and filled at the next open through the same fees,
-slippage, funding and liquidation as everything else (`core.evaluation.baselines`). Indicators are causal
+slippage, funding and liquidation as everything else (`core.evaluation.baselines`); a fill happens when the
+target changes side or moves more than 25 % (REBALANCE_BAND) from the held size, so drift costs no fees. Indicators are causal
 (the value at a bar uses that bar and earlier ones only), read at the last bar closed at each step.
 
 - buy_and_hold: always 1× long (perp: funding and liquidation). buy_and_hold_spot: the same as spot.

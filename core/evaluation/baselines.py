@@ -93,7 +93,7 @@ class _Book:
         gross = sign * (price - self.entry) * qty
         self.trades.append(
             ClosedTrade(
-                position_id=f"{self.name}:{self.symbol}:{self.count}",
+                position_id=f"{self.name}:{self.symbol}:{self.entry_ms}",  # unique across stitched folds too
                 symbol=self.symbol,
                 side="long" if sign > 0 else "short",
                 entry_time=_dt(self.entry_ms),

@@ -28,6 +28,7 @@ import numpy as np
 
 from core.evaluation.metrics import CONFIDENCE_BUCKET_WIDTH, PARTIAL_EXIT_ORDER, bars_per_year, equity_returns
 from core.models import ClosedTrade
+from core.trade_stats import figures_of, position_key
 
 WILSON_Z = 1.959963984540054  # 95 %
 
@@ -46,15 +47,11 @@ class PositionOutcome:
     regime: str
 
 
-def _position_key(trade: ClosedTrade) -> str:
-    return trade.position_id or f"{trade.symbol}@{trade.entry_time.isoformat()}"  # as metrics.positions_of
-
-
 def position_outcomes(trades: Sequence[ClosedTrade], regimes: Mapping[str, str] | None = None) -> list[PositionOutcome]:
     regimes = regimes or {}
     groups: dict[str, list[ClosedTrade]] = defaultdict(list)
     for trade in trades:
-        groups[_position_key(trade)].append(trade)
+        groups[position_key(trade)].append(trade)
     out = []
     for pid, legs in groups.items():
         legs.sort(key=lambda t: (t.exit_time, PARTIAL_EXIT_ORDER.get(t.exit_reason, 3)))
@@ -78,25 +75,24 @@ def position_outcomes(trades: Sequence[ClosedTrade], regimes: Mapping[str, str] 
 
 
 def group_stats(positions: Sequence[PositionOutcome]) -> dict[str, float | int | None]:
-    wins = [p.net_pnl for p in positions if p.net_pnl > 0]
-    losses = [p.net_pnl for p in positions if p.net_pnl <= 0]
-    gross_loss = -math.fsum(losses)
-    net = math.fsum(p.net_pnl for p in positions)
+    figures = figures_of(positions, legs=sum(p.legs for p in positions))  # the one definition (core.trade_stats)
     holds = [(p.exit_time - p.entry_time).total_seconds() / 3600 for p in positions]
     n = len(positions)
     return {
         "positions": n,
-        "legs": sum(p.legs for p in positions),
-        "wins": len(wins),
-        "win_rate": len(wins) / n if n else None,
-        "net_pnl": net,
-        "avg_net_pnl": net / n if n else None,
-        "profit_factor": math.fsum(wins) / gross_loss if gross_loss > 0 else None,
+        "legs": figures.legs,
+        "wins": figures.wins,
+        "win_rate": figures.win_rate,
+        "net_pnl": figures.net_pnl,
+        "avg_net_pnl": figures.expectancy,
+        "profit_factor": figures.profit_factor,
         "avg_hold_hours": math.fsum(holds) / n if n else None,
     }
 
 
-def _by(positions: Sequence[PositionOutcome], label: Callable[[PositionOutcome], str]) -> dict[str, dict]:  # type: ignore[type-arg]
+def _by(
+    positions: Sequence[PositionOutcome], label: Callable[[PositionOutcome], str]
+) -> dict[str, dict[str, float | int | None]]:
     groups: dict[str, list[PositionOutcome]] = defaultdict(list)
     for p in positions:
         groups[label(p)].append(p)
@@ -124,10 +120,12 @@ def calibration_table(positions: Sequence[PositionOutcome]) -> dict[str, object]
     groups: dict[str, list[PositionOutcome]] = defaultdict(list)
     for p in positions:
         groups[confidence_bucket(p.confidence)].append(p)
-    buckets = {}
+    buckets: dict[str, dict[str, object]] = {}
+    rates: list[float] = []
     for label in sorted(groups):
         group = groups[label]
-        wins = sum(1 for p in group if p.net_pnl > 0)
+        wins = figures_of(group, legs=0).wins
+        rates.append(wins / len(group))
         interval = wilson_interval(wins, len(group))
         buckets[label] = {
             "positions": len(group),
@@ -137,7 +135,6 @@ def calibration_table(positions: Sequence[PositionOutcome]) -> dict[str, object]
             "win_rate_95": list(interval) if interval else None,
             "avg_net_pnl": math.fsum(p.net_pnl for p in group) / len(group),
         }
-    rates = [b["win_rate"] for b in buckets.values()]
     brier = (math.fsum((p.confidence - (1.0 if p.net_pnl > 0 else 0.0)) ** 2 for p in positions) / len(positions)
              if positions else None)
     return {
@@ -177,8 +174,8 @@ def benchmark_relative(
     alpha = float(np.mean(strat) - beta * np.mean(bench)) if beta is not None else None
     corr = float(np.corrcoef(strat, bench)[0, 1]) if var > 0 and float(np.var(strat)) > 0 else None
     held = np.asarray(exposure[1:], dtype=bool)
-    exposure = float(held.mean()) if len(held) else 0.0
-    scaled = (float(np.prod(1.0 + exposure * bench)) - 1.0) * 100.0
+    share = float(held.mean()) if len(held) else 0.0
+    scaled = (float(np.prod(1.0 + share * bench)) - 1.0) * 100.0
     during = (float(np.prod(1.0 + bench[held])) - 1.0) * 100.0 if held.any() else 0.0
     total = (float(equity[-1]) / initial_equity - 1.0) * 100.0
     bh_total = (float(benchmark_equity[-1]) / initial_equity - 1.0) * 100.0
@@ -187,7 +184,7 @@ def benchmark_relative(
         "alpha_per_bar": alpha,
         "alpha_annual_pct": alpha * per_year * 100.0 if alpha is not None else None,
         "correlation": corr,
-        "exposure": exposure,
+        "exposure": share,
         "strategy_return_pct": total,
         "buy_and_hold_return_pct": bh_total,
         "bh_scaled_to_exposure_return_pct": scaled,

@@ -12,7 +12,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
+
+import numpy as np
+
+from core.evaluation.metrics import compute_metrics
+from core.models import ClosedTrade, iso_z
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +89,70 @@ class LeaderboardStore(Protocol):
     async def results(self) -> list[LeaderboardResult]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Board:
+    rows: tuple[LeaderboardResult, ...]
+    live_version: str | None  # the version the bot's channel runs now (None outside the bot)
+
+
+class PaperHistory(Protocol):
+    async def closed_trades(self, since: datetime | None = None) -> list[ClosedTrade]: ...
+
+    async def equity_curve(self, since: datetime | None = None) -> list[tuple[datetime, float]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LiveBook:
+    """The bot's own track record, recorded under the version the channel runs (source "paper", oos: it only
+    ever saw data that came after it was configured)."""
+
+    version: str
+    engine: str
+    model: str | None
+    symbols: tuple[str, ...]
+    initial_equity: float
+    history: PaperHistory
+
+
 class LeaderboardService:
     """What `/leaderboard` and `aitrader leaderboard` ask: the recorded versions, ranked."""
 
-    def __init__(self, store: LeaderboardStore) -> None:
+    def __init__(self, store: LeaderboardStore, live_version: str | None = None, live: LiveBook | None = None) -> None:
         self._store = store
+        self.live_version = live.version if live is not None else live_version
+        self._live = live
+
+    async def board(self, limit: int = 10) -> Board:
+        await self.record_live_book()
+        return Board(tuple(await self.ranked(limit)), self.live_version)
+
+    async def record_live_book(self) -> LeaderboardResult | None:
+        """The live book's figures so far: equity marked once a day (its last mark of each UTC day), Sharpe
+        annualised over 365 days; trades are its closed positions. None until it has two days of marks."""
+        live = self._live
+        if live is None:
+            return None
+        points = await live.history.equity_curve()
+        daily: dict[str, tuple[datetime, float]] = {}
+        for moment, value in points:
+            daily[moment.astimezone(UTC).strftime("%Y-%m-%d")] = (moment, float(value))
+        if len(daily) < 2:
+            return None
+        marks = [daily[d] for d in sorted(daily)]
+        equity = np.array([live.initial_equity] + [v for _, v in marks])
+        step_ms = np.array([int(marks[0][0].timestamp() * 1000) - 86_400_000] + [int(t.timestamp() * 1000) for t, _ in marks])
+        metrics = compute_metrics(initial_equity=live.initial_equity, equity=equity,
+                                  trades=await live.history.closed_trades(), bar_seconds=86_400, step_ms=step_ms)
+        result = result_from_metrics(
+            version=live.version, engine=live.engine, model=live.model, source="paper", symbols=live.symbols,
+            start=iso_z(marks[0][0]), end=iso_z(marks[-1][0]), oos=True, metrics=metrics,
+        )
+        # one row per version for the live book: its window grows, so older rows of it are replaced
+        forget = getattr(self._store, "forget", None)
+        if forget is not None:
+            await forget(live.version, "paper")
+        await self._store.record(result)
+        return result
 
     async def ranked(self, limit: int | None = None) -> list[LeaderboardResult]:
         rows = ranked(await self._store.results())
@@ -103,6 +168,9 @@ class MemoryLeaderboard:
 
     async def record(self, result: LeaderboardResult) -> None:
         self._rows[(result.version, result.source, result.symbols, result.window, result.oos)] = result
+
+    async def forget(self, version: str, source: str) -> None:
+        self._rows = {k: v for k, v in self._rows.items() if not (v.version == version and v.source == source)}
 
     async def results(self) -> list[LeaderboardResult]:
         return list(self._rows.values())

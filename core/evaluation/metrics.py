@@ -16,8 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from core.models import ClosedTrade, DomainError
-from core.trade_stats import PositionResult, figures_of, trade_stats
-from core.trade_stats import positions_of as positions_of  # re-exported: the report's breakdowns use it
+from core.trade_stats import PositionResult, figures_of, positions_of
 
 HOURS_PER_YEAR = 24 * 365
 SECONDS_PER_YEAR = HOURS_PER_YEAR * 3600
@@ -58,6 +57,23 @@ def drawdown_series_pct(initial_equity: float, equity: np.ndarray) -> np.ndarray
     series = np.concatenate(([initial_equity], np.asarray(equity, dtype=np.float64)))
     peaks = np.maximum.accumulate(series)
     return (np.where(peaks > 0, series / peaks - 1.0, 0.0) * 100.0)[1:]
+
+
+def max_drawdown_duration_days(initial_equity: float, equity: np.ndarray, step_ms: np.ndarray | None,
+                               bar_seconds: int) -> float:
+    """Longest stretch spent below a previous peak (peak to recovery, or to the end if never recovered), days."""
+    series = np.concatenate(([initial_equity], np.asarray(equity, dtype=np.float64)))
+    peaks = np.maximum.accumulate(series)
+    under = series < peaks
+    longest = run = 0
+    for flag in under.tolist():
+        run = run + 1 if flag else 0
+        longest = max(longest, run)
+    if step_ms is not None and len(step_ms) > 1:
+        bar = (int(step_ms[-1]) - int(step_ms[0])) / (len(step_ms) - 1) / 1000
+    else:
+        bar = float(bar_seconds)
+    return longest * bar / 86_400.0
 
 
 def sharpe_sortino(returns: np.ndarray, periods_per_year: float) -> tuple[float | None, float | None]:
@@ -136,8 +152,8 @@ def compute_metrics(
     cagr = (growth ** (1.0 / years) - 1.0) * 100.0 if years > 0 and growth >= 0 else None
 
     mdd = max_drawdown_pct(initial_equity, equity)
-    figures = trade_stats(trades)
-    positions = list(figures.positions)
+    positions = positions_of(trades)
+    figures = figures_of(positions, legs=len(trades))
     hold_hours = [(p.exit_time - p.entry_time).total_seconds() / 3600.0 for p in positions]
 
     # share of the bars (steps 1..n-1) that ended with a position open; step 0 is the start, never held
@@ -150,6 +166,8 @@ def compute_metrics(
         "total_return_pct": (growth - 1.0) * 100.0,
         "cagr_pct": cagr,
         "max_drawdown_pct": mdd,
+        "min_equity": float(min(np.min(equity), final)) if len(equity) else final,  # never below zero (§4.6)
+        "max_drawdown_duration_days": max_drawdown_duration_days(initial_equity, equity, step_ms, bar_seconds),
         "sharpe": sharpe,
         "sortino": sortino,
         # Calmar over the whole window (CAGR / max drawdown), as empyrical's calmar_ratio; None without a drawdown

@@ -31,10 +31,10 @@ from core.market.timeframes import from_ms, index_ms, tf_ms, to_ms
 from core.models import DecisionRecord, RuntimeState, Snapshot, TradeEvent, iso_z, require_utc
 from core.protocols import DecisionEngine
 from core.risk.guard import RiskGuard
-from core.services.control import change_state
 from core.services.cycle import TradingCycle
 from core.services.memory_log import MemoryDecisionLog
 from core.services.memory_state import MemoryStateStore
+from core.services.state_change import change_state
 
 ProgressCallback = Callable[[int, int], None]
 BASE_TIMEFRAME = "1h"

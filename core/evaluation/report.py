@@ -76,6 +76,7 @@ class ReplayResult:
     markers: tuple[tuple[int, str], ...] = ()  # (as_of ms, label): moments worth a line on the chart
     entry_regimes: Mapping[str, str] = field(default_factory=dict)  # position/signal id -> regime at its decision
     kill_switch: Mapping[str, object] = field(default_factory=dict)  # what the drawdown kill-switch did
+    walk_forward: Mapping[str, object] = field(default_factory=dict)  # with --folds: folds and oos (§4.6)
 
     @property
     def step_times(self) -> list[datetime]:
@@ -191,6 +192,8 @@ def build_report(result: ReplayResult) -> dict[str, object]:
     }
     if result.kill_switch:
         report["kill_switch"] = dict(result.kill_switch)
+    if result.walk_forward:
+        report["walk_forward"] = dict(result.walk_forward)
     return _clean(report)  # type: ignore[return-value]
 
 

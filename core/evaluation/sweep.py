@@ -73,10 +73,12 @@ class SweepCell:
     data: str = ""
     initial_equity: float = 10_000.0
     extra: Mapping[str, Any] = field(default_factory=dict)
+    folds: int = 0  # > 0: the cell is an anchored walk-forward and its metrics are out-of-sample only
 
     def identity(self) -> dict[str, object]:
         return {
             "format": CELL_FORMAT,
+            "folds": self.folds,
             "engine": self.engine,
             "version": self.version,
             "descriptor": dict(self.descriptor),
@@ -138,6 +140,7 @@ def plan_cells(
     describe: Describe,
     data: str,
     initial_equity: float,
+    folds: int = 0,
 ) -> list[SweepCell]:
     """Every cell, grouped by (window, symbols) so a worker can reuse one window's indicators.
     `describe(engine, overrides)` → (version id, version descriptor, extra identity); it also validates."""
@@ -152,7 +155,7 @@ def plan_cells(
         for symbols in symbol_sets:
             for overrides, (version, descriptor, extra) in described.items():
                 cells.append(SweepCell(engine, overrides, symbols, start, end, version, descriptor, data,
-                                       initial_equity, extra))
+                                       initial_equity, extra, folds))
     seen: dict[str, SweepCell] = {}
     for cell in cells:
         other = seen.setdefault(cell.key, cell)
@@ -221,6 +224,7 @@ def cell_result(cell: SweepCell, report: Mapping[str, Any], stats: ReturnStats) 
         "return_stats": {"sharpe_per_bar": stats.sharpe, "skew": stats.skew, "kurtosis": stats.kurtosis,
                          "n": stats.n},
         "identity": cell.identity(),
+        **({"walk_forward": report["walk_forward"]} if "walk_forward" in report else {}),
     }
 
 

@@ -93,6 +93,10 @@ def _when(stamp: pd.Timestamp) -> str:
     return f"{stamp:%Y-%m-%d %H:%M} UTC"
 
 
+def _shown(value: object) -> str:
+    return repr(float(value)) if isinstance(value, (int, float, np.number)) else repr(value)
+
+
 def _duplicates(raw: pd.DataFrame, rows: np.ndarray, path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     """Exact repeats dropped; two rows at one time with different values refuse the file."""
     if not raw.index.has_duplicates:
@@ -106,7 +110,7 @@ def _duplicates(raw: pd.DataFrame, rows: np.ndarray, path: Path) -> tuple[pd.Dat
         same = np.flatnonzero(raw.index == first)[:2]
         a, b = raw.iloc[same[0]], raw.iloc[same[1]]
         differ = [c for c in raw.columns if not (a[c] == b[c] or (pd.isna(a[c]) and pd.isna(b[c])))]
-        values = ", ".join(f"{c} {a[c]!r} vs {b[c]!r}" for c in differ[:3])
+        values = ", ".join(f"{c} {_shown(a[c])} vs {_shown(b[c])}" for c in differ[:3])
         raise DataFileError(
             f"{path}: rows {rows[same[0]]} and {rows[same[1]]} are both the bar of {_when(first)} with "
             f"different values ({values}); keep the right one"
@@ -144,9 +148,9 @@ def read_candles(path: Path) -> pd.DataFrame:
     volume = values["volume"]
     with np.errstate(invalid="ignore"):
         bad_volume = np.isnan(volume) | (volume < 0)
-    for k in np.flatnonzero(bad_volume).tolist():
-        problems[k] = problems[k] or f"volume {volume[k]} is not a non-negative number"
-    first = next((k for k, p in enumerate(problems) if p is not None), None)
-    if first is not None:
+    for k in np.flatnonzero(bad_volume)[:1].tolist():
+        problems.setdefault(k, f"volume {volume[k]} is not a non-negative number")
+    if problems:
+        first = min(problems)
         raise DataFileError(f"{path}: row {rows[first]} ({_when(frame.index[first])}): {problems[first]}")
     return frame

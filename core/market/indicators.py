@@ -158,5 +158,5 @@ def compute_indicators(frame: pd.DataFrame, timeframe: str) -> IndicatorFrame:
         columns=cols,
         gaps_cum=gap_counts(open_times, step),
         outliers=outlier_marks(cols["high"], cols["low"], c, atr),
-        bad_cum=bad_counts(bar_problems(cols["open"], cols["high"], cols["low"], c)),
+        bad_cum=bad_counts(bar_problems(cols["open"], cols["high"], cols["low"], c), n),
     )

@@ -226,7 +226,8 @@ class ControlService:
     async def set_leverage(self, actor: str, value: str) -> RuntimeState:
         cap = min(self._limits.hard_max_leverage, HARD_MAX_LEVERAGE)
         text = str(value).strip()
-        if not text.isdecimal() or not (1 <= int(text) <= cap):  # isdigit() admits "²", which int() refuses
+        # isdigit() admits "²", which int() refuses; int() refuses over 4,300 digits, hence the length first
+        if not text.isdecimal() or len(text) > 3 or not (1 <= int(text) <= cap):
             raise UserInputError(f"leverage must be a whole number from 1 to {cap}, got {value!r}")
         return await change_state(
             self._store, self._defaults, self._clock, actor, "set_leverage", max_leverage=int(text)
@@ -537,7 +538,7 @@ def _stats(
     figures = trade_stats(legs)
     return StatsReport(
         period=period,
-        trades=len(figures.positions),
+        trades=figures.positions,
         wins=figures.wins,
         losses=figures.losses,
         win_rate=figures.win_rate or 0.0,

@@ -44,7 +44,7 @@ async def test_database_deleted_under_the_running_app_stops_it(tmp_path: Path) -
     await app.start()
     try:
         (tmp_path / "app.sqlite").unlink()
-        with pytest.raises(FatalError, match=r"DATABASE_PATH: .*app\.sqlite was deleted while the bot was running"):
+        with pytest.raises(FatalError, match=r"--database: .*app\.sqlite was deleted while the bot was running"):
             await asyncio.wait_for(app.serve(asyncio.Event().wait()), 10)  # found by the idle watchdog
     finally:
         await app.stop()
@@ -89,5 +89,32 @@ async def test_full_disk_mid_run_alerts_the_admins_directly(tmp_path: Path, api:
         assert len(await app.outbox.posts()) == before  # the outbox could not take it ...
         to_admin = [m for m in api.sent if m["chat_id"] == str(ADMIN)]
         assert to_admin and "database or disk is full" in to_admin[-1]["text"]  # ... Telegram got it anyway
+
+        async def cycle_hits_the_full_disk(as_of: object) -> None:
+            async with app.db.transaction() as conn:
+                for i in range(1000):
+                    await conn.execute("INSERT INTO outbox (dedupe_key, chat_id, kind, text, next_attempt_at, "
+                                       "created_at) VALUES (?, '0', 'x', 'y', 'z', 'z')", (f"c:{i}",))
+
+        app.cycle.run = cycle_hits_the_full_disk  # type: ignore[method-assign]
+        assert await app.run_cycle() is None  # the job reported it and went on
+        assert "Cycle failed: OperationalError: database or disk is full" in api.sent[-1]["text"]
+        async with app.db.conn.execute("SELECT COUNT(*) FROM outbox WHERE dedupe_key LIKE 'c:%'") as cursor:
+            assert (await cursor.fetchone())[0] == 0  # nothing half-written
     finally:
         await app.stop()
+
+
+async def test_an_unexpected_start_up_error_is_one_fatal_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.commands import run_cmd
+
+    async def broken_start(self: App) -> None:
+        raise KeyError("surprise")
+
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("MARKET_DATA_DIR", str(sample_data_dir()))
+    monkeypatch.setattr(App, "start", broken_start)
+    with pytest.raises(FatalError, match=r"start-up failed: KeyError: 'surprise' \(run with -v"):
+        await run_cmd.run_bot()

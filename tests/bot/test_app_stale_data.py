@@ -45,6 +45,8 @@ async def test_run_on_old_files_opens_nothing_says_why_in_status_and_alerts_once
             summary = await app.run_cycle()
             assert summary is not None and not summary.errors, summary
             assert summary.approved == [] and set(summary.rejected.values()) == {"stale_data"}
+            again = await app.run_cycle()  # the same hour once more (/cycle): all skipped, no "fit again" alert
+            assert again is not None and sorted(again.skipped) == ["BTC/USDT:USDT", "ETH/USDT:USDT"]
             clock.set(clock.now() + timedelta(hours=1))
         assert await app.broker.positions() == []
         posts = await app.outbox.posts()

@@ -176,6 +176,44 @@ def test_symbol_sets_are_a_grid_dimension(env: Path) -> None:
                                                          "BTC/USDT:USDT,ETH/USDT:USDT"] * 2)
 
 
+@pytest.mark.slow
+def test_an_llm_sweep_asks_the_model_once_per_decision_and_keeps_no_secret(
+        env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    distributed = pytest.importorskip("distributed", reason="Dask distributed is the test extra's cluster engine")
+    from tests.bot.test_replay_cmd import _long
+    from tests.fakes.openai_server import FakeOpenAIServer
+
+    server = FakeOpenAIServer().start()
+    try:
+        monkeypatch.setenv("LLM_BASE_URL", server.base_url)
+        monkeypatch.setenv("LLM_API_KEY", "sk-sweep-test-0123456789")
+        server.script(_long)
+        out = env / "llm"
+        window = {"start": utc(2023, 3, 6), "end": utc(2023, 3, 7), "windows": 1, "engine": "llm"}
+        # in-process workers read this test's environment (local processes would too, from a fresh CLI run)
+        with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://",
+                                      dashboard_address=None) as cluster:
+            code, log = sweep(out, grid=parse_grid(["MIN_CONFIDENCE=0.6"]), cluster=cluster.scheduler_address,
+                              **window)
+            assert code == 0, log
+            asked = len(server.requests)
+            assert asked >= 24, "one model call per symbol-bar"
+            server.requests.clear()
+            # a new cell whose guard threshold the scripted 0.7 confidence clears either way: same decisions,
+            # all from the decision cache the first cell filled
+            code, log = sweep(out, grid=parse_grid(["MIN_CONFIDENCE=0.6,0.65"]), cluster=cluster.scheduler_address,
+                              **window)
+        assert code == 0 and "1 finished earlier, running 1" in log, log
+        assert server.requests == []
+    finally:
+        server.stop()
+    cells = cells_by_key(out)
+    assert len(cells) == 2 and all(c["identity"]["descriptor"]["model"] for c in cells.values())
+    assert len({c["metrics"]["final_equity"] for c in cells.values()}) == 1
+    for path in out.rglob("*.json*"):
+        assert "sk-sweep-test" not in path.read_text(), path
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -40,14 +40,14 @@ EXPECTANCY = (49.6 - 50.0 - 20.0) / 3
 
 def test_a_tp1_then_break_even_stop_is_one_winning_position() -> None:
     figures = trade_stats(LEGS[:2])
-    assert (len(figures.positions), figures.legs, figures.wins, figures.losses) == (1, 2, 1, 0)
+    assert (figures.positions, figures.legs, figures.wins, figures.losses) == (1, 2, 1, 0)
     assert figures.win_rate == 1.0 and figures.profit_factor is None  # no losing position
     assert figures.expectancy == pytest.approx(49.6)
 
 
 def test_figures_per_position() -> None:
     figures = trade_stats(LEGS)
-    assert (len(figures.positions), figures.legs, figures.wins, figures.losses) == (3, 5, 1, 2)
+    assert (figures.positions, figures.legs, figures.wins, figures.losses) == (3, 5, 1, 2)
     assert figures.win_rate == pytest.approx(WIN_RATE)
     assert figures.profit_factor == pytest.approx(PROFIT_FACTOR)
     assert figures.expectancy == pytest.approx(EXPECTANCY)

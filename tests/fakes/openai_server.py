@@ -67,12 +67,12 @@ class ReceivedRequest:
 
 
 class FakeOpenAIServer:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:  # 0: any free port; a fixed one keeps base_url (cache keys) stable
         self.requests: list[ReceivedRequest] = []
         self.models: list[str] = ["main-model"]  # what GET /models lists
         self._script: list[ReplyRule] = []
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False  # a reply still sleeping for a timed-out client must not hold us
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-openai", daemon=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 UNAUTHORIZED = {"ok": False, "error_code": 401, "description": "Unauthorized"}
+NOT_FOUND = {"ok": False, "error_code": 404, "description": "Not Found"}  # Telegram's answer to an unknown token
 SERVER_ERROR = {"ok": False, "error_code": 500, "description": "Internal Server Error"}
 ME = {"id": 777000111, "is_bot": True, "first_name": "AI Trader", "username": "aitrader_fault_bot"}
 
@@ -25,7 +26,7 @@ def free_port() -> int:
 
 @dataclass
 class FakeBotApi:
-    mode: str = "ok"  # "ok" | "revoked" | "down"
+    mode: str = "ok"  # "ok" | "revoked" | "unknown" | "down"
     calls: list[str] = field(default_factory=list)
     sent: list[dict[str, str]] = field(default_factory=list)  # the fields of every sendMessage
     revoke_after_updates: int | None = None  # after this many getUpdates, answer 401 to everything
@@ -56,6 +57,8 @@ class FakeBotApi:
             self.mode = "revoked"
         if self.mode == "revoked":
             return web.json_response(UNAUTHORIZED, status=401)
+        if self.mode == "unknown":
+            return web.json_response(NOT_FOUND, status=404)
         if self.mode == "down":
             return web.json_response(SERVER_ERROR, status=500)
         result: object = True

@@ -8,7 +8,9 @@ import pytest
 from aiogram import Bot, Dispatcher
 
 from bot.app import build_dispatcher
+from bot.telegram.reply_limits import install_reply_limits
 from core.errors import UserInputError
+from core.evaluation.leaderboard import LeaderboardService, MemoryLeaderboard
 from core.services.control import ControlService
 from handlers.rate_limit import RateLimiter
 from tests.handlers.control_fakes import FakeBroker, FakeCycle, FakeLog, FixedClock, build_control, position
@@ -56,6 +58,7 @@ class Harness:
     charts: FakeCharts
     notifier: FakeNotifier
     pulses: list[int]
+    leaderboard: LeaderboardService | None = None
 
 
 @pytest.fixture
@@ -74,7 +77,8 @@ def harness() -> Harness:
         return 2
 
     session = RecordingSession()
-    bot = Bot(token=TOKEN, session=session)
+    bot = install_reply_limits(Bot(token=TOKEN, session=session))  # as bot.app.build_bot does
+    leaderboard = LeaderboardService(MemoryLeaderboard(), live_version="0123456789")
     dp = build_dispatcher(
         rate_limiter=RateLimiter(limit=1000, window_s=60),
         control=control,
@@ -82,5 +86,6 @@ def harness() -> Harness:
         charts=charts,
         pulse_now=pulse_now,
         notifier=notifier,
+        leaderboard=leaderboard,
     )
-    return Harness(dp, bot, session, control, broker, clock, log, cycle, charts, notifier, pulses)
+    return Harness(dp, bot, session, control, broker, clock, log, cycle, charts, notifier, pulses, leaderboard)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from aiogram import Bot
+import itertools
+from datetime import UTC, datetime
+
+from aiogram import Bot, Dispatcher
+from aiogram.types import Chat, Message, MessageEntity, Update, User
 
 from bot.app import build_dispatcher
 from core.models import Action, Decision, DecisionRecord, GuardVerdict
@@ -107,3 +111,78 @@ def test_rate_limiter_window_slides() -> None:
     assert limiter.allow(1)
 
 
+
+
+# ---- issue #12 items 12–14 -----------------------------------------------------------------------------
+
+def group_update(text: str, user_id: int | None, chat_id: int = -100555) -> Update:
+    """A group message; `user_id=None` is a message without `from` (sent as the chat, e.g. an anonymous admin)."""
+    command = text.split()[0]
+    chat = Chat(id=chat_id, type="supergroup", title="traders")
+    return Update(
+        update_id=next(_ids),
+        message=Message(
+            message_id=next(_ids), date=datetime.now(UTC), chat=chat, text=text,
+            from_user=User(id=user_id, is_bot=False, first_name="u") if user_id is not None else None,
+            sender_chat=chat if user_id is None else None,
+            entities=[MessageEntity(type="bot_command", offset=0, length=len(command))],
+        ),
+    )
+
+
+_ids = itertools.count(10_000)
+
+
+def limited(limit: int, clock: list[float]) -> tuple[Dispatcher, Bot, RecordingSession]:
+    session = RecordingSession()
+    bot = Bot(token=TOKEN, session=session)
+    dp = build_dispatcher(
+        rate_limiter=RateLimiter(limit=limit, window_s=60, clock=lambda: clock[0]),
+        control=build_control(), admin_ids=frozenset({ADMIN_ID}), charts=FakeCharts(),
+    )
+    return dp, bot, session
+
+
+async def test_commands_for_another_bot_are_ignored_in_a_group(harness: Harness) -> None:
+    for text in ("/start@OtherBot", "/help@OtherBot", "/status@OtherBot", "/nonsense@OtherBot"):
+        harness.session.clear()
+        await harness.dp.feed_update(harness.bot, group_update(text, USER_ID))
+        assert not harness.session.named("SendMessage"), text
+    await harness.dp.feed_update(harness.bot, group_update("/help@aitrader_test_bot", USER_ID))
+    assert "Commands" in harness.session.last_text()  # our own name still works
+    harness.session.clear()
+    await harness.dp.feed_update(harness.bot, group_update("/nonsense@AITRADER_TEST_BOT", USER_ID))
+    assert "I don't know that command" in harness.session.last_text()
+
+
+async def test_a_message_without_from_is_rate_limited() -> None:
+    clock = [0.0]
+    dp, bot, session = limited(2, clock)
+    for _ in range(5):
+        await dp.feed_update(bot, group_update("/help", None))
+    texts = session.texts()
+    assert len(texts) == 3 and "Too many requests" in texts[2]
+
+
+async def test_admins_are_never_throttled_by_the_public_limit() -> None:
+    clock = [0.0]
+    dp, bot, session = limited(1, clock)
+    for _ in range(10):
+        await dp.feed_update(bot, command_update("/help", ADMIN_ID))
+    assert len(session.texts()) == 10 and not any("Too many" in t for t in session.texts())
+
+
+async def test_a_throttled_user_gets_one_notice_per_window_not_silence() -> None:
+    clock = [0.0]
+    dp, bot, session = limited(1, clock)
+    for second in (0, 1, 2, 30):  # one answer, one notice, silence within the window
+        clock[0] = second
+        await dp.feed_update(bot, command_update("/help", USER_ID))
+    assert [("Too many" in t) for t in session.texts()] == [False, True]
+    session.clear()
+    for second in (61, 62):  # a new window: an answer again, and a notice again when over
+        clock[0] = second
+        await dp.feed_update(bot, command_update("/help", USER_ID))
+    clock[0] = 63.0
+    await dp.feed_update(bot, command_update("/help", USER_ID))
+    assert [("Too many" in t) for t in session.texts()] == [False, True]

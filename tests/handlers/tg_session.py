@@ -47,6 +47,9 @@ class RecordingSession(BaseSession):
         params = method.model_dump(exclude_none=True, mode="python")
         name = type(method).__name__
         self.calls.append(Call(name, params))
+        too_long = _over_limit(name, params)
+        if too_long:  # as Telegram answers it
+            self.check_response(bot, method, 400, json.dumps({"ok": False, "error_code": 400, "description": too_long}))
         result = self._result(name, params)
         response = self.check_response(bot, method, 200, json.dumps({"ok": True, "result": result}))
         return response.result
@@ -92,6 +95,14 @@ class RecordingSession(BaseSession):
 
     def clear(self) -> None:
         self.calls.clear()
+
+
+def _over_limit(name: str, params: dict[str, Any]) -> str | None:
+    if name in ("SendMessage", "EditMessageText") and len(params.get("text", "")) > 4096:
+        return "Bad Request: message is too long"
+    if name == "SendPhoto" and len(params.get("caption", "")) > 1024:
+        return "Bad Request: message caption is too long"
+    return None
 
 
 _update_ids = itertools.count(1)

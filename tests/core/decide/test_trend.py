@@ -54,18 +54,18 @@ def test_daily_uptrend_with_4h_agreement_goes_long_with_a_2_atr_daily_stop_and_t
     assert d.leverage == 1  # 10 % of margin at an 8 % stop
 
 
-def test_daily_downtrend_goes_short_unless_long_only() -> None:
-    d = TrendEngine().decide_sync(downtrend(), ACCOUNT).effective
+def test_daily_downtrend_goes_short_when_shorts_are_allowed_and_holds_by_default() -> None:
+    d = TrendEngine(TrendParams(allow_shorts=True)).decide_sync(downtrend(), ACCOUNT).effective
     assert d.action is Action.SHORT and d.stop_loss == pytest.approx(108.0)
     d.check_prices(100.0)
-    held = TrendEngine(TrendParams(allow_shorts=False)).decide_sync(downtrend(), ACCOUNT).effective
+    held = TrendEngine().decide_sync(downtrend(), ACCOUNT).effective
     assert held.action is Action.HOLD and "long-only" in held.reasoning
 
 
 def test_a_short_with_a_wide_stop_keeps_positive_ordered_targets() -> None:
     # regression: 8R (now 20R) of a 15 % stop put the short's TP2 below zero and the entry was dropped as unsound
     wide = snap(view(100.0, e20=80.0, e50=110.0, atr=20.0, hours=24), view(100.0, e20=101.0, e50=103.0, atr=3.0, hours=4))
-    d = TrendEngine().decide_sync(wide, ACCOUNT).effective
+    d = TrendEngine(TrendParams(allow_shorts=True)).decide_sync(wide, ACCOUNT).effective
     assert d.action is Action.SHORT and d.stop_loss == pytest.approx(115.0)
     d.check_prices(100.0)
     assert d.take_profit == pytest.approx((55.0, 10.0))  # TP2 90 % down, TP1 at most half of that: 3R
@@ -120,7 +120,7 @@ def test_build_engine_knows_trend() -> None:
 
 PINNED = [
     ("BTC/USDT:USDT", datetime(2020, 11, 15, tzinfo=UTC), Action.LONG, 14646.7, (24571.0, 44419.6)),
-    ("BTC/USDT:USDT", datetime(2022, 5, 15, tzinfo=UTC), Action.SHORT, 34591.7, (16543.9, 3007.98)),
+    ("BTC/USDT:USDT", datetime(2022, 5, 15, tzinfo=UTC), Action.HOLD, None, ()),  # a downtrend: long-only
     ("ETH/USDT:USDT", datetime(2023, 8, 1, tzinfo=UTC), Action.HOLD, None, ()),
     ("ADA/USDT:USDT", datetime(2021, 2, 10, 12, tzinfo=UTC), Action.LONG, 0.738812, (1.65146, 3.47676)),
     ("XRP/USDT:USDT", datetime(2023, 10, 1, tzinfo=UTC), Action.HOLD, None, ()),
@@ -203,10 +203,21 @@ def test_trend_settings_reach_the_engine_and_bad_targets_are_one_line(monkeypatc
     from core.errors import UserInputError
 
     monkeypatch.setenv("TREND_ATR_STOP_MULTIPLE", "3")
-    monkeypatch.setenv("TREND_ALLOW_SHORTS", "false")
+    monkeypatch.setenv("TREND_ALLOW_SHORTS", "true")
     params = load_settings(env_file=None).trend_params()
-    assert params.atr_stop_multiple == 3.0 and params.allow_shorts is False and params.target_r == (6.0, 20.0)
+    assert params.atr_stop_multiple == 3.0 and params.allow_shorts is True and params.target_r == (6.0, 20.0)
     monkeypatch.setenv("TREND_TP1_R", "10")
     monkeypatch.setenv("TREND_TP2_R", "5")
     with pytest.raises(UserInputError, match="TREND_TP2_R"):
         load_settings(env_file=None)
+
+
+def test_pinned_short_on_a_real_bear_snapshot_when_shorts_are_allowed() -> None:
+    if not TRAIN_DATA.is_dir():
+        pytest.skip(f"training data not found at {TRAIN_DATA}")
+    at = datetime(2022, 5, 15, tzinfo=UTC)
+    s = _source(TRAIN_DATA, "BTC/USDT:USDT", at).snapshot_sync("BTC/USDT:USDT", at)
+    d = TrendEngine(TrendParams(allow_shorts=True)).decide_sync(s, ACCOUNT).effective
+    assert d.action is Action.SHORT and d.stop_loss == pytest.approx(34591.7)
+    assert d.take_profit == pytest.approx((16543.9, 3007.98))
+    d.check_prices(s.price)

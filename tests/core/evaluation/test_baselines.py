@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.config import CostModel
 from core.evaluation.baselines import buy_and_hold, flat
@@ -195,3 +197,25 @@ def test_ema_cross_is_causal() -> None:
     cut = symbol_bars("A/USDT:USDT", prices[:500], prices[:500])
     assert np.array_equal(full, EmaCross(fast=10, slow=40).targets(cut, steps))  # later bars change nothing
     assert set(np.unique(full)) <= {-1.0, 0.0, 1.0}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    moves=st.lists(st.floats(-0.2, 0.2), min_size=8, max_size=40),
+    targets=st.lists(st.sampled_from([-2.0, -1.0, -0.3, 0.0, 0.5, 1.0, 3.0]), min_size=8, max_size=40),
+    rate=st.floats(-0.01, 0.05),
+)
+def test_any_target_path_keeps_the_identity_and_never_goes_below_zero(
+    moves: list[float], targets: list[float], rate: float
+) -> None:
+    from core.evaluation.baselines import simulate_targets
+
+    n = min(len(moves), len(targets))
+    closes = list(100.0 * np.cumprod(1.0 + np.array(moves[:n])))
+    opens = [100.0, *closes[:-1]]
+    bars = symbol_bars("A/USDT:USDT", opens, closes, {k * H: rate for k in range(1, n)})
+    weights = np.array([*targets[:n], 0.0])
+    run = simulate_targets("random", [bars], np.arange(n + 1, dtype=np.int64) * H, 1000.0, CostModel(),
+                           lambda sym, steps: weights[: len(steps)], band=0.0)
+    assert run.equity.min() >= -1e-9
+    assert run.equity[-1] == pytest.approx(1000.0 + sum(t.net_pnl for t in run.trades), abs=1e-6)

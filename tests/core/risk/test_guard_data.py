@@ -11,6 +11,7 @@ import pytest
 from core.config import CostModel, RiskLimits
 from core.market.offline import OfflineMarketData, resample, sample_data_dir
 from core.market.snapshot import LiveSnapshotSource, SeriesSnapshotSource
+from core.market.timeframes import tf_ms
 from core.models import AccountView, Decision, RuntimeState, Snapshot
 from core.risk.guard import Reason, ReviewContext, RiskGuard, data_problem
 
@@ -100,4 +101,26 @@ def test_an_outlier_last_bar_blocks_on_the_base_timeframe(hourly: pd.DataFrame) 
     frame = hourly.assign(high=hourly.high.where(hourly.index != t, hourly.close[t] * 1.15))  # +15 % wick
     snap = series_snapshot(frame)
     assert "outlier:1h" in snap.quality and not any(f.startswith("bad:") for f in snap.quality)
+    assert review(snap)[0].reason == Reason.BAD_DATA.value
+
+
+class _Frames:
+    """A MarketData that hands out given frames, as the ccxt source does (no file checks on the way)."""
+
+    def __init__(self, hourly: pd.DataFrame) -> None:
+        self._frames = {"1h": hourly, "4h": resample(hourly, HOUR, 4 * HOUR), "1d": resample(hourly, HOUR, 24 * HOUR)}
+
+    async def candles(self, symbol: str, timeframe: str, *, until: datetime, limit: int) -> pd.DataFrame:
+        frame = self._frames[timeframe]
+        return frame[frame.index + pd.Timedelta(milliseconds=tf_ms(timeframe)) <= until].iloc[-limit:]
+
+    async def funding_rates(self, symbol: str, *, since: datetime, until: datetime) -> pd.Series:
+        return pd.Series([], index=pd.DatetimeIndex([], tz="UTC"), dtype="float64")
+
+
+def test_live_source_flags_a_bad_exchange_bar_too(hourly: pd.DataFrame) -> None:
+    t = pd.Timestamp("2024-03-05T02:00Z")
+    broken = hourly.assign(high=hourly.high.where(hourly.index != t, hourly.low[t] * 0.5))  # high < low
+    snap = asyncio.run(LiveSnapshotSource(_Frames(broken)).snapshot(BTC, AS_OF))  # type: ignore[arg-type]
+    assert "bad:1h" in snap.quality
     assert review(snap)[0].reason == Reason.BAD_DATA.value
