@@ -110,7 +110,7 @@ async def run_track_record(*, as_of: datetime, history: TradeHistory, broker: Br
         finished = trade_stats(legs_of_positions_closed(legs, open_ids={p.id for p in account.positions}))
         net = sum(t.net_pnl for t in legs)  # every leg: the TP1 of a position still open is realised too
         card = TrackRecordCard(
-            since=min(t.entry_time for t in legs), as_of=as_of, positions=len(finished.positions),
+            since=min(t.entry_time for t in legs), as_of=as_of, positions=finished.positions,
             wins=finished.wins, net_pnl=net, pnl_pct=net / initial_equity * 100 if initial_equity > 0 else None,
             max_drawdown_pct=max_drawdown_pct(initial_equity, np.asarray([v for _, v in curve])) if curve else None,
             equity=account.equity, open_positions=len(account.positions),

@@ -285,7 +285,7 @@ async def demo_summary(app: object, progress: Progress, interrupted: bool) -> st
         f"Demo {'interrupted' if interrupted else 'finished'} after {progress.played} bars: "
         f"{progress.started:%Y-%m-%d %H:%M} → {now:%Y-%m-%d %H:%M} UTC (simulated).",
         f"Posted: {posted}." + (f" Still queued: {pending}." if pending else "") + (f" Failed: {failed}." if failed else ""),
-        f"Positions closed: {len(finished.positions)}{wins}; P&L {net:+,.2f} USDT{pct} after costs; "
+        f"Positions closed: {finished.positions}{wins}; P&L {net:+,.2f} USDT{pct} after costs; "
         f"equity {account.equity:,.2f} USDT.",
     ]
     if app.bot is None:

@@ -5,7 +5,7 @@ a trade is a position (its partial exits are legs), and "win rate" never shows w
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from html import escape
 
 from bot.telegram.post_format import fmt_duration, fmt_signed, positions_line
@@ -37,7 +37,7 @@ def balance_text(account: AccountView) -> str:
 def profit_text(report: ProfitReport) -> str:
     window = f"last {report.days} day(s)" if report.days is not None else "since the start"
     s = report.stats
-    lines = [f"<b>Profit — {window}</b>", positions_line(len(s.positions), s.wins)]
+    lines = [f"<b>Profit — {window}</b>", positions_line(s.positions, s.wins)]
     lines.append(f"Realised P&amp;L: <b>{fmt_signed(report.realised)}</b> USDT after costs (fees {report.fees:,.2f})")
     if s.positions:
         pf = f"{s.profit_factor:.2f}" if s.profit_factor is not None else "n/a (no losing position)"
@@ -45,7 +45,7 @@ def profit_text(report: ProfitReport) -> str:
         lines.append(f"Best: {fmt_signed(s.best or 0.0)} · worst: {fmt_signed(s.worst or 0.0)} USDT")
     lines.append(f"Equity now: <code>{report.equity:,.2f}</code> USDT")
     if report.first_entry is not None:
-        lines.append(f"First trade: {iso_z(report.first_entry)}")
+        lines.append(f"First trade: {report.first_entry.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
     return "\n".join(lines)
 
 

@@ -100,14 +100,20 @@ def state_lines(state: RuntimeState) -> list[str]:
     ]
 
 
+def _help_line(name: str, text: str) -> str:
+    """`/chart SYM [tf] — a price chart`: the arguments beside the command, then what it does."""
+    args, _, what = text.partition(" — ")
+    return f"/{name} {escape(args)} — {escape(what)}" if what else f"/{name} — {escape(text)}"
+
+
 def help_text(is_admin: bool) -> str:
     lines = ["<b>Commands</b>"]
-    lines += [f"/{name} — {escape(text)}" for name, text in PUBLIC_COMMANDS]
+    lines += [_help_line(name, text) for name, text in PUBLIC_COMMANDS]
     if is_admin:
         for title, items in ADMIN_GROUPS:
             lines.append("")
             lines.append(f"<b>{escape(title)}</b>")
-            lines += [f"/{name} — {escape(text)}" for name, text in items]
+            lines += [_help_line(name, text) for name, text in items]
     return "\n".join(lines)
 
 

@@ -104,6 +104,6 @@ async def test_help_groups_admin_commands_by_purpose() -> None:
     text = await _run("/help")
     for group in ("<b>Trading</b>", "<b>Results</b>", "<b>Settings</b>", "<b>The bot</b>"):
         assert group in text
-    assert "/stopentry — the same as /pause" in text and "/profit — [days]" in text
+    assert "/stopentry — the same as /pause" in text and "/profit [days] — P&amp;L, win rate" in text
     public = await _run("/help", user=USER_ID)
     assert "<b>Results</b>" not in public and "/chart" in public
