@@ -220,13 +220,14 @@ async def test_reload_config_applies_risk_limits_and_keeps_those_set_from_chat(
     app, _clock = demo_app(tmp_path)
     await app.build()
     try:
-        await app.control.set_risk("tg:1001", "risk", "0.5")  # set from chat: stays over the settings
+        lowered = round((await app.control.risk()).risk_per_trade_pct / 2, 2)  # lowering: no confirmation
+        await app.control.set_risk("tg:1001", "risk", str(lowered))  # set from chat: stays over the settings
         monkeypatch.setenv("MIN_REWARD_RISK", "2.0")
         monkeypatch.setenv("RISK_PER_TRADE_PCT", "2.5")
         monkeypatch.setenv("CYCLE_CRON", "30 * * * *")
         text = await app.reload_config("tg:1001")
-        assert "min_reward_risk 1.5 → 2.0" in text and "CYCLE_CRON" in text.split("next restart:")[1]
-        assert app.guard.limits.min_reward_risk == 2.0 and app.guard.limits.risk_per_trade_pct == 0.5
+        assert "min_reward_risk" in text and "→ 2.0" in text and "CYCLE_CRON" in text.split("next restart:")[1]
+        assert app.guard.limits.min_reward_risk == 2.0 and app.guard.limits.risk_per_trade_pct == lowered
         assert (await app.control.audit())[0].action == "reload_config"
         monkeypatch.setenv("MAX_LEVERAGE", "abc")
         assert "Not reloaded, the settings are invalid" in await app.reload_config("tg:1001")
