@@ -177,7 +177,11 @@ def assemble_snapshot(
     k = bisect_right(funding_ms, as_of_ms) - 1
     funding = funding_rates[k] if k >= 0 else None
     values = rows.values
-    extra = {"change_24h_pct": values["change_24h_pct"][i], "quote_volume_24h": values["quote_volume_24h"][i]}
+    extra = {
+        "change_24h_pct": values["change_24h_pct"][i],
+        "change_4h_pct": values["change_4h_pct"][i],
+        "quote_volume_24h": values["quote_volume_24h"][i],
+    }
     # Every view above is of a bar with close_ms <= as_of_ms, so no look-ahead; with a whole-millisecond UTC
     # as_of that holds exactly and only the price is left for Snapshot's checks.
     if plain and as_of.tzinfo is UTC and as_of.microsecond % 1000 == 0 and 0.0 < price < math.inf:
