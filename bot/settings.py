@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     trend_tp2_r: float = Field(20.0, gt=0, le=100)
     trend_allow_shorts: bool = False
 
+    # Channel presentation (#16): the charts' colours
+    chart_theme: Literal["dark", "light"] = "dark"
+
     @field_validator("telegram_admin_ids", mode="before")
     @classmethod
     def _parse_admin_ids(cls, value: object) -> object:

@@ -33,6 +33,7 @@ class RiskLimits:
     # BTC filter (#17): no new longs while the reference fell more than this % over 4 h (0 = off)
     btc_filter_drop_pct: float = 2.0
     btc_filter_symbol: str = "BTC/USDT:USDT"
+    symbol_leverage: tuple[tuple[str, int], ...] = ()  # per-symbol leverage caps set from chat (/set leverage)
 
     def __post_init__(self) -> None:
         if not (0 < self.risk_per_trade_pct <= 10):
