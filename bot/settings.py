@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     correlation_groups: str = "BTC/USDT:USDT,ETH/USDT:USDT"  # groups separated by ';'
     taker_fee_bps: float = Field(5.0, ge=0, le=100)
     slippage_bps: float = Field(2.0, ge=0, le=1000)
+    # BTC filter (#17): no new longs while BTC_FILTER_SYMBOL fell more than this % over 4 h (0 = off)
+    btc_filter_drop_pct: float = Field(2.0, ge=0, le=100)
+    btc_filter_symbol: str = "BTC/USDT:USDT"
 
     # Evaluation lab (#13): replay's kill-switch policy — 0 stays paused to the end, N resumes after N days
     replay_resume_after_days: float = Field(0.0, ge=0, le=3650)
@@ -272,6 +275,8 @@ class Settings(BaseSettings):
             stale_exit_h=self.stale_exit_h,
             max_stop_pct=self.max_stop_pct,
             correlation_groups=groups,
+            btc_filter_drop_pct=self.btc_filter_drop_pct,
+            btc_filter_symbol=self.btc_filter_symbol.strip(),
         )
 
     def trend_params(self) -> TrendParams:

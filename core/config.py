@@ -30,6 +30,9 @@ class RiskLimits:
     trailing_atr_multiple: float = 2.0
     tp1_close_fraction: float = 0.5
     correlation_groups: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
+    # BTC filter (#17): no new longs while the reference fell more than this % over 4 h (0 = off)
+    btc_filter_drop_pct: float = 2.0
+    btc_filter_symbol: str = "BTC/USDT:USDT"
     symbol_leverage: tuple[tuple[str, int], ...] = ()  # per-symbol leverage caps set from chat (/set leverage)
 
     def __post_init__(self) -> None:

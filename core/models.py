@@ -105,23 +105,25 @@ class TimeframeView:
     atr_14: float | None = None
     extra: Mapping[str, float | None] = field(default_factory=dict)
 
-    def to_json_dict(self, digits: int = 6) -> dict[str, Any]:
-        def r(v: float | None) -> float | None:
+    def to_json_dict(self, digits: int = 6, *, prompt: bool = False) -> dict[str, Any]:
+        def r(v: float | None, places: int = digits) -> float | None:
             v = _finite(v)
-            return None if v is None else float(f"{v:.{digits}g}")
+            return None if v is None else float(f"{v:.{places}g}")
 
+        # in a prompt, what is read as a magnitude (volume, RSI, MACD, the ratios) needs no 6 digits; prices do
+        coarse = min(digits, 4) if prompt else digits
         out: dict[str, Any] = {
             "bar_time": iso_z(self.bar_time),
             "open": r(self.open),
             "high": r(self.high),
             "low": r(self.low),
             "close": r(self.close),
-            "volume": r(self.volume),
+            "volume": r(self.volume, coarse),
         }
         for key in SNAPSHOT_INDICATOR_KEYS:
-            out[key] = r(getattr(self, key))
+            out[key] = r(getattr(self, key), coarse if key.startswith(("macd", "rsi")) else digits)
         for key, value in self.extra.items():
-            out[key] = r(value)
+            out[key] = r(value, coarse)
         return out
 
 
@@ -172,12 +174,15 @@ class Snapshot:
         set_field(snapshot, "extra", extra)
         return snapshot
 
-    def to_json_dict(self) -> dict[str, Any]:
+    def to_json_dict(self, *, prompt: bool = False) -> dict[str, Any]:
+        """DESIGN §4.3. `prompt=True` (what an LLM is sent, paid in tokens every hour) leaves out the extra
+        top-level keys that are null — no data at that time, e.g. open interest or the order book in replay —
+        and gives the others 4 significant digits (the §4.3 keys and the bars keep theirs)."""
         out: dict[str, Any] = {
             "symbol": self.symbol,
             "as_of": iso_z(self.as_of),
             "price": float(f"{self.price:.8g}"),
-            "timeframes": {tf: view.to_json_dict() for tf, view in self.timeframes.items()},
+            "timeframes": {tf: view.to_json_dict(prompt=prompt) for tf, view in self.timeframes.items()},
             "funding_rate": _finite(self.funding_rate),
             "regime": str(self.regime),
         }
@@ -185,7 +190,10 @@ class Snapshot:
             out["quality"] = list(self.quality)
         for key, value in self.extra.items():
             v = _finite(value)
-            out[key] = None if v is None else float(f"{v:.6g}")
+            if v is not None:
+                out[key] = float(f"{v:.4g}") if prompt else float(f"{v:.6g}")
+            elif not prompt:
+                out[key] = None
         return out
 
 

@@ -217,7 +217,7 @@ class LlmEngine:
     # ---- the decision -------------------------------------------------------------------------
 
     async def decide(self, snapshot: Snapshot, account: AccountView) -> DecisionRecord:
-        snapshot_json = snapshot.to_json_dict()
+        snapshot_json = snapshot.to_json_dict(prompt=True)
         account_json = account_context(snapshot, account)
         # A fallback's answer is this configuration's answer, not the primary model's; the same model name
         # at another endpoint is another model.

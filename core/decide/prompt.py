@@ -106,7 +106,7 @@ def user_message(snapshot_json: dict[str, Any], account_json: dict[str, Any]) ->
 def build_messages(snapshot: Snapshot, account: AccountView) -> list[dict[str, str]]:
     return [
         {"role": "system", "content": system_prompt()},
-        {"role": "user", "content": user_message(snapshot.to_json_dict(), account_context(snapshot, account))},
+        {"role": "user", "content": user_message(snapshot.to_json_dict(prompt=True), account_context(snapshot, account))},
     ]
 
 

@@ -235,6 +235,32 @@ class CcxtMarketData:
         data = await self._call(f"{symbol} open interest", lambda: self.exchange.fetch_open_interest(symbol))
         return _float(data.get("openInterestAmount")) or _float(data.get("openInterest"))
 
+    async def order_book(self, symbol: str) -> tuple[list[list[float]], list[list[float]]]:
+        """The first levels of the book (bids, asks) as [price, size] rows, for the snapshot's spread and
+        imbalance (core/market/context.py)."""
+        await self._market(symbol)
+        book = await self._call(f"{symbol} order book", lambda: self.exchange.fetch_order_book(symbol, limit=5))
+        return list(book.get("bids") or []), list(book.get("asks") or [])
+
+    async def open_interest_history(self, symbol: str, *, since: datetime, until: datetime) -> pd.Series | None:
+        """Hourly open interest readings in [since, until] indexed by reading time (None: not offered)."""
+        await self._market(symbol)
+        if not self.exchange.has.get("fetchOpenInterestHistory"):
+            return None
+        since_ms, until_ms = int(since.timestamp() * 1000), int(until.timestamp() * 1000)
+        rows = await self._call(
+            f"{symbol} open interest history",
+            lambda: self.exchange.fetch_open_interest_history(symbol, "1h", since_ms, 30),
+        )
+        points = {}
+        for row in rows or []:
+            stamp = row.get("timestamp")
+            value = _float(row.get("openInterestAmount")) or _float(row.get("openInterest"))
+            if isinstance(stamp, int | float) and since_ms <= stamp <= until_ms and value is not None:
+                points[int(stamp)] = value
+        index = pd.to_datetime(sorted(points), unit="ms", utc=True)
+        return pd.Series([points[k] for k in sorted(points)], index=index, dtype="float64")
+
     async def symbols(self) -> Sequence[str]:
         markets = await self._call("markets", self.exchange.load_markets)
         return sorted(s for s, m in markets.items() if m.get("swap") and m.get("active") is not False)

@@ -31,7 +31,9 @@ RV_WINDOW = 20
 ATR_MEAN_WINDOW = 50
 
 INDICATOR_COLUMNS = ("rsi_14", "macd", "macd_signal", "macd_hist", "ema_20", "ema_50", "ema_200", "atr_14")
-EXTRA_COLUMNS = ("atr_pct", "vol_ratio", "rv_20", "atr_ratio", "change_24h_pct", "quote_volume_24h")
+EXTRA_COLUMNS = (
+    "atr_pct", "vol_ratio", "rv_20", "atr_ratio", "change_24h_pct", "quote_volume_24h", "change_4h_pct",
+)
 # What a TimeframeView carries in `extra` (in the JSON every hour, so only what helps a reader decide).
 VIEW_EXTRA_COLUMNS = ("atr_pct", "vol_ratio", "rv_20")
 
@@ -149,6 +151,11 @@ def compute_indicators(frame: pd.DataFrame, timeframe: str) -> IndicatorFrame:
         if n > day_bars:
             change[day_bars:] = (c[day_bars:] / c[:-day_bars] - 1.0) * 100.0
         cols["change_24h_pct"] = change
+        four_h_bars = max(1, DAY_MS // 6 // step)  # the BTC filter's window (#17)
+        change_4h = np.full(n, np.nan)
+        if n > four_h_bars:
+            change_4h[four_h_bars:] = (c[four_h_bars:] / c[:-four_h_bars] - 1.0) * 100.0
+        cols["change_4h_pct"] = change_4h
 
     return IndicatorFrame(
         timeframe=timeframe,

@@ -29,7 +29,7 @@ from core.market.timeframes import DAY_MS, from_ms, index_ms, tf_ms, to_ms
 from core.protocols import Clock, Ticker
 
 _FILE = re.compile(
-    r"^(?P<stem>[A-Za-z0-9]+(?:_[A-Za-z0-9]+){1,2})-(?P<tf>\d+[mhdw])(?:-(?P<kind>futures|funding_rate|mark))?"
+    r"^(?P<stem>[A-Za-z0-9]+(?:_[A-Za-z0-9]+){1,2})-(?P<tf>\d+[mhdw])(?:-(?P<kind>futures|funding_rate|mark|open_interest))?"
     r"\.(?P<ext>feather|csv\.gz|csv)$"
 )
 _EXT_PREFERENCE = {"feather": 0, "csv.gz": 1, "csv": 2}
@@ -112,6 +112,7 @@ class OfflineMarketData:
         self._candle_files: dict[str, dict[str, _Entry]] = {}
         self._funding_files: dict[str, _Entry] = {}
         self._mark_files: dict[str, _Entry] = {}
+        self._oi_files: dict[str, _Entry] = {}  # <STEM>-<tf>-open_interest.* (#17)
         self._frames: dict[tuple[str, str], pd.DataFrame] = {}
         self._funding: dict[str, pd.Series] = {}
         self._scan()
@@ -133,6 +134,8 @@ class OfflineMarketData:
                 keep(self._funding_files, symbol, entry)
             elif kind == "mark":
                 keep(self._mark_files, symbol, entry)
+            elif kind == "open_interest":
+                keep(self._oi_files, symbol, entry)
             else:
                 keep(self._candle_files.setdefault(symbol, {}), match["tf"], entry)
 
@@ -207,6 +210,25 @@ class OfflineMarketData:
         series.name = "funding_rate"
         self._funding[symbol] = series
         return series
+
+    def open_interest_series(self, symbol: str) -> pd.Series:
+        """Open interest readings of `symbol` from `<STEM>-<tf>-open_interest.*` (if present), indexed by the
+        time each reading was taken (a `date`/`timestamp_ms` column as in candle files; the value in an
+        `open_interest` column, else `open`); empty when there is no such file."""
+        entry = self._oi_files.get(symbol)
+        if entry is None:
+            return pd.Series([], index=pd.DatetimeIndex([], tz="UTC").as_unit("ns"), dtype="float64")
+        raw = read_table(entry.path)
+        column = "open_interest" if "open_interest" in raw.columns else "open"
+        series = raw[column].astype("float64")
+        return series[~series.index.duplicated(keep="last")].dropna()
+
+    async def open_interest_history(self, symbol: str, *, since: datetime, until: datetime) -> pd.Series | None:
+        """The stored readings in [since, until] (None when there is no open interest file)."""
+        if symbol not in self._oi_files:
+            return None
+        series = self.open_interest_series(symbol)
+        return series[(series.index >= since) & (series.index <= until)]
 
     def data_start(self, symbol: str) -> datetime:
         """Close time of the first bar of the finest timeframe on disk: nothing is known before it."""

@@ -13,9 +13,10 @@ indicator's seed depends on where the window starts (EMA 200 over a 500-bar wind
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
@@ -23,6 +24,7 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
+from core.market.context import BOOK_KEYS, FUNDING_KEY, book_context, funding_avg_24h, oi_context
 from core.market.indicators import VIEW_EXTRA_COLUMNS, IndicatorFrame, compute_indicators
 from core.market.offline import OfflineMarketData, open_ms
 from core.market.quality import GAP_WINDOW_BARS, bad_window_marks, gap_window_marks
@@ -34,6 +36,20 @@ from core.protocols import MarketData
 SNAPSHOT_TIMEFRAMES = ("1h", "4h", "1d")
 REGIME_TIMEFRAMES = ("4h", "1h", "1d")  # the first one present decides the regime
 FUNDING_LOOKBACK = timedelta(days=3)
+OI_LOOKBACK = timedelta(hours=26)  # the 24 h change needs a reading from a day before as_of
+BOOK_MAX_LAG = timedelta(minutes=15)  # an order book read this long after as_of still describes it
+
+log = logging.getLogger(__name__)
+
+
+def _series_lists(series: pd.Series | None, as_of: datetime | None = None) -> tuple[list[int], list[float]]:
+    """A time-indexed series as sorted (ms, value) lists, only entries at or before `as_of`."""
+    if series is None or len(series) == 0:
+        return [], []
+    series = series.sort_index()
+    if as_of is not None:
+        series = series[series.index <= as_of]
+    return index_ms(series).tolist(), series.to_numpy(dtype="float64").tolist()
 
 
 class SnapshotUnavailable(LookupError):
@@ -132,6 +148,9 @@ def assemble_snapshot(
     frames: Sequence[_Rows],
     funding_ms: Sequence[int],
     funding_rates: Sequence[float],
+    oi_ms: Sequence[int] = (),
+    oi_values: Sequence[float] = (),
+    book: Mapping[str, float | None] | None = None,
 ) -> Snapshot:
     """`frames` finest first. Raises SnapshotUnavailable when the finest has no bar closed at as_of."""
     as_of_ms = to_ms(as_of)
@@ -177,7 +196,14 @@ def assemble_snapshot(
     k = bisect_right(funding_ms, as_of_ms) - 1
     funding = funding_rates[k] if k >= 0 else None
     values = rows.values
-    extra = {"change_24h_pct": values["change_24h_pct"][i], "quote_volume_24h": values["quote_volume_24h"][i]}
+    extra = {
+        "change_24h_pct": values["change_24h_pct"][i],
+        "change_4h_pct": values["change_4h_pct"][i],
+        "quote_volume_24h": values["quote_volume_24h"][i],
+        FUNDING_KEY: funding_avg_24h(funding_ms, funding_rates, as_of_ms),
+        **oi_context(oi_ms, oi_values, as_of_ms),
+        **{key: (book or {}).get(key) for key in BOOK_KEYS},
+    }
     # Every view above is of a bar with close_ms <= as_of_ms, so no look-ahead; with a whole-millisecond UTC
     # as_of that holds exactly and only the price is left for Snapshot's checks.
     if plain and as_of.tzinfo is UTC and as_of.microsecond % 1000 == 0 and 0.0 < price < math.inf:
@@ -211,7 +237,11 @@ class _CacheKey:
 class LiveSnapshotSource:
     """Snapshots from a `MarketData` (ccxt live, or offline files for `aitrader snapshot`)."""
 
-    def __init__(self, market_data: MarketData, timeframes: Sequence[str] = SNAPSHOT_TIMEFRAMES, bars: int = 500):
+    def __init__(
+        self, market_data: MarketData, timeframes: Sequence[str] = SNAPSHOT_TIMEFRAMES, bars: int = 500,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),  # when the order book is read
+    ):
+        self._now = now
         if bars < 2:
             raise ValueError(f"bars must be >= 2, got {bars}")
         self._md = market_data
@@ -230,17 +260,42 @@ class LiveSnapshotSource:
             *(self._md.candles(symbol, tf, until=as_of, limit=self._bars) for tf in self._timeframes)
         )
         funding = await self._md.funding_rates(symbol, since=as_of - FUNDING_LOOKBACK, until=as_of)
+        oi, book = await self._context(symbol, as_of)
         if self._cpu is None:
             self._cpu = asyncio.Semaphore(1)
         async with self._cpu:
-            return await asyncio.to_thread(self.build, symbol, as_of, list(frames), funding)
+            return await asyncio.to_thread(self.build, symbol, as_of, list(frames), funding, oi, book)
 
-    def build(self, symbol: str, as_of: datetime, frames: list[pd.DataFrame], funding: pd.Series) -> Snapshot:
+    async def _context(self, symbol: str, as_of: datetime) -> tuple[pd.Series | None, dict | None]:
+        """Open interest history and the order book, when the MarketData offers them (ccxt does; offline
+        files do not). A failure is "no context", never a failed snapshot. The book is read now, so it only
+        counts for an as_of that is now (a live cycle), never for a past one."""
+        oi = book = None
+        history = getattr(self._md, "open_interest_history", None)
+        if history is not None:
+            try:
+                oi = await history(symbol, since=as_of - OI_LOOKBACK, until=as_of)
+            except Exception as error:
+                log.info("no open interest for %s: %s", symbol, error)
+        order_book = getattr(self._md, "order_book", None)
+        if order_book is not None and abs(self._now() - as_of) <= BOOK_MAX_LAG:
+            try:
+                book = book_context(*await order_book(symbol))
+            except Exception as error:
+                log.info("no order book for %s: %s", symbol, error)
+        return oi, book
+
+    def build(
+        self, symbol: str, as_of: datetime, frames: list[pd.DataFrame], funding: pd.Series,
+        oi: pd.Series | None = None, book: Mapping[str, float | None] | None = None,
+    ) -> Snapshot:
         """The CPU part: indicators per frame (cached while a frame is unchanged), then assembly."""
         rows = [self._rows(symbol, tf, frame) for tf, frame in zip(self._timeframes, frames, strict=True)]
         funding = funding[funding.index <= as_of] if len(funding) else funding
         funding_ms = index_ms(funding).tolist() if len(funding) else []
-        return assemble_snapshot(symbol, as_of, rows, funding_ms, funding.to_numpy(dtype="float64").tolist())
+        oi_ms, oi_values = _series_lists(oi, as_of)
+        return assemble_snapshot(symbol, as_of, rows, funding_ms, funding.to_numpy(dtype="float64").tolist(),
+                                 oi_ms, oi_values, book)
 
     def _rows(self, symbol: str, timeframe: str, frame: pd.DataFrame) -> _Rows:
         if len(frame):
@@ -322,8 +377,10 @@ class SeriesSnapshotSource:
         funding_by_symbol: Mapping[str, pd.Series] | None = None,
         *,
         snapshot_timeframes: Sequence[str] = SNAPSHOT_TIMEFRAMES,
+        oi_by_symbol: Mapping[str, pd.Series] | None = None,
     ) -> None:
         funding_by_symbol = funding_by_symbol or {}
+        self._oi_lists = {symbol: _series_lists(series) for symbol, series in (oi_by_symbol or {}).items()}
         self._rows: dict[str, list[_Rows]] = {}
         self._bars: dict[tuple[str, str], BarArrays] = {}
         self._funding: dict[str, FundingArrays] = {}
@@ -361,6 +418,7 @@ class SeriesSnapshotSource:
         start_ms, end_ms = to_ms(start), to_ms(end)
         frames_by_symbol: dict[str, dict[str, pd.DataFrame]] = {}
         funding_by_symbol: dict[str, pd.Series] = {}
+        oi_by_symbol: dict[str, pd.Series] = {}
         for symbol in symbols:
             native = data.native_timeframes(symbol)
             frames: dict[str, pd.DataFrame] = {}
@@ -374,7 +432,9 @@ class SeriesSnapshotSource:
             frames_by_symbol[symbol] = frames
             funding = data.funding_series(symbol)
             funding_by_symbol[symbol] = funding[funding.index <= end]
-        return cls(frames_by_symbol, funding_by_symbol, snapshot_timeframes=timeframes)
+            oi = data.open_interest_series(symbol)
+            oi_by_symbol[symbol] = oi[oi.index <= end]
+        return cls(frames_by_symbol, funding_by_symbol, snapshot_timeframes=timeframes, oi_by_symbol=oi_by_symbol)
 
     @property
     def symbols(self) -> list[str]:
@@ -401,7 +461,8 @@ class SeriesSnapshotSource:
         if rows is None:
             raise KeyError(f"no series for {symbol} (have: {', '.join(self._rows)})")
         times, rates = self._funding_lists[symbol]
-        return assemble_snapshot(symbol, as_of, rows, times, rates)
+        oi_ms, oi_values = self._oi_lists.get(symbol, ((), ()))
+        return assemble_snapshot(symbol, as_of, rows, times, rates, oi_ms, oi_values)
 
     async def snapshot(self, symbol: str, as_of: datetime) -> Snapshot:
         return self.snapshot_sync(symbol, as_of)

@@ -60,6 +60,7 @@ class Reason(StrEnum):
     REWARD_RISK_TOO_LOW = "reward_risk_too_low"
     STOP_BEYOND_LIQUIDATION = "stop_beyond_liquidation"
     SIZE_TOO_SMALL = "size_too_small"
+    BTC_FILTER = "btc_filter"
 
 
 class _Reject(Exception):
@@ -79,6 +80,8 @@ class ReviewContext:
     cycle_id: str
     signal_id: str
     ticker: Ticker | None = None
+    # the BTC filter's reference: its % change over the last 4 h at `now` (None: unknown, the rule is skipped)
+    btc_change_4h_pct: float | None = None
 
 
 def _num(value: Any) -> float | None:
@@ -208,6 +211,14 @@ class RiskGuard:
                 f"equity {equity:.2f} is {lim.max_drawdown_pct}% below the peak {account.peak_equity:.2f}",
             )
         checks.append("drawdown")
+        if sign > 0 and lim.btc_filter_drop_pct > 0:
+            btc = _num(ctx.btc_change_4h_pct)
+            if btc is not None and btc < -lim.btc_filter_drop_pct:
+                raise _Reject(
+                    Reason.BTC_FILTER,
+                    f"{lim.btc_filter_symbol} fell {-btc:.2f}% over 4 h (> {lim.btc_filter_drop_pct:g}%): no new longs",
+                )
+            checks.append("btc_filter" if btc is not None else "btc_filter_unknown")
         symbol = snap.symbol
         if account.position(symbol) is not None:
             raise _Reject(Reason.POSITION_EXISTS, f"a {symbol} position is already open")

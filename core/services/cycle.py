@@ -123,6 +123,7 @@ class TradingCycle:
         self._record_last = record_last_cycle
         self._breaker_alerted_day = ""
         self._breaker_checked_day: date | None = None
+        self._btc_change: tuple[datetime, float | None] | None = None  # (as_of, change): one read per cycle
 
     async def run(self, as_of: datetime) -> CycleSummary:
         started = time.perf_counter()
@@ -278,7 +279,8 @@ class TradingCycle:
                 ticker = await self._market_data.ticker(symbol)
             except Exception as error:  # a missing ticker only disables the spread filter
                 log.info("no ticker for %s: %s", symbol, error)
-        context = ReviewContext(state, item.as_of, item.cycle_id, item.signal_id, ticker)
+        btc = await self._btc_change_4h(item) if decision.action.value == "long" else None
+        context = ReviewContext(state, item.as_of, item.cycle_id, item.signal_id, ticker, btc)
         verdict = self._guard.review(decision, account, item.snapshot, context)
         await self._log.record_cycle(
             CycleRecord(item.cycle_id, symbol, item.as_of, item.snapshot, item.record, verdict, item.signal_id)
@@ -297,6 +299,29 @@ class TradingCycle:
             summary.events.extend(events)
             await self._announce(events)
         return with_pending(account, intent)
+
+    async def _btc_change_4h(self, item: _Decided) -> float | None:
+        """The BTC filter's input: the reference symbol's 4 h change from its own snapshot at this cycle's
+        as_of (closed bars only, so point-in-time live, in the demo and in replay). None when the filter is
+        off or the reference has no usable data — the guard then skips the rule and says so in its checks."""
+        reference = self._guard.limits.btc_filter_symbol
+        if self._guard.limits.btc_filter_drop_pct <= 0:
+            return None
+        if item.symbol == reference:
+            snapshot: Snapshot | None = item.snapshot
+        elif self._btc_change is not None and self._btc_change[0] == item.as_of:
+            return self._btc_change[1]
+        else:
+            try:
+                snapshot = await self._snapshots.snapshot(reference, item.as_of)
+            except Exception as error:
+                log.info("no %s snapshot for the BTC filter at %s: %s", reference, item.as_of, error)
+                snapshot = None
+        change = None
+        if snapshot is not None and data_problem(snapshot) is None:
+            change = snapshot.extra.get("change_4h_pct")
+        self._btc_change = (item.as_of, change)
+        return change
 
     async def _data_warning(self, summary: CycleSummary) -> None:
         """Keep the why-nothing-is-entered line for /status current, and tell the admins once when data

@@ -119,7 +119,7 @@ async def test_strict_schema_accepted(fake: FakeOpenAIServer, snapshot: Snapshot
     assert schema["additionalProperties"] is False and set(schema["required"]) == {*GOOD, "note"}
     assert schema["properties"]["reasoning"]["maxLength"] == 600  # a local endpoint decodes it as a grammar
     assert request.messages[0]["role"] == "system" and "JSON" in request.messages[0]["content"]
-    assert compact_json(snapshot.to_json_dict()) in last_user(request)  # snapshot verbatim
+    assert compact_json(snapshot.to_json_dict(prompt=True)) in last_user(request)  # snapshot verbatim
     (call,) = await h.usage.calls()
     assert call.status == "ok" and call.mode == "json_schema" and call.cost_usd > 0
     assert await h.capabilities.mode(h.engine.endpoint, "main-model") is None

@@ -43,7 +43,7 @@ def test_user_message_has_snapshot_verbatim_and_account_context() -> None:
     other = ClosedTrade("u", "ETH/USDT:USDT", "long", s.as_of, 1.0, s.as_of, 1.0, 1, 1, 0.9, "stop", 0, 0, 0, -5.0)
     system, user = build_messages(s, AccountView(10_000.0, 9_000.0, positions=(pos,), recent_trades=(trade, other)))
     assert system["role"] == "system" and user["role"] == "user"
-    assert compact_json(s.to_json_dict()) in user["content"]
+    assert compact_json(s.to_json_dict(prompt=True)) in user["content"]
     account = json.loads(user["content"].split("Account:\n")[1].split("\n")[0])
     assert account["position"]["side"] == "long" and account["position"]["age_h"] == 5
     assert account["last_trades"] == [{"side": "short", "pnl": 97.5, "exit": "tp1", "ago_h": 26}]

@@ -60,6 +60,9 @@ class RecordedBinance:
         }
         if path in simple:
             return simple[path]()
+        if parsed.path.endswith("/futures/data/openInterestHist"):
+            start, limit = int(query.get("startTime", 0)), int(query.get("limit", 30))
+            return [r for r in recorded("openInterestHist_BTCUSDT_1h.json") if r["timestamp"] >= start][:limit]
         raise ccxt.ExchangeError(f"no recording for {parsed.path}")
 
 

@@ -84,6 +84,7 @@ class Raw:  # an engine output the Decision model would refuse: the guard must s
             "p0", "BTC/USDT:USDT", "long", NOW - timedelta(hours=5), 100, NOW - timedelta(hours=1), 98, 1, 5, 98,
             "stop", -2, 0.1, 0, -2.1)]))),
         (Reason.EXTREME_FUNDING, dict(snapshot=snap(funding=0.003))),
+        (Reason.BTC_FILTER, dict(context=replace(ctx(), btc_change_4h_pct=-3.0))),  # more: test_guard_btc_filter.py
         (Reason.VOLUME_TOO_LOW, dict(snapshot=snap(volume=10_000))),
         (Reason.SPREAD_TOO_WIDE, dict(context=ctx(ticker=Ticker("BTC/USDT:USDT", 100, 99.5, 100.5, 1e9)))),
         (Reason.NO_STOP, dict(decision=Raw(stop_loss="nan-ish"))),
