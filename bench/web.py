@@ -16,22 +16,19 @@ import asyncio
 import random
 import socket
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import aiohttp
 
-import aiohttp  # noqa: E402
-
-from bot.app import App  # noqa: E402
-from bot.settings import load_settings  # noqa: E402
-from core.clock import SimulatedClock  # noqa: E402
-from core.execution.paper_book import BookChange  # noqa: E402
-from core.market.offline import OfflineMarketData, sample_data_dir  # noqa: E402
-from core.models import ClosedTrade  # noqa: E402
+from bot.app import App
+from bot.settings import load_settings
+from core.clock import SimulatedClock
+from core.execution.paper_book import BookChange
+from core.market.offline import OfflineMarketData, sample_data_dir
+from core.models import ClosedTrade
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,7 +43,10 @@ HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    "Server": "aitrader",  # not aiohttp's name and version
 }
+RATE_LIMIT = 300  # requests per client address and RATE_WINDOW_S; the page makes ~6 per load
+RATE_WINDOW_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +81,41 @@ async def _headers(request: web.Request, handler: Callable[[web.Request], Awaita
     return response
 
 
+class RateLimit:
+    """A sliding window per client address. Behind a proxy every client shares the proxy's address: the
+    limit then caps the whole dashboard, which still bounds the load it can put on the bot."""
+
+    def __init__(self, limit: int = RATE_LIMIT, window_s: float = RATE_WINDOW_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._clock = clock
+        self._seen: dict[str, deque[float]] = {}
+
+    def retry_after(self, client: str) -> float | None:
+        """None when the request may go on, else the seconds until it may."""
+        now = self._clock()
+        seen = self._seen.setdefault(client, deque())
+        while seen and now - seen[0] >= self.window_s:
+            seen.popleft()
+        if len(seen) >= self.limit:
+            return self.window_s - (now - seen[0])
+        seen.append(now)
+        if len(self._seen) > 10_000:  # forget idle clients
+            self._seen = {k: v for k, v in self._seen.items() if v and now - v[-1] < self.window_s}
+        return None
+
+
 def _json(body: Any, status: int = 200) -> web.Response:
     return web.Response(text=json.dumps(body, allow_nan=False), status=status, content_type="application/json")
 
 
 class WebServer:
-    def __init__(self, sources: WebSources) -> None:
+    def __init__(self, sources: WebSources, rate_limit: RateLimit | None = None) -> None:
         self.sources = sources
         self.metrics = Metrics()
-        self.app = web.Application(middlewares=[_headers])
+        self.rate_limit = rate_limit or RateLimit()
+        self.app = web.Application(middlewares=[_headers, self._limit])
         routes = [
             web.get("/healthz", self.healthz),
             web.get("/readyz", self.readyz),
@@ -100,6 +131,17 @@ class WebServer:
         self.app.add_routes(routes)
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+
+    @web.middleware
+    async def _limit(self, request: web.Request,
+                     handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        if request.path not in ("/healthz", "/readyz", "/metrics"):  # probes and scrapers are not throttled
+            wait = self.rate_limit.retry_after(request.remote or "?")
+            if wait is not None:
+                response = _json({"error": "too many requests"}, status=429)
+                response.headers["Retry-After"] = str(max(int(wait + 0.999), 1))
+                return response
+        return await handler(request)
 
     def observe_cycle(self, summary: CycleSummary | None) -> None:
         if summary is not None:

@@ -125,3 +125,38 @@ async def test_readyz_is_503_when_the_scheduler_is_down(tmp_path: Path) -> None:
     finally:
         app.scheduler = None
         await app.stop()
+
+
+async def test_clients_over_the_rate_limit_get_429_but_probes_do_not(tmp_path: Path) -> None:
+    from bot.web.attach import sources_of
+    from bot.web.server import RateLimit, WebServer
+
+    app, _ = dashboard_app(tmp_path, free_port())
+    await app.build()
+    server = WebServer(sources_of(app), rate_limit=RateLimit(limit=3, window_s=60))
+    port = await server.start("127.0.0.1", 0)
+    try:
+        async with aiohttp.ClientSession() as http:
+            codes = []
+            for _ in range(5):
+                async with http.get(f"http://127.0.0.1:{port}/api/positions") as r:
+                    codes.append(r.status)
+                    if r.status == 429:
+                        assert int(r.headers["Retry-After"]) >= 1
+            assert codes == [200, 200, 200, 429, 429]
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                assert r.status == 200 and r.headers["Server"] == "aitrader"
+    finally:
+        await server.stop()
+        await app.stop()
+
+
+def test_the_rate_limit_window_slides() -> None:
+    from bot.web.server import RateLimit
+
+    now = [0.0]
+    limit = RateLimit(limit=2, window_s=10, clock=lambda: now[0])
+    assert limit.retry_after("a") is None and limit.retry_after("a") is None
+    assert limit.retry_after("a") == 10 and limit.retry_after("b") is None
+    now[0] = 10.0
+    assert limit.retry_after("a") is None
