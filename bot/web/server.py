@@ -23,6 +23,7 @@ from bot.web.init_data import InitDataRefused, admin_of
 from bot.web.metrics import CONTENT_TYPE, Metrics, Scrape
 from bot.web.readiness import Check, run_checks
 from core.errors import UserInputError
+from core.evaluation.leaderboard import LeaderboardService
 from core.protocols import TradeHistory
 from core.services.control import ControlService
 from core.services.cycle import CycleSummary
@@ -62,6 +63,7 @@ class WebSources:
     token: str | None
     wall_now: Callable[[], datetime]
     llm_tokens_today: Callable[[], Awaitable[int]] | None = None
+    leaderboard: LeaderboardService | None = None
 
 
 @web.middleware
@@ -124,6 +126,7 @@ class WebServer:
             web.get("/api/positions", self.positions),
             web.get("/api/trades", self.trades),
             web.get("/api/why/{signal_id}", self.why),
+            web.get("/api/leaderboard", self.leaderboard),
             web.get("/api/admin/audit", self.admin_audit),
             web.get("/api/admin/risk", self.admin_risk),
         ]
@@ -209,6 +212,13 @@ class WebServer:
         if entry is None:
             return _json({"error": "no such signal"}, status=404)
         return _json(payloads.why(entry))
+
+    async def leaderboard(self, request: web.Request) -> web.Response:
+        """Strategy versions ranked as `aitrader leaderboard --json` ranks them (DESIGN §4.8)."""
+        if self.sources.leaderboard is None:
+            return _json({"rows": [], "live_version": None})
+        board = await self.sources.leaderboard.board(20)
+        return _json({"rows": [r.to_json() for r in board.rows], "live_version": board.live_version})
 
     async def page(self, request: web.Request) -> web.Response:
         name, kind = PAGES[request.path]

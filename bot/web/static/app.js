@@ -32,6 +32,33 @@
       ": " + num(values[0]) + " → " + num(values[values.length - 1]);
   }
 
+  // Drawdown from the running peak (%, ≤ 0) and each calendar month's return, from the same equity points.
+  function drawDrawdown(points) {
+    let peak = -Infinity;
+    const dd = points.map((p) => { peak = Math.max(peak, p[1]); return peak > 0 ? (p[1] / peak - 1) * 100 : 0; });
+    const line = $("drawdown-line");
+    line.dataset.count = String(dd.length);
+    if (!dd.length) return;
+    const lo = Math.min(...dd, -0.01), n = Math.max(dd.length - 1, 1);
+    line.setAttribute("points", dd.map((v, i) => (i * 600 / n).toFixed(1) + "," + (2 + v / lo * 76).toFixed(1)).join(" "));
+  }
+
+  function showMonthly(points) {
+    const body = document.querySelector("#monthly tbody");
+    body.replaceChildren();
+    const ends = new Map();
+    for (const p of points) ends.set(p[0].slice(0, 7), p[1]);
+    let previous = points.length ? points[0][1] : 0;
+    for (const [month, value] of ends) {
+      const change = previous > 0 ? value / previous - 1 : 0;
+      const row = document.createElement("tr");
+      row.dataset.month = month;
+      row.append(text("td", month), text("td", (change * 100).toFixed(2) + " %", change >= 0 ? "win" : "loss"));
+      body.append(row);
+      previous = value;
+    }
+  }
+
   function showPositions(positions) {
     const body = document.querySelector("#positions tbody");
     body.replaceChildren();
@@ -61,6 +88,22 @@
       list.append(item);
     }
     if (!trades.length) list.append(text("li", "No closed trades yet.", "muted"));
+  }
+
+  async function showLeaderboard() {
+    try {
+      const board = await get("/api/leaderboard");
+      const body = document.querySelector("#leaderboard tbody");
+      for (const r of board.rows) {
+        const row = document.createElement("tr");
+        row.dataset.version = r.version;
+        const live = r.version === board.live_version ? " (live)" : "";
+        row.append(text("td", r.engine + live), text("td", r.source + (r.oos ? ", out of sample" : "")),
+          text("td", String(r.trades)), text("td", num(r.total_return_pct, 1) + " %"),
+          text("td", num(r.max_drawdown_pct, 1) + " %"));
+        body.append(row);
+      }
+    } catch (error) { /* the leaderboard is an extra; the track record stands without it */ }
   }
 
   async function showWhy() {
@@ -108,6 +151,8 @@
       $("stat-profit-factor").textContent = num(record.profit_factor);
       $("stat-drawdown").textContent = num(record.max_drawdown_pct, 1) + " %";
       drawEquity(record.equity);
+      drawDrawdown(record.equity);
+      showMonthly(record.equity);
       showPositions(positions);
       showTrades(trades);
       document.body.dataset.loaded = "1";
@@ -115,6 +160,7 @@
       $("error").textContent = "Could not load the track record: " + error.message;
       $("error").hidden = false;
     }
+    showLeaderboard();
     showAdmin();
     showWhy();
   }

@@ -94,6 +94,12 @@ async def test_app_serves_health_metrics_and_the_api_over_the_book(tmp_path: Pat
             async with http.get(f"{base}/api/why/nope") as r:
                 assert r.status == 404
 
+            async with http.get(f"{base}/api/leaderboard") as r:
+                board = await r.json()
+            expected = await app.dp["leaderboard"].board(20)
+            assert [row["version"] for row in board["rows"]] == [row.version for row in expected.rows]
+            assert board["live_version"] == expected.live_version
+
             for bad in ("abc", "0", "-1", "100000"):
                 async with http.get(f"{base}/api/trades?limit={bad}") as r:
                     assert r.status == 400 and "limit" in (await r.json())["error"]
