@@ -60,6 +60,7 @@ def sources_of(app: Any, max_cycle_age: timedelta = MAX_CYCLE_AGE) -> WebSources
         token=token.get_secret_value() if token else None,
         wall_now=_wall_now,
         llm_tokens_today=tokens,
+        decisions=app.services.decision_log,
         leaderboard=app.dp["leaderboard"] if app.dp is not None else None,  # the one the /leaderboard command reads
     )
 

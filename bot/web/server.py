@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.resources import files
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -24,7 +24,7 @@ from bot.web.metrics import CONTENT_TYPE, Metrics, Scrape
 from bot.web.readiness import Check, run_checks
 from core.errors import UserInputError
 from core.evaluation.leaderboard import LeaderboardService
-from core.protocols import TradeHistory
+from core.protocols import CycleRecord, TradeHistory
 from core.services.control import ControlService
 from core.services.cycle import CycleSummary
 
@@ -64,6 +64,13 @@ class WebSources:
     wall_now: Callable[[], datetime]
     llm_tokens_today: Callable[[], Awaitable[int]] | None = None
     leaderboard: LeaderboardService | None = None
+    decisions: RecentDecisions | None = None
+
+
+class RecentDecisions(Protocol):
+    """The decision log, newest first (`storage.decision_log_repo.SqliteDecisionLog.recent`)."""
+
+    async def recent(self, limit: int = 50) -> list[CycleRecord]: ...
 
 
 @web.middleware
@@ -108,6 +115,13 @@ class RateLimit:
         return None
 
 
+def _limit(request: web.Request) -> int | web.Response:
+    raw = request.query.get("limit", str(DEFAULT_TRADES))
+    if not raw.isdecimal() or not 1 <= int(raw) <= payloads.MAX_TRADES:
+        return _json({"error": f"limit must be a whole number from 1 to {payloads.MAX_TRADES}"}, status=400)
+    return int(raw)
+
+
 def _json(body: Any, status: int = 200) -> web.Response:
     return web.Response(text=json.dumps(body, allow_nan=False), status=status, content_type="application/json")
 
@@ -127,6 +141,7 @@ class WebServer:
             web.get("/api/trades", self.trades),
             web.get("/api/why/{signal_id}", self.why),
             web.get("/api/leaderboard", self.leaderboard),
+            web.get("/api/decisions", self.decisions),
             web.get("/api/admin/audit", self.admin_audit),
             web.get("/api/admin/risk", self.admin_risk),
         ]
@@ -197,11 +212,20 @@ class WebServer:
         return _json([payloads.position(p) for p in await self.sources.control.positions()])
 
     async def trades(self, request: web.Request) -> web.Response:
-        raw = request.query.get("limit", str(DEFAULT_TRADES))
-        if not raw.isdecimal() or not 1 <= int(raw) <= payloads.MAX_TRADES:
-            return _json({"error": f"limit must be a whole number from 1 to {payloads.MAX_TRADES}"}, status=400)
+        limit = _limit(request)
+        if isinstance(limit, web.Response):
+            return limit
         legs = await self.sources.history.closed_trades()
-        return _json(payloads.recent_trades(legs, int(raw)))
+        return _json(payloads.recent_trades(legs, limit))
+
+    async def decisions(self, request: web.Request) -> web.Response:
+        """The decision log: engine, model, decision and guard verdict per symbol and cycle, newest first."""
+        limit = _limit(request)
+        if isinstance(limit, web.Response):
+            return limit
+        if self.sources.decisions is None:
+            return _json([])
+        return _json([payloads.why(e) for e in await self.sources.decisions.recent(limit)])
 
     async def why(self, request: web.Request) -> web.Response:
         signal_id = request.match_info["signal_id"]

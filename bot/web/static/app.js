@@ -90,6 +90,21 @@
     if (!trades.length) list.append(text("li", "No closed trades yet.", "muted"));
   }
 
+  async function showDecisions() {
+    try {
+      const body = document.querySelector("#decisions tbody");
+      for (const d of await get("/api/decisions?limit=20")) {
+        const row = document.createElement("tr");
+        const guard = d.verdict ? (d.verdict.approved ? "approved" : d.verdict.reason) : (d.error ? "error" : "–");
+        const decision = (d.action || d.status || "–") + " · " + (d.engine || "") + (d.model ? " " + d.model : "");
+        row.append(text("td", d.as_of.slice(0, 16).replace("T", " ")), text("td", d.symbol), text("td", decision),
+          text("td", guard));
+        if (d.signal_id) row.addEventListener("click", () => { location.hash = "#why/" + encodeURIComponent(d.signal_id); });
+        body.append(row);
+      }
+    } catch (error) { /* as the leaderboard: an extra */ }
+  }
+
   async function showLeaderboard() {
     try {
       const board = await get("/api/leaderboard");
@@ -160,6 +175,7 @@
       $("error").textContent = "Could not load the track record: " + error.message;
       $("error").hidden = false;
     }
+    showDecisions();
     showLeaderboard();
     showAdmin();
     showWhy();

@@ -100,9 +100,16 @@ async def test_app_serves_health_metrics_and_the_api_over_the_book(tmp_path: Pat
             assert [row["version"] for row in board["rows"]] == [row.version for row in expected.rows]
             assert board["live_version"] == expected.live_version
 
+            async with http.get(f"{base}/api/decisions?limit=4") as r:
+                decisions = await r.json()
+            assert len(decisions) == 4 and {d["symbol"] for d in decisions} == {"BTC/USDT:USDT", "ETH/USDT:USDT"}
+            assert decisions[0]["as_of"] >= decisions[-1]["as_of"] and all(d["engine"] for d in decisions)
+            assert decisions[0]["as_of"].startswith(f"{clock.now():%Y-%m-%dT%H}")
+
             for bad in ("abc", "0", "-1", "100000"):
-                async with http.get(f"{base}/api/trades?limit={bad}") as r:
-                    assert r.status == 400 and "limit" in (await r.json())["error"]
+                for path in ("trades", "decisions"):
+                    async with http.get(f"{base}/api/{path}?limit={bad}") as r:
+                        assert r.status == 400 and "limit" in (await r.json())["error"]
             async with http.post(f"{base}/api/positions") as r:
                 assert r.status == 405
             async with http.get(f"{base}/") as r:

@@ -67,6 +67,8 @@ async def test_page_shows_the_track_record_positions_and_reasoning(tmp_path: Pat
                 rows = await page.locator("#positions tbody tr").evaluate_all("rows => rows.map(r => r.dataset.id)")
                 assert sorted(rows) == sorted(p.id for p in book)
                 assert await page.locator("#admin").is_hidden()
+                await page.wait_for_selector("#decisions tbody tr")
+                assert await page.locator("#decisions tbody tr").count() == 20
 
                 signal = legs[-1].signal_id
                 await page.locator(f"#trades li[data-signal='{signal}'] a").click()
