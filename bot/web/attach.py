@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.web.readiness import Check, cycle_age
 from bot.web.server import WebServer, WebSources
+from core.errors import UserInputError
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,13 @@ def sources_of(app: Any, max_cycle_age: timedelta = MAX_CYCLE_AGE) -> WebSources
 async def start_dashboard(app: Any, host: str = "0.0.0.0") -> WebServer:
     """Serve the dashboard on WEB_PORT; all interfaces, so a TLS proxy in front can reach it."""
     server = WebServer(sources_of(app))
-    await server.start(host, app.settings.web_port)
+    port = app.settings.web_port
+    try:
+        await server.start(host, port)
+    except OSError as error:  # in use, or a privileged port: one clear line, not a traceback
+        await server.stop()
+        raise UserInputError(f"WEB_PORT={port}: cannot listen on it ({error.strerror or error}); "
+                             "choose a free port above 1023 or leave WEB_PORT empty") from None
     return server
 
 

@@ -173,3 +173,18 @@ def test_the_rate_limit_window_slides() -> None:
     assert limit.retry_after("a") == 10 and limit.retry_after("b") is None
     now[0] = 10.0
     assert limit.retry_after("a") is None
+
+
+async def test_a_port_in_use_is_one_clear_error_and_nothing_is_left_running(tmp_path: Path) -> None:
+    import socket
+
+    from core.errors import UserInputError
+
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        app, _ = dashboard_app(tmp_path, port)
+        with pytest.raises(UserInputError, match=f"WEB_PORT={port}: cannot listen"):
+            await app.start()
+    assert app.web is None and app.scheduler is None
