@@ -7,7 +7,8 @@ with 2 worker processes against 1.
    wall time per cell-symbol-bar, including worker start-up, pickling the cells, writing the cell files and
    the leaderboard — the lab's overhead is its ratio to (1);
 3. the same sweep with 2 workers (a fresh output folder, so nothing is reused): the speed-up.
-4. `aitrader compare` when this tree has it (bot.commands.compare_cmd), per entry-symbol-bar.
+4. `aitrader compare` of 3 rules entries against the 3 `aitrader replay` runs it replaces (both write their
+   folders: report, trades, equity, report.png, tearsheet.html, run.json), per entry-symbol-bar.
 
 The machine is shared: the load average is printed beside the figures; read the speed-up with it.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import itertools
 import os
@@ -68,6 +70,32 @@ def replays_one_by_one(data: Path, end: datetime, grid: list[str]) -> tuple[floa
     return time.perf_counter() - started, bars
 
 
+def compare_against_replays(data: Path, end: datetime, values: tuple[str, ...]) -> tuple[float, float]:
+    """(seconds of N `aitrader replay` runs, each with its folder, one per MIN_CONFIDENCE value; seconds of one
+    `aitrader compare` of the same N entries) — both the commands' own functions, in this process."""
+    from bot.commands.compare_cmd import run_compare
+    from bot.commands.replay_cmd import run_replay
+    from bot.wiring import apply_sets, parse_engines
+
+    with tempfile.TemporaryDirectory(prefix="bench-lab-") as folder, contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()):
+        out = Path(folder)
+        started = time.perf_counter()
+        for i, value in enumerate(values):
+            os.environ["MIN_CONFIDENCE"] = value
+            try:
+                asyncio.run(run_replay(data, SYMBOLS, START, end, "rules", out / f"replay-{i}", 10_000.0))
+            finally:
+                del os.environ["MIN_CONFIDENCE"]
+        replays = time.perf_counter() - started
+        entries = apply_sets(parse_engines(",".join(f"e{i}=rules" for i in range(len(values)))),
+                             [f"e{i}:MIN_CONFIDENCE={v}" for i, v in enumerate(values)])
+        started = time.perf_counter()
+        asyncio.run(run_compare(data, SYMBOLS, START, end, entries, out / "compare", 10_000.0))
+        compare = time.perf_counter() - started
+    return replays, compare
+
+
 def sweep_once(data: Path, end: datetime, grid: list[str], workers: int) -> float:
     with tempfile.TemporaryDirectory(prefix="bench-lab-") as folder:
         console = Console(file=io.StringIO())
@@ -90,6 +118,9 @@ def main() -> None:
         raise SystemExit(f"error: --data: {args.data} is not a folder")
     end = START + timedelta(days=args.days)
     grid = GRIDS[args.cells]
+    args.data = args.data.resolve()
+    workdir = tempfile.TemporaryDirectory(prefix="bench-lab-cwd-")
+    os.chdir(workdir.name)  # the leaderboard's SQLite file (./data/) and any .env stay out of the checkout
     replays_one_by_one(args.data, end, GRIDS[1])  # warm-up: imports, file caches
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     single, symbol_bars = replays_one_by_one(args.data, end, grid)
@@ -106,10 +137,12 @@ def main() -> None:
     print(f"sweep, 2 worker processes: {two:6.2f} s: speed-up {one / two:.2f}× over 1 worker "
           f"(load average now {os.getloadavg()[0]:.2f})")
 
-    try:
-        import bot.commands.compare_cmd  # noqa: F401
-    except ImportError:
-        print("compare: not in this tree (bot.commands.compare_cmd missing), not measured")
+    values = ("0.55", "0.6", "0.7")
+    replays, compare = compare_against_replays(args.data, end, values)
+    print(f"compare of {len(values)} rules entries (--set MIN_CONFIDENCE) against {len(values)} replay commands, each "
+          f"writing its folder: {compare:6.2f} s vs {replays:6.2f} s = {compare / replays:.2f}× "
+          f"({compare / (symbol_bars * len(values)) * 1e6:,.1f} vs {replays / (symbol_bars * len(values)) * 1e6:,.1f} "
+          "µs per entry-symbol-bar)")
 
 
 if __name__ == "__main__":

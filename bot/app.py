@@ -16,7 +16,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,9 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
+from pydantic import SecretStr
 
+from bot.recent_logs import RecentLogs
 from bot.settings import Settings
 from bot.telegram.notifier import ChannelNotifier
 from bot.telegram.publisher import ConsoleSender, PostSender, Publisher, TelegramSender
@@ -44,8 +47,11 @@ from core.protocols import Broker, Clock, DecisionEngine, MarketData
 from core.risk.guard import RiskGuard
 from core.services.control import ControlService
 from core.services.cycle import CycleSummary, TradingCycle
+from core.services.ledger import LedgerReports
 from core.services.track_record import TrackRecord
 from handlers.admin import build_admin_router
+from handlers.admin_reports import build_admin_reports_router
+from handlers.admin_risk import build_admin_risk_router
 from handlers.errors import build_errors_router
 from handlers.public import build_public_router
 from handlers.rate_limit import RateLimiter
@@ -85,8 +91,20 @@ def build_dispatcher(*, rate_limiter: RateLimiter | None = None, **deps: Any) ->
     `charts`, `pulse_now`, `notifier`). Admin router first: non-admins fall through to the public router,
     which refuses admin commands politely and answers unknown ones with /help."""
     dp = Dispatcher(**deps)
-    dp.include_routers(build_admin_router(), build_public_router(rate_limiter), build_errors_router())
+    dp.include_routers(
+        build_admin_router(), build_admin_reports_router(), build_admin_risk_router(),
+        build_public_router(rate_limiter), build_errors_router(),
+    )
     return dp
+
+
+def version_line() -> str:
+    """`/version`: the package version and, from a checkout, the git commit."""
+    from bot.provenance import git_commit, package_version
+    from bot.telegram.ledger_format import version_text
+
+    info = git_commit()
+    return version_text(package_version(), info.get("commit"), info.get("dirty"))
 
 
 def build_bot(token: str, api_base: str) -> Bot:
@@ -194,6 +212,8 @@ class App:
         self._dry_run_flag = self.defaults.dry_run
         self._gate_check: asyncio.Task[None] | None = None
         self._built = False
+        self.recent_logs = RecentLogs()
+        self._started = False
         self._stopping = False
         self._failure: asyncio.Future[str] | None = None
         self._alerts = AlertThrottle(self._send_alert)
@@ -278,6 +298,10 @@ class App:
         # pyarrow (pandas' feather reader) through the system allocator: its default mimalloc pool keeps
         # freed pages mapped, ~12 MB more resident for ten symbols in bench/bot.py.
         pyarrow.set_memory_pool(pyarrow.system_memory_pool())
+        if self.settings.chart_theme != "dark":
+            from bot.telegram import charts
+
+            charts.use_theme(self.settings.chart_theme)
         setting = "--database" if self.demo else "DATABASE_PATH"  # the demo's file comes from its option
         db = await Database(self.settings.database_path, setting=setting, on_lost=self.fail).connect()
         try:
@@ -285,6 +309,7 @@ class App:
         except BaseException:  # a partial wiring must not leave the database's thread (and the process) alive
             await db.close()
             raise
+        await self._services.control.restore_risk()  # limits set from chat (/set) survive a restart
         self._services.dp.startup.register(self._on_startup)
         self._services.dp.shutdown.register(self._on_shutdown)
         self._built = True
@@ -355,6 +380,9 @@ class App:
             kick=publisher.kick,
             clock=SystemClock(),
             decision_log=decision_log,
+            history=history,
+            on_closed=self.record_now,
+            equity=self._equity,
         )
         publisher.set_failure_hook(self._alert)  # rate-limited, and straight to Telegram when the disk is full
         cycle = TradingCycle(
@@ -382,6 +410,7 @@ class App:
             guard=guard,
             engine_name=engine.name,
             live_allowed=self._live_blocker,
+            notifier=notifier,
             confirmation_clock=SystemClock(),
         )
         dp = build_dispatcher(
@@ -390,6 +419,12 @@ class App:
             charts=MarketCharts(market_data, self.clock),
             pulse_now=self.pulse_now,
             notifier=notifier,
+            reports=LedgerReports(history=history, broker=broker, clock=self.clock),
+            version_view=version_line,
+            health_view=self.health_text,
+            logs_view=self.recent_logs.last,
+            config_view=self.config_view,
+            reload_view=self.reload_config,
             alert=self._alert,
             leaderboard=self._leaderboard(db, history),
         )
@@ -515,6 +550,73 @@ class App:
                 except Exception as send_error:
                     log.error("admin alert to %s failed: %s", admin, send_error)
 
+    async def _equity(self) -> float:
+        return (await self.broker.account()).equity
+
+    # ---- what /health and /show_config show ---------------------------------------------------
+
+    def config_view(self) -> dict[str, str]:
+        """Every setting by its environment name, secrets masked (set or not set, never the value)."""
+        out: dict[str, str] = {}
+        for name, value in self.settings:
+            if isinstance(value, SecretStr):
+                shown = "*** (set)" if value.get_secret_value() else "(not set)"
+            elif value is None:
+                shown = "(not set)"
+            elif isinstance(value, tuple | list):
+                shown = ",".join(str(v) for v in value)
+            else:
+                shown = str(value)
+            out[name.upper()] = shown if len(shown) <= 80 else shown[:79] + "…"
+        return out
+
+    async def reload_config(self, actor: str) -> str:
+        """`/reload_config`: re-read the environment and `.env`; the risk limits and the chart theme apply
+        now (limits set from chat with /set stay), anything else (token, exchange, database, schedule)
+        is named as needing a restart."""
+        from html import escape as esc
+
+        from bot.settings import load_settings
+
+        try:
+            fresh = load_settings()
+        except UserInputError as error:
+            return f"❌ Not reloaded, the settings are invalid: {esc(str(error))}"
+        changed_limits = await self.control.reload_limits(actor, fresh.risk_limits())
+        if fresh.chart_theme != self.settings.chart_theme:
+            from bot.telegram import charts
+
+            charts.use_theme(fresh.chart_theme)
+        applied = {"chart_theme", *(f.split()[0] for f in changed_limits)}
+        restart = sorted(
+            name.upper() for name, value in fresh if value != getattr(self.settings, name)
+            and name not in applied and name not in self.settings.risk_limits().__dataclass_fields__
+            and name not in ("market_data_dir", "database_path", "symbols", "dry_run")  # the demo overrides these
+        )
+        self.settings = fresh.model_copy(update={k: getattr(self.settings, k) for k in
+                                                 ("market_data_dir", "database_path", "symbols", "dry_run")})
+        lines = ["✅ Settings reloaded."]
+        lines.append("Risk limits now: " + (esc("; ".join(changed_limits)) if changed_limits else "unchanged"))
+        if restart:
+            lines.append("Changed, applied at the next restart: " + esc(", ".join(restart)))
+        return "\n".join(lines)
+
+    async def health_text(self) -> str:
+        from bot.telegram.ledger_format import health_text
+
+        status = await self.control.status()
+        posts = await self.outbox.posts()
+        pending = sum(1 for p in posts if p.status == "pending")
+        failed = sum(1 for p in posts if p.status == "failed")
+        running = self.scheduler is not None and self.scheduler.running
+        checks = {
+            "Scheduler": "running" if running else "stopped",
+            "Outbox": f"{pending} post(s) queued, {failed} failed",
+            "Trading": ("paused" if status.state.paused else "active") + (", dry-run" if status.state.dry_run else ", live"),
+            "Engine": status.engine,
+        }
+        return health_text(self.clock.now(), status.last_cycle_at, checks)
+
     # ---- life cycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -530,6 +632,7 @@ class App:
     async def _start(self) -> None:
         if not self._built:
             await self.build()
+        self.recent_logs.install()
         dp, bot = self.services.dp, self.services.bot
         await self._check_symbols()
         if bot is not None:
@@ -623,6 +726,7 @@ class App:
         if self.web is not None:
             await self.web.stop()
             self.web = None
+        self.recent_logs.uninstall()
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
@@ -638,6 +742,10 @@ class App:
         await self._on_shutdown()
         services = self._services
         if services is not None:
+            if self.scheduler is not None or self._started:
+                await self._tell_admins("stopped")
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(services.publisher.drain(), 10)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(services.publisher.wait_idle(), STOP_WAIT_S)
             await services.publisher.close()
@@ -657,6 +765,7 @@ class App:
             self._gate_check = asyncio.create_task(self._refresh_live_gate())
         await self.publisher.recover()
         await self.announce_unposted()
+        await self._tell_admins("started")
         self.publisher.kick()
         if bot is not None:
             try:
@@ -667,6 +776,23 @@ class App:
                 from bot.web.attach import set_menu_button
 
                 await set_menu_button(bot, self.settings.web_public_url)
+
+    async def _tell_admins(self, what: str) -> None:
+        """The admins hear when the bot starts (version, mode, engine, symbols) and when it stops."""
+        try:
+            state = await self.refresh_state()
+            mode = "dry-run (paper trading)" if state.dry_run else "LIVE (orders go to the exchange)"
+            where = "the demo, on a simulated clock" if self.demo else "live clock"
+            if what == "started":
+                self._started = True
+                text = (f"🟢 {version_line()} started: {mode}, engine {self.engine.name}, "
+                        f"symbols {escape(', '.join(state.symbols))}; {where}.")
+            else:
+                self._started = False
+                text = f"🔴 AI Trader stopped ({mode}); open positions: {len(await self.broker.positions())}."
+            await self.notifier.notice(text)
+        except Exception as error:  # telling the admins must never stop the bot from starting or stopping
+            log.warning("could not tell the admins the bot %s: %s", what, error)
 
     async def _refresh_live_gate(self) -> None:
         assert self.services.live_gate is not None  # only scheduled when there is a gate
@@ -762,13 +888,27 @@ class App:
             engine=self.engine,
             notifier=self.notifier,
             account=await self.broker.account(),
+            decision_log=self.services.decision_log,
         )
 
     async def daily_now(self) -> bool:
-        from jobs.daily_job import run_daily_summary
+        """The daily summary; on Mondays also the weekly one; then the pinned track record's refresh."""
+        from jobs.daily_job import run_daily_summary, run_weekly_summary
 
-        return await run_daily_summary(
-            as_of=self.clock.now(), history=self.history, broker=self.broker, notifier=self.notifier
+        now = self.clock.now()
+        posted = await run_daily_summary(as_of=now, history=self.history, broker=self.broker, notifier=self.notifier)
+        if now.astimezone(UTC).weekday() == 0:
+            await run_weekly_summary(as_of=now, history=self.history, broker=self.broker, notifier=self.notifier)
+        await self.record_now()
+        return posted
+
+    async def record_now(self) -> bool:
+        """Queue the current pinned track record (after every position that closes, and daily)."""
+        from jobs.daily_job import run_track_record
+
+        return await run_track_record(
+            as_of=self.clock.now(), history=self.history, broker=self.broker, notifier=self.notifier,
+            initial_equity=self.settings.initial_equity,
         )
 
     async def drain(self) -> DrainReport:

@@ -74,8 +74,23 @@ def _setup_logging(verbose: bool) -> None:
     configure_logging(logging.DEBUG if verbose else logging.INFO)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from bot.provenance import git_commit, package_version
+
+        info = git_commit()
+        commit = f" (commit {info['commit'][:12]}{', modified' if info.get('dirty') else ''})" if info.get("commit") else ""
+        typer.echo(f"aitrader {package_version()}{commit}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False) -> None:
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", help="print the version and exit", callback=_print_version, is_eager=True)
+    ] = False,
+) -> None:
     _setup_logging(verbose)
 
 
@@ -93,7 +108,7 @@ def run() -> None:
 
 @app.command()
 def demo(
-    data: Annotated[Path | None, typer.Option(help="offline data folder (DESIGN §4.2); default: download")] = None,
+    data: Annotated[Path | None, typer.Option(help="folder of candle files in freqtrade's layout (e.g. ../shared/data/...); default: download recent ones")] = None,
     speed: Annotated[float, typer.Option(help="wall seconds per simulated base bar")] = 0.5,
     start: Annotated[str | None, typer.Option(help="simulated start time, ISO-8601")] = None,
     bars: Annotated[int, typer.Option(help="how many base bars to play")] = 120,
@@ -130,11 +145,11 @@ def demo(
 
 @app.command()
 def snapshot(
-    data: Annotated[Path, typer.Option(help="offline data folder (DESIGN §4.2)")],
+    data: Annotated[Path, typer.Option(help="folder of candle files in freqtrade's layout (BTC_USDT_USDT-1h-futures.feather, …)")],
     symbol: Annotated[str, typer.Option(help="ccxt symbol, e.g. BTC/USDT:USDT")],
     at: Annotated[str, typer.Option(help="as_of, ISO-8601 UTC")],
 ) -> None:
-    """Print the snapshot JSON (DESIGN §4.3) at a point in time."""
+    """Print the point-in-time snapshot JSON (closed bars only, indicators, regime) at a time."""
 
     async def go() -> int | None:
         moment = parse_time(at, "--at")
@@ -150,7 +165,7 @@ def decide(
     snapshot: Annotated[str, typer.Option(help="snapshot JSON file, or - for standard input")],
     engine: Annotated[str | None, typer.Option(help="llm, trend or rules (default: ENGINE)")] = None,
 ) -> None:
-    """Print a decision record (DESIGN §4.4) for a snapshot."""
+    """Print the decision record (action, stop, targets, confidence, reasoning) for a snapshot."""
     if engine is not None and engine not in ("llm", "rules", "trend", "ensemble"):
         raise_bad("--engine", f"must be llm, rules, trend or ensemble, got {engine!r}")
 
@@ -164,7 +179,7 @@ def decide(
 
 @app.command()
 def replay(
-    data: Annotated[Path, typer.Option(help="offline data folder (DESIGN §4.2)")],
+    data: Annotated[Path, typer.Option(help="folder of candle files in freqtrade's layout (BTC_USDT_USDT-1h-futures.feather, …)")],
     symbols: Annotated[str, typer.Option(help="comma-separated symbols")],
     start: Annotated[str, typer.Option(help="first as_of, ISO-8601")],
     end: Annotated[str, typer.Option(help="last as_of, ISO-8601")],
@@ -173,7 +188,7 @@ def replay(
     initial_equity: Annotated[float, typer.Option(help="starting equity in quote currency")] = 10_000.0,
     folds: Annotated[int, typer.Option(help="walk-forward folds (anchored); 0 = one replay")] = 0,
 ) -> None:
-    """Replay the live cycle over history and write the report (DESIGN §4.6)."""
+    """Replay the live cycle over history and write the report (report.json, trades.csv, report.png, …)."""
     from bot.wiring import parse_engine
 
     try:
@@ -207,7 +222,7 @@ def replay(
 
 @app.command()
 def compare(
-    data: Annotated[Path, typer.Option(help="offline data folder (DESIGN §4.2)")],
+    data: Annotated[Path, typer.Option(help="folder of candle files in freqtrade's layout (BTC_USDT_USDT-1h-futures.feather, …)")],
     symbols: Annotated[str, typer.Option(help="comma-separated symbols")],
     start: Annotated[str, typer.Option(help="first as_of, ISO-8601")],
     end: Annotated[str, typer.Option(help="last as_of, ISO-8601")],
@@ -217,7 +232,7 @@ def compare(
     set_: Annotated[list[str] | None, typer.Option("--set", help="NAME:KEY=VALUE override for one entry")] = None,
     folds: Annotated[int, typer.Option(help="walk-forward folds (anchored); 0 = one replay per entry")] = 0,
 ) -> None:
-    """Several engines or configurations over the same symbols and window (DESIGN §4.8)."""
+    """Several engines or configurations over the same symbols and window, in one report."""
     from bot.wiring import apply_sets, parse_engines
 
     try:
@@ -247,7 +262,7 @@ def leaderboard(
     as_json: Annotated[bool, typer.Option("--json", help="print the §4.8 JSON list")] = False,
     limit: Annotated[int, typer.Option(help="how many rows")] = 50,
 ) -> None:
-    """Strategy versions ranked by their recorded results (DESIGN §4.8)."""
+    """Strategy versions ranked by their recorded results."""
     if limit < 1:
         raise_bad("--limit", f"must be >= 1, got {limit}")
 
@@ -261,7 +276,7 @@ def leaderboard(
 
 @app.command()
 def sweep(
-    data: Annotated[Path, typer.Option(help="offline data folder (DESIGN §4.2)")],
+    data: Annotated[Path, typer.Option(help="folder of candle files in freqtrade's layout (BTC_USDT_USDT-1h-futures.feather, …)")],
     symbols: Annotated[str, typer.Option(help="comma-separated symbols replayed together in a cell; ';' between sets: A,B;C")],
     start: Annotated[str, typer.Option(help="first as_of, ISO-8601")],
     end: Annotated[str, typer.Option(help="last as_of, ISO-8601")],
@@ -311,7 +326,7 @@ def sweep(
 @app.command()
 def download(
     symbols: Annotated[str, typer.Option(help="comma-separated symbols")],
-    out: Annotated[Path, typer.Option(help="data folder to write (DESIGN §4.2)")],
+    out: Annotated[Path, typer.Option(help="folder to write, in freqtrade's data layout")],
     exchange: Annotated[str, typer.Option(help="ccxt exchange id")] = "binanceusdm",
     timeframes: Annotated[str, typer.Option(help="comma-separated timeframes")] = "1h,4h,1d",
     days: Annotated[int, typer.Option(help="how many days of history")] = 30,

@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     trend_tp2_r: float = Field(20.0, gt=0, le=100)
     trend_allow_shorts: bool = False
 
+    # Channel presentation (#16): the charts' colours
+    chart_theme: Literal["dark", "light"] = "dark"
+
     # Dashboard (#20, DESIGN §4.9): read-only web server on this port (none: off); its public https URL
     # opens it as a Telegram Mini App from the bot's menu button (none: no menu button)
     web_port: int | None = Field(None, ge=1, le=65535)

@@ -30,6 +30,7 @@ class RiskLimits:
     trailing_atr_multiple: float = 2.0
     tp1_close_fraction: float = 0.5
     correlation_groups: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
+    symbol_leverage: tuple[tuple[str, int], ...] = ()  # per-symbol leverage caps set from chat (/set leverage)
 
     def __post_init__(self) -> None:
         if not (0 < self.risk_per_trade_pct <= 10):

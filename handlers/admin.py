@@ -102,7 +102,7 @@ def build_admin_router() -> Router:
 
     @router.message(Command("positions"))
     async def positions(message: Message, control: ControlService) -> None:
-        await message.answer(fmt.positions_text(await control.positions()))
+        await message.answer(fmt.positions_text(await control.position_views()))
 
     @router.message(Command("close"))
     async def close(message: Message, command: CommandObject, control: ControlService) -> None:

@@ -18,4 +18,4 @@ run rules_old_defaults --engine rules --limit risk_per_trade_pct=1.5 --limit sta
 run rules_new_limits --engine rules --no-costx2
 for b in tsmom ema_cross buy_and_hold; do run "baseline_$b" --engine "baseline:$b"; done
 echo "### continuous"
-nice "$py" research/continuous.py --risk 1.0,0.75,0.5 --kill 20
+nice "$py" research/continuous.py --risk 1.0,0.75,0.5 --kill 20 | tee "$out/continuous.txt"

@@ -1,7 +1,10 @@
 """`aitrader demo`: the whole bot in dry-run on a simulated clock (DESIGN §4.1).
 
 One tick = one 1h base bar: the simulated clock moves to the next bar close, the broker is synced and
-the cycle runs at that as_of; a Market Pulse every few bars. Posts go to the console (images to
+the cycle runs at that as_of; a Market Pulse every few bars; at each simulated midnight the daily summary
+(and on Mondays the weekly one) and the pinned track record, as the live scheduler posts them. When the
+demo ends — after its bars, at the end of the data or on Ctrl-C — the positions still open are closed at
+the last price (`end`), each with its reply in the channel, and a summary of the run is printed. Posts go to the console (images to
 `--out`) when there is no TELEGRAM_BOT_TOKEN, else to Telegram (or the emulator at TELEGRAM_API_BASE).
 The simulated time is stored in the state store, so a restarted demo continues where it stopped.
 """
@@ -10,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -54,14 +59,31 @@ async def download_recent(symbols: Sequence[str], settings: Settings, target: Pa
     return target
 
 
+SOURCE_FILE = "market-data-source.txt"
+
+
 async def resolve_data(data: Path | None, symbols: Sequence[str], settings: Settings, out: Path,
                        console: Console) -> Path:
-    """`--data`, else recent candles through ccxt, else the shared real data, else the bundled sample."""
+    """`--data`, else the source the previous run in `out` used (a restart must not switch data silently),
+    else recent candles through ccxt, else the shared real data, else the bundled sample. Stated once."""
     if data is not None:
         if not await asyncio.to_thread(data.is_dir):
             raise UserInputError(f"--data: {data} is not a folder")
         console.print(f"Market data: {data}")
         return data
+    remembered = out / SOURCE_FILE
+    if await asyncio.to_thread(remembered.is_file):
+        previous = Path((await asyncio.to_thread(remembered.read_text)).strip())
+        if await asyncio.to_thread(previous.is_dir):
+            console.print(f"Market data: {previous} (as in the previous run; --data DIR to change)")
+            return previous
+    folder = await _first_source(symbols, settings, out, console)
+    await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(remembered.write_text, f"{folder.resolve()}\n")
+    return folder
+
+
+async def _first_source(symbols: Sequence[str], settings: Settings, out: Path, console: Console) -> Path:
     cache = out / "market-data"
     try:
         folder = await download_recent(symbols, settings, cache)
@@ -131,6 +153,8 @@ async def run_demo(
 
     app = App(settings, clock=clock, demo=True, console_out=out, market_data=market)
     await app.build()
+    progress = Progress(started=clock.now())
+    interrupted = False
     try:
         stored = await app.state_store.get_value(CLOCK_KEY)
         if stored:
@@ -147,19 +171,35 @@ async def run_demo(
         await app.start()
         if app.web is not None:
             console.print(f"Dashboard: http://127.0.0.1:{app.web.port}/ (read-only, while the demo runs)")
-        played = await play(app, clock, bars, speed, data_end, console)
+        progress.started = clock.now()
+        try:
+            await play(app, clock, bars, speed, data_end, console, progress)
+        except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels this task; finish the demo properly
+            interrupted = True
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            console.print("Interrupted: closing the demo's open positions and posting what is left …")
+        await finish(app)
         await drain_all(app)
+        console.print(await demo_summary(app, progress, interrupted))
     finally:
         await app.stop()
-    console.print(f"Demo finished after {played} bars at {clock.now():%Y-%m-%d %H:%M} UTC.")
-    return 0
+    return 130 if interrupted else 0
+
+
+@dataclass
+class Progress:
+    started: datetime
+    played: int = 0
 
 
 async def play(app: object, clock: SimulatedClock, bars: int, speed: float, data_end: datetime,
-               console: Console) -> int:
+               console: Console, progress: Progress | None = None) -> int:
     from bot.app import App
 
     assert isinstance(app, App)
+    progress = progress or Progress(started=clock.now())
     played = 0
     for _ in range(bars):
         as_of = (clock.now() + BAR).replace(minute=0, second=0, microsecond=0)
@@ -172,8 +212,11 @@ async def play(app: object, clock: SimulatedClock, bars: int, speed: float, data
         if app.failed:  # e.g. the database was deleted under the demo: stop, never a second history
             raise FatalError(app.failed)
         played += 1
+        progress.played = played
         if played % PULSE_EVERY_BARS == 0:
             await app.pulse_now()
+        if as_of.hour == 0:  # a simulated midnight: the daily (Mondays also weekly) summary and track record
+            await app.daily_now()
         console.print(tick_line(as_of, summary), style="dim")
         await asyncio.sleep(speed)
     return played
@@ -205,3 +248,48 @@ async def drain_all(app: object) -> None:
         await app.drain()
         await asyncio.sleep(0.5)
     log.warning("demo stopped with posts still queued; they go out on the next start")
+
+
+async def finish(app: object) -> None:
+    """Close what is still open at the last price (reason `end`), each close a reply to its entry post,
+    then bring the pinned track record up to date."""
+    from bot.app import App
+
+    assert isinstance(app, App)
+    events = await app.broker.close_all(reason="end")
+    await app.control.announce(events)
+    await app.record_now()
+
+
+async def demo_summary(app: object, progress: Progress, interrupted: bool) -> str:
+    """What the run posted, its P&L (positions, legs summed) and where the pictures are."""
+    from bot.app import App
+    from core.trade_stats import legs_of_positions_closed, trade_stats
+
+    assert isinstance(app, App)
+    now = app.clock.now()
+    posts = await app.outbox.posts()
+    kinds = Counter(p.kind for p in posts if p.kind not in ("alert", "notice"))
+    legs = await app.history.closed_trades()
+    account = await app.broker.account()
+    finished = trade_stats(legs_of_positions_closed(legs, open_ids={p.id for p in account.positions}))
+    net = sum(t.net_pnl for t in legs)
+    initial = app.settings.initial_equity
+    names = {"entry": "entries", "exit": "exits", "update": "updates", "pulse": "Market Pulses",
+             "daily": "daily summaries", "weekly": "weekly summaries", "record": "pinned track record",
+             "record_edit": "track record edits"}
+    posted = ", ".join(f"{n} {names.get(k, k)}" for k, n in sorted(kinds.items())) or "nothing"
+    pending = sum(1 for p in posts if p.status == "pending")
+    failed = sum(1 for p in posts if p.status == "failed")
+    wins = f", {finished.wins} won · win rate {finished.win_rate:.0%}" if finished.win_rate is not None else ""
+    pct = f" ({net / initial * 100:+.2f}%)" if initial > 0 else ""
+    lines = [
+        f"Demo {'interrupted' if interrupted else 'finished'} after {progress.played} bars: "
+        f"{progress.started:%Y-%m-%d %H:%M} → {now:%Y-%m-%d %H:%M} UTC (simulated).",
+        f"Posted: {posted}." + (f" Still queued: {pending}." if pending else "") + (f" Failed: {failed}." if failed else ""),
+        f"Positions closed: {finished.positions}{wins}; P&L {net:+,.2f} USDT{pct} after costs; "
+        f"equity {account.equity:,.2f} USDT.",
+    ]
+    if app.bot is None:
+        lines.append(f"Charts: {app.console_out.resolve()}/ (one PNG per post with a picture).")
+    return "\n".join(lines)

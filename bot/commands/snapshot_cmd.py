@@ -1,9 +1,9 @@
-"""`aitrader snapshot --data DIR --symbol SYM --at ISO`: print the snapshot JSON (DESIGN §4.3)."""
+"""`aitrader snapshot --data DIR --symbol SYM --at ISO`: print the point-in-time snapshot JSON."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import typer
@@ -12,6 +12,8 @@ from core.errors import UserInputError
 from core.market.offline import MissingDataError, OfflineMarketData
 from core.market.snapshot import LiveSnapshotSource, SnapshotUnavailable
 from core.models import iso_z
+
+STALE_AFTER = timedelta(days=1)
 
 
 async def print_snapshot(data: Path, symbol: str, at: datetime) -> int:
@@ -29,6 +31,12 @@ async def print_snapshot(data: Path, symbol: str, at: datetime) -> int:
         if at < start:
             raise UserInputError(
                 f"--at: {iso_z(at)} is before the data of {symbol} (its first bar closes {iso_z(start)})"
+            )
+        end = market.data_end(symbol)
+        if at > end + STALE_AFTER:  # every bar would be days old: a snapshot of nothing
+            raise UserInputError(
+                f"--at: {iso_z(at)} is after the data of {symbol} (its last bar closes {iso_z(end)}); "
+                f"use a time up to {iso_z(end + STALE_AFTER)}"
             )
         snapshot = await LiveSnapshotSource(market).snapshot(symbol, at)
     except (MissingDataError, SnapshotUnavailable) as error:

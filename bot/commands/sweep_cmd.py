@@ -100,8 +100,12 @@ def _executor(workers: int, cluster: str | None) -> tuple[cf.Executor, str, Any]
 
 
 def _summary_table(rows: Sequence[dict[str, Any]], grid_keys: Sequence[str], limit: int = 10) -> Table:
-    table = Table(title=f"Sweep · top {min(limit, len(rows))} of {len(rows)} cells by Sharpe")
-    for column in ("#", *(k.split(".")[-1] for k in grid_keys), "symbols", "window", "return %", "Sharpe", "max DD %", "PF", "positions"):
+    oos = any("walk_forward" in r for r in rows)
+    sharpe = "OOS Sharpe" if oos else "Sharpe"
+    table = Table(title=f"Sweep · top {min(limit, len(rows))} of {len(rows)} cells by {sharpe}"
+                  + (" (walk-forward: out-of-sample parts only)" if oos else ""))
+    for column in ("#", *(k.split(".")[-1] for k in grid_keys), "symbols", "window", "return %", sharpe, "max DD %",
+                   "PF", "positions"):
         table.add_column(column, justify="right" if column not in ("symbols", "window") else "left")
 
     def fmt(value: object) -> str:

@@ -151,6 +151,27 @@ def _img(name: str, fig: Figure, alt: str) -> str:
     return f'<img data-chart="{name}" alt="{html.escape(alt)}" src="data:image/png;base64,{_png(fig)}">'
 
 
+def _walk_forward(block: Mapping[str, Any] | None) -> list[str]:
+    """With --folds: one row per fold (its test part, the parameters chosen on its training part, its
+    figures) and the stitched out-of-sample line, so one good fold among bad ones shows at a glance."""
+    if not block:
+        return []
+    rows: dict[str, dict[str, object]] = {}
+    for i, fold in enumerate(block.get("folds", []), start=1):
+        m = fold.get("metrics", {})
+        params = ", ".join(f"{k}={v}" for k, v in fold.get("params", {}).items()) or "—"
+        rows[f"fold {i}"] = {"test": f"{fold['test'][0][:10]} → {fold['test'][1][:10]}", "params": params,
+                             **{k: m.get(k) for k in ("total_return_pct", "sharpe", "max_drawdown_pct", "positions")}}
+    oos = block.get("oos", {})
+    rows["out-of-sample, stitched"] = {"test": "", "params": "",
+                                       **{k: oos.get(k) for k in ("total_return_pct", "sharpe", "max_drawdown_pct",
+                                                                  "positions")}}
+    columns = (("test", "test part"), ("params", "chosen in-sample"), ("total_return_pct", "return %"),
+               ("sharpe", "Sharpe"), ("max_drawdown_pct", "max DD %"), ("positions", "positions"))
+    return [f"<h2>Walk-forward ({html.escape(str(block.get('scheme', '')))}; every figure above is out-of-sample)</h2>",
+            _table(rows, columns, "fold")]
+
+
 def _kill_switch(kill: Mapping[str, Any] | None) -> str:
     if not kill:
         return "<p>Not recorded for this run.</p>"
@@ -201,6 +222,7 @@ def render_tearsheet(result: ReplayResult, report: Mapping[str, Any], path: Path
         _table({k: {"value": v} for k, v in bench.items()}, (("value", "value"),), "figure"),
         "<p>Exposure-matched: buy-and-hold scaled to the strategy's average exposure, and buy-and-hold over "
         "only the bars the strategy held a position.</p>",
+        *_walk_forward(report.get("walk_forward")),
         "<h2>Drawdown kill-switch</h2>",
         _kill_switch(report.get("kill_switch")),
         "<h2>Risk guard</h2>",

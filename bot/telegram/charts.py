@@ -1,6 +1,8 @@
 """PNG charts for the channel and chat, drawn with matplotlib's Figure API (no pyplot, no global state,
 so they can render in worker threads via `asyncio.to_thread`). Candles are bars and vlines; no
-mplfinance. Dark style, ~1000×600 px, well under 150 KB.
+mplfinance. Drawn for a phone first: 6 inches at 200 dpi (1200 px wide, twice a phone's 390 pt), every
+label at least 10 pt so that it reads ≥ 10 pt tall when the picture is shown 390 pt wide; the Market Pulse
+near-square. Dark by default; `use_theme("light")` (setting CHART_THEME) for a light one, process-wide.
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ from matplotlib.figure import Figure
 
 from core.models import DomainError, Side
 
+THEMES: dict[str, dict[str, str]] = {
+    "dark": {"BG": "#0e1117", "PANEL": "#161b22", "GRID": "#2a313c", "TEXT": "#d0d7de", "MUTED": "#8b949e",
+             "ENTRY": "#f0f6fc", "TARGET": "#00e676", "LIQ": "#d500f9"},
+    "light": {"BG": "#ffffff", "PANEL": "#f6f8fa", "GRID": "#d0d7de", "TEXT": "#1f2328", "MUTED": "#57606a",
+              "ENTRY": "#1f2328", "TARGET": "#1a7f37", "LIQ": "#8250df"},
+}
 BG = "#0e1117"
 PANEL = "#161b22"
 GRID = "#2a313c"
@@ -32,8 +40,17 @@ STOP = "#ff5252"
 TARGET = "#00e676"
 LIQ = "#d500f9"
 EMA_COLOURS = ("#ffb74d", "#4fc3f7", "#ba68c8")
-SIZE_IN = (10.0, 6.0)
-DPI = 100
+SIZE_IN = (6.0, 4.5)
+DPI = 200  # 1200 px wide: twice a phone's 390 pt, sharp on its 2-3x screen
+LABEL_PT = 11.5  # level labels, legends, ticks: digits alone read ≥ 10 pt tall at 390 pt wide (measured)
+TITLE_PT = 13.0
+
+
+def use_theme(name: str) -> None:
+    """Switch every chart drawn from now on to `name` ("dark" or "light")."""
+    if name not in THEMES:
+        raise DomainError(f"chart theme must be one of {', '.join(THEMES)}, got {name!r}")
+    globals().update(THEMES[name])
 
 _REQUIRED = ("open", "high", "low", "close")
 
@@ -63,7 +80,7 @@ def _figure(size: tuple[float, float] = SIZE_IN) -> Figure:
 def _style(ax: Axes) -> None:
     ax.set_facecolor(PANEL)
     ax.grid(True, color=GRID, linewidth=0.6, alpha=0.8)
-    ax.tick_params(colors=MUTED, labelsize=8)
+    ax.tick_params(colors=MUTED, labelsize=LABEL_PT)
     for spine in ax.spines.values():
         spine.set_color(GRID)
     ax.yaxis.tick_right()
@@ -84,11 +101,11 @@ def _check_candles(candles: pd.DataFrame, name: str = "candles") -> pd.DataFrame
     return candles
 
 
-def _time_labels(ax: Axes, index: pd.Index, count: int = 6) -> None:
+def _time_labels(ax: Axes, index: pd.Index, count: int = 4) -> None:
     n = len(index)
     ticks = np.linspace(0, n - 1, num=min(count, n), dtype=int)
     span = (index[-1] - index[0]) if n > 1 and isinstance(index, pd.DatetimeIndex) else pd.Timedelta(0)
-    fmt = "%m-%d %H:%M" if span <= pd.Timedelta(days=3) else "%Y-%m-%d"
+    fmt = "%m-%d %H:%M" if span <= pd.Timedelta(days=3) else "%m-%d"
     ax.set_xticks(ticks)
     if isinstance(index, pd.DatetimeIndex):
         ax.set_xticklabels([index[i].strftime(fmt) for i in ticks])
@@ -119,9 +136,10 @@ def _hline(ax: Axes, y: float, colour: str, label: str, style: str = "-") -> Non
         textcoords="offset points",
         ha="right",
         va="bottom",
-        fontsize=8,
+        fontsize=LABEL_PT,
         color=colour,
         fontweight="bold",
+        bbox={"facecolor": PANEL, "alpha": 0.75, "edgecolor": "none", "pad": 1.5},  # readable over candles
     )
 
 
@@ -155,7 +173,7 @@ def entry_chart(
     emas = {span: closes.ewm(span=span, adjust=False).mean() for span in ema_spans}
     frame = frame.iloc[-bars:]
     fig = _figure()
-    ax = fig.add_axes((0.04, 0.09, 0.86, 0.82))
+    ax = fig.add_axes((0.06, 0.09, 0.76, 0.79))
     _style(ax)
     _draw_candles(ax, frame)
     x = np.arange(len(frame))
@@ -176,7 +194,7 @@ def entry_chart(
             xycoords="axes fraction",
             ha="right",
             va="bottom" if below else "top",
-            fontsize=8,
+            fontsize=LABEL_PT,
             color=LIQ,
             fontweight="bold",
         )
@@ -191,9 +209,9 @@ def entry_chart(
         ax.axhspan(min(entry, targets[-1]), max(entry, targets[-1]), color=TARGET, alpha=0.05)
     _time_labels(ax, frame.index)
     colour = UP if side == "long" else DOWN
-    fig.text(0.04, 0.94, title or "Entry", color=TEXT, fontsize=13, fontweight="bold")
-    fig.text(0.90, 0.94, side.upper(), color=colour, fontsize=13, fontweight="bold", ha="right")
-    legend = ax.legend(loc="upper left", fontsize=8, frameon=False)
+    fig.text(0.03, 0.93, title or "Entry", color=TEXT, fontsize=TITLE_PT, fontweight="bold")
+    fig.text(0.82, 0.93, side.upper(), color=colour, fontsize=TITLE_PT, fontweight="bold", ha="right")
+    legend = ax.legend(loc="upper left", fontsize=LABEL_PT, frameon=False)
     for text in legend.get_texts():
         text.set_color(MUTED)
     return _png(fig)
@@ -207,8 +225,8 @@ def symbol_chart(candles: pd.DataFrame, timeframe: str, *, symbol: str = "", bar
     emas = {span: closes.ewm(span=span, adjust=False).mean().iloc[-bars:] for span in (20, 50, 200)}
     frame = frame.iloc[-bars:]
     fig = _figure()
-    ax = fig.add_axes((0.04, 0.27, 0.86, 0.64))
-    vol_ax = fig.add_axes((0.04, 0.07, 0.86, 0.17), sharex=ax)
+    ax = fig.add_axes((0.06, 0.30, 0.76, 0.58))
+    vol_ax = fig.add_axes((0.06, 0.09, 0.76, 0.17), sharex=ax)
     _style(ax)
     _style(vol_ax)
     _draw_candles(ax, frame)
@@ -224,10 +242,11 @@ def symbol_chart(candles: pd.DataFrame, timeframe: str, *, symbol: str = "", bar
     last = float(frame["close"].iloc[-1])
     first = float(frame["close"].iloc[0])
     change = (last / first - 1) * 100 if first else 0.0
-    fig.text(0.04, 0.94, f"{symbol} · {timeframe}", color=TEXT, fontsize=13, fontweight="bold")
-    fig.text(0.90, 0.94, f"{_fmt(last)}  {change:+.2f}%", color=UP if change >= 0 else DOWN, fontsize=12, ha="right")
+    fig.text(0.03, 0.93, f"{symbol.split(':')[0]} · {timeframe}", color=TEXT, fontsize=TITLE_PT, fontweight="bold")
+    fig.text(0.82, 0.93, f"{_fmt(last)}  {change:+.2f}%", color=UP if change >= 0 else DOWN, fontsize=LABEL_PT + 1,
+             ha="right")
     if ax.get_legend_handles_labels()[0]:
-        legend = ax.legend(loc="upper left", fontsize=8, frameon=False)
+        legend = ax.legend(loc="upper left", fontsize=LABEL_PT, frameon=False)
         for text in legend.get_texts():
             text.set_color(MUTED)
     return _png(fig)
@@ -239,11 +258,12 @@ def pulse_chart(closes: Mapping[str, pd.Series], *, title: str = "Market Pulse",
     series = {symbol: s.dropna().astype(float) for symbol, s in closes.items() if len(s.dropna()) >= 2}
     if not series:
         raise DomainError("pulse_chart needs at least one series with two or more closes")
-    columns = max(1, min(columns, len(series)))
+    # a phone shows it full width: one column up to three symbols, and about as tall as it is wide
+    columns = 1 if len(series) <= 3 else max(1, min(columns, len(series)))
     rows = math.ceil(len(series) / columns)
-    height = min(12.0, 1.0 + 1.7 * rows)
-    fig = _figure((10.0, height))
-    fig.text(0.02, 1 - 0.35 / height, title, color=TEXT, fontsize=13, fontweight="bold", va="center")
+    height = max(4.8, min(7.2, 1.2 + 2.4 * rows))  # ten symbols stay one readable, < 150 KB picture
+    fig = _figure((6.0, height))
+    fig.text(0.03, 1 - 0.35 / height, title, color=TEXT, fontsize=TITLE_PT, fontweight="bold", va="center")
     top = 1 - 0.7 / height
     cell_h = (top - 0.04) / rows
     cell_w = 0.96 / columns
@@ -268,17 +288,17 @@ def pulse_chart(closes: Mapping[str, pd.Series], *, title: str = "Market Pulse",
             symbol.split(":")[0],
             transform=ax.transAxes,
             color=TEXT,
-            fontsize=10,
+            fontsize=LABEL_PT + 1,
             fontweight="bold",
             va="top",
         )
         ax.text(
             0.98,
             0.92,
-            f"{_fmt(values[-1])}  {change:+.2f}%",
+            f"{_fmt(values[-1])}  {change:+.2f}% 24h",
             transform=ax.transAxes,
             color=colour,
-            fontsize=10,
+            fontsize=LABEL_PT + 1,
             ha="right",
             va="top",
         )
@@ -295,8 +315,8 @@ def equity_chart(points: Sequence[tuple[datetime, float]], *, title: str = "Equi
     peak = np.maximum.accumulate(equity)
     drawdown = (equity / peak - 1) * 100
     fig = _figure()
-    ax = fig.add_axes((0.04, 0.3, 0.86, 0.6))
-    dd_ax = fig.add_axes((0.04, 0.08, 0.86, 0.18), sharex=ax)
+    ax = fig.add_axes((0.06, 0.33, 0.76, 0.52))
+    dd_ax = fig.add_axes((0.06, 0.09, 0.76, 0.19), sharex=ax)
     _style(ax)
     _style(dd_ax)
     x = np.arange(len(equity))
@@ -304,17 +324,16 @@ def equity_chart(points: Sequence[tuple[datetime, float]], *, title: str = "Equi
     ax.plot(x, equity, color=colour, linewidth=1.6)
     ax.fill_between(x, equity, equity.min(), color=colour, alpha=0.1)
     dd_ax.fill_between(x, drawdown, 0, color=DOWN, alpha=0.5)
-    dd_ax.set_ylabel("DD %", color=MUTED, fontsize=8)
+    dd_ax.text(0.01, 0.08, "drawdown %", transform=dd_ax.transAxes, color=MUTED, fontsize=LABEL_PT)
     ax.tick_params(labelbottom=False)
     _time_labels(dd_ax, times)
     change = (equity[-1] / equity[0] - 1) * 100 if equity[0] else 0.0
-    fig.text(0.04, 0.94, title, color=TEXT, fontsize=13, fontweight="bold")
+    fig.text(0.03, 0.94, title, color=TEXT, fontsize=TITLE_PT, fontweight="bold")
     fig.text(
-        0.90,
-        0.94,
+        0.03,
+        0.885,
         f"{equity[-1]:,.2f}  {change:+.2f}%  max DD {drawdown.min():.2f}%",
         color=colour,
-        fontsize=11,
-        ha="right",
+        fontsize=LABEL_PT + 0.5,
     )
     return _png(fig)

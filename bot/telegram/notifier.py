@@ -4,7 +4,8 @@ never held up by flood control.
 
 Dedupe keys (a re-run after a crash enqueues nothing twice):
 `entry:<position id>`, `exit:<position id>:<reason>:<epoch s>`, `update:<position id>:<kind>:<epoch s>`,
-`pulse:<as_of>`, `daily:<date>`, `alert:<admin id>:<hash of text>:<UTC hour>` (one identical alert per hour).
+`pulse:<as_of>`, `daily:<date>`, `weekly:<monday>`, `record:pinned` (then `record:pinned:<hash of the figures>`
+for each edit), `alert:<admin id>:<hash of text>:<UTC hour>` (one identical alert per hour).
 """
 
 from __future__ import annotations
@@ -13,25 +14,30 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 
 import pandas as pd
 
 from bot.telegram import charts
 from bot.telegram.post_format import (
     DailySummary,
+    PositionOutcome,
     PulseItem,
+    TrackRecordCard,
     alert_text,
+    closes_position,
     daily_summary_text,
     entry_caption,
     exit_text,
+    position_outcome,
     pulse_text,
+    track_record_text,
     update_text,
 )
 from core.clock import SystemClock
-from core.models import DecisionRecord, Snapshot, TradeEvent, iso_z
-from core.protocols import Clock, DecisionLog, MarketData
+from core.models import ClosedTrade, DecisionRecord, Snapshot, TradeEvent, iso_z
+from core.protocols import Clock, DecisionLog, MarketData, TradeHistory
 from core.services.outbox import NewPost, Outbox, PostKind
 
 log = logging.getLogger(__name__)
@@ -40,6 +46,9 @@ CHART_TIMEFRAME = "1h"
 ENTRY_WAIT_S = 60.0  # how long an exit waits for its entry post still being prepared
 CHART_BARS = 120
 EMA_SPANS = (20, 50)
+
+
+RECORD_KEY = "record:pinned"
 
 
 def entry_key(position_id: str) -> str:
@@ -62,11 +71,16 @@ class ChannelNotifier:
         chart_timeframe: str = CHART_TIMEFRAME,
         chart_bars: int = CHART_BARS,
         decision_log: DecisionLog | None = None,
+        history: TradeHistory | None = None,
+        on_closed: Callable[[], Awaitable[object]] | None = None,
+        equity: Callable[[], Awaitable[float]] | None = None,
     ) -> None:
         """`clock` is wall time (the latency clock and alert buckets), not the simulated market clock;
         `kick` is usually `Publisher.kick`; `dry_run` may be a callable reading the runtime state;
         `decision_log` lets an entry announced without its record (a fill found by the monitor) still
-        carry the reasoning of its signal."""
+        carry the reasoning of its signal; `history` gives the exit that ends a position the result of all
+        its legs; `on_closed` runs after such an exit is queued (the pinned track record's refresh);
+        `equity` (the account's) states an entry's risk as a share of equity at the stop."""
         self._outbox = outbox
         self.channel_id = str(channel_id)
         self.admin_ids = tuple(admin_ids)
@@ -77,6 +91,9 @@ class ChannelNotifier:
         self._tf = chart_timeframe
         self._bars = chart_bars
         self._decisions = decision_log
+        self._history = history
+        self._on_closed = on_closed
+        self._equity = equity
         self._preparing: dict[str, asyncio.Event] = {}  # entry keys whose chart is being drawn
 
     @property
@@ -110,7 +127,13 @@ class ChannelNotifier:
             if logged is not None:
                 record = record or logged.record
                 snapshot = snapshot or logged.snapshot
-        caption = entry_caption(event, record, snapshot, dry_run=self.dry_run)
+        equity = None
+        if self._equity is not None:
+            try:
+                equity = await self._equity()
+            except Exception:
+                log.exception("no equity for the %s entry caption; posting without the risk share", event.symbol)
+        caption = entry_caption(event, record, snapshot, dry_run=self.dry_run, equity=equity)
         image = await self._entry_image(event, snapshot)
         await self._enqueue(NewPost(key, self.channel_id, "entry", caption, announced, image=image))
 
@@ -123,17 +146,47 @@ class ChannelNotifier:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(preparing.wait(), ENTRY_WAIT_S)
         stamp = int(event.time.timestamp())
+        final = closes_position(event)
         if event.kind == "exit":
             reason = (event.reason or (event.trade.exit_reason if event.trade else "") or "exit").lower()
             key = f"exit:{event.position_id}:{reason}:{stamp}"
-            text = exit_text(event, dry_run=self.dry_run)
+            if await self._outbox.get(key) is not None:
+                return  # announced already (a re-announce after a restart)
+            outcome = await self._outcome(event) if final else None
+            text = exit_text(event, dry_run=self.dry_run, outcome=outcome)
             kind: PostKind = "exit"
         else:
             key = f"update:{event.position_id}:{event.kind}:{stamp}"
             text = update_text(event, dry_run=self.dry_run)
             kind = "update"
         post = NewPost(key, self.channel_id, kind, text, announced, reply_to_key=entry_key(event.position_id))
-        await self._enqueue(post)
+        added = await self._enqueue(post)
+        if added and final and self._on_closed is not None:
+            try:
+                await self._on_closed()
+            except Exception:
+                log.exception("refreshing after the close of %s failed", event.position_id)
+
+    async def _outcome(self, event: TradeEvent) -> PositionOutcome:
+        legs: list[ClosedTrade] = []
+        if self._history is not None:
+            opened = event.position.entry_time if event.position is not None else None
+            if opened is None and event.trade is not None:
+                opened = event.trade.entry_time
+            try:
+                legs = [t for t in await self._history.closed_trades(since=opened) if t.position_id == event.position_id]
+            except Exception:
+                log.exception("no legs for %s; its exit shows the last leg only", event.position_id)
+        return position_outcome(event, legs)
+
+    async def notice(self, html: str) -> None:
+        """To the admins, not a warning (the bot started or stopped); `html` is sent as given."""
+        now = self._clock.now()
+        digest = hashlib.sha1(html.encode()).hexdigest()[:12]
+        for admin in self.admin_ids:
+            await self._outbox.enqueue(NewPost(f"notice:{admin}:{digest}:{now:%Y%m%d%H%M%S}", str(admin), "notice",
+                                               html, now))
+        self._nudge()
 
     async def alert(self, text: str) -> None:
         now = self._clock.now()
@@ -159,19 +212,42 @@ class ChannelNotifier:
         text = pulse_text(items, as_of, dry_run=self.dry_run)
         image = None
         if any(len(s.dropna()) >= 2 for s in closes.values()):
-            image = await self._render(charts.pulse_chart, dict(closes), title="Market Pulse")
+            image = await self._render(charts.pulse_chart, dict(closes), title="Market Pulse · last 24 h, 1h closes")
         return await self._enqueue(NewPost(key, self.channel_id, "pulse", text, announced, image=image))
 
     async def daily_summary(self, summary: DailySummary, equity: Sequence[tuple[datetime, float]] = ()) -> bool:
+        """The daily post (`summary.days == 1`) or the weekly one (7): once per period."""
         announced = self._clock.now()
-        key = f"daily:{summary.day.isoformat()}"
+        kind: PostKind = "daily" if summary.days == 1 else "weekly"
+        key = f"{kind}:{summary.day.isoformat()}"
         if await self._outbox.get(key) is not None:
             return False
         text = daily_summary_text(summary, dry_run=self.dry_run)
         image = None
         if len(equity) >= 2:
-            image = await self._render(charts.equity_chart, list(equity), title=f"Equity to {summary.day}")
-        return await self._enqueue(NewPost(key, self.channel_id, "daily", text, announced, image=image))
+            last = summary.day + timedelta(days=summary.days - 1)
+            image = await self._render(charts.equity_chart, list(equity), title=f"Equity to {last}")
+        return await self._enqueue(NewPost(key, self.channel_id, kind, text, announced, image=image))
+
+    async def track_record(self, card: TrackRecordCard, equity: Sequence[tuple[datetime, float]] = ()) -> bool:
+        """The pinned track record: posted and pinned once, then edited in place with each new version.
+        A version identical to the last one queued is not queued again (Telegram refuses a no-op edit)."""
+        announced = self._clock.now()
+        text = track_record_text(card, dry_run=self.dry_run)
+        figures = text.rsplit("\nUpdated ", 1)[0]
+        digest = hashlib.sha1(figures.encode()).hexdigest()[:12]
+        pinned = await self._outbox.get(RECORD_KEY)
+        if pinned is not None and (pinned.text.rsplit("\nUpdated ", 1)[0] == figures or
+                                   await self._outbox.get(f"{RECORD_KEY}:{digest}") is not None):
+            return False
+        image = None
+        if len(equity) >= 2:
+            image = await self._render(charts.equity_chart, list(equity), title="Track record · equity")
+        if pinned is None:
+            return await self._enqueue(NewPost(RECORD_KEY, self.channel_id, "record", text, announced, image=image))
+        edit = NewPost(f"{RECORD_KEY}:{digest}", self.channel_id, "record_edit", text, announced, image=image,
+                       reply_to_key=RECORD_KEY)
+        return await self._enqueue(edit)
 
     # ---- internals ------------------------------------------------------------------------------
 
@@ -214,6 +290,6 @@ class ChannelNotifier:
             side=pos.side,
             liquidation=pos.liquidation_price,
             ema_spans=EMA_SPANS,
-            title=f"{event.symbol} · {self._tf}",
+            title=f"{event.symbol.split(':')[0]} · {self._tf}",  # the symbol as the caption names it
             bars=self._bars,
         )

@@ -11,11 +11,11 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 
-from core.models import DecisionRecord, DomainError, Snapshot, TradeEvent, iso_z
-from core.services.summaries import DailySummary, PulseItem
+from core.models import ClosedTrade, DecisionRecord, DomainError, Snapshot, TradeEvent, iso_z
+from core.services.summaries import DailySummary, PulseItem, TrackRecordCard
 
 CAPTION_LIMIT = 1024
 TEXT_LIMIT = 4096
@@ -35,8 +35,9 @@ EXIT_LABELS = {
     "stale": "⏳ Stale exit",
     "liquidation": "💥 Liquidated",
     "manual": "✋ Closed manually",
-    "end": "⏹ Closed at end",
+    "end": "⏹ Closed at the end of the run",
     "signal": "🔁 Closed on signal",
+    "external": "🔄 Closed on the exchange",
 }
 
 
@@ -223,6 +224,10 @@ def _short_symbol(symbol: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+def _when(moment: datetime) -> str:
+    return escape(iso_z(moment).replace("T", " ").removesuffix("Z").removesuffix(":00")) + " UTC"
+
+
 def entry_caption(
     event: TradeEvent,
     record: DecisionRecord | None = None,
@@ -230,27 +235,45 @@ def entry_caption(
     *,
     dry_run: bool = True,
     limit: int = CAPTION_LIMIT,
+    equity: float | None = None,
 ) -> str:
-    """The caption of an entry post: side, symbol, entry, stop, targets, leverage, confidence, a short
-    reason, the signal id and the disclaimer — the reason is shortened first when space runs out."""
+    """The caption of an entry post, enough to act on from the post alone: side, symbol, entry (when, at
+    market), stop, targets with their reward/risk, the risk taken (% of `equity` at the stop), leverage and
+    liquidation, when a late entry is void, the invalidation, confidence, a short reason, the signal id and
+    the disclaimer — the reason is shortened first when space runs out."""
     pos = event.position
     decision = record.decision if record is not None else None
     side_icon = "🟢 LONG" if event.side == "long" else "🔴 SHORT"
     head = [
         f"<b>{side_icon} {escape(_short_symbol(event.symbol))}</b>",
-        f"Entry: <code>{fmt_price(event.price)}</code>",
+        f"Entry: <code>{fmt_price(event.price)}</code> (market, {_when(event.time)})",
     ]
+    if snapshot is not None and snapshot.as_of != event.time:
+        head.append(f"Signal at {_when(snapshot.as_of)}, filled at the next open")
     if pos is not None:
-        risk_pct = abs(pos.entry_price - pos.stop_loss) / pos.entry_price * 100
+        risk = abs(pos.entry_price - pos.stop_loss)
+        risk_pct = risk / pos.entry_price * 100
         head.append(f"Stop: <code>{fmt_price(pos.stop_loss)}</code> ({risk_pct:.2f}%)")
         for n, target in enumerate(pos.take_profit, start=1):
             move = (target - pos.entry_price) / pos.entry_price * 100
-            head.append(f"TP{n}: <code>{fmt_price(target)}</code> ({move:+.2f}%)")
+            rr = f" · reward/risk {abs(target - pos.entry_price) / risk:.1f}" if risk > 0 else ""
+            head.append(f"TP{n}: <code>{fmt_price(target)}</code> ({move:+.2f}%){rr}")
+        if equity is not None and equity > 0:
+            at_stop = risk * pos.qty / equity * 100
+            head.append(f"Risk: {at_stop:.2f}% of equity if the stop is hit")
         head.append(f"Leverage: {pos.leverage}x · Liq: <code>{fmt_price(pos.liquidation_price)}</code>")
+        if pos.take_profit:
+            head.append(
+                f"Late entry: void if price reaches <code>{fmt_price(pos.stop_loss)}</code> or "
+                f"<code>{fmt_price(pos.take_profit[0])}</code> first"
+            )
     elif decision is not None and decision.stop_loss is not None:
         head.append(f"Stop: <code>{fmt_price(decision.stop_loss)}</code>")
         head.extend(f"TP{n}: <code>{fmt_price(t)}</code>" for n, t in enumerate(decision.take_profit, 1))
         head.append(f"Leverage: {decision.leverage}x")
+    invalidation = (decision.invalidation if decision is not None else "").strip()
+    if invalidation:
+        head.append(f"Invalidation: {escape(invalidation[:120])}")
     confidence = pos.confidence if pos is not None and pos.confidence else (decision.confidence if decision else 0)
     if confidence:
         head.append(f"Confidence: {confidence:.0%}")
@@ -262,6 +285,10 @@ def entry_caption(
     tail.append(disclaimer(dry_run))
     # Followers read the engine's plain-language note when it wrote one; the reasoning stays in /why.
     reason = ((decision.note or decision.reasoning) if decision is not None else "").strip()
+    # under a tight limit the helpful extras go before anything is cut (the signal id must stay)
+    optional = ("Regime:", "Invalidation:", "Late entry:", "Signal at ")
+    while len("\n".join(head) + "\n\n" + "\n".join(tail)) > limit and any(x.startswith(optional) for x in head):
+        head.remove(next(line for line in reversed(head) if line.startswith(optional)))
     fixed = "\n".join(head) + "\n\n" + "\n".join(tail)
     if reason:
         budget = limit - len(fixed) - 2
@@ -304,25 +331,115 @@ class ExitResult:
         return cls(reason, entry, event.price, qty, pnl, pnl_pct, margin_pct, r_multiple)
 
 
-def exit_text(event: TradeEvent, *, dry_run: bool = True) -> str:
+@dataclass(frozen=True, slots=True)
+class PositionOutcome:
+    """The whole position once its last leg closed: every leg's net P&L summed, R on the initial risk."""
+
+    legs: int
+    net_pnl: float
+    r_multiple: float | None
+    margin_pct: float | None
+    held_s: float | None
+    leg_pnls: tuple[tuple[str, float], ...] = ()  # (exit reason, net P&L) per leg, in order
+
+
+def closes_position(event: TradeEvent) -> bool:
+    """Whether this exit ends its position (every exit but the TP1 partial of a two-target ladder)."""
+    if event.kind != "exit":
+        return False
+    reason = (event.reason or (event.trade.exit_reason if event.trade else "")).lower()
+    return not (reason == "tp1" and event.position is not None and len(event.position.take_profit) >= 2)
+
+
+def position_outcome(event: TradeEvent, legs: Sequence[ClosedTrade] = ()) -> PositionOutcome:
+    """The position's result from its closed legs (the event's own leg included once)."""
+    own = [t for t in legs if t.position_id == event.position_id]
+    if event.trade is not None and not any(
+        t.exit_time == event.trade.exit_time and t.exit_reason == event.trade.exit_reason for t in own
+    ):
+        own.append(event.trade)
+    own.sort(key=lambda t: t.exit_time)
+    pos = event.position
+    if own:
+        net = math.fsum(t.net_pnl for t in own)
+        entry, stop = own[0].entry_price, own[0].stop_loss
+        qty = math.fsum(t.qty for t in own)
+        leverage, opened = own[0].leverage, own[0].entry_time
+    else:
+        net = event.net_pnl
+        entry = pos.entry_price if pos else event.price
+        stop = pos.initial_stop if pos else 0.0
+        qty = pos.initial_qty if pos else event.qty
+        leverage, opened = (pos.leverage, pos.entry_time) if pos else (0, None)
+    if pos is not None:
+        entry, stop, qty, opened = pos.entry_price, pos.initial_stop, pos.initial_qty or qty, pos.entry_time
+    risk = abs(entry - stop) * qty if stop else 0.0
+    margin = entry * qty / leverage if leverage else 0.0
+    return PositionOutcome(
+        legs=max(len(own), 1),
+        net_pnl=net,
+        r_multiple=net / risk if risk > 0 else None,
+        margin_pct=net / margin * 100 if margin > 0 else None,
+        held_s=(event.time - opened).total_seconds() if opened is not None else None,
+        leg_pnls=tuple((t.exit_reason, t.net_pnl) for t in own),
+    )
+
+
+def fmt_duration(seconds: float) -> str:
+    """`3 d 4 h`, `5 h 10 min`, `12 min`: how long a position was held, as a follower reads it."""
+    minutes = max(0, int(seconds // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {mins} min" if mins else f"{hours} h"
+    return f"{mins} min"
+
+
+def _result_icon(pnl: float) -> str:
+    rounded = round(pnl, 2)
+    return "✅" if rounded > 0 else ("❌" if rounded < 0 else "➖")
+
+
+LEG_NAMES = {"tp1": "TP1", "tp2": "TP2", "tp3": "TP3"}
+
+
+def exit_text(event: TradeEvent, *, dry_run: bool = True, outcome: PositionOutcome | None = None) -> str:
+    """A reply to the entry post. The exit that ends a position states the whole position's result (all
+    legs), its R on the initial risk and how long it was held; the TP1 partial states its leg and what is
+    left running. No quantities: followers size their own positions."""
     result = ExitResult.of(event)
     label = EXIT_LABELS.get(result.reason, f"Exit ({escape(result.reason)})")
-    won = result.net_pnl >= 0
     lines = [
         f"<b>{label} — {escape(_short_symbol(event.symbol))} {event.side.upper()}</b>",
-        f"Exit: <code>{fmt_price(result.exit_price)}</code> (entry {fmt_price(result.entry_price)})",
-        f"Qty: {fmt_qty(result.qty)}",
-        f"{'✅' if won else '❌'} P&amp;L: <b>{fmt_signed(result.net_pnl)}</b> USDT after costs",
-        f"Price move: {fmt_signed(result.pnl_pct, '%')}",
+        f"Exit: <code>{fmt_price(result.exit_price)}</code> · entry {fmt_price(result.entry_price)}"
+        f" ({fmt_signed(result.pnl_pct, '%')})",
     ]
-    if result.margin_pct is not None:
-        lines.append(f"On margin: {fmt_signed(result.margin_pct, '%', 1)}")
-    if result.r_multiple is not None:
-        lines.append(f"R multiple: {fmt_signed(result.r_multiple, 'R')}")
-    # TP1 is the only partial exit (the ladder has TP2 closing the rest); any other exit leaves nothing
-    partial = result.reason == "tp1" and event.position is not None and len(event.position.take_profit) >= 2
-    if partial and event.position is not None:
-        lines.append(f"Remaining: {fmt_qty(event.position.qty)} · stop {fmt_price(event.position.stop_loss)}")
+    if not closes_position(event):
+        r = f" · {fmt_signed(result.r_multiple, 'R')}" if result.r_multiple is not None else ""
+        lines.append(f"{_result_icon(result.net_pnl)} P&amp;L of this leg: <b>{fmt_signed(result.net_pnl)}</b> USDT after costs{r}")
+        pos = event.position
+        if pos is not None:
+            share = result.qty / pos.initial_qty * 100 if pos.initial_qty > 0 else 50.0
+            lines.append(
+                f"{share:.0f}% of the position closed; the rest runs with the stop at "
+                f"<code>{fmt_price(pos.stop_loss)}</code>"
+            )
+    else:
+        o = outcome or position_outcome(event)
+        r = f" · {fmt_signed(o.r_multiple, 'R')}" if o.r_multiple is not None else ""
+        whole = " (whole position)" if o.legs > 1 else ""
+        lines.append(f"{_result_icon(o.net_pnl)} P&amp;L{whole}: <b>{fmt_signed(o.net_pnl)}</b> USDT after costs{r}")
+        if o.legs > 1 and o.leg_pnls:
+            legs = ", ".join(f"{LEG_NAMES.get(reason, escape(reason))} {fmt_signed(pnl)}" for reason, pnl in o.leg_pnls)
+            lines.append(f"Legs: {legs}")
+        if o.margin_pct is not None:
+            lines.append(f"On margin: {fmt_signed(o.margin_pct, '%', 1)}")
+        if o.held_s is not None:
+            lines.append(f"Held: {fmt_duration(o.held_s)}")
+    if event.signal_id:
+        lines.append(f"Signal: <code>{escape(event.signal_id)}</code>")
     lines.append(disclaimer(dry_run))
     return truncate_html("\n".join(lines), TEXT_LIMIT)
 
@@ -345,6 +462,7 @@ def update_text(event: TradeEvent, *, dry_run: bool = True) -> str:
 
 
 def pulse_text(items: Sequence[PulseItem], as_of: datetime, *, dry_run: bool = True) -> str:
+    """Changes are over the last 24 h, the same window the picture draws and labels."""
     lines = [f"<b>📊 Market Pulse</b> — {escape(iso_z(as_of).replace('T', ' ').removesuffix(':00Z'))} UTC", ""]
     for item in items:
         change = "n/a" if item.change_24h_pct is None else fmt_signed(item.change_24h_pct, "%")
@@ -352,6 +470,8 @@ def pulse_text(items: Sequence[PulseItem], as_of: datetime, *, dry_run: bool = T
         lines.append(f"<b>{escape(_short_symbol(item.symbol))}</b> <code>{fmt_price(item.price)}</code> ({change} 24h)")
         lines.append(f"Funding {funding} · {escape(item.regime.replace('_', ' '))}")
         lines.append(f"↳ {escape(item.view)}")
+        if item.doing:
+            lines.append(f"↳ {escape(item.doing)}")
         lines.append("")
     if not items:
         lines.append("No market data this time.")
@@ -359,23 +479,51 @@ def pulse_text(items: Sequence[PulseItem], as_of: datetime, *, dry_run: bool = T
     return "\n".join(lines)
 
 
+def positions_line(positions: int, wins: int) -> str:
+    """One definition of a trade in every text: positions (legs summed), never "win rate 0 %" with none."""
+    if positions == 0:
+        return "Positions closed: none"
+    return f"Positions closed: {positions} ({wins} won, {positions - wins} lost) · win rate {wins / positions:.0%}"
+
+
 def daily_summary_text(summary: DailySummary, *, dry_run: bool = True) -> str:
     pnl_pct = summary.day_pnl / summary.day_start_equity * 100 if summary.day_start_equity > 0 else None
     pnl = f"{fmt_signed(summary.day_pnl)} USDT" + (f" ({fmt_signed(pnl_pct, '%')})" if pnl_pct is not None else "")
-    win_rate = "n/a" if summary.win_rate is None else f"{summary.win_rate:.0%}"
+    if summary.days == 1:
+        title, label = f"🗓 Daily summary — {summary.day.isoformat()}", "Day P&amp;L"
+    else:
+        last = summary.day + timedelta(days=summary.days - 1)
+        title, label = f"🗓 Weekly summary — {summary.day.isoformat()} to {last.isoformat()}", "Week P&amp;L"
     lines = [
-        f"<b>🗓 Daily summary — {summary.day.isoformat()}</b>",
+        f"<b>{title}</b>",
         f"Equity: <code>{summary.equity:,.2f}</code> USDT",
-        f"Day P&amp;L: <b>{pnl}</b>",
-        f"Closed trades: {summary.trades} · win rate {win_rate} · legs closed: {summary.legs}",
+        f"{label}: <b>{pnl}</b> after costs",
+        positions_line(summary.trades, summary.wins)
+        + (f" · legs closed: {summary.legs}" if summary.legs > summary.trades else ""),
         f"Open positions: {len(summary.open_positions)}",
     ]
     for pos in summary.open_positions:
         lines.append(
-            f"• {escape(_short_symbol(pos.symbol))} {pos.side} {fmt_qty(pos.qty)} @ {fmt_price(pos.entry_price)}"
+            f"• {escape(_short_symbol(pos.symbol))} {pos.side} @ {fmt_price(pos.entry_price)}"
             f" · stop {fmt_price(pos.stop_loss)}"
         )
     lines.append(disclaimer(dry_run))
+    return "\n".join(lines)
+
+
+def track_record_text(card: TrackRecordCard, *, dry_run: bool = True) -> str:
+    stamp = escape(iso_z(card.as_of).replace("T", " ").removesuffix(":00Z").removesuffix("Z"))
+    since = f" since {card.since:%Y-%m-%d}" if card.since is not None else ""
+    pnl = f"{fmt_signed(card.net_pnl)} USDT" + (f" ({fmt_signed(card.pnl_pct, '%')})" if card.pnl_pct is not None else "")
+    lines = [
+        f"<b>📌 Track record{since}</b>",
+        positions_line(card.positions, card.wins),
+        f"P&amp;L: <b>{pnl}</b> after costs",
+        f"Max drawdown: {card.max_drawdown_pct:.2f}%" if card.max_drawdown_pct is not None else "Max drawdown: n/a",
+        f"Equity: <code>{card.equity:,.2f}</code> USDT · open positions: {card.open_positions}",
+        f"Updated {stamp} UTC",
+        disclaimer(dry_run),
+    ]
     return "\n".join(lines)
 
 

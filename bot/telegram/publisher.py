@@ -43,7 +43,7 @@ from aiogram.exceptions import (
     TelegramNotFound,
     TelegramRetryAfter,
 )
-from aiogram.types import BufferedInputFile, FSInputFile, LinkPreviewOptions, ReplyParameters
+from aiogram.types import BufferedInputFile, FSInputFile, InputMediaPhoto, LinkPreviewOptions, ReplyParameters
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
@@ -108,6 +108,8 @@ class TelegramSender:
         self._bot = bot
 
     async def send(self, post: OutboxPost, part: PostPart, reply_to: int | None) -> int:
+        if post.kind == "record_edit" and reply_to is not None:
+            return await self._edit_record(post, part, reply_to)
         reply = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to is not None else None
         if part.image is not None or part.image_path is not None:
             photo = (
@@ -122,6 +124,8 @@ class TelegramSender:
                 parse_mode="HTML",
                 reply_parameters=reply,
             )
+            if post.kind == "record":
+                await self._pin(post, message.message_id)
         else:
             message = await self._bot.send_message(
                 chat_id=_chat(post.chat_id),
@@ -131,6 +135,35 @@ class TelegramSender:
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
         return message.message_id
+
+    async def _pin(self, post: OutboxPost, message_id: int) -> None:
+        # the post is delivered whether or not it can be pinned (the bot may lack the right): never re-send it
+        try:
+            await self._bot.pin_chat_message(chat_id=_chat(post.chat_id), message_id=message_id, disable_notification=True)
+        except AiogramError as error:
+            log.warning("could not pin the track record in %s: %s", post.chat_id, self.redact(str(error)))
+
+    async def _edit_record(self, post: OutboxPost, part: PostPart, message_id: int) -> int:
+        """The pinned track record, edited in place (picture and caption); an unchanged one is no error."""
+        if part.index > 0:
+            return message_id
+        try:
+            if part.image is not None or part.image_path is not None:
+                photo = (
+                    BufferedInputFile(part.image, filename=f"record-{post.id}.png")
+                    if part.image is not None
+                    else FSInputFile(str(part.image_path))
+                )
+                media = InputMediaPhoto(media=photo, caption=part.text or None, parse_mode="HTML")
+                await self._bot.edit_message_media(chat_id=_chat(post.chat_id), message_id=message_id, media=media)
+            else:
+                await self._bot.edit_message_caption(
+                    chat_id=_chat(post.chat_id), message_id=message_id, caption=part.text, parse_mode="HTML"
+                )
+        except TelegramBadRequest as error:
+            if "not modified" not in str(error).lower():
+                raise
+        return message_id
 
     def redact(self, text: str) -> str:
         token = self._bot.token
@@ -156,7 +189,11 @@ class ConsoleSender:
             await asyncio.to_thread(self._write_image, target, part)
             image_note = f"\n[dim]🖼  {target}[/dim]"
         title = f"#{message_id} {post.kind} → {post.chat_id}"
-        if reply_to is not None:
+        if post.kind == "record_edit" and reply_to is not None:
+            message_id, title = reply_to, f"#{reply_to} track record edited in place → {post.chat_id}"
+        elif post.kind == "record":
+            title += " (pinned)"
+        elif reply_to is not None:
             title += f" (reply to #{reply_to})"
         plain = html.unescape(_TAGS.sub("", part.text))
         self._console.print(Panel(escape(plain) + image_note, title=title, title_align="left"))
@@ -329,7 +366,7 @@ class Publisher:
         return self._sender.redact(f"{type(error).__name__}: {error}")[:1000]
 
     async def _report_failure(self, post: OutboxPost, error: str) -> None:
-        if self._on_failure is None or post.kind == "alert":
+        if self._on_failure is None or post.kind in ("alert", "notice"):
             return
         try:
             await self._on_failure(f"A {post.kind} post ({post.dedupe_key}) could not be posted: {error}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
 
@@ -17,31 +17,57 @@ from core.models import AuditEntry, Position, RuntimeState, TradeEvent, iso_z
 from core.protocols import CycleRecord
 
 if TYPE_CHECKING:
-    from core.services.control import Confirmation, StatsReport, StatusReport
+    from core.services.control import Confirmation, PositionView, StatsReport, StatusReport
 
 PUBLIC_COMMANDS: tuple[tuple[str, str], ...] = (
     ("start", "what this bot is"),
     ("help", "the commands"),
-    ("chart", "SYM [tf] — a price chart"),
-    ("stats", "[7d|30d|all] — track record"),
-    ("why", "ID — the reasoning behind a signal"),
+    ("chart", "SYM [tf] — a price chart, e.g. /chart BTC/USDT:USDT 4h"),
+    ("stats", "[7d|30d|all] — the track record with an equity chart"),
+    ("why", "ID — the reasoning and risk checks behind a signal"),
 )
-ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
-    ("status", "state, equity, positions, guard counts"),
-    ("pause", "[reason] — stop new entries"),
-    ("resume", "allow new entries again"),
-    ("leverage", "[N] — show or set the leverage cap"),
-    ("symbols", "[add|remove SYM…] — show or edit symbols"),
-    ("dryrun", "[on|off] — paper trading on, or go live (confirmed)"),
-    ("positions", "open positions"),
-    ("close", "SYM — close one position"),
-    ("closeall", "close every position (confirmed)"),
-    ("cycle", "run a trading cycle now"),
-    ("pulse", "post a Market Pulse now"),
-    ("risk", "the risk limits"),
-    ("audit", "[N] — recent changes"),
-    ("leaderboard", "strategy versions ranked by Sharpe"),
+# /help groups the admin commands by what they are for; the flat list feeds Telegram's command menu
+ADMIN_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("Trading", (
+        ("status", "state, equity, positions and guard counts"),
+        ("positions", "open positions"),
+        ("count", "how many positions are open, of the maximum"),
+        ("pause", "[reason] — no new entries; open positions stay managed"),
+        ("stopentry", "the same as /pause, by freqtrade's name"),
+        ("resume", "allow new entries again"),
+        ("open", "SYM long|short [risk%] — a manual trade through the guard (asks to confirm)"),
+        ("close", "SYM — close one position at market"),
+        ("closeall", "close every position (asks to confirm)"),
+        ("cycle", "run a trading cycle now"),
+        ("pulse", "post a Market Pulse now"),
+    )),
+    ("Results", (
+        ("balance", "equity, free margin and margin in use"),
+        ("profit", "[days] — P&L, win rate and profit factor"),
+        ("performance", "P&L per symbol"),
+        ("daily", "[n] — P&L of the last n days"),
+        ("weekly", "[n] — P&L of the last n weeks"),
+        ("monthly", "[n] — P&L of the last n months"),
+        ("trades", "[n] — the last closed positions"),
+        ("leaderboard", "strategy versions ranked by Sharpe"),
+    )),
+    ("Settings", (
+        ("risk", "the risk limits"),
+        ("set", "KEY VALUE — risk, min_confidence, max_positions, min_reward_risk; leverage SYM N|off"),
+        ("leverage", "[N] — show or set the leverage cap"),
+        ("symbols", "[add|remove SYM…] — show or edit the symbols"),
+        ("dryrun", "[on|off] — paper trading, or go live (asks to confirm)"),
+    )),
+    ("The bot", (
+        ("health", "is it running: last cycle, scheduler, outbox"),
+        ("version", "the version running"),
+        ("logs", "[n] — the last log lines"),
+        ("show_config", "the settings, secrets masked"),
+        ("reload_config", "re-read the settings; risk limits and chart theme apply now"),
+        ("audit", "[N] — recent changes: who, when, old → new"),
+    )),
 )
+ADMIN_COMMANDS: tuple[tuple[str, str], ...] = tuple(item for _, items in ADMIN_GROUPS for item in items)
 ADMIN_COMMAND_NAMES = tuple(name for name, _ in ADMIN_COMMANDS)
 PUBLIC_COMMAND_NAMES = tuple(name for name, _ in PUBLIC_COMMANDS)
 
@@ -74,20 +100,27 @@ def state_lines(state: RuntimeState) -> list[str]:
     ]
 
 
+def _help_line(name: str, text: str) -> str:
+    """`/chart SYM [tf] — a price chart`: the arguments beside the command, then what it does."""
+    args, _, what = text.partition(" — ")
+    return f"/{name} {escape(args)} — {escape(what)}" if what else f"/{name} — {escape(text)}"
+
+
 def help_text(is_admin: bool) -> str:
     lines = ["<b>Commands</b>"]
-    lines += [f"/{name} — {escape(text)}" for name, text in PUBLIC_COMMANDS]
+    lines += [_help_line(name, text) for name, text in PUBLIC_COMMANDS]
     if is_admin:
-        lines.append("")
-        lines.append("<b>Admin</b>")
-        lines += [f"/{name} — {escape(text)}" for name, text in ADMIN_COMMANDS]
+        for title, items in ADMIN_GROUPS:
+            lines.append("")
+            lines.append(f"<b>{escape(title)}</b>")
+            lines += [_help_line(name, text) for name, text in items]
     return "\n".join(lines)
 
 
 def start_text(is_admin: bool) -> str:
     return (
         "👋 <b>AI Trader</b> posts crypto perpetual-futures signals to its channel: entries with a chart, "
-        "exits as replies, a Market Pulse and a daily summary.\n"
+        "exits as replies, a Market Pulse, daily and weekly summaries and a pinned track record.\n"
         "Not financial advice.\n\n" + help_text(is_admin)
     )
 
@@ -148,17 +181,39 @@ def confirmation_prompt(confirmation: Confirmation) -> str:
     what = {
         "live": "switch OFF dry-run: real orders will go to the exchange",
         "closeall": "close EVERY open position at market",
-    }[confirmation.action]
+    }.get(confirmation.action, confirmation.detail or confirmation.action)
     return (
         f"⚠️ Confirm: {escape(what)}.\n"
         f"Only you can press the button; it expires at {iso_z(confirmation.expires_at)}."
     )
 
 
-def positions_text(positions: Sequence[Position]) -> str:
-    if not positions:
+def positions_text(views: Sequence[PositionView]) -> str:
+    """Each open position: side, entry, the last price and unrealised P&L (USDT and R), age, stop,
+    targets, leverage and liquidation, and the signal id for /why."""
+    if not views:
         return "No open positions."
-    return "<b>Open positions</b>\n" + "\n".join(position_line(p) for p in positions)
+    lines = ["<b>Open positions</b>"]
+    for v in views:
+        p = v.position
+        targets = ", ".join(_price(t) for t in p.take_profit) or "—"
+        lines.append(f"<b>{escape(p.symbol)}</b> {p.side.upper()} ×{p.leverage} · opened {_age(v.age_s)} ago")
+        if v.mark is not None and v.unrealised is not None:
+            r = f" · {v.r_multiple:+.2f}R" if v.r_multiple is not None else ""
+            lines.append(f"  entry {_price(p.entry_price)} → now {_price(v.mark)}: {v.unrealised:+,.2f} USDT{r}")
+        else:
+            lines.append(f"  entry {_price(p.entry_price)} (no current price)")
+        lines.append(f"  stop {_price(p.stop_loss)} · targets {targets} · liq {_price(p.liquidation_price)}")
+        if p.signal_id:
+            lines.append(f"  signal <code>{escape(p.signal_id)}</code>")
+    return "\n".join(lines)
+
+
+def _age(seconds: float) -> str:
+    minutes = max(0, int(seconds // 60))
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    return f"{days} d {hours} h" if days else (f"{hours} h {mins} min" if hours else f"{mins} min")
 
 
 def events_text(title: str, events: Sequence[TradeEvent]) -> str:
@@ -172,8 +227,34 @@ def events_text(title: str, events: Sequence[TradeEvent]) -> str:
     return "\n".join(lines)
 
 
+ACTION_WORDS = {"long": "a long", "short": "a short", "hold": "no trade", "close": "close", "paused": "paused",
+                "skipped": "already decided this hour", "error": "failed"}
+
+
 def cycle_text(summary: object) -> str:
-    """A CycleSummary rendered from its fields (kept generic so the cycle may grow fields freely)."""
+    """A cycle in words: per symbol what was decided and what became of it. Anything that is not a
+    CycleSummary is rendered from its fields."""
+    decisions = getattr(summary, "decisions", None)
+    if isinstance(decisions, dict):
+        as_of = getattr(summary, "as_of", None)
+        when = f" as of {as_of.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if isinstance(as_of, datetime) else ""
+        lines = [f"✅ Cycle done{when} in {getattr(summary, 'duration_ms', 0.0):,.0f} ms"]
+        approved = set(getattr(summary, "approved", ()))
+        rejected: dict[str, str] = getattr(summary, "rejected", {})
+        errors: dict[str, str] = getattr(summary, "errors", {})
+        for symbol, action in decisions.items():
+            words = ACTION_WORDS.get(action, action)
+            if symbol in approved:
+                words += " → approved, order sent (fills at the next open on paper)"
+            elif symbol in rejected and action in ("long", "short"):
+                words += f" → refused by the risk guard ({rejected[symbol]})"
+            elif symbol in errors:
+                words += f": {errors[symbol][:160]}"
+            lines.append(f"• {escape(symbol.split(':')[0])}: {escape(words)}")
+        events = getattr(summary, "events", ())
+        if events:
+            lines.append(f"Broker events: {len(events)} (fills, exits, stop moves), posted to the channel")
+        return "\n".join(lines)
     lines = ["✅ Cycle done"]
     if dataclasses.is_dataclass(summary) and not isinstance(summary, type):
         for field in dataclasses.fields(summary):
@@ -215,6 +296,8 @@ def risk_text(limits: RiskLimits, state: RuntimeState) -> str:
             f"Daily loss breaker: −{limits.daily_loss_limit_pct:g}%; drawdown kill-switch: −{limits.max_drawdown_pct:g}%",
             f"Cooldown after a stop: {limits.cooldown_after_stop_h:g} h; stale exit: {limits.stale_exit_h:g} h",
             f"Correlation groups: {escape(groups)}",
+            "Per-symbol leverage caps: "
+            + (escape(", ".join(f"{s} {c}x" for s, c in limits.symbol_leverage)) or "none (/set leverage SYM N)"),
         ]
     )
 
@@ -225,7 +308,8 @@ def audit_text(entries: Sequence[AuditEntry]) -> str:
     lines = ["<b>Audit</b> (newest first)"]
     for e in entries:
         change = f"{e.old} → {e.new}" if (e.old or e.new) else ""
-        lines.append(f"{iso_z(e.at)} {escape(e.actor)} {escape(e.action)} {escape(change)}".rstrip())
+        when = e.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        lines.append(f"{when} · {escape(e.actor)} · {escape(e.action.replace('_', ' '))} {escape(change)}".rstrip())
     return "\n".join(lines)
 
 

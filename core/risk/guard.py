@@ -297,8 +297,9 @@ class RiskGuard:
             )
         checks.append("reward_risk")
 
+        symbol_cap = dict(lim.symbol_leverage).get(symbol, HARD_MAX_LEVERAGE)
         leverage = int(min(asked_leverage, ctx.state.max_leverage, lim.hard_max_leverage, HARD_MAX_LEVERAGE,
-                           volatility_leverage_cap(price, atr)))
+                           volatility_leverage_cap(price, atr), symbol_cap))
         leverage = max(1, leverage)
         checks.append(f"leverage_{leverage}x")
         liq = liquidation_price(sign, price, 1.0, leverage, self.costs.maintenance_margin_rate)

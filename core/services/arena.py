@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from core.decide.engines import ENGINE_KINDS
 from core.errors import UserInputError
 from core.execution.paper_book import MemoryBookStore
 from core.execution.paper_broker import PaperBroker
@@ -40,8 +41,8 @@ def parse_arena(text: str) -> tuple[str, ...]:
     names = tuple(part.strip() for part in text.split(",") if part.strip())
     for name in names:
         kind, colon, model = name.partition(":")
-        if not ((kind in ("rules", "ensemble", "llm") and not colon) or (kind == "llm" and model.strip())):
-            raise UserInputError(f"ARENA: {name!r} is not rules, llm, ensemble or llm:MODEL")
+        if not ((kind in ENGINE_KINDS and not colon) or (kind == "llm" and model.strip())):
+            raise UserInputError(f"ARENA: {name!r} is not one of {', '.join(ENGINE_KINDS)} or llm:MODEL")
     if len(set(names)) != len(names):
         raise UserInputError(f"ARENA: a contestant is listed twice in {text!r}")
     return names

@@ -16,7 +16,9 @@ from datetime import UTC, date, datetime
 
 from core.models import (
     AccountView,
+    Action,
     AuditEntry,
+    Decision,
     DecisionRecord,
     GuardVerdict,
     OrderIntent,
@@ -36,7 +38,7 @@ from core.protocols import (
     SnapshotSource,
     StateStore,
 )
-from core.risk.guard import Reason, ReviewContext, RiskGuard, data_problem
+from core.risk.guard import Reason, ReviewContext, RiskGuard, atr_stop, data_problem
 from core.services.state_change import DATA_WARNING_KEY, LAST_CYCLE_KEY, change_state
 
 log = logging.getLogger(__name__)
@@ -348,3 +350,39 @@ class TradingCycle:
             await self._notifier.alert(text)
         except Exception as error:
             log.warning("alert failed: %s", error)
+
+    async def open_manual(
+        self, symbol: str, side: str, as_of: datetime, *, actor: str, risk_pct: float | None = None
+    ) -> tuple[GuardVerdict, list[TradeEvent]]:
+        """An admin's manual trade (`/open`, freqtrade's /forcelong): the ATR stop the guard would give a
+        signal without one, targets at 2R and 3R, sized by `risk_pct` (else the limit), and then the very
+        same review, record, execution and announcement as any signal — marked manual in its reasoning and
+        signal id. A refusal is returned, never forced through."""
+        sign = 1 if side == "long" else -1
+        snapshot = await self._snapshots.snapshot(symbol, as_of)
+        base = snapshot.timeframes.get("1h") or next(iter(snapshot.timeframes.values()), None)
+        stop = atr_stop(sign, snapshot.price, base.atr_14 if base is not None else None, self._guard.limits)
+        risk = abs(snapshot.price - stop)
+        targets = (snapshot.price + sign * 2 * risk, snapshot.price + sign * 3 * risk)
+        decision = Decision(Action(side), 1.0, stop, targets, self._guard.limits.hard_max_leverage,
+                            invalidation=f"a close beyond the stop {stop:.6g}",
+                            reasoning=f"Manual {side} by {actor}: stop from ATR, targets at 2R and 3R.")
+        record = DecisionRecord("ok", "manual", actor, 1, decision)
+        stamp = as_of.astimezone(UTC).strftime("%Y-%m-%dT%H%M%S")
+        cycle_id = f"manual-{stamp}"
+        signal_id = f"{stamp}-{symbol.split(':', 1)[0].replace('/', '')}-manual"
+        state = await self._state.load_state(self._defaults)
+        account = await self._broker.account()
+        limits = self._guard.limits
+        if risk_pct is not None:
+            self._guard.limits = replace(limits, risk_per_trade_pct=risk_pct)
+        try:
+            verdict = self._guard.review(decision, account, snapshot, ReviewContext(state, as_of, cycle_id, signal_id))
+        finally:
+            self._guard.limits = limits
+        await self._log.record_cycle(CycleRecord(cycle_id, symbol, as_of, snapshot, record, verdict, signal_id))
+        if not verdict.approved or verdict.intent is None:
+            return verdict, []
+        events = await self._broker.execute(verdict.intent)
+        await self._announce(events)
+        return verdict, events

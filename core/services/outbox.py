@@ -12,7 +12,12 @@ from typing import Literal, Protocol, get_args
 
 from core.models import DomainError, require_utc
 
-PostKind = Literal["entry", "exit", "update", "pulse", "daily", "alert", "chart", "stats"]
+# "record": the pinned track record (sent, then pinned); "record_edit": a new version of it, edited in place
+# into the message of the post named by `reply_to_key`
+PostKind = Literal[
+    "entry", "exit", "update", "pulse", "daily", "alert", "chart", "stats", "weekly", "record", "record_edit",
+    "notice",  # to the admins, not a warning: the bot started or stopped
+]
 PostStatus = Literal["pending", "sent", "failed"]
 POST_KINDS: tuple[str, ...] = get_args(PostKind)
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from core.models import DomainError, Position
 
@@ -17,6 +17,7 @@ class PulseItem:
     funding_rate: float | None
     regime: str
     view: str  # the engine's one-line view
+    doing: str = ""  # what the bot did about it this hour (entered, refused by the guard and why)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +33,29 @@ class DailySummary:
     open_positions: tuple[Position, ...] = ()
     day_start_equity: float = 0.0
     legs: int = 0  # legs (partial exits included) closed that day; `trades` counts positions
+    days: int = 1  # 7: the weekly summary, `day` being its Monday
 
     def __post_init__(self) -> None:
         if not (0 <= self.wins <= self.trades):
             raise DomainError(f"wins must be within [0, trades={self.trades}], got {self.wins}")
+        if self.days < 1:
+            raise DomainError(f"days must be at least 1, got {self.days}")
 
     @property
     def win_rate(self) -> float | None:
         return self.wins / self.trades if self.trades else None
+
+
+@dataclass(frozen=True, slots=True)
+class TrackRecordCard:
+    """The channel's pinned, edited-in-place ledger: positions closed since the first, P&L, max drawdown."""
+
+    since: datetime | None
+    as_of: datetime
+    positions: int
+    wins: int
+    net_pnl: float
+    pnl_pct: float | None
+    max_drawdown_pct: float | None
+    equity: float
+    open_positions: int = 0

@@ -177,3 +177,60 @@ async def test_fills_booked_but_never_announced_are_posted_at_start_and_nothing_
         assert len(await app.outbox.posts()) == before
     finally:
         await app.stop()
+
+
+async def test_pulse_daily_and_track_record_through_the_wired_app(tmp_path: Path) -> None:
+    """The pulse shows this hour's cycle decision (read from the decision log the App wires), the daily job
+    posts the day's summary and the pinned track record follows the positions that closed."""
+    app, clock = demo_app(tmp_path)
+    await app.start()
+    try:
+        for _ in range(30):
+            await app.tick(clock.advance(timedelta(hours=1)))
+            if clock.now().hour == 0:
+                await app.daily_now()
+        assert await app.pulse_now()
+        await app.publisher.wait_idle()
+        pulse = (await app.outbox.posts("pulse"))[-1]
+        assert "↳ rules:" in pulse.text and pulse.image is not None
+        assert [p.dedupe_key for p in await app.outbox.posts("daily")] == [f"daily:{DEFAULT_START.date()}"]
+        assert await app.history.closed_trades(), "the window has a TP1 at 23:00"
+        assert await app.outbox.get("record:pinned") is not None
+    finally:
+        await app.stop()
+
+
+async def test_admins_hear_when_the_bot_starts_and_stops(tmp_path: Path) -> None:
+    app, _clock = demo_app(tmp_path)
+    await app.start()
+    db = tmp_path / "app.sqlite"
+    await app.stop()
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        texts = [t for (t,) in conn.execute("SELECT text FROM outbox WHERE kind = 'notice' AND chat_id = '1001'")]
+    assert any(t.startswith("🟢 AI Trader") and "started: dry-run (paper trading), engine rules" in t
+               and "BTC/USDT:USDT, ETH/USDT:USDT" in t for t in texts), texts
+    assert any(t.startswith("🔴 AI Trader stopped (dry-run") for t in texts), texts
+
+
+async def test_reload_config_applies_risk_limits_and_keeps_those_set_from_chat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, _clock = demo_app(tmp_path)
+    await app.build()
+    try:
+        lowered = round((await app.control.risk()).risk_per_trade_pct / 2, 2)  # lowering: no confirmation
+        await app.control.set_risk("tg:1001", "risk", str(lowered))  # set from chat: stays over the settings
+        monkeypatch.setenv("MIN_REWARD_RISK", "2.0")
+        monkeypatch.setenv("RISK_PER_TRADE_PCT", "2.5")
+        monkeypatch.setenv("CYCLE_CRON", "30 * * * *")
+        text = await app.reload_config("tg:1001")
+        assert "min_reward_risk" in text and "→ 2.0" in text and "CYCLE_CRON" in text.split("next restart:")[1]
+        assert app.guard.limits.min_reward_risk == 2.0 and app.guard.limits.risk_per_trade_pct == lowered
+        assert (await app.control.audit())[0].action == "reload_config"
+        monkeypatch.setenv("MAX_LEVERAGE", "abc")
+        assert "Not reloaded, the settings are invalid" in await app.reload_config("tg:1001")
+        assert app.guard.limits.min_reward_risk == 2.0
+    finally:
+        await app.stop()

@@ -93,6 +93,7 @@ async def test_check_live_with_refused_keys_exits_1(
     assert code == 1 and "✗ live trading: impossible" in out and "refused" in out
 
 
+@pytest.mark.slow  # ~8 s measured (the second check runs against a refused LLM endpoint)
 async def test_check_never_prints_a_secret_embedded_in_a_url(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -41,3 +41,16 @@ def test_python_dash_m_bot_is_the_same_command() -> None:
     assert result.returncode == 0
     for command in ("run", "demo", "snapshot", "decide", "replay", "download", "check"):
         assert command in result.stdout
+
+
+def test_version_and_help_texts_a_lone_clone_can_follow() -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app as cli_app
+
+    runner = CliRunner()
+    done = runner.invoke(cli_app, ["--version"])
+    assert done.exit_code == 0 and done.output.startswith("aitrader ")
+    for command in ("demo", "snapshot", "decide", "replay", "download"):
+        shown = runner.invoke(cli_app, [command, "--help"]).output
+        assert "DESIGN" not in shown, f"{command} --help cites DESIGN, which a lone clone does not have"

@@ -78,15 +78,24 @@ def test_sample_snapshot_works_without_shared_data() -> None:
         (("--symbol", "BTC/USDT:USDT", "--at", "2020-01-01T00:00:00Z"),
          "error: --at: 2020-01-01T00:00:00Z is before the data of BTC/USDT:USDT (its first bar closes "
          "2024-01-15T01:00:00Z)"),
+        (("--symbol", "BTC/USDT:USDT", "--at", "2030-01-01T00:00:00Z"),  # was a snapshot of days-old bars
+         "error: --at: 2030-01-01T00:00:00Z is after the data of BTC/USDT:USDT (its last bar closes "
+         "{end}); use a time up to {limit}"),
         (("--symbol", "BTC/USDT:USDT", "--at", "next tuesday"),
          "error: --at: cannot parse 'next tuesday' as an ISO-8601 time (e.g. 2024-03-01T12:00:00Z)"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(args: tuple[str, ...], message: str) -> None:
+    from datetime import timedelta
+
+    from core.market.offline import OfflineMarketData
+    from core.models import iso_z
+
     data = str(sample_data_dir())
+    end = OfflineMarketData(sample_data_dir()).data_end("BTC/USDT:USDT")
     result = run("--data", data, *args)
     assert result.exit_code == 2
-    assert result.stderr.strip() == message.format(data=data)
+    assert result.stderr.strip() == message.format(data=data, end=iso_z(end), limit=iso_z(end + timedelta(days=1)))
     assert "Traceback" not in result.output and result.stdout == ""
 
 

@@ -129,6 +129,7 @@ async def test_read_only_database_is_refused_naming_the_variable(tmp_path: Path,
     assert code != 0 and "DATABASE_PATH" in error_line(lines)
 
 
+@pytest.mark.slow  # ~5 s measured
 async def test_revoked_token_at_start_exits_1_with_a_clear_line(tmp_path: Path, api: FakeBotApi) -> None:
     api.mode = "revoked"
     code, lines = await run_bot(tmp_path, api)
@@ -144,6 +145,7 @@ async def test_a_token_of_no_bot_exits_1_with_a_clear_line(tmp_path: Path, api: 
     assert code == 1 and "TELEGRAM_BOT_TOKEN: no bot with this token" in error_line(lines)
 
 
+@pytest.mark.slow  # ~5 s measured
 async def test_token_revoked_while_running_stops_the_bot(tmp_path: Path, api: FakeBotApi) -> None:
     """getUpdates answering 401 used to be retried for ever by aiogram's polling: a zombie."""
     api.revoke_after_updates = 2
@@ -153,6 +155,7 @@ async def test_token_revoked_while_running_stops_the_bot(tmp_path: Path, api: Fa
     assert api.calls.count("getUpdates") >= 3  # it really was running first
 
 
+@pytest.mark.slow  # ~7 s measured: the bot retries a Bot API that is down
 async def test_telegram_down_is_retried_then_reported(tmp_path: Path, api: FakeBotApi) -> None:
     """A transient failure (HTTP 500) is retried before giving up with a line naming the server."""
     api.mode = "down"

@@ -93,6 +93,7 @@ def test_a_3x3_grid_over_2_windows_on_local_processes(env: Path) -> None:
     assert len({c["version"] for c in cells_by_key(out).values()}) == 9  # 9 settings × 2 windows
 
 
+@pytest.mark.slow  # SIGKILL and a resumed sweep
 def test_a_killed_sweep_resumes_with_only_the_missing_cells(env: Path) -> None:
     out = env / "sweep"
     argv = [sys.executable, "-m", "bot", "sweep", "--data", str(DATA), "--symbols", ",".join(SYMBOLS),
@@ -126,6 +127,7 @@ def test_a_killed_sweep_resumes_with_only_the_missing_cells(env: Path) -> None:
     assert code == 0 and "all 18 cells finished earlier" in log
 
 
+@pytest.mark.slow  # starts a Dask cluster
 def test_the_same_sweep_on_a_dask_local_cluster_gives_the_same_cells(env: Path) -> None:
     distributed = pytest.importorskip("distributed", reason="Dask distributed is the test extra's cluster engine")
     local = env / "local"
@@ -214,6 +216,23 @@ def test_an_llm_sweep_asks_the_model_once_per_decision_and_keeps_no_secret(
         assert "sk-sweep-test" not in path.read_text(), path
 
 
+def test_walk_forward_cells_are_ranked_and_recorded_out_of_sample(env: Path) -> None:
+    out = env / "wf"
+    code, log = sweep(out, grid=parse_grid(["MIN_CONFIDENCE=0.6,0.7"]), windows=1, folds=2, workers=1)
+    assert code == 0, log
+    cells = list(cells_by_key(out).values())
+    assert len(cells) == 2 and all(c["identity"]["folds"] == 2 for c in cells)
+    for cell in cells:  # the cell's metrics are the stitched out-of-sample parts, nothing of the training parts
+        wf = cell["walk_forward"]
+        assert wf["scheme"] == "anchored" and len(wf["folds"]) == 2
+        assert cell["metrics"]["sharpe"] == wf["oos"]["sharpe"]
+        assert cell["start"] == wf["folds"][0]["test"][0]
+    summary = json.loads((out / "sweep.json").read_text())
+    assert summary["best"]["ranked_by"] == "oos_sharpe"
+    board = asyncio.run(ranked_results(CycleFactory.from_environment()))
+    assert {r.oos for r in board if r.source == "sweep"} == {True}
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -222,6 +241,7 @@ def test_an_llm_sweep_asks_the_model_once_per_decision_and_keeps_no_secret(
         (["--engine", "magic"], "--engine"),
         (["--grid", "min_confidence"], "KEY=V1,V2"),
         (["--windows", "0"], "--windows"),
+        (["--folds", "1"], "--folds"),
         (["--workers", "0"], "--workers"),
         (["--symbols", "NOPE/USDT:USDT"], "no data for NOPE/USDT:USDT"),
         (["--cluster", "tcp://127.0.0.1:9"], "cannot reach a Dask scheduler"),

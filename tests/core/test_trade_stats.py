@@ -141,7 +141,7 @@ async def test_daily_post_counts_positions_finished_that_day() -> None:
     assert (summary.trades, summary.wins, summary.legs) == (1, 1, 2)
     assert summary.win_rate == 1.0
     assert summary.day_pnl == pytest.approx(29.6)  # what today's legs realised
-    assert "Closed trades: 1 · win rate 100% · legs closed: 2" in daily_summary_text(summary)
+    assert "Positions closed: 1 (1 won, 0 lost) · win rate 100% · legs closed: 2" in daily_summary_text(summary)
 
 
 async def test_the_three_places_agree() -> None:

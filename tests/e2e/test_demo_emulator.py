@@ -127,9 +127,9 @@ def is_entry(caption: str) -> bool:
 # ---- running the demo ----------------------------------------------------------------------------
 
 
-def demo_cmd(tmp: Path, bars: int) -> list[str]:
+def demo_cmd(tmp: Path, bars: int, speed: float = 0.05) -> list[str]:
     return [
-        sys.executable, "-m", "bot", "demo", "--data", str(DATA.resolve()), "--speed", "0.05",
+        sys.executable, "-m", "bot", "demo", "--data", str(DATA.resolve()), "--speed", str(speed),
         "--bars", str(bars), "--out", str(tmp / "out"), "--database", str(tmp / "demo.sqlite"),
     ]
 
@@ -256,3 +256,97 @@ def test_sigkill_and_restart_keep_runtime_state_and_repeat_no_post(emulator: str
     )
     new_entries = [c for c in after[len(before):] if is_entry(c["body"].get("caption", ""))]
     assert new_entries == [], "paused: no new entries after the restart"
+
+
+# ---- every announced position gets its closing reply (issue #16) ----------------------------------
+
+
+def admin_texts(base: str) -> list[dict[str, Any]]:
+    return [c for c in calls(base) if str(c["body"].get("chat_id")) == str(ADMIN_ID)]
+
+
+def press_button(base: str, data: str) -> None:
+    body = {
+        "botToken": TOKEN,
+        "from": {"id": ADMIN_ID, "is_bot": False, "first_name": "Admin"},
+        "data": data,
+        "message": {"message_id": 1, "date": int(time.time()),
+                    "chat": {"id": ADMIN_ID, "type": "private", "first_name": "Admin"}, "text": "confirm?"},
+    }
+    httpx.post(f"{base}/sendCallback", json=body, timeout=10).raise_for_status()
+
+
+def entry_symbol(caption: str) -> str:
+    return caption.split("</b>")[0].split()[-1] + ":USDT"  # "<b>🟢 LONG ETH/USDT</b>" → ETH/USDT:USDT
+
+
+def is_closing(text: str) -> bool:
+    """An exit reply that ends its position (the TP1 partial says "of this leg"; stop moves say no P&L)."""
+    return "P&amp;L" in text and "of this leg" not in text
+
+
+def _close_one_by_command(base: str, text: str, done: str, seen: int, timeout: float = 60) -> int:
+    """After a new entry post, send `text`; retry on later entries until its reply shows a close."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        entries = [c for c in channel_calls(base, "sendPhoto") if is_entry(c["body"].get("caption", ""))]
+        if len(entries) <= seen:
+            time.sleep(0.2)
+            continue
+        seen = len(entries)
+        before = len(admin_texts(base))
+        admin_command(base, text.format(symbol=entry_symbol(entries[-1]["body"]["caption"])))
+        wait_for(lambda b=before: len(admin_texts(base)) > b, 30, f"the reply to {text}")
+        if text == "/closeall":
+            markup = admin_texts(base)[-1]["body"].get("reply_markup")
+            markup = json.loads(markup) if isinstance(markup, str) else markup
+            press_button(base, markup["inline_keyboard"][0][0]["callback_data"])
+            wait_for(lambda b=before: any("position leg(s)" in c["body"].get("text", "") for c in admin_texts(base)[b:]),
+                     30, "the /closeall confirmation")
+        if any(done in c["body"].get("text", "") for c in admin_texts(base)[before:]):
+            return seen
+    pytest.fail(f"{text} never closed a position")
+
+
+def test_every_entry_gets_one_closing_reply_daily_summary_and_pinned_record(emulator: str, tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        demo_cmd(tmp_path, bars=2000, speed=0.25),
+        # the rules engine trades often: the test is about the replies, not about when an engine enters
+        cwd=tmp_path, env={**demo_env(emulator), "ENGINE": "rules"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        seen = _close_one_by_command(emulator, "/close {symbol}", "✅ Closed", 0)
+        _close_one_by_command(emulator, "/closeall", "closed 1 position", seen)
+        wait_for(lambda: any("Daily summary" in c["body"].get("caption", "")
+                             for c in channel_calls(emulator, "sendPhoto")), 60, "a daily summary")
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: what is still open is closed and replied to
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Demo interrupted after" in out and "Positions closed:" in out
+
+    bot_messages = {int(h["messageId"]): h["message"] for h in history(emulator) if "messageId" in h and "message" in h}
+    entries = {mid for mid, m in bot_messages.items()
+               if str(m.get("chat_id")) == CHANNEL and m.get("photo") and is_entry(m.get("caption", ""))}
+    closing: dict[int, list[str]] = {mid: [] for mid in entries}
+    for c in channel_calls(emulator, "sendMessage"):
+        if c["fault"] is None and c["body"].get("reply_parameters") and is_closing(c["body"]["text"]):
+            closing.setdefault(int(c["body"]["reply_parameters"]["message_id"]), []).append(c["body"]["text"])
+    assert len(entries) >= 2
+    assert {mid: len(texts) for mid, texts in closing.items()} == dict.fromkeys(entries, 1), (
+        "every entry post has exactly one closing reply"
+    )
+    reasons = [t.split("</b>")[0] for texts in closing.values() for t in texts]
+    assert sum("Closed manually" in r for r in reasons) >= 2, reasons  # the /close and the /closeall
+
+    pins = channel_calls(emulator, "pinChatMessage")
+    assert len(pins) == 1, "the track record is pinned once"
+    record = next(c for c in channel_calls(emulator, "sendPhoto") if "Track record" in c["body"].get("caption", ""))
+    assert "Positions closed:" in record["body"]["caption"]
+    edits = channel_calls(emulator, "editMessageMedia")
+    assert edits, "the track record is edited in place as positions close"
+    assert all(int(e["body"]["message_id"]) == int(pins[0]["body"]["message_id"]) for e in edits)

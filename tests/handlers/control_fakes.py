@@ -76,7 +76,9 @@ class FakeMarketData:
         raise NotImplementedError
 
     async def ticker(self, symbol: str) -> Ticker:
-        raise NotImplementedError
+        if symbol != "BTC/USDT:USDT":
+            raise ConnectionError(f"no ticker for {symbol}")
+        return Ticker(symbol, 61_000.0, None, None, 1e9)
 
     async def symbols(self) -> Sequence[str]:
         return MARKETS
@@ -134,11 +136,13 @@ DEFAULTS = RuntimeState(paused=False, dry_run=True, max_leverage=5, symbols=("BT
 
 def build_control(
     *, broker: FakeBroker | None = None, clock: FixedClock | None = None, live_blocker: str | None = None,
-    log: FakeLog | None = None, cycle: FakeCycle | None = None, confirmation_clock: FixedClock | None = None,
+    log: FakeLog | None = None, cycle: FakeCycle | None = None, notifier: object | None = None,
+    confirmation_clock: FixedClock | None = None,
 ) -> ControlService:
     return ControlService(
         state_store=MemoryStateStore(), defaults=DEFAULTS, limits=RiskLimits(), broker=broker or FakeBroker(),
         market_data=FakeMarketData(), cycle=cycle, clock=clock or FixedClock(), decision_log=log or FakeLog(),
         history=FakeHistory(), guard=None,  # type: ignore[arg-type]  # the service only stores it
         live_allowed=lambda: live_blocker, confirmation_ttl_s=120, confirmation_clock=confirmation_clock,
+        notifier=notifier,  # type: ignore[arg-type]
     )

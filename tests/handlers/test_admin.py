@@ -155,7 +155,10 @@ async def test_going_live_refused_with_the_reason(harness: Harness) -> None:
 
 async def test_positions_close_and_closeall(harness: Harness) -> None:
     text = await send(harness, "/positions")
-    assert "BTC/USDT:USDT" in text and "long" in text
+    assert "<b>BTC/USDT:USDT</b> LONG ×3 · opened 0 min ago" in text
+    # 0.1 BTC from 60,000 to 61,000 with the stop 1,000 below the entry: +100 USDT, +1R
+    assert "entry 60,000.00 → now 61,000.00: +100.00 USDT · +1.00R" in text
+    assert "stop 59,000.00 · targets 62,000.00, 63,000.00" in text and "2024-03-01T12-BTC" in text
     text = await send(harness, "/close NOPE/USDT:USDT")
     assert "no open position" in text and len(harness.broker.open_positions) == 1
     text = await send(harness, "/close")
@@ -189,7 +192,7 @@ async def test_cycle_pulse_risk_audit(harness: Harness) -> None:
     assert "Risk per trade: 1.5%" in text and "Max leverage: 5 (hard cap 20)" in text
     await send(harness, "/leverage 3")
     text = await send(harness, "/audit")
-    assert "set_leverage" in text and "max_leverage=5 → max_leverage=3" in text
+    assert "2024-03-01 12:00 UTC · tg:1001 · set leverage max_leverage=5 → max_leverage=3" in text
     assert "count from 1 to 200" in await send(harness, "/audit lots")
     assert "count from 1 to 200" in await send(harness, "/audit ²")  # isdigit() but not int()-able
 
@@ -228,6 +231,22 @@ async def test_handler_failure_gets_a_polite_reply_and_an_alert(harness: Harness
     assert reply == POLITE_FAILURE
     assert len(harness.notifier.alerts) == 1 and "chart backend exploded" in harness.notifier.alerts[0]
     assert "Paused: no" in await send(harness, "/status")  # still answering
+
+
+def test_cycle_reads_in_words() -> None:
+    from datetime import UTC, datetime
+
+    from core.services.cycle import CycleSummary
+
+    summary = CycleSummary("2024-03-01T12", datetime(2024, 3, 1, 12, tzinfo=UTC),
+                           decisions={"BTC/USDT:USDT": "long", "ETH/USDT:USDT": "long", "SOL/USDT:USDT": "hold"},
+                           approved=["BTC/USDT:USDT"], rejected={"ETH/USDT:USDT": "correlated_exposure"},
+                           duration_ms=412.0)
+    text = fmt.cycle_text(summary)
+    assert "Cycle done as of 2024-03-01 12:00 UTC in 412 ms" in text
+    assert "• BTC/USDT: a long → approved, order sent" in text
+    assert "• ETH/USDT: a long → refused by the risk guard (correlated_exposure)" in text
+    assert "• SOL/USDT: no trade" in text and "decisions:" not in text
 
 
 async def test_cancel_ends_the_token_for_good(harness: Harness) -> None:

@@ -77,12 +77,35 @@ def test_one_line_view_and_change() -> None:
         1,
         Decision(Action.LONG, 0.66, 99.0, (105.0,), 3, "", "EMA stack bullish on 4h. RSI 61."),
     )
-    assert one_line_view(record) == "rules: long bias (66%) — EMA stack bullish on 4h"
+    assert one_line_view(record) == "rules: long bias, 66% confidence — EMA stack bullish on 4h"
     assert one_line_view(DecisionRecord("failed", "llm", "m", 2, None, "timeout")) == "llm: no view (failed)"
     index = pd.date_range("2024-03-01", periods=30, freq="1h", tz="UTC")
     frame = pd.DataFrame({"close": [100.0] * 6 + [110.0] * 24}, index=index)
     assert change_24h_pct(frame, AS_OF) == pytest.approx(10.0)
     assert change_24h_pct(frame.iloc[-10:], AS_OF) is None
+
+
+def test_no_trade_has_no_confidence_figure_and_a_refusal_names_the_guard() -> None:
+    from core.models import GuardVerdict
+    from core.protocols import CycleRecord
+    from jobs.pulse_job import what_the_bot_does
+
+    hold = DecisionRecord("ok", "rules", "rules-v1", 1, Decision(Action.HOLD, 0.98, None, (), 1, "", "score +0.98"))
+    assert one_line_view(hold) == "rules: no trade — score +0.98"  # was "no trade (98%)"
+    refused = GuardVerdict(False, None, "correlated_exposure", "ETH long with BTC long open")
+    entry = CycleRecord("c", "ETH/USDT:USDT", AS_OF, None, hold, refused, "s")
+    assert what_the_bot_does(entry) == "refused by the risk guard (correlated_exposure: ETH long with BTC long open)"
+    assert what_the_bot_does(None) == ""
+
+
+async def test_text_and_picture_use_one_24h_window(market: OfflineMarketData) -> None:
+    """The chart said BTC +0.32 % (48 bars) while the text said -6.66 % 24h: one window now."""
+    from jobs.pulse_job import window_closes
+
+    candles = await market.candles("BTC/USDT:USDT", "1h", until=AS_OF, limit=60)
+    window = window_closes(candles)
+    assert len(window) == 25 and window.index[-1] - window.index[0] == pd.Timedelta(hours=24)
+    assert (window.iloc[-1] / window.iloc[0] - 1) * 100 == pytest.approx(change_24h_pct(candles, AS_OF))
 
 
 async def test_pulse_never_presents_old_prices_as_now() -> None:

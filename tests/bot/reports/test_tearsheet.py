@@ -60,6 +60,27 @@ def test_a_run_without_a_single_trade_still_renders_every_chart(tmp_path: Path) 
     assert "<td>0</td>" in page  # the tables say zero positions rather than vanish
 
 
+def test_a_walk_forward_run_shows_each_fold_beside_the_stitched_result(tmp_path: Path) -> None:
+    steps = np.arange(0, 49 * 3_600_000, 3_600_000, dtype=np.int64) + 1_700_000_000_000 // 3_600_000 * 3_600_000
+    idle = flat(steps, 1000.0)
+    folds = [{"train": ["2023-01-01T00:00:00Z", "2023-02-01T00:00:00Z"], "test": ["2023-02-01T01:00:00Z", "2023-03-01T00:00:00Z"],
+              "params": {"entry_threshold": 0.45}, "metrics": {"total_return_pct": 12.5, "sharpe": 2.1,
+                                                              "max_drawdown_pct": 3.0, "positions": 9}},
+             {"train": ["2023-01-01T00:00:00Z", "2023-03-01T00:00:00Z"], "test": ["2023-03-01T01:00:00Z", "2023-04-01T00:00:00Z"],
+              "params": {"entry_threshold": 0.55}, "metrics": {"total_return_pct": -8.25, "sharpe": -1.4,
+                                                              "max_drawdown_pct": 9.0, "positions": 7}}]
+    result = ReplayResult(engine="rules", symbols=("BTC/USDT:USDT",), start=datetime.fromtimestamp(steps[0] / 1000, UTC),
+                          end=datetime.fromtimestamp(steps[-1] / 1000, UTC), initial_equity=1000.0, bar_seconds=3600,
+                          step_ms=steps, equity=idle.equity, exposure=idle.exposure, trades=(), baselines=(idle,),
+                          walk_forward={"scheme": "anchored", "folds": folds,
+                                        "oos": {"total_return_pct": 3.2, "sharpe": 0.4, "max_drawdown_pct": 9.5,
+                                                "positions": 16}})
+    page = render_tearsheet(result, build_report(result), tmp_path / "t.html").read_text()
+    assert "Walk-forward (anchored" in page
+    for text in ("entry_threshold=0.45", "entry_threshold=0.55", "12.50", "-8.25", "out-of-sample, stitched", "3.20"):
+        assert text in page, text
+
+
 def test_every_chart_renders_in_headless_chromium_offline(real_tearsheet: Path) -> None:
     if CHROMIUM is None:
         pytest.skip("Chromium is not installed (apt-get install -y chromium; ./dev test tries it)")

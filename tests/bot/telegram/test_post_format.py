@@ -1,5 +1,5 @@
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -104,7 +104,7 @@ def balanced(html: str) -> bool:
 def test_entry_caption_has_every_field_and_escapes() -> None:
     event, record = entry_event()
     snap = Snapshot("BTC/USDT:USDT", T0, 60_000.0, {}, 0.0001, Regime.TRENDING_UP)
-    caption = entry_caption(event, record, snap, dry_run=True)
+    caption = entry_caption(event, record, snap, dry_run=True, equity=8_000.0)
     for needle in (
         "LONG BTC/USDT",
         "Entry: <code>60,000.00",
@@ -118,9 +118,15 @@ def test_entry_caption_has_every_field_and_escapes() -> None:
         "c2024030112-BTC",
         "Not financial advice. Dry-run: paper trading.",
         "trending up",
+        "(market, 2024-03-01 12:00 UTC)",
+        "TP1: <code>61,800.00</code> (+3.00%) · reward/risk 1.5",
+        "TP2: <code>63,000.00</code> (+5.00%) · reward/risk 2.5",
+        "Risk: 1.50% of equity if the stop is hit",  # 0.1 × 1,200 = 120 USDT of 8,000
+        "Late entry: void if price reaches <code>58,800.00</code> or <code>61,800.00</code> first",
+        "Invalidation: 1h close below 59k",
     ):
         assert needle in caption
-    assert balanced(caption)
+    assert balanced(caption) and "Qty" not in caption
 
 
 def test_entry_caption_shortens_a_long_reason_to_fit_1024() -> None:
@@ -129,8 +135,8 @@ def test_entry_caption_shortens_a_long_reason_to_fit_1024() -> None:
     assert len(caption) <= CAPTION_LIMIT and balanced(caption)
     assert "<b>evil</b>" not in caption and "&lt;b&gt;evil" in caption
     assert caption.rstrip().endswith("<i>Not financial advice.</i>")
-    tight = entry_caption(event, record, None, limit=300)
-    assert len(tight) <= 300 and balanced(tight) and "c2024030112-BTC" in tight
+    tight = entry_caption(event, record, None, limit=420)  # the levels, R/R and risk lines are kept whole
+    assert len(tight) <= 420 and balanced(tight) and "c2024030112-BTC" in tight
 
 
 @pytest.mark.parametrize(
@@ -170,7 +176,8 @@ def test_pulse_and_daily_texts() -> None:
     assert "&lt;up&gt;" in text and "n/a" in text and "ranging" in text
     summary = DailySummary(date(2024, 3, 1), 10_150.0, 150.0, 4, 3, (position(),), 10_000.0)
     daily = daily_summary_text(summary, dry_run=False)
-    assert "10,150.00" in daily and "+150.00 USDT (+1.50%)" in daily and "win rate 75%" in daily
+    assert "10,150.00" in daily and "+150.00 USDT (+1.50%)" in daily
+    assert "Positions closed: 4 (3 won, 1 lost) · win rate 75%" in daily
     assert "Open positions: 1" in daily and "BTC/USDT long" in daily
     with pytest.raises(DomainError):
         DailySummary(date(2024, 3, 1), 1.0, 0.0, 1, 2)
@@ -205,18 +212,19 @@ def test_truncate_and_split_never_break_tags_or_lose_text(pieces: list[str], lim
 def test_only_the_tp1_partial_reports_what_remains() -> None:
     from dataclasses import replace
 
-    remaining = position(qty=0.05, stop_loss=60_000.0, targets_hit=1)
+    remaining = position(qty=0.05, stop_loss=60_000.0, targets_hit=1, initial_qty=0.1)
     tp1 = replace(exit_event("tp1", 61_800.0, 88.0), position=remaining)
     tp2 = replace(exit_event("tp2", 63_000.0, 148.0), position=position(qty=0.05, targets_hit=2))
-    assert "Remaining: 0.05" in exit_text(tp1) and "stop 60,000" in exit_text(tp1)
-    assert "Remaining" not in exit_text(tp2)
+    assert "50% of the position closed; the rest runs with the stop at <code>60,000.00" in exit_text(tp1)
+    assert "P&amp;L of this leg" in exit_text(tp1) and "Held:" not in exit_text(tp1)
+    assert "rest runs" not in exit_text(tp2) and "Held: 0 min" in exit_text(tp2)
 
 
 def test_figures_that_round_to_zero_or_are_not_numbers_read_cleanly() -> None:
     # a break-even stop after costs: cents either side of zero must never read "-0.00" or "nan"
     text = exit_text(exit_event("breakeven", 60_000.0, -0.001))
     assert "-0.00" not in text and "-0.0%" not in text and not re.search(r"\bnan\b", text, re.IGNORECASE)
-    assert "P&amp;L: <b>0.00</b>" in text and "R multiple: 0.00R" in text
+    assert "P&amp;L: <b>0.00</b> USDT after costs · 0.00R" in text and "➖" in text
     assert fmt_signed(-0.0, "%") == "0.00%" and fmt_signed(0.004) == "0.00"
     assert fmt_signed(-1.5) == "-1.50" and fmt_signed(1_234.5) == "+1,234.50"
     assert fmt_signed(float("nan"), "%") == "n/a" and fmt_signed(float("inf")) == "n/a"
@@ -237,7 +245,7 @@ def test_quantities_of_cheap_and_dear_coins_are_plain_numbers() -> None:
     assert fmt_qty(12_345_678.0) == "12,345,678" and fmt_qty(1_000_000.0) == "1,000,000"
     assert fmt_qty(0.00005) == "0.00005" and fmt_qty(0.05) == "0.05" and fmt_qty(1_500.5) == "1,500.5"
     text = exit_text(exit_event("stop", 58_800.0, -63.0, qty=12_345_678.0))
-    assert "Qty: 12,345,678" in text and "e+" not in text
+    assert "12,345,678" not in text and "Qty" not in text and "e+" not in text  # no bare quantities
 
 
 @pytest.mark.parametrize("html", ["<pre></pre><pre></pre>", "<pre><pre></pre></pre>"])
@@ -245,6 +253,31 @@ def test_a_line_of_tags_alone_longer_than_the_limit_sends_nothing(html: str) -> 
     """Found by the property test above: such a line was cut into chunks without text (Telegram refuses
     them) or left whole over the limit."""
     assert split_html(html, 20) == []
+
+
+def test_the_exit_that_ends_a_position_states_all_its_legs_duration_and_r() -> None:
+    from dataclasses import replace
+
+    from bot.telegram.post_format import closes_position, position_outcome
+
+    tp1 = exit_event("tp1", 61_800.0, 87.0)
+    stop = replace(exit_event("breakeven", 60_000.0, -3.0), time=T0 + timedelta(hours=28))
+    stop = replace(stop, trade=replace(stop.trade, exit_time=stop.time), position=position(qty=0.05, targets_hit=1,
+                   stop_loss=60_000.0, initial_qty=0.1))
+    assert closes_position(stop) and not closes_position(replace(tp1, position=position(qty=0.05)))
+    outcome = position_outcome(stop, [tp1.trade])
+    assert outcome.legs == 2 and outcome.net_pnl == pytest.approx(84.0)
+    assert outcome.r_multiple == pytest.approx(84.0 / (1_200.0 * 0.1))
+    text = exit_text(stop, outcome=outcome)
+    assert "P&amp;L (whole position): <b>+84.00</b> USDT after costs · +0.70R" in text
+    assert "Legs: TP1 +87.00, breakeven -3.00" in text and "✅" in text and "Held: 1 d 4 h" in text
+
+
+def test_no_positions_reads_none_never_a_zero_win_rate() -> None:
+    summary = DailySummary(date(2024, 3, 1), 10_000.0, 0.0, 0, 0, (), 10_000.0, days=7)
+    text = daily_summary_text(summary)
+    assert "Positions closed: none" in text and "win rate" not in text
+    assert "Weekly summary — 2024-03-01 to 2024-03-07" in text and "Week P&amp;L" in text
 
 
 def test_entry_caption_shows_the_followers_note_instead_of_the_reasoning() -> None:

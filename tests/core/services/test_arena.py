@@ -107,6 +107,7 @@ async def test_one_contestants_failure_or_stall_never_stops_the_others() -> None
 
 def test_arena_setting() -> None:
     assert parse_arena("rules, llm:gpt-4o-mini,llm:deepseek-chat") == ("rules", "llm:gpt-4o-mini", "llm:deepseek-chat")
+    assert parse_arena("trend,llm") == ("trend", "llm")
     for bad in ("rules,magic", "llm:", "rules,rules"):
         with pytest.raises(UserInputError, match="ARENA"):
             parse_arena(bad)

@@ -26,7 +26,7 @@ class FakeMarkets:
         return [*SYMS, "DOGE/USDT:USDT"]
 
 
-def build(live_allowed=lambda: None, state_store=None):
+def build(live_allowed=lambda: None, state_store=None, confirmation_clock=None):
     bars = {s: series() for s in SYMS}
     clock = SimulatedClock(T0 + timedelta(hours=50))
     store = MemoryBookStore()
@@ -41,7 +41,7 @@ def build(live_allowed=lambda: None, state_store=None):
     control = ControlService(state_store=state, defaults=DEFAULTS, limits=limits, broker=broker,
                              market_data=FakeMarkets(), cycle=cycle, clock=clock, decision_log=log,
                              history=store, guard=guard, live_allowed=live_allowed,
-                             confirmation_ttl_s=60)
+                             confirmation_ttl_s=60, confirmation_clock=confirmation_clock)
     return control, clock, state
 
 
@@ -176,3 +176,46 @@ async def test_a_symbol_edit_is_checked_against_the_state_it_changes():
     )
     assert sum(isinstance(r, UserInputError) for r in results) == 1  # the second would remove the last symbol
     assert len((await control.state()).symbols) == 1
+
+
+async def test_a_confirmation_expires_on_the_wall_clock_not_the_simulated_market_clock():
+    """In the demo the market clock runs an hour per tick: a /closeall button expired before anyone could
+    press it (found by the e2e demo test). Confirmations are timed on the wall clock."""
+    wall = SimulatedClock(T0)
+    control, clock, _ = build(confirmation_clock=wall)  # as App wires it: the wall clock
+    pending = await control.request_confirmation("tg:1", "closeall")
+    clock.advance(timedelta(hours=5))  # five demo bars later
+    assert "closed" in await control.confirm("tg:1", pending.token)
+    again = await control.request_confirmation("tg:1", "closeall")
+    wall.advance(timedelta(seconds=61))
+    with pytest.raises(UserInputError, match="expired"):
+        await control.confirm("tg:1", again.token)
+
+
+async def test_open_a_manual_trade_goes_through_the_guard_and_is_marked_manual():
+    control, _clock, _ = build()
+    with pytest.raises(UserInputError, match="long or short"):
+        await control.request_open("tg:1", SYMS[0], "up")
+    with pytest.raises(UserInputError, match=r"risk must be a number from 0\.1% to 5%"):
+        await control.request_open("tg:1", SYMS[0], "long", "9")
+    pending = await control.request_open("tg:1", SYMS[0].lower(), "long", "1")
+    assert pending.action == "open" and "LONG BTC/USDT:USDT at market, risking 1%" in pending.detail
+    with pytest.raises(UserInputError, match="only the admin who asked"):
+        await control.confirm("tg:2", pending.token)
+    result = await control.confirm("tg:1", pending.token)
+    assert "approved" in result and "-manual" in result, result
+    record = await control._log.signal(result.rsplit("signal ", 1)[1])
+    assert record.record.engine == "manual" and "Manual long by tg:1" in record.record.decision.reasoning
+    intent = record.verdict.intent
+    assert intent.stop_loss < intent.reference_price < intent.take_profit[0]  # a stop, on the right side
+    equity = (await control._broker.account()).equity
+    assert intent.risk_amount == pytest.approx(equity * 0.01, rel=0.02)  # sized by the 1 % asked
+    assert (await control.audit())[0].action == "open_manual"
+
+
+async def test_a_manual_trade_the_guard_refuses_is_not_forced():
+    control, _clock, _ = build()
+    await control.pause("tg:1")
+    pending = await control.request_open("tg:1", SYMS[0], "short")
+    assert "refused by the risk guard (paused)" in await control.confirm("tg:1", pending.token)
+    assert await control.positions() == []

@@ -1,0 +1,31 @@
+"""The demo command's pieces that a newcomer meets: where its data comes from, and how it ends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from bot.commands import demo_cmd
+from bot.settings import load_settings
+from core.market.offline import sample_data_dir
+
+
+async def test_a_second_run_keeps_the_data_source_of_the_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+
+    async def offline(*args: object, **kwargs: object) -> Path:
+        calls.append(1)
+        raise ConnectionError("offline")
+
+    monkeypatch.setattr(demo_cmd, "download_recent", offline)
+    monkeypatch.setattr(demo_cmd, "shared_data_dir", lambda: tmp_path / "no-shared")
+    console = Console(record=True, width=200)
+    settings = load_settings(env_file=None)
+    first = await demo_cmd.resolve_data(None, ("BTC/USDT:USDT",), settings, tmp_path / "out", console)
+    assert first == sample_data_dir() and calls == [1]
+    second = await demo_cmd.resolve_data(None, ("BTC/USDT:USDT",), settings, tmp_path / "out", console)
+    assert second == sample_data_dir().resolve() and calls == [1], "no new download, no silent switch"
+    shown = console.export_text()
+    assert shown.count("Market data:") == 2 and "as in the previous run; --data DIR to change" in shown
