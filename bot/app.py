@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from bot.telegram.publisher import DrainReport
+    from bot.web.server import WebServer
     from core.execution.exchange_client import ExchangeCredentials
     from core.execution.live_gate import LiveGate
 
@@ -217,6 +218,7 @@ class App:
         self._failure: asyncio.Future[str] | None = None
         self._alerts = AlertThrottle(self._send_alert)
         self._watchdog: asyncio.Task[None] | None = None
+        self.web: WebServer | None = None  # the dashboard (#20), when WEB_PORT is set
 
     @property
     def services(self) -> Services:
@@ -651,6 +653,10 @@ class App:
         else:
             await dp.emit_startup(bot=None, dispatcher=dp, **dp.workflow_data)
         self._watchdog = asyncio.create_task(self._watch_database())
+        if self.settings.web_port is not None:
+            from bot.web.attach import start_dashboard
+
+            self.web = await start_dashboard(self)
         # What exists now (modules, aiogram, the app) lives as long as the process: keep it out of the cyclic
         # collector's passes, so the one run after each chart (bot.telegram.charts) costs ~0 instead of ~0.1 s.
         gc.collect()
@@ -690,6 +696,10 @@ class App:
             with contextlib.suppress(FatalError):  # check_identity has called self.fail
                 self.db.check_identity()
 
+    @property
+    def polling_alive(self) -> bool:
+        return self._polling is not None and not self._polling.done()
+
     def _polling_ended(self, task: asyncio.Task[None]) -> None:
         if self._stopping or task.cancelled():
             return
@@ -713,6 +723,9 @@ class App:
         """Undo start() (also a partial one): polling, scheduler, outbox, market data, database, session."""
         self._stopping = True
         gc.unfreeze()
+        if self.web is not None:
+            await self.web.stop()
+            self.web = None
         self.recent_logs.uninstall()
         if self._watchdog is not None:
             self._watchdog.cancel()
@@ -759,6 +772,10 @@ class App:
                 await set_bot_commands(bot, sorted(self.admin_ids))
             except Exception as error:
                 log.warning("setMyCommands failed: %s", error)
+            if self.settings.web_public_url:
+                from bot.web.attach import set_menu_button
+
+                await set_menu_button(bot, self.settings.web_public_url)
 
     async def _tell_admins(self, what: str) -> None:
         """The admins hear when the bot starts (version, mode, engine, symbols) and when it stops."""
@@ -835,7 +852,10 @@ class App:
     async def tick(self, as_of: datetime) -> CycleSummary:
         """One trading cycle at `as_of` (the demo's step). The cycle syncs the broker first."""
         await self.refresh_state()
-        return await self.cycle.run(as_of)
+        summary = await self.cycle.run(as_of)
+        if self.web is not None:
+            self.web.observe_cycle(summary)
+        return summary
 
     async def run_cycle(self) -> CycleSummary | None:
         """The scheduled cycle at wall time; per-symbol failures are stored by the cycle and reported to
@@ -843,7 +863,10 @@ class App:
         from jobs.cycle_job import run_cycle_job
 
         await self.refresh_state()
-        return await run_cycle_job(self.cycle, MinuteClock(self.clock), AlertVia(self._alert))
+        summary = await run_cycle_job(self.cycle, MinuteClock(self.clock), AlertVia(self._alert))
+        if self.web is not None:
+            self.web.observe_cycle(summary)
+        return summary
 
     async def run_monitor(self) -> int:
         """Between cycles: stops, targets, trailing, stale exits, funding and liquidation from the broker's

@@ -113,6 +113,23 @@ class Settings(BaseSettings):
     # Channel presentation (#16): the charts' colours
     chart_theme: Literal["dark", "light"] = "dark"
 
+    # Dashboard (#20, DESIGN §4.9): read-only web server on this port (none: off); its public https URL
+    # opens it as a Telegram Mini App from the bot's menu button (none: no menu button)
+    web_port: int | None = Field(None, ge=1, le=65535)
+    web_public_url: str | None = None
+
+    @field_validator("web_port", "web_public_url", mode="before")
+    @classmethod
+    def _empty_web_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("web_public_url")
+    @classmethod
+    def _check_web_url(cls, value: str | None) -> str | None:
+        if value is not None and (urlsplit(value).scheme != "https" or not urlsplit(value).hostname):
+            raise ValueError(f"must be an https URL (Telegram opens Mini Apps over https only), got {value!r}")
+        return value
+
     @field_validator("telegram_admin_ids", mode="before")
     @classmethod
     def _parse_admin_ids(cls, value: object) -> object:

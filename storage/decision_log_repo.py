@@ -106,6 +106,24 @@ class SqliteDecisionLog:
             error=row[5],
         )
 
+    async def recent(self, limit: int = 50) -> list[CycleRecord]:
+        """The newest decisions first (the dashboard's decision log), without their snapshots."""
+        async with self._db.conn.execute(
+            "SELECT cycle_id, symbol, as_of, record, verdict, error, signal_id FROM decision_log "
+            "ORDER BY as_of DESC, symbol LIMIT ?",
+            (int(limit),),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            CycleRecord(
+                cycle_id=r[0], symbol=r[1], as_of=datetime.fromisoformat(r[2]), snapshot=None,
+                record=None if r[3] is None else _record_from_json(r[3]),
+                verdict=None if r[4] is None else _verdict_from_json(r[4]),
+                signal_id=r[6], error=r[5],
+            )
+            for r in rows
+        ]
+
     async def snapshot_json(self, signal_id: str) -> dict[str, Any] | None:
         async with self._db.conn.execute(
             "SELECT snapshot FROM decision_log WHERE signal_id = ?", (signal_id,)

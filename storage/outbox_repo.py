@@ -131,5 +131,11 @@ class SqliteOutbox:
             rows = await cursor.fetchall()
         return [_row(r) for r in rows]
 
+    async def pending_count(self) -> int:
+        """Posts not yet sent (the dashboard's outbox depth)."""
+        async with self._db.conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'pending'") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
     async def _write(self, sql: str, params: tuple[object, ...]) -> None:
         await self._db.write(sql, params)

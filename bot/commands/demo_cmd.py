@@ -169,6 +169,8 @@ async def run_demo(
             f"engine {app.engine.name}, dry-run, posting to {mode}"
         )
         await app.start()
+        if app.web is not None:
+            console.print(f"Dashboard: http://127.0.0.1:{app.web.port}/ (read-only, while the demo runs)")
         progress.started = clock.now()
         try:
             await play(app, clock, bars, speed, data_end, console, progress)

@@ -29,6 +29,7 @@ class FakeBotApi:
     mode: str = "ok"  # "ok" | "revoked" | "unknown" | "down"
     calls: list[str] = field(default_factory=list)
     sent: list[dict[str, str]] = field(default_factory=list)  # the fields of every sendMessage
+    posted: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # every call's method and fields
     revoke_after_updates: int | None = None  # after this many getUpdates, answer 401 to everything
     _runner: web.AppRunner | None = None
     url: str = ""
@@ -50,8 +51,10 @@ class FakeBotApi:
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         self.calls.append(method)
+        fields = {k: str(v) for k, v in (await request.post()).items()}
+        self.posted.append((method, fields))
         if method.lower() == "sendmessage":
-            self.sent.append({k: str(v) for k, v in (await request.post()).items()})
+            self.sent.append(fields)
         limit = self.revoke_after_updates
         if method.lower() == "getupdates" and limit is not None and self.calls.count(method) > limit:
             self.mode = "revoked"
