@@ -174,7 +174,8 @@ def compute_metrics(
         "calmar": cagr / mdd if cagr is not None and mdd > 0 else None,
         "bars": len(equity),
         "bars_per_year": periods,
-        "trades": len(trades),
+        "trades": len(positions),  # a trade is a position (DESIGN §4.6); its partial exits are legs
+        "legs": len(trades),
         "positions": len(positions),
         "long_positions": sum(1 for p in positions if p.side == "long"),
         "short_positions": sum(1 for p in positions if p.side == "short"),

@@ -67,7 +67,7 @@ def test_the_replay_report_counts_positions() -> None:
     final = 10_000.0 + sum(t.net_pnl for t in LEGS)
     metrics = compute_metrics(initial_equity=10_000.0, equity=np.array([10_000.0, final]), trades=LEGS,
                               bar_seconds=3600)
-    assert metrics["positions"] == 3 and metrics["trades"] == 5  # report.json: `trades` are the legs (rows)
+    assert metrics["positions"] == metrics["trades"] == 3 and metrics["legs"] == 5  # a trade is a position
     assert metrics["win_rate"] == pytest.approx(WIN_RATE)
     assert metrics["profit_factor"] == pytest.approx(PROFIT_FACTOR)
     assert metrics["expectancy"] == pytest.approx(EXPECTANCY)

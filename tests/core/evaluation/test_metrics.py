@@ -81,7 +81,7 @@ def test_compute_metrics_on_synthetic_run() -> None:
                         exposure=np.array([False, True, True, False, True]))  # step 0: the start, never held
     assert m["final_equity"] == 1019.0
     assert m["total_return_pct"] == pytest.approx(1.9)
-    assert m["trades"] == 4 and m["positions"] == 3
+    assert m["trades"] == 3 and m["legs"] == 4 and m["positions"] == 3
     assert m["win_rate"] == pytest.approx(2 / 3)
     assert m["profit_factor"] == pytest.approx((29.0 + 10.0) / 20.0)
     assert m["expectancy"] == pytest.approx(19.0 / 3)

@@ -73,7 +73,7 @@ def test_report_json_has_the_contract_keys(tmp_path: Path) -> None:
     assert report["baselines"]["flat"]["final_equity"] == 10_000.0
     assert report["guard"] == {"approved": 2, "rejected": 5, "reasons": {"cooldown": 1, "min_confidence": 4}}
     assert report["start"] == "2024-01-01T00:00:00Z"
-    assert report["metrics"]["trades"] == 4 and report["metrics"]["positions"] == 3
+    assert report["metrics"]["trades"] == 3 and report["metrics"]["legs"] == 4 and report["metrics"]["positions"] == 3
 
 
 def test_identity_holds_exactly_on_the_written_files(tmp_path: Path) -> None:
