@@ -98,6 +98,24 @@ def _timeframe_score(view: TimeframeView) -> tuple[float, float] | None:
     return score, trend
 
 
+def atr_stop(
+    price: float, atr: float | None, action: Action, *, multiple: float, min_pct: float, max_pct: float
+) -> tuple[float, float, float]:
+    """The stop `multiple` ATRs from price, bounded to [min_pct, max_pct] % of price (min_pct without a usable
+    ATR), rounded away from price unless that would pass the cap: (stop, distance, stop_pct)."""
+    stop_pct = multiple * atr / price * 100.0 if atr is not None and atr > 0 else min_pct
+    if not math.isfinite(stop_pct) or stop_pct < min_pct:
+        stop_pct = min_pct
+    elif stop_pct > max_pct:
+        stop_pct = max_pct
+    distance = price * stop_pct / 100.0
+    sign = 1.0 if action is Action.LONG else -1.0
+    stop = _round_away(price - sign * distance, -sign)
+    if abs(price - stop) > price * max_pct / 100.0:  # rounding away pushed it past the cap
+        stop = _round_away(price - sign * distance, sign)
+    return stop, distance, stop_pct
+
+
 def _round_away(value: float, direction: float) -> float:
     """Six significant digits, rounded in `direction` (-1 down, +1 up) so a bounded stop stays bounded."""
     if value <= 0:
@@ -230,16 +248,10 @@ class RulesEngine:
         price = snapshot.price
         view = snapshot.timeframes.get(p.stop_timeframe)
         atr = view.atr_14 if view is not None else None
-        stop_pct = p.atr_stop_multiple * atr / price * 100.0 if atr is not None and atr > 0 else p.min_stop_pct
-        if not math.isfinite(stop_pct) or stop_pct < p.min_stop_pct:
-            stop_pct = p.min_stop_pct
-        elif stop_pct > p.max_stop_pct:
-            stop_pct = p.max_stop_pct
-        distance = price * stop_pct / 100.0
+        stop, distance, stop_pct = atr_stop(
+            price, atr, action, multiple=p.atr_stop_multiple, min_pct=p.min_stop_pct, max_pct=p.max_stop_pct
+        )
         sign = 1.0 if action is Action.LONG else -1.0
-        stop = _round_away(price - sign * distance, -sign)
-        if abs(price - stop) > price * p.max_stop_pct / 100.0:  # rounding away pushed it past the cap
-            stop = _round_away(price - sign * distance, sign)
         targets = tuple(float(f"{price + sign * r * distance:.6g}") for r in p.target_r)
         leverage = max(1, min(p.max_leverage, int(p.margin_at_stop * 100.0 / stop_pct)))
         return Decision(

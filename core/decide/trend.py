@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from core.decide.rules import _round_away
+from core.decide.rules import atr_stop
 from core.models import AccountView, Action, Decision, DecisionRecord, Snapshot, TimeframeView
 
 MAX_SHORT_REACH = 0.9  # a short's farthest target: 90 % below the entry
@@ -108,16 +108,10 @@ class TrendEngine:
         p = self.params
         price = snapshot.price
         try:
-            stop_pct = p.atr_stop_multiple * atr / price * 100.0 if atr is not None and atr > 0 else p.min_stop_pct
-            if not math.isfinite(stop_pct) or stop_pct < p.min_stop_pct:
-                stop_pct = p.min_stop_pct
-            elif stop_pct > p.max_stop_pct:
-                stop_pct = p.max_stop_pct
-            distance = price * stop_pct / 100.0
+            stop, _, stop_pct = atr_stop(
+                price, atr, action, multiple=p.atr_stop_multiple, min_pct=p.min_stop_pct, max_pct=p.max_stop_pct
+            )
             sign = 1.0 if action is Action.LONG else -1.0
-            stop = _round_away(price - sign * distance, -sign)
-            if abs(price - stop) > price * p.max_stop_pct / 100.0:
-                stop = _round_away(price - sign * distance, sign)
             # A short's far target would pass zero (8R of a 15 % stop is -120 %): at most 90 % down, and
             # a nearer target at most its share of that, so they stay ordered.
             reach = [r * stop_pct / 100.0 for r in p.target_r]
