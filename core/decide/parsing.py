@@ -19,6 +19,13 @@ from core.models import HARD_MAX_LEVERAGE, MAX_NOTE_CHARS, MAX_REASONING_CHARS, 
 MAX_INVALIDATION_CHARS = 200
 
 
+
+def _cut(value: object, limit: int) -> object:
+    """A text field cut to its limit (None → empty); anything else is left for validation to refuse."""
+    if value is None:
+        return ""
+    return value[:limit] if isinstance(value, str) else value
+
 class NoJsonError(ValueError):
     """The answer held no JSON object."""
 
@@ -73,23 +80,17 @@ class DecisionSchema(BaseModel):
     @field_validator("invalidation", mode="before")
     @classmethod
     def _invalidation(cls, value: object) -> object:
-        if value is None:
-            return ""
-        return value[:MAX_INVALIDATION_CHARS] if isinstance(value, str) else value
+        return _cut(value, MAX_INVALIDATION_CHARS)
 
     @field_validator("reasoning", mode="before")
     @classmethod
     def _text(cls, value: object) -> object:
-        if value is None:
-            return ""
-        return value[:MAX_REASONING_CHARS] if isinstance(value, str) else value
+        return _cut(value, MAX_REASONING_CHARS)
 
     @field_validator("note", mode="before")
     @classmethod
     def _note(cls, value: object) -> object:
-        if value is None:
-            return ""
-        return value.strip()[:MAX_NOTE_CHARS] if isinstance(value, str) else value
+        return _cut(value.strip() if isinstance(value, str) else value, MAX_NOTE_CHARS)
 
     def to_decision(self) -> Decision:
         return Decision(
