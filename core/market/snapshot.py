@@ -77,7 +77,7 @@ class _Rows:
     """
 
     __slots__ = (
-        "_columns", "_row_cache", "_view_cache", "bad_window", "close_ms", "flag_bad", "flag_gap", "flag_outlier",
+        "_columns", "_extra_at", "_indicators_at", "_ohlcv_at", "_row_cache", "_view_cache", "bad_window", "close_ms", "flag_bad", "flag_gap", "flag_outlier",
         "flag_stale", "gap_window", "matrix", "open_ms", "outliers", "plain_timeframe", "timeframe", "timeframe_ms",
     )
 
@@ -90,6 +90,9 @@ class _Rows:
         self.close_ms: list[int] = frame.close_ms.tolist()  # bisected every step: a list is 5× faster
         names = list(frame.columns)
         self._columns = {name: k for k, name in enumerate(names)}
+        self._ohlcv_at = tuple(self._columns[k] for k in _VIEW_OHLCV)
+        self._indicators_at = tuple(self._columns[k] for k in _VIEW_INDICATORS)
+        self._extra_at = tuple(self._columns[k] for k in VIEW_EXTRA_COLUMNS)
         n = len(frame.open_ms)
         self.matrix = np.empty((n, len(names)), dtype=np.float64)
         for k, name in enumerate(names):
@@ -127,14 +130,14 @@ class _Rows:
         cached_i, cached = self._view_cache
         if cached_i == i:
             return cached
-        row, col = self._row(i), self._columns
-        finite = self.value
-        # positional (hot path): mypy cannot see the generators' lengths
+        row = self._row(i)
+        # positional (hot path): mypy cannot see the tuple's length; v - v == 0 is False for NaN and ±inf
         view = TimeframeView(  # type: ignore[call-arg]
-            from_ms(int(self.open_ms[i])),
-            *(row[col[k]] for k in _VIEW_OHLCV),  # type: ignore[arg-type]
-            *(finite(k, i) for k in _VIEW_INDICATORS),
-            {k: finite(k, i) for k in VIEW_EXTRA_COLUMNS},
+            from_ms(self.close_ms[i] - self.timeframe_ms),
+            *[row[k] for k in self._ohlcv_at],  # type: ignore[arg-type]
+            *[v if v - v == 0.0 else None for v in [row[k] for k in self._indicators_at]],
+            {name: (v if v - v == 0.0 else None) for name, v in zip(VIEW_EXTRA_COLUMNS, [row[k] for k in self._extra_at],
+                                                                       strict=True)},
         )
         self._view_cache = (i, view)
         return view
