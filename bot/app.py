@@ -31,6 +31,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from pydantic import SecretStr
 
+from bot.reachability import reachability_monitor
 from bot.recent_logs import RecentLogs
 from bot.settings import Settings
 from bot.telegram.notifier import ChannelNotifier
@@ -48,6 +49,7 @@ from core.risk.guard import RiskGuard
 from core.services.control import ControlService
 from core.services.cycle import CycleSummary, TradingCycle
 from core.services.ledger import LedgerReports
+from core.services.reachability import ObservedMarketData, ObservedUsageLog
 from core.services.track_record import TrackRecord
 from handlers.admin import build_admin_router
 from handlers.admin_reports import build_admin_reports_router
@@ -83,7 +85,8 @@ CONSOLE_CHANNEL = "@console"
 # 1 worker → 280 MB and ~290–370 ms, still far under the 1 s target.
 WORKER_THREADS = 1
 DB_WATCH_S = 2.0
-STOP_WAIT_S = 10.0  # for posts being sent at shutdown; they stay in the outbox either way
+STOP_WAIT_S = 10.0
+REACHABILITY_INTERVAL_S = 60  # the probe job's period, and how long a target may go without a call  # for posts being sent at shutdown; they stay in the outbox either way
 
 
 def build_dispatcher(*, rate_limiter: RateLimiter | None = None, **deps: Any) -> Dispatcher:
@@ -193,6 +196,7 @@ class App:
         demo: bool = False,
         console_out: Path = Path("demo-out"),
         market_data: MarketData | None = None,
+        wall_clock: Clock | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -219,6 +223,9 @@ class App:
         self._alerts = AlertThrottle(self._send_alert)
         self._watchdog: asyncio.Task[None] | None = None
         self.web: WebServer | None = None  # the dashboard (#20), when WEB_PORT is set
+        # exchange, LLM and Telegram reachability on wall time (#16 item 11; /readyz reads it too)
+        self.reachability = reachability_monitor(settings, wall_clock or SystemClock(),
+                                                 exchange=not demo and settings.market_data_dir is None)
 
     @property
     def services(self) -> Services:
@@ -334,6 +341,8 @@ class App:
         state_store = SqliteStateStore(db)
         self._dry_run_flag = (await state_store.load_state(self.defaults)).dry_run
         market_data = self._market_data_override or self._market_data(credentials)
+        if "exchange" in self.reachability.targets:
+            market_data = ObservedMarketData(market_data, self.reachability)
         snapshots = LiveSnapshotSource(market_data)
         engine = self._engine(db)
         limits, costs = s.risk_limits(), s.cost_model()
@@ -361,10 +370,11 @@ class App:
             channel = s.telegram_channel_id
             if channel is None:
                 raise UserInputError("TELEGRAM_CHANNEL_ID is not set: the bot needs a channel to post signals to")
-            from bot.telegram.faults import FatalErrorWatch
+            from bot.telegram.faults import FatalErrorWatch, ReachabilityWatch
 
             bot = build_bot(token, s.telegram_api_base)
             bot.session.middleware(FatalErrorWatch(s.telegram_api_base, self.fail))
+            bot.session.middleware(ReachabilityWatch(self.reachability))
             sender = TelegramSender(bot)
         else:
             sender = ConsoleSender(self.console_out)
@@ -482,7 +492,7 @@ class App:
             from storage.llm_repo import SqliteCapabilityStore, SqliteDecisionCache, SqliteUsageLog
 
             llm_stores = {
-                "usage": SqliteUsageLog(db),
+                "usage": ObservedUsageLog(SqliteUsageLog(db), self.reachability),
                 "capabilities": SqliteCapabilityStore(db),
                 "cache": SqliteDecisionCache(db),
             }
@@ -808,9 +818,10 @@ class App:
         if self.demo:
             from apscheduler.triggers.interval import IntervalTrigger
 
-            return [ScheduledJob("outbox_drain", self.drain, IntervalTrigger(seconds=1), misfire_grace_s=5)]
+            return [ScheduledJob("outbox_drain", self.drain, IntervalTrigger(seconds=1), misfire_grace_s=5),
+                    *self._reachability_job()]
         s = self.settings
-        return standard_jobs(
+        return [*standard_jobs(
             cycle=self.run_cycle,
             monitor=self.run_monitor,
             pulse=self.pulse_now,
@@ -820,7 +831,34 @@ class App:
             monitor_interval_s=s.monitor_interval_s,
             pulse_cron=s.pulse_cron,
             daily_cron=s.daily_summary_cron,
-        )
+        ), *self._reachability_job()]
+
+    def _reachability_job(self) -> list[ScheduledJob]:
+        """The probe job, when there is something to watch (the keyless demo has nothing)."""
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        if not self.reachability.targets:
+            return []
+        return [ScheduledJob("reachability", self.check_reachability,
+                             IntervalTrigger(seconds=REACHABILITY_INTERVAL_S, timezone=UTC), misfire_grace_s=30)]
+
+    async def check_reachability(self) -> list[str]:
+        """Probe what had no real call lately; alert the admins of outages past UNREACHABLE_ALERT_MIN and of
+        their end (queued in the outbox while Telegram itself is down, and logged)."""
+        from bot.reachability import exchange_probe, llm_probe
+        from jobs.reachability_job import run_reachability_job
+
+        probes: dict[str, Callable[[], Awaitable[object]]] = {"llm": llm_probe(self.settings.llm_base_url)}
+        if self._services is not None:
+            state = await self.refresh_state()
+            if state.symbols:
+                probes["exchange"] = exchange_probe(self.market_data, state.symbols[0])
+            if self.bot is not None:
+                from bot.telegram.faults import telegram_probe
+
+                probes["telegram"] = telegram_probe(self.bot)
+        return await run_reachability_job(self.reachability, probes, self._alert,
+                                          quiet=timedelta(seconds=REACHABILITY_INTERVAL_S))
 
     # ---- jobs -----------------------------------------------------------------------------------
 
