@@ -90,7 +90,7 @@ async def test_exchange_and_llm_outages_alert_once_recover_once_and_show_in_read
         assert await app.check_reachability() == []
         assert app.reachability.status("llm").detail == "reachable (last answer 13:05 UTC)"
         status, body = await _get_json(f"http://127.0.0.1:{web_port}/readyz")
-        assert body["checks"]["exchange"]["ok"] and body["checks"]["llm"]["ok"]
+        assert status == 200 and body["checks"]["exchange"]["ok"] and body["checks"]["llm"]["ok"]
 
         llm.stop()
         # real calls fail first: the engine's LLM request (recorded through its usage log) ...
@@ -131,7 +131,7 @@ async def test_exchange_and_llm_outages_alert_once_recover_once_and_show_in_read
             "✅ LLM reachable again after 9 min",
         ]
         status, body = await _get_json(f"http://127.0.0.1:{web_port}/readyz")
-        assert body["checks"]["exchange"]["ok"] and body["checks"]["llm"]["ok"]
+        assert status == 200 and body["checks"]["exchange"]["ok"] and body["checks"]["llm"]["ok"]
         texts = await _alert_texts(app)
         assert sum("unreachable since" in t for t in texts) == 2 and sum("reachable again" in t for t in texts) == 2
     finally:
@@ -148,7 +148,7 @@ async def test_readyz_leaves_the_llm_out_without_an_llm_engine(tmp_path: Path) -
     await app.start()
     try:
         status, body = await _get_json(f"http://127.0.0.1:{web_port}/readyz")
-        assert "llm" not in body["checks"]
+        assert status == 200 and "llm" not in body["checks"]
         assert body["checks"]["exchange"]["ok"] is True
     finally:
         await app.stop()
