@@ -581,35 +581,10 @@ class App:
         return out
 
     async def reload_config(self, actor: str) -> str:
-        """`/reload_config`: re-read the environment and `.env`; the risk limits and the chart theme apply
-        now (limits set from chat with /set stay), anything else (token, exchange, database, schedule)
-        is named as needing a restart."""
-        from html import escape as esc
+        """`/reload_config` (bot.config_reload): what changed applies now where it can; the rest is named."""
+        from bot.config_reload import reload_config
 
-        from bot.settings import load_settings
-
-        try:
-            fresh = load_settings()
-        except UserInputError as error:
-            return f"❌ Not reloaded, the settings are invalid: {esc(str(error))}"
-        changed_limits = await self.control.reload_limits(actor, fresh.risk_limits())
-        if fresh.chart_theme != self.settings.chart_theme:
-            from bot.telegram import charts
-
-            charts.use_theme(fresh.chart_theme)
-        applied = {"chart_theme", *(f.split()[0] for f in changed_limits)}
-        restart = sorted(
-            name.upper() for name, value in fresh if value != getattr(self.settings, name)
-            and name not in applied and name not in self.settings.risk_limits().__dataclass_fields__
-            and name not in ("market_data_dir", "database_path", "symbols", "dry_run")  # the demo overrides these
-        )
-        self.settings = fresh.model_copy(update={k: getattr(self.settings, k) for k in
-                                                 ("market_data_dir", "database_path", "symbols", "dry_run")})
-        lines = ["✅ Settings reloaded."]
-        lines.append("Risk limits now: " + (esc("; ".join(changed_limits)) if changed_limits else "unchanged"))
-        if restart:
-            lines.append("Changed, applied at the next restart: " + esc(", ".join(restart)))
-        return "\n".join(lines)
+        return await reload_config(self, actor)
 
     async def health_text(self) -> str:
         from bot.telegram.ledger_format import health_text
