@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     # Channel presentation (#16): the charts' colours
     chart_theme: Literal["dark", "light"] = "dark"
 
+    # Ops alerts (#16): admins hear when the exchange, the LLM or Telegram stays unreachable this long (0: never)
+    unreachable_alert_min: float = Field(5.0, ge=0, le=1440)
+
     # Dashboard (#20, DESIGN §4.9): read-only web server on this port (none: off); its public https URL
     # opens it as a Telegram Mini App from the bot's menu button (none: no menu button)
     web_port: int | None = Field(None, ge=1, le=65535)

@@ -64,7 +64,7 @@ ADMIN_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("version", "the version running"),
         ("logs", "[n] — the last log lines"),
         ("show_config", "the settings, secrets masked"),
-        ("reload_config", "re-read the settings; risk limits and chart theme apply now"),
+        ("reload_config", "re-read the settings; apply what needs no restart"),
         ("audit", "[N] — recent changes: who, when, old → new"),
     )),
 )
