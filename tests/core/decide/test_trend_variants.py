@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from core.decide.memory import DailyCloses, FundingHistory
 from core.decide.trend import TrendEngine, TrendParams
 from core.models import AccountView, Action, Position, Regime, Snapshot, TimeframeView
+from tests.core.decide.test_trend import TRAIN_DATA, perturbed_after
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 FLAT = AccountView(equity=10_000.0, available=10_000.0)
@@ -115,3 +117,45 @@ def test_regime_filter_needs_the_snapshots_regime_to_trend_the_trades_way() -> N
 def test_an_unknown_signal_is_refused() -> None:
     with pytest.raises(ValueError, match="signal"):
         TrendEngine(TrendParams(signal="macd"))
+
+
+# ---- TSMOM on real snapshots (binance-perps-train), pinned; and point-in-time -------------------------
+
+PINNED_TSMOM = [
+    ("BTC/USDT:USDT", datetime(2020, 11, 15, tzinfo=UTC), Action.LONG, 14646.7, (24571.0, 44419.6)),
+    ("BTC/USDT:USDT", datetime(2022, 5, 15, tzinfo=UTC), Action.SHORT, 34591.7, (16543.9, 3007.98)),
+    ("ETH/USDT:USDT", datetime(2023, 8, 1, tzinfo=UTC), Action.SHORT, 1947.62, (1302.02, 185.539)),
+    ("XRP/USDT:USDT", datetime(2023, 10, 1, tzinfo=UTC), Action.LONG, 0.477896, (0.734819, 1.24866)),
+]
+
+
+def _tsmom_decision(folder: Path, symbol: str, at: datetime):  # type: ignore[no-untyped-def]
+    """The engine fed one snapshot a day for the 31 days before `at` (its momentum memory), then `at`'s."""
+    from core.market.offline import OfflineMarketData
+    from core.market.snapshot import SeriesSnapshotSource
+
+    source = SeriesSnapshotSource.from_offline(OfflineMarketData(folder), [symbol], at - timedelta(days=31), at)
+    engine = TrendEngine(TrendParams(signal="tsmom", allow_shorts=True))
+    for days in range(31, 0, -1):
+        engine.decide_sync(source.snapshot_sync(symbol, at - timedelta(days=days)), FLAT)
+    snapshot = source.snapshot_sync(symbol, at)
+    return snapshot, engine.decide_sync(snapshot, FLAT)
+
+
+@pytest.mark.parametrize(("symbol", "at", "action", "stop", "targets"), PINNED_TSMOM)
+def test_tsmom_pinned_decisions_on_real_snapshots(symbol: str, at: datetime, action: Action, stop: float,
+                                                  targets: tuple[float, ...]) -> None:
+    if not TRAIN_DATA.is_dir():
+        pytest.skip(f"training data not found at {TRAIN_DATA}")
+    snapshot, record = _tsmom_decision(TRAIN_DATA, symbol, at)
+    d = record.effective
+    assert d.action is action and d.stop_loss == pytest.approx(stop) and d.take_profit == pytest.approx(targets)
+    d.check_prices(snapshot.price)
+
+
+@pytest.mark.parametrize(("symbol", "at"), [(p[0], p[1]) for p in PINNED_TSMOM])
+def test_tsmom_point_in_time_bars_after_as_of_change_nothing(tmp_path: Path, symbol: str, at: datetime) -> None:
+    if not TRAIN_DATA.is_dir():
+        pytest.skip(f"training data not found at {TRAIN_DATA}")
+    perturbed_after(tmp_path, symbol, at)
+    assert _tsmom_decision(TRAIN_DATA, symbol, at)[1].to_json_dict() == _tsmom_decision(tmp_path, symbol, at)[1].to_json_dict()
