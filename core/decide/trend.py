@@ -88,6 +88,8 @@ class TrendEngine:
         daily = frames.get("1d")
         momentum = self._momentum(snapshot.symbol, daily) if p.signal == "tsmom" else None
         direction = momentum.sign() if momentum is not None else _direction(daily, p.min_spread_atr, p.slow_trend)
+        # every signal seen counts for the flip, also one this engine does not trade (a short while long-only)
+        armed = momentum is None or direction is None or momentum.armed(direction)
         funding_pct = self._funding_percentile(snapshot)
         position = account.position(snapshot.symbol) if account.positions else None
         if position is not None:
@@ -111,7 +113,7 @@ class TrendEngine:
             return self._hold("no 1d trend (chop): standing aside")
         if direction < 0 and not p.allow_shorts:
             return self._hold("1d downtrend: long-only, standing aside")
-        if momentum is not None and not momentum.armed(direction):
+        if not armed:
             return self._hold("this momentum signal has had its position: waiting for a flip")
         if p.long_term_filter and daily is not None:
             e200 = daily.ema_200

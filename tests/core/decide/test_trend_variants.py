@@ -83,6 +83,19 @@ def test_tsmom_is_long_only_unless_shorts_are_allowed() -> None:
     assert d.action is Action.HOLD and "long-only" in d.reasoning
 
 
+def test_long_only_tsmom_is_re_armed_by_a_down_signal_it_does_not_trade() -> None:
+    # regression: the flip to a downtrend was never seen while long-only, so no second long ever came
+    engine = TrendEngine(replace(TSMOM, allow_shorts=False))
+    for day, close in enumerate((100.0, 101.0, 102.0)):
+        engine.decide_sync(_snap(day, close), FLAT)
+    assert engine.decide_sync(_snap(3, 104.0), FLAT).effective.action is Action.LONG
+    engine.decide_sync(_snap(4, 105.0), _holding("long", 104.0))
+    assert engine.decide_sync(_snap(5, 90.0), FLAT).effective.action is Action.HOLD  # down: long-only
+    for day, close in ((6, 95.0), (7, 99.0)):
+        engine.decide_sync(_snap(day, close), FLAT)
+    assert engine.decide_sync(_snap(8, 120.0), FLAT).effective.action is Action.LONG
+
+
 def test_funding_history_percentile_counts_only_what_was_seen() -> None:
     h = FundingHistory(min_samples=3)
     for rate in (0.0001, 0.0001, 0.0002):
