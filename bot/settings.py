@@ -113,6 +113,16 @@ class Settings(BaseSettings):
     trend_tp1_r: float = Field(6.0, gt=0, le=50)
     trend_tp2_r: float = Field(20.0, gt=0, le=100)
     trend_allow_shorts: bool = False
+    # Round 2 of the research (docs/strategy.md): the TSMOM direction, the funding veto, the regime filter
+    trend_signal: Literal["ema", "tsmom"] = "ema"
+    trend_lookback_days: int = Field(30, ge=2, le=365)
+    trend_funding_veto_quantile: float = Field(0.0, ge=0, lt=1)  # 0 = off; 0.9 = no long in funding's top decile
+    trend_regime_filter: bool = False
+    # The seed's two-phase trailing (exit ladder; 0 = off): stop to entry + offset once the profit reaches
+    # the trigger, and after TP1 a trail at this % of the best price instead of the initial stop distance
+    lock_profit_trigger_pct: float = Field(0.0, ge=0, le=100)
+    lock_profit_offset_pct: float = Field(0.15, ge=0, le=10)
+    trail_after_tp1_pct: float = Field(0.0, ge=0, le=50)
 
     # Channel presentation (#16): the charts' colours
     chart_theme: Literal["dark", "light"] = "dark"
@@ -301,6 +311,9 @@ class Settings(BaseSettings):
             correlation_groups=groups,
             btc_filter_drop_pct=self.btc_filter_drop_pct,
             btc_filter_symbol=self.btc_filter_symbol.strip(),
+            lock_profit_trigger_pct=self.lock_profit_trigger_pct,
+            lock_profit_offset_pct=self.lock_profit_offset_pct,
+            trail_after_tp1_pct=self.trail_after_tp1_pct,
         )
 
     def trend_params(self) -> TrendParams:
@@ -310,6 +323,10 @@ class Settings(BaseSettings):
             target_r=(self.trend_tp1_r, self.trend_tp2_r),
             allow_shorts=self.trend_allow_shorts,
             max_stop_pct=self.max_stop_pct,
+            signal=self.trend_signal,
+            lookback_days=self.trend_lookback_days,
+            funding_veto_quantile=self.trend_funding_veto_quantile or None,
+            regime_filter=self.trend_regime_filter,
         )
 
     def scan_filters(self) -> ScanFilters:

@@ -122,6 +122,15 @@ def plan_steps(market: OfflineMarketData, spec: ReplaySpec) -> np.ndarray:
     return np.arange(start_ms, end_ms + 1, step, dtype=np.int64)
 
 
+def snapshot_symbols(market: OfflineMarketData, spec: ReplaySpec) -> tuple[str, ...]:
+    """The traded symbols, plus the BTC filter's reference when the filter is on and the reference is on disk but
+    not traded: the cycle reads its point-in-time 4 h change from its own snapshot, as live (#17)."""
+    reference = spec.limits.btc_filter_symbol
+    if spec.limits.btc_filter_drop_pct <= 0 or reference in spec.symbols or reference not in market.symbol_list():
+        return tuple(spec.symbols)
+    return (*spec.symbols, reference)
+
+
 def _bars(arrays: BarArrays) -> Bars:
     return Bars(arrays.timeframe_ms, arrays.open_time_ms, arrays.open, arrays.high, arrays.low, arrays.close)
 
@@ -197,7 +206,7 @@ async def run_replay_cycle(
         source = await asyncio.to_thread(
             SeriesSnapshotSource.from_offline,
             market,
-            spec.symbols,
+            snapshot_symbols(market, spec),
             start,
             end,
             warmup_bars=WARMUP_BARS,
