@@ -40,8 +40,11 @@ from core.execution.exchange_orders import (
     place_market,
     place_stop,
     place_take_profit,
+    place_trailing_stop,
     position_key,
     split_targets,
+    supports_trailing,
+    trailing_percent,
 )
 from core.execution.reconcile import Reconciler
 from core.models import AccountView, ClosedTrade, OrderIntent, Position, TradeEvent, side_sign
@@ -50,6 +53,7 @@ from core.protocols import Alert, Clock
 log = logging.getLogger(__name__)
 
 FUNDING_ROWS = 1000  # Binance's maximum page of /fapi/v1/income
+TRAIL_STEP_PCT = 0.1  # the bot moves a trailing stop only by this much of the price: each move is two requests
 
 
 async def _no_alert(_text: str) -> None:
@@ -241,14 +245,58 @@ class ExchangeBroker:
         if live.stop is None:
             await self._place_new_stop(live, pos.stop_loss, rules)
         if not live.targets and pos.take_profit:
-            sizes = split_targets(rules, pos.qty, min(len(pos.take_profit), 2), self._tp1_fraction)
-            for i, size in enumerate(sizes):
-                target = pos.take_profit[i] if len(sizes) > 1 or len(pos.take_profit) == 1 else pos.take_profit[-1]
+            for i, size in split_targets(rules, pos.qty, len(pos.take_profit), self._tp1_fraction):
                 role = f"tp{i + 1}"
                 cid = client_id(live.key, f"t{i + 1}")
-                price = rules.price(target)
+                price = rules.price(pos.take_profit[i])
                 order = await place_take_profit(self._ex, pos.symbol, pos.side, size, price, cid, wait_s=self._wait)
                 live.targets.append(RestingOrder(role, cid, str(order.get("id")), price, size))  # type: ignore[arg-type]
+
+    # ---- trailing (DESIGN §5: after TP1 the rest trails 1 R behind the best price) ------------
+
+    async def start_trailing(self, live: LivePosition, price: float) -> None:
+        """From TP1 on (and again when the size changes): a reduce-only trailing stop resting on the exchange,
+        beside the break-even stop, when the venue has one; otherwise `trail_by_moving_stop` moves the stop
+        each sync. A new trailing order is placed before the previous one is cancelled."""
+        pos = live.position
+        if not supports_trailing(self._ex):
+            log.info("%s: %s has no trailing stop order; the bot trails by moving the stop (new before old off)",
+                     pos.symbol, self._ex.id)
+            return
+        pct = trailing_percent(pos.entry_price, pos.initial_stop, price)
+        old = live.trail
+        generation = live.trail_generation + (1 if old is not None else 0)
+        cid = client_id(live.key, f"r{generation}")
+        try:
+            order = await place_trailing_stop(self._ex, pos.symbol, pos.side, pos.qty, pct, cid, wait_s=self._wait)
+        except (OrderRejected, ccxt.InvalidOrder) as error:
+            await self._alert(f"{pos.symbol}: trailing stop refused ({_describe(error)}); the bot trails by moving "
+                              "the stop instead")
+            return
+        live.trail = RestingOrder("trail", cid, str(order.get("id")), price, pos.qty, callback_pct=pct)
+        live.trail_generation = generation
+        pos.trailing_on_exchange_pct = pct
+        await self._ledger.save(live)
+        log.info("%s: trailing stop resting on %s, %.1f %% behind the best mark price, for %s",
+                 pos.symbol, self._ex.id, pct, pos.qty)
+        if old is not None:
+            await cancel_trigger(self._ex, pos.symbol, old.order_id, wait_s=self._wait)
+
+    async def trail_by_moving_stop(self, live: LivePosition, mark: float) -> None:
+        """Where no trailing order rests: follow the best mark seen at syncs and move the stop up to 1 R behind
+        it (new stop first, then the old one off), only ever tighter and by at least `TRAIL_STEP_PCT`."""
+        pos = live.position
+        if pos.sign * (mark - pos.best_price) > 0:
+            pos.best_price = mark
+        rules = MarketRules.of(self._ex, pos.symbol)
+        trail = rules.price(pos.best_price - pos.sign * abs(pos.entry_price - pos.initial_stop))
+        if pos.sign * (trail - pos.stop_loss) < mark * TRAIL_STEP_PCT / 100:
+            await self._ledger.save(live)  # the best price, for the next sync
+            return
+        pos.trailing_stop = trail
+        await self.move_stop(live, trail)
+        log.info("%s: the bot moved the trailing stop to %s (best %s; %s has no trailing stop order)",
+                 pos.symbol, trail, pos.best_price, self._ex.id)
 
     async def _place_new_stop(self, live: LivePosition, price: float, rules: MarketRules) -> RestingOrder:
         """Place a stop of the next generation; the caller cancels the previous one afterwards."""
@@ -315,6 +363,8 @@ class ExchangeBroker:
                                          funding=funding * filled / pos.qty)
             pos.qty -= filled
             await self.move_stop(live, pos.stop_loss)
+            if live.trail is not None:
+                await self.start_trailing(live, live.trail.price)  # resized to what is left
             await self._alert(f"{pos.symbol}: close filled {filled} only; {pos.qty} still open and protected")
             return [event]
         for resting in live.resting():  # only after the close: never unprotected while it is open

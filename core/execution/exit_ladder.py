@@ -6,7 +6,8 @@ Order inside a bar (the bar's path is unknown, so the pessimistic order is assum
    liquidation price when it gapped past that too); when a bar touches both stop and target the stop
    wins;
 2. TP1 closes `tp1_fraction` of the initial size and moves the stop to break-even; TP2 closes the rest
-   (TP2 may follow TP1 in the same bar, the new break-even stop is only active from the next bar);
+   (TP2 may follow TP1 in the same bar, the new break-even stop is only active from the next bar); with a
+   third target TP2 and TP3 share the rest equally (`target_fractions`, also the live broker's split);
 3. from the bar after TP1 a trailing stop follows the best price at the initial stop distance (1 R —
    with the guard's ATR stop that is `atr_stop_multiple` ATRs); it only ever tightens the stop;
 4. stale exit at the bar's close after `stale_ms` with less than `stale_min_profit_pct` profit.
@@ -27,6 +28,14 @@ class LifecycleRules:
     stale_min_profit_pct: float = 1.0
     mmr: float = 0.005
     slippage: float = 0.0002  # fraction, applied to market exits (stops, stale); targets fill at their price
+
+
+def target_fractions(n_targets: int, tp1_fraction: float) -> tuple[float, ...]:
+    """The share of the initial size each target closes: TP1 `tp1_fraction`, the later ones the rest equally."""
+    if n_targets <= 1:
+        return (1.0,) * max(n_targets, 0)
+    rest = (1.0 - tp1_fraction) / (n_targets - 1)
+    return (tp1_fraction, *([rest] * (n_targets - 1)))
 
 
 def stop_reason(pos: Position) -> str:
@@ -91,10 +100,18 @@ def apply_bar(
         pos.stop_loss = pos.entry_price
         if remaining <= 0.0:
             return exits
-    if pos.targets_hit >= 1 and len(targets) >= 2 and s * (favourable - targets[1]) >= 0.0:
-        exits.append(("tp2", targets[1], remaining))
-        pos.targets_hit = 2
-        return exits
+    fractions = target_fractions(len(targets), rules.tp1_fraction)
+    first_later = pos.targets_hit if pos.targets_hit >= 1 else len(targets)  # TP2, TP3 only once TP1 was hit
+    for n in range(first_later, len(targets)):
+        if s * (favourable - targets[n]) < 0.0:
+            break
+        last = n == len(targets) - 1
+        part = remaining if last else min(remaining, pos.initial_qty * fractions[n])
+        exits.append((f"tp{n + 1}", targets[n], part))
+        remaining -= part
+        pos.targets_hit = n + 1
+        if last or remaining <= 0.0:
+            return exits
 
     if s * (favourable - pos.best_price) > 0.0:
         pos.best_price = favourable
