@@ -387,6 +387,8 @@ class Position:
     fees_paid: float = 0.0
     funding_paid: float = 0.0
     realized_pnl: float = 0.0
+    # (#19) the callback rate (%) of a trailing stop resting on the exchange, once the live broker placed one
+    trailing_on_exchange_pct: float | None = None
 
     def __post_init__(self) -> None:
         if self.qty <= 0:
