@@ -136,8 +136,8 @@ class MemoryNewsStore:
                 self._by_guid[h.guid] = h
         self._sorted = sorted(self._by_guid.values(), key=lambda h: (h.first_seen, h.guid))
         self._times = [h.first_seen for h in self._sorted]
-        for r in fear_greed:
-            self._fg[r.day] = r
+        for r in fear_greed:  # a day's value, once stored, is what was known that day (as in SQLite)
+            self._fg.setdefault(r.day, r)
         self._fg_sorted = [self._fg[d] for d in sorted(self._fg)]
 
     async def record(self, headlines: Sequence[FetchedHeadline], seen_at: datetime) -> int:
