@@ -88,7 +88,7 @@ async def test_transport_failures_are_no_score(fake: FakeOpenAIServer, reply) ->
 
 
 async def test_a_spent_daily_budget_asks_nothing(fake: FakeOpenAIServer) -> None:
-    news, usage = scorer(fake, daily_token_budget=500)
+    news, _ = scorer(fake, daily_token_budget=500)
     await news.score(HEADLINES[:1])  # 900 + 80 tokens: over budget now
     fake.requests.clear()
     assert await news.score(HEADLINES[1:]) == {} and fake.requests == []
