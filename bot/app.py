@@ -44,7 +44,7 @@ from core.execution.broker_switch import SwitchingBroker
 from core.execution.paper_broker import MarketDataBarFeed, PaperBroker
 from core.market.snapshot import LiveSnapshotSource
 from core.models import RuntimeState, TradeEvent
-from core.protocols import Broker, Clock, DecisionEngine, MarketData
+from core.protocols import Broker, Clock, DecisionEngine, MarketData, SnapshotSource
 from core.risk.guard import RiskGuard
 from core.services.coin_hunter import CoinHunter
 from core.services.control import ControlService
@@ -72,6 +72,7 @@ if TYPE_CHECKING:
 
     from bot.telegram.publisher import DrainReport
     from bot.web.server import WebServer
+    from bot.wiring import NewsWiring
     from core.execution.exchange_client import ExchangeCredentials
     from core.execution.live_gate import LiveGate
 
@@ -182,6 +183,9 @@ class Services:
     bot: Bot | None
     credentials: ExchangeCredentials | None
     live_gate: LiveGate | None
+    news: NewsWiring | None = None  # NEWS_FEEDS / FEAR_GREED / NEWS_API_KEY (#17)
+    # what the cycle and the pulse read: `snapshots` plus the sentiment when news is configured
+    cycle_snapshots: SnapshotSource | None = None
 
 
 class App:
@@ -227,6 +231,7 @@ class App:
         # exchange, LLM and Telegram reachability on wall time (#16 item 11; /readyz reads it too)
         self.reachability = reachability_monitor(settings, wall_clock or SystemClock(),
                                                  exchange=not demo and settings.market_data_dir is None)
+        self._news_fetched = False
 
     @property
     def services(self) -> Services:
@@ -345,6 +350,12 @@ class App:
         if "exchange" in self.reachability.targets:
             market_data = ObservedMarketData(market_data, self.reachability)
         snapshots = LiveSnapshotSource(market_data)
+        news = self._news(db)
+        cycle_snapshots: SnapshotSource = snapshots
+        if news is not None:
+            from core.market.sentiment import SentimentSnapshots
+
+            cycle_snapshots = SentimentSnapshots(snapshots, news.reader)
         engine = self._engine(db)
         limits, costs = s.risk_limits(), s.cost_model()
         guard = RiskGuard(limits, costs)
@@ -397,7 +408,7 @@ class App:
         )
         publisher.set_failure_hook(self._alert)  # rate-limited, and straight to Telegram when the disk is full
         cycle = TradingCycle(
-            snapshots=snapshots,
+            snapshots=cycle_snapshots,
             engine=engine,
             guard=guard,
             broker=broker,
@@ -462,7 +473,33 @@ class App:
             bot=bot,
             credentials=credentials,
             live_gate=live_gate,
+            news=news,
+            cycle_snapshots=cycle_snapshots,
         )
+
+    def _news(self, db: Database) -> NewsWiring | None:
+        """The news stack when configured: providers, the SQLite store (first-seen times) and the analyst."""
+        s = self.settings
+        if not s.news_enabled:
+            return None
+        from bot.wiring import llm_configured, news_for
+        from storage.llm_repo import SqliteCapabilityStore, SqliteUsageLog
+        from storage.news_repo import SqliteNewsStore, SqliteScoreCache
+
+        llm_stores = {"usage": SqliteUsageLog(db), "capabilities": SqliteCapabilityStore(db)} if llm_configured(s) else {}
+        return news_for(s, SqliteNewsStore(db), clock=SystemClock(), score_cache=SqliteScoreCache(db), **llm_stores)
+
+    async def fetch_news(self) -> object:
+        """The news job: fetch, record first-seen, store Fear & Greed, score what is new (#17)."""
+        from jobs.news_job import run_news_fetch
+        from storage.news_repo import SqliteNewsStore
+
+        news = self.services.news
+        if news is None:
+            return None
+        first, self._news_fetched = not self._news_fetched, True
+        return await run_news_fetch(providers=news.providers, fear_greed=news.fear_greed,
+                                    store=SqliteNewsStore(self.db), clock=SystemClock(), reader=news.reader, first=first)
 
     @property
     def _exchange_data(self) -> bool:
@@ -739,6 +776,9 @@ class App:
             await services.publisher.close()
             with contextlib.suppress(Exception):
                 await services.market_data.close()
+            if services.news is not None:
+                with contextlib.suppress(Exception):
+                    await services.news.client.aclose()
             await services.db.close()
             if services.bot is not None:
                 with contextlib.suppress(Exception):
@@ -799,7 +839,15 @@ class App:
             return [ScheduledJob("outbox_drain", self.drain, IntervalTrigger(seconds=1), misfire_grace_s=5),
                     *self._reachability_job()]
         s = self.settings
-        return [*standard_jobs(
+        news: list[ScheduledJob] = []
+        if self.services.news is not None:
+            from apscheduler.triggers.interval import IntervalTrigger
+
+            every = s.news_fetch_interval_s
+            start = datetime.now(UTC) + timedelta(seconds=5)  # the first fetch soon after start, then every interval
+            news.append(ScheduledJob("news", self.fetch_news, IntervalTrigger(seconds=every, start_date=start,
+                                                                               timezone=UTC), misfire_grace_s=every))
+        return [*news, *standard_jobs(
             cycle=self.run_cycle,
             monitor=self.run_monitor,
             pulse=self.pulse_now,
@@ -899,7 +947,7 @@ class App:
         return await run_pulse(
             as_of=self.clock.now(),
             symbols=state.symbols,
-            snapshots=self.snapshots,
+            snapshots=self.services.cycle_snapshots or self.snapshots,
             market=self.market_data,
             engine=self.engine,
             notifier=self.notifier,

@@ -135,6 +135,41 @@ class Settings(BaseSettings):
     web_port: int | None = Field(None, ge=1, le=65535)
     web_public_url: str | None = None
 
+    # News and sentiment (#17, DESIGN §4.3 `sentiment`): every effect off by default
+    news_feeds: Annotated[tuple[str, ...], NoDecode] = ()  # RSS/Atom feed URLs
+    fear_greed: bool = False  # alternative.me's Fear & Greed index
+    fear_greed_url: str = "https://api.alternative.me/fng/"
+    news_api_key: SecretStr | None = None  # CryptoPanic's posts API (optional)
+    news_api_url: str = "https://cryptopanic.com/api/v1/posts/"
+    news_fetch_interval_s: int = Field(900, ge=60, le=86400)
+    news_analyst: Literal["auto", "llm", "keywords"] = "auto"  # auto: the LLM when one is configured
+    news_veto_hours: float = Field(0.0, ge=0, le=168)  # critical negative news vetoes entries this long (0 = off)
+    news_regime: bool = False  # PANIC/DIGESTING scale leverage down and widen stops
+
+    @field_validator("news_feeds", mode="before")
+    @classmethod
+    def _parse_feeds(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("news_feeds")
+    @classmethod
+    def _check_feeds(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [u for u in value if urlsplit(u).scheme not in ("http", "https") or not urlsplit(u).hostname]
+        if bad:
+            raise ValueError(f"must be comma-separated http(s) feed URLs, got {', '.join(bad)}")
+        return value
+
+    @field_validator("fear_greed_url", "news_api_url")
+    @classmethod
+    def _check_news_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname:
+            raise ValueError(f"must be an http(s) URL, got {value!r}")
+        return value
+
+    @property
+    def news_enabled(self) -> bool:
+        return bool(self.news_feeds or self.fear_greed or self.news_api_key)
+
     @field_validator("web_port", "web_public_url", mode="before")
     @classmethod
     def _empty_web_is_none(cls, value: object) -> object:
@@ -176,7 +211,8 @@ class Settings(BaseSettings):
             raise ValueError("needs at least one symbol")
         return value
 
-    @field_validator("telegram_bot_token", "llm_api_key", "exchange_api_key", "exchange_secret", mode="before")
+    @field_validator("telegram_bot_token", "llm_api_key", "exchange_api_key", "exchange_secret", "news_api_key",
+                     mode="before")
     @classmethod
     def _empty_secret_is_none(cls, value: object) -> object:
         return None if value == "" else value
@@ -314,6 +350,8 @@ class Settings(BaseSettings):
             lock_profit_trigger_pct=self.lock_profit_trigger_pct,
             lock_profit_offset_pct=self.lock_profit_offset_pct,
             trail_after_tp1_pct=self.trail_after_tp1_pct,
+            news_veto_hours=self.news_veto_hours,
+            news_regime=self.news_regime,
         )
 
     def trend_params(self) -> TrendParams:

@@ -27,6 +27,7 @@ from core.evaluation.report import ReplayResult
 from core.execution.paper_book import MemoryBookStore
 from core.execution.paper_broker import PaperBroker
 from core.market.offline import OfflineMarketData
+from core.market.sentiment import SentimentReader, SentimentSnapshots
 from core.market.snapshot import BarArrays, SeriesSnapshotSource
 from core.market.timeframes import from_ms, index_ms, tf_ms, to_ms
 from core.models import DecisionRecord, RuntimeState, Snapshot, TradeEvent, iso_z, require_utc
@@ -196,6 +197,7 @@ async def run_replay_cycle(
     source: SeriesSnapshotSource | None = None,
     clock: SimulatedClock | None = None,
     progress_every: int = PROGRESS_EVERY,
+    sentiment: SentimentReader | None = None,
 ) -> ReplayResult:
     """Replay `spec` through the live cycle. `source` may be given pre-built (benchmarks, tests); `clock`
     when the engine was built on it (the LLM engine's daily token budget follows simulated days);
@@ -233,7 +235,8 @@ async def run_replay_cycle(
     defaults = RuntimeState(paused=False, dry_run=True, max_leverage=spec.max_leverage, symbols=spec.symbols)
     cycle_state = MemoryStateStore()
     cycle = TradingCycle(
-        snapshots=source,
+        # recorded news (#17): each snapshot gets the sentiment of the headlines first seen by its as_of
+        snapshots=source if sentiment is None else SentimentSnapshots(source, sentiment),
         engine=engine,
         guard=guard,
         broker=broker,
