@@ -85,6 +85,7 @@ async def run_replay(
     initial_equity: float,
     *,
     folds: int = 0,
+    news_db: Path | None = None,
 ) -> int:
     from bot.commands.replay_folder import (
         intrabar_of,
@@ -126,9 +127,14 @@ async def run_replay(
                 done[:] = [count, total]
                 progress.update(task, completed=count, total=total)
 
+            from bot.commands.news_db import news_reader
+            from core.clock import SimulatedClock
+
+            clock = SimulatedClock(first)
             with _logs_above_the_bar():
-                result = await factory.replay(market, entry, symbols, first, last, initial_equity, cache_dir=out,
-                                              progress=on_progress)
+                async with news_reader(news_db, factory.settings, clock) as sentiment:
+                    result = await factory.replay(market, entry, symbols, first, last, initial_equity, cache_dir=out,
+                                                  progress=on_progress, clock=clock, sentiment=sentiment)
         elapsed = time.perf_counter() - started
         stats = {
             **dict(result.run_stats),

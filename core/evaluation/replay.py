@@ -27,6 +27,7 @@ from core.evaluation.report import ReplayResult
 from core.execution.paper_book import MemoryBookStore
 from core.execution.paper_broker import PaperBroker
 from core.market.offline import OfflineMarketData
+from core.market.sentiment import SentimentReader, SentimentSnapshots
 from core.market.snapshot import BarArrays, SeriesSnapshotSource
 from core.market.timeframes import from_ms, index_ms, tf_ms, to_ms
 from core.models import DecisionRecord, RuntimeState, Snapshot, TradeEvent, iso_z, require_utc
@@ -122,6 +123,15 @@ def plan_steps(market: OfflineMarketData, spec: ReplaySpec) -> np.ndarray:
     return np.arange(start_ms, end_ms + 1, step, dtype=np.int64)
 
 
+def snapshot_symbols(market: OfflineMarketData, spec: ReplaySpec) -> tuple[str, ...]:
+    """The traded symbols, plus the BTC filter's reference when the filter is on and the reference is on disk but
+    not traded: the cycle reads its point-in-time 4 h change from its own snapshot, as live (#17)."""
+    reference = spec.limits.btc_filter_symbol
+    if spec.limits.btc_filter_drop_pct <= 0 or reference in spec.symbols or reference not in market.symbol_list():
+        return tuple(spec.symbols)
+    return (*spec.symbols, reference)
+
+
 def _bars(arrays: BarArrays) -> Bars:
     return Bars(arrays.timeframe_ms, arrays.open_time_ms, arrays.open, arrays.high, arrays.low, arrays.close)
 
@@ -187,6 +197,7 @@ async def run_replay_cycle(
     source: SeriesSnapshotSource | None = None,
     clock: SimulatedClock | None = None,
     progress_every: int = PROGRESS_EVERY,
+    sentiment: SentimentReader | None = None,
 ) -> ReplayResult:
     """Replay `spec` through the live cycle. `source` may be given pre-built (benchmarks, tests); `clock`
     when the engine was built on it (the LLM engine's daily token budget follows simulated days);
@@ -197,7 +208,7 @@ async def run_replay_cycle(
         source = await asyncio.to_thread(
             SeriesSnapshotSource.from_offline,
             market,
-            spec.symbols,
+            snapshot_symbols(market, spec),
             start,
             end,
             warmup_bars=WARMUP_BARS,
@@ -224,7 +235,8 @@ async def run_replay_cycle(
     defaults = RuntimeState(paused=False, dry_run=True, max_leverage=spec.max_leverage, symbols=spec.symbols)
     cycle_state = MemoryStateStore()
     cycle = TradingCycle(
-        snapshots=source,
+        # recorded news (#17): each snapshot gets the sentiment of the headlines first seen by its as_of
+        snapshots=source if sentiment is None else SentimentSnapshots(source, sentiment),
         engine=engine,
         guard=guard,
         broker=broker,

@@ -131,6 +131,9 @@ class PaperBroker:
             stale_min_profit_pct=limits.stale_min_profit_pct,
             mmr=costs.maintenance_margin_rate,
             slippage=self._slip,
+            lock_trigger_pct=limits.lock_profit_trigger_pct,
+            lock_offset_pct=limits.lock_profit_offset_pct,
+            trail_after_tp1_pct=limits.trail_after_tp1_pct,
         )
         self._recent_n = recent_trades
         # One change of the book at a time: live, the hourly cycle, the minute monitor and an admin's /close
