@@ -4,7 +4,8 @@ A folder of links to the real BTC and ETH perp files (1h, 5m, funding, mark; ../
 64 names (S01 → BTC's files, S02 → ETH's, …) gives 64 symbols with real bars and 5m intrabar fills; with
 `--hourly` the 5m files are left out, so every symbol resolves on 1h. Each replay runs in a fresh process
 (the rules engine through the live cycle, 2023-05-01 → 2024-05-01, data loaded and indicators computed
-before the clock starts) and reports the CPU seconds of the replay loop per symbol-bar and the process's
+before the clock starts; drawdown kill-switch and daily breaker out of reach, so every symbol-bar is
+decided) and reports the CPU seconds of the replay loop per symbol-bar and the process's
 peak RSS. Min / median of `--repeat` runs; the machine is shared, so CPU seconds, not wall.
 
 Targets (#18): cost per symbol-bar at 64 symbols within 1.1× of the cost at 5; peak RSS of the 64-symbol
@@ -27,10 +28,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "freqtrade-userdata-cyft_trader" / "original"
 START, END = "2023-05-01", "2024-05-01"
+# the drawdown kill-switch and the daily breaker out of reach: every symbol-bar goes through engine and guard (a
+# paused one costs far less, and how much of a run pauses depends on how many correlated copies it holds)
+LIMITS = {"max_drawdown_pct": 100.0, "daily_loss_limit_pct": 100.0}
 
 CHILD = """
 import asyncio, json, resource, sys, time
 from datetime import datetime, UTC
+from core.config import RiskLimits
 from core.decide.rules import RulesEngine
 from core.evaluation.replay import WARMUP_BARS, ReplaySpec, plan_steps, run_replay_cycle
 from core.market.offline import OfflineMarketData
@@ -41,7 +46,8 @@ folder, n = sys.argv[1], int(sys.argv[2])
 symbols = tuple(f"S{i:02d}/USDT:USDT" for i in range(1, n + 1))
 market = OfflineMarketData(folder)
 spec = ReplaySpec(symbols=symbols, start=datetime.fromisoformat(sys.argv[3]).replace(tzinfo=UTC),
-                  end=datetime.fromisoformat(sys.argv[4]).replace(tzinfo=UTC), engine="rules")
+                  end=datetime.fromisoformat(sys.argv[4]).replace(tzinfo=UTC), engine="rules",
+                  limits=RiskLimits(**json.loads(sys.argv[5])))
 steps = plan_steps(market, spec)
 source = SeriesSnapshotSource.from_offline(market, symbols, from_ms(int(steps[0])), from_ms(int(steps[-1])),
                                            warmup_bars=WARMUP_BARS, bar_timeframes=())
@@ -64,7 +70,7 @@ def folder(out: Path, hourly: bool) -> Path:
 
 
 def run(data: Path, n: int) -> dict:
-    done = subprocess.run([sys.executable, "-c", CHILD, str(data), str(n), START, END], capture_output=True,
+    done = subprocess.run([sys.executable, "-c", CHILD, str(data), str(n), START, END, json.dumps(LIMITS)], capture_output=True,
                           text=True, cwd=ROOT, check=False)
     if done.returncode:
         sys.exit(f"replay of {n} symbols failed: {done.stderr.strip().splitlines()[-1:]}")
