@@ -77,8 +77,8 @@ class _Rows:
     """
 
     __slots__ = (
-        "_columns", "_extra_at", "_indicators_at", "_ohlcv_at", "_row_cache", "_view_cache", "bad_window", "close_ms", "flag_bad", "flag_gap", "flag_outlier",
-        "flag_stale", "gap_window", "matrix", "open_ms", "outliers", "plain_timeframe", "timeframe", "timeframe_ms",
+        "_columns", "_extra_at", "_indicators_at", "_ohlcv_at", "_regime_cache", "_row_cache", "_view_cache",
+        "bad_window", "close_ms", "flag_bad", "flag_gap", "flag_outlier", "flag_stale", "gap_window", "matrix", "open_ms", "outliers", "plain_timeframe", "timeframe", "timeframe_ms",
     )
 
     def __init__(self, frame: IndicatorFrame) -> None:
@@ -106,6 +106,7 @@ class _Rows:
         )
         self._row_cache: tuple[int, list[float]] = (-1, [])
         self._view_cache: tuple[int, TimeframeView] = (-1, None)  # type: ignore[assignment]
+        self._regime_cache: tuple[int, Regime] = (-1, Regime.RANGING)
 
     def last_closed(self, as_of_ms: int) -> int:
         return bisect_right(self.close_ms, as_of_ms) - 1
@@ -143,8 +144,13 @@ class _Rows:
         return view
 
     def regime(self, i: int) -> Regime:
+        cached_i, cached = self._regime_cache
+        if cached_i == i:
+            return cached
         v = self.value
-        return classify_regime(self.raw("close", i), v("ema_20", i), v("ema_50", i), v("atr_14", i), v("atr_ratio", i))
+        regime = classify_regime(self.raw("close", i), v("ema_20", i), v("ema_50", i), v("atr_14", i), v("atr_ratio", i))
+        self._regime_cache = (i, regime)
+        return regime
 
 
 def assemble_snapshot(
