@@ -78,7 +78,8 @@ class _Rows:
 
     __slots__ = (
         "_columns", "_extra_at", "_indicators_at", "_ohlcv_at", "_regime_cache", "_row_cache", "_view_cache",
-        "bad_window", "close_ms", "flag_bad", "flag_gap", "flag_outlier", "flag_stale", "gap_window", "matrix", "open_ms", "outliers", "plain_timeframe", "timeframe", "timeframe_ms",
+        "bad_window", "close_ms", "flag_bad", "flag_gap", "flag_outlier", "flag_stale", "gap_window", "matrix",
+        "open_ms", "outliers", "plain_timeframe", "timeframe", "timeframe_ms",
     )
 
     def __init__(self, frame: IndicatorFrame) -> None:
