@@ -37,6 +37,7 @@ from core.execution.exchange_orders import (
     split_targets,
 )
 from core.execution.reconcile import Reconciler
+from core.execution.venues import venue_of
 from core.models import AccountView, OrderIntent, Position, TradeEvent
 from core.protocols import Alert, Clock
 
@@ -190,7 +191,8 @@ class ExchangeBroker:
     async def _prepare_symbol(self, symbol: str, leverage: int) -> None:
         with contextlib.suppress(ccxt.MarginModeAlreadySet, ccxt.NoChange):
             await with_retry(lambda: self._ex.set_margin_mode("isolated", symbol), base_wait_s=self._wait)
-        await with_retry(lambda: self._ex.set_leverage(leverage, symbol), base_wait_s=self._wait)
+        with contextlib.suppress(ccxt.NoChange):  # the leverage is already what we want (Bybit says so)
+            await with_retry(lambda: self._ex.set_leverage(leverage, symbol), base_wait_s=self._wait)
 
     async def protect(self, live: LivePosition) -> None:
         pos = live.position
@@ -308,8 +310,9 @@ class ExchangeBroker:
         except ccxt.BaseError as error:
             log.warning("%s: funding history unavailable (%s); booking 0.0 funding", live.symbol, _describe(error))
             return 0.0
+        received = venue_of(self._ex).funding_received
         settled = sum(
-            float(r.get("amount") or 0.0) for r in rows
+            received(r) for r in rows
             if r.get("symbol") in (None, live.symbol) and int(r.get("timestamp") or 0) >= live.opened_ms
         )
         return settled - live.funding_booked

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.errors import UserInputError
+from core.execution.venues import venue_for
 
 if TYPE_CHECKING:
     import ccxt.async_support as ccxt
@@ -38,14 +39,17 @@ def make_exchange(credentials: ExchangeCredentials) -> ccxt.Exchange:
     exchange_class = getattr(ccxt, credentials.exchange_id, None)
     if exchange_class is None:
         raise UserInputError(f"EXCHANGE_ID: {credentials.exchange_id!r} is not a ccxt exchange id")
+    venue = venue_for(credentials.exchange_id)
     config: dict[str, object] = {
         "enableRateLimit": True,
-        "options": {"defaultType": "swap", "fetchCurrencies": False, "fetchMargins": False},
+        "options": {"defaultType": "swap", "fetchCurrencies": False, "fetchMargins": False,
+                    **venue.client_options()},
     }
     if credentials.has_keys:
         config["apiKey"] = credentials.api_key
         config["secret"] = credentials.secret
     exchange: ccxt.Exchange = exchange_class(config)
+    venue.configure(exchange)
     if credentials.testnet:
         if credentials.exchange_id.startswith("binance") and "demo" in exchange.urls:
             # ccxt refuses Binance's retired futures testnet; its replacement is Binance demo trading

@@ -17,7 +17,8 @@ from typing import Any
 import ccxt.async_support as ccxt
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from core.execution.exchange_errors import OrderRejected, is_temporary
+from core.execution.exchange_errors import OrderRejected, is_temporary, with_retry
+from core.execution.venues import venue_of
 from core.models import DomainError, Side
 
 CLIENT_ID_PREFIX = "at"
@@ -175,7 +176,7 @@ async def submit_once(
 
 
 async def find_order(exchange: ccxt.Exchange, symbol: str, cid: str, *, trigger: bool) -> dict[str, Any] | None:
-    params: dict[str, Any] = {"clientOrderId": cid}
+    params = venue_of(exchange).lookup_params(cid)
     if trigger:
         params["trigger"] = True
     try:
@@ -187,10 +188,10 @@ async def find_order(exchange: ccxt.Exchange, symbol: str, cid: str, *, trigger:
 async def place_market(
     exchange: ccxt.Exchange, symbol: str, side: str, qty: float, cid: str, *, reduce_only: bool, wait_s: float
 ) -> dict[str, Any]:
-    params: dict[str, Any] = {"clientOrderId": cid}
+    params: dict[str, Any] = {"clientOrderId": venue_of(exchange).wire_id(cid)}
     if reduce_only:
         params["reduceOnly"] = True
-    return await submit_once(
+    order = await submit_once(
         exchange,
         symbol,
         cid,
@@ -198,6 +199,9 @@ async def place_market(
         trigger=False,
         wait_s=wait_s,
     )
+    if order.get("filled") is None:  # acknowledged without its fill (Bybit): ask for the order itself
+        order = await with_retry(lambda: find_order(exchange, symbol, cid, trigger=False), base_wait_s=wait_s) or order
+    return order
 
 
 async def place_stop(
@@ -216,7 +220,8 @@ async def place_take_profit(
 async def _place_trigger(
     exchange: ccxt.Exchange, symbol: str, side: Side, qty: float, kind: str, price: float, cid: str, *, wait_s: float
 ) -> dict[str, Any]:
-    params = {kind: price, "reduceOnly": True, "clientOrderId": cid, "workingType": "MARK_PRICE"}
+    venue = venue_of(exchange)
+    params = {kind: price, "reduceOnly": True, "clientOrderId": venue.wire_id(cid), **venue.trigger_params()}
     return await submit_once(
         exchange,
         symbol,

@@ -25,6 +25,7 @@ import ccxt.async_support as ccxt
 from core.execution.exchange_errors import with_retry
 from core.execution.exchange_ledger import ExchangeLedger, LivePosition
 from core.execution.exchange_orders import cancel_trigger, exit_side, parse_client_id
+from core.execution.venues import venue_of
 from core.models import TradeEvent
 from core.protocols import Clock
 
@@ -185,7 +186,8 @@ class Reconciler:
             lambda: self._ex.fetch_open_orders(None, None, None, {"trigger": True}), base_wait_s=self._wait
         )
         positions = [p for p in (ExchangePosition.from_ccxt(r) for r in raw_positions) if p is not None]
-        orders = [OpenOrder.from_ccxt(r) for r in raw_orders]
+        local_id = venue_of(self._ex).local_id
+        orders = [OpenOrder.from_ccxt({**r, "clientOrderId": local_id(r.get("clientOrderId"))}) for r in raw_orders]
         plan = plan_reconciliation(stored, positions, orders)
         return await self.carry_out(plan, positions)
 
