@@ -18,9 +18,19 @@ class ExchangeCredentials:
     api_key: str | None = None
     secret: str | None = None
     testnet: bool = False
+    # Hyperliquid signs with a wallet's private key instead of an API key and secret
+    wallet_address: str | None = None
+    private_key: str | None = None
+    vault_address: str | None = None  # trade for a vault or subaccount the wallet manages
+
+    @property
+    def wallet_based(self) -> bool:
+        return venue_for(self.exchange_id).wallet_auth
 
     @property
     def has_keys(self) -> bool:
+        if self.wallet_based:
+            return bool(self.wallet_address) and bool(self.private_key)
         return bool(self.api_key) and bool(self.secret)
 
     def __repr__(self) -> str:  # never print the keys
@@ -45,7 +55,10 @@ def make_exchange(credentials: ExchangeCredentials) -> ccxt.Exchange:
         "options": {"defaultType": "swap", "fetchCurrencies": False, "fetchMargins": False,
                     **venue.client_options()},
     }
-    if credentials.has_keys:
+    if credentials.has_keys and credentials.wallet_based:
+        config["walletAddress"] = credentials.wallet_address
+        config["privateKey"] = credentials.private_key
+    elif credentials.has_keys:
         config["apiKey"] = credentials.api_key
         config["secret"] = credentials.secret
     exchange: ccxt.Exchange = exchange_class(config)

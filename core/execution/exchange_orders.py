@@ -12,6 +12,7 @@ import hashlib
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import ccxt.async_support as ccxt
@@ -176,11 +177,8 @@ async def submit_once(
 
 
 async def find_order(exchange: ccxt.Exchange, symbol: str, cid: str, *, trigger: bool) -> dict[str, Any] | None:
-    params = venue_of(exchange).lookup_params(cid)
-    if trigger:
-        params["trigger"] = True
     try:
-        return await exchange.fetch_order(None, symbol, params)
+        return await venue_of(exchange).find_order(exchange, symbol, cid, trigger=trigger)
     except ccxt.OrderNotFound:
         return None
 
@@ -200,7 +198,8 @@ async def place_market(
         wait_s=wait_s,
     )
     if order.get("filled") is None:  # acknowledged without its fill (Bybit): ask for the order itself
-        order = await with_retry(lambda: find_order(exchange, symbol, cid, trigger=False), base_wait_s=wait_s) or order
+        looked_up = await with_retry(partial(find_order, exchange, symbol, cid, trigger=False), base_wait_s=wait_s)
+        order = looked_up or order
     return order
 
 

@@ -5,7 +5,7 @@ and its helpers ask the venue instead of testing exchange ids:
 
 - client options and fixes applied once to the ccxt client (`configure`);
 - how a protective trigger fires on the mark price (`trigger_params`);
-- how an order is looked up by our client id (`lookup_params`), and the client id's form on the wire
+- how an order is looked up by our client id (`find_order`), and the client id's form on the wire
   (`wire_id` / `local_id`: Hyperliquid wants a 128-bit hex `cloid`, the others take ours as it is);
 - the sign of the funding rows ccxt returns (`funding_received`).
 """
@@ -21,6 +21,7 @@ class Venue:
     """Binance USDⓈ-M, and the defaults every venue starts from."""
 
     quote = "USDT"
+    wallet_auth = False  # True: a wallet address and its private key instead of an API key and secret
 
     def client_options(self) -> dict[str, Any]:
         return {}
@@ -37,8 +38,12 @@ class Venue:
     def local_id(self, wire: str | None) -> str | None:
         return wire
 
-    def lookup_params(self, cid: str) -> dict[str, Any]:
-        return {"clientOrderId": self.wire_id(cid)}
+    async def find_order(self, exchange: ccxt.Exchange, symbol: str, cid: str, *, trigger: bool) -> dict[str, Any]:
+        """The order with our client id, in any state; raises ccxt.OrderNotFound when there is none."""
+        params: dict[str, Any] = {"clientOrderId": self.wire_id(cid)}
+        if trigger:
+            params["trigger"] = True
+        return await exchange.fetch_order(None, symbol, params)
 
     def funding_received(self, row: dict[str, Any]) -> float:
         """Funding of one ccxt funding-history row, positive when the account received it."""
@@ -66,8 +71,15 @@ class Bybit(Venue):
     def trigger_params(self) -> dict[str, Any]:
         return {"triggerBy": "MarkPrice"}
 
-    def lookup_params(self, cid: str) -> dict[str, Any]:
-        return {"orderLinkId": cid}
+    async def find_order(self, exchange: ccxt.Exchange, symbol: str, cid: str, *, trigger: bool) -> dict[str, Any]:
+        # ccxt's fetch_order sends orderId=None, which Bybit matches before orderLinkId: ask the live
+        # orders (/v5/order/realtime), then the finished ones (/v5/order/history), by orderLinkId
+        params: dict[str, Any] = {"orderLinkId": cid, **({"trigger": True} if trigger else {})}
+        for fetch in (exchange.fetch_open_orders, exchange.fetch_canceled_and_closed_orders):
+            found = await fetch(symbol, None, None, dict(params))
+            if found:
+                return found[0]
+        raise ccxt.OrderNotFound(f"bybit has no order {cid}")
 
     def funding_received(self, row: dict[str, Any]) -> float:
         # ccxt hands Bybit's execFee through as the amount: a fee, positive when the account paid it
