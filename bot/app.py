@@ -45,6 +45,7 @@ from core.market.snapshot import LiveSnapshotSource
 from core.models import RuntimeState, TradeEvent
 from core.protocols import Broker, Clock, DecisionEngine, MarketData
 from core.risk.guard import RiskGuard
+from core.services.coin_hunter import CoinHunter
 from core.services.control import ControlService
 from core.services.cycle import CycleSummary, TradingCycle
 from core.services.ledger import LedgerReports
@@ -427,6 +428,8 @@ class App:
             reload_view=self.reload_config,
             alert=self._alert,
             leaderboard=self._leaderboard(db, history),
+            hunter=CoinHunter(market_data if hasattr(market_data, "market_stats") else None,  # type: ignore[arg-type]
+                              self.settings.scan_filters(), state_store, self.defaults),
         )
         return Services(
             db=db,

@@ -20,6 +20,7 @@ from core.decide.endpoints import is_local_endpoint
 from core.decide.prices import parse_prices
 from core.decide.trend import TrendParams
 from core.errors import UserInputError
+from core.market.scan import ScanFilters
 from core.models import HARD_MAX_LEVERAGE
 from core.urls import scrub_url
 
@@ -98,6 +99,9 @@ class Settings(BaseSettings):
     # BTC filter (#17): no new longs while BTC_FILTER_SYMBOL fell more than this % over 4 h (0 = off)
     btc_filter_drop_pct: float = Field(2.0, ge=0, le=100)
     btc_filter_symbol: str = "BTC/USDT:USDT"
+    # Coin hunter (#17, `aitrader scan`, /scan): markets below this 24 h quote volume or above this spread are left out
+    scan_min_volume_usd: float = Field(10_000_000.0, ge=0, le=1e15)
+    scan_max_spread_pct: float = Field(0.2, gt=0, le=100)
 
     # Evaluation lab (#13): replay's kill-switch policy — 0 stays paused to the end, N resumes after N days
     replay_resume_after_days: float = Field(0.0, ge=0, le=3650)
@@ -304,6 +308,9 @@ class Settings(BaseSettings):
             allow_shorts=self.trend_allow_shorts,
             max_stop_pct=self.max_stop_pct,
         )
+
+    def scan_filters(self) -> ScanFilters:
+        return ScanFilters(min_volume_usd=self.scan_min_volume_usd, max_spread_pct=self.scan_max_spread_pct)
 
     def cost_model(self) -> CostModel:
         return CostModel(taker_fee_bps=self.taker_fee_bps, slippage_bps=self.slippage_bps)

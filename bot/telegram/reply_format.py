@@ -56,6 +56,7 @@ ADMIN_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("set", "KEY VALUE — risk, min_confidence, max_positions, min_reward_risk; leverage SYM N|off"),
         ("leverage", "[N] — show or set the leverage cap"),
         ("symbols", "[add|remove SYM…] — show or edit the symbols"),
+        ("scan", "[N] — markets worth adding: volume, spread, volatility, momentum"),
         ("dryrun", "[on|off] — paper trading, or go live (asks to confirm)"),
     )),
     ("The bot", (
