@@ -13,7 +13,6 @@ Same `Broker` protocol as the paper broker (DESIGN §3). What it guarantees (iss
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from datetime import datetime
 from typing import Any
@@ -189,10 +188,7 @@ class ExchangeBroker:
         )
 
     async def _prepare_symbol(self, symbol: str, leverage: int) -> None:
-        with contextlib.suppress(ccxt.MarginModeAlreadySet, ccxt.NoChange):
-            await with_retry(lambda: self._ex.set_margin_mode("isolated", symbol), base_wait_s=self._wait)
-        with contextlib.suppress(ccxt.NoChange):  # the leverage is already what we want (Bybit says so)
-            await with_retry(lambda: self._ex.set_leverage(leverage, symbol), base_wait_s=self._wait)
+        await venue_of(self._ex).prepare_symbol(self._ex, symbol, leverage, wait_s=self._wait)
 
     async def protect(self, live: LivePosition) -> None:
         pos = live.position
@@ -310,10 +306,10 @@ class ExchangeBroker:
         except ccxt.BaseError as error:
             log.warning("%s: funding history unavailable (%s); booking 0.0 funding", live.symbol, _describe(error))
             return 0.0
-        received = venue_of(self._ex).funding_received
+        venue = venue_of(self._ex)
         settled = sum(
-            received(r) for r in rows
-            if r.get("symbol") in (None, live.symbol) and int(r.get("timestamp") or 0) >= live.opened_ms
+            venue.funding_received(r) for r in rows
+            if venue.row_symbol(r) in (None, live.symbol) and int(r.get("timestamp") or 0) >= live.opened_ms
         )
         return settled - live.funding_booked
 

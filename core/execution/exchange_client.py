@@ -61,6 +61,8 @@ def make_exchange(credentials: ExchangeCredentials) -> ccxt.Exchange:
     elif credentials.has_keys:
         config["apiKey"] = credentials.api_key
         config["secret"] = credentials.secret
+    if credentials.vault_address:
+        config["options"] = {**config["options"], **venue.vault_options(credentials.vault_address)}  # type: ignore[dict-item]
     exchange: ccxt.Exchange = exchange_class(config)
     venue.configure(exchange)
     if credentials.testnet:

@@ -186,14 +186,16 @@ async def find_order(exchange: ccxt.Exchange, symbol: str, cid: str, *, trigger:
 async def place_market(
     exchange: ccxt.Exchange, symbol: str, side: str, qty: float, cid: str, *, reduce_only: bool, wait_s: float
 ) -> dict[str, Any]:
-    params: dict[str, Any] = {"clientOrderId": venue_of(exchange).wire_id(cid)}
+    venue = venue_of(exchange)
+    params: dict[str, Any] = {"clientOrderId": venue.wire_id(cid)}
     if reduce_only:
         params["reduceOnly"] = True
+    price = await venue.order_price(exchange, symbol, None)
     order = await submit_once(
         exchange,
         symbol,
         cid,
-        lambda: exchange.create_order(symbol, "market", side, qty, None, params),
+        lambda: exchange.create_order(symbol, "market", side, qty, price, params),
         trigger=False,
         wait_s=wait_s,
     )
@@ -221,11 +223,12 @@ async def _place_trigger(
 ) -> dict[str, Any]:
     venue = venue_of(exchange)
     params = {kind: price, "reduceOnly": True, "clientOrderId": venue.wire_id(cid), **venue.trigger_params()}
+    limit = await venue.order_price(exchange, symbol, price)
     return await submit_once(
         exchange,
         symbol,
         cid,
-        lambda: exchange.create_order(symbol, "market", exit_side(side), qty, None, params),
+        lambda: exchange.create_order(symbol, "market", exit_side(side), qty, limit, params),
         trigger=True,
         wait_s=wait_s,
     )
@@ -241,7 +244,7 @@ async def cancel_trigger(exchange: ccxt.Exchange, symbol: str, order_id: str, *,
             reraise=True,
         ):
             with attempt:
-                await exchange.cancel_order(order_id, symbol, {"trigger": True})
+                await exchange.cancel_order(order_id, symbol, venue_of(exchange).trigger_query())
     except ccxt.OrderNotFound:
         return True
     return True

@@ -183,7 +183,8 @@ class Reconciler:
         stored = await self._ledger.live_positions()
         raw_positions = await with_retry(lambda: self._ex.fetch_positions(), base_wait_s=self._wait)
         raw_orders = await with_retry(
-            lambda: self._ex.fetch_open_orders(None, None, None, {"trigger": True}), base_wait_s=self._wait
+            lambda: self._ex.fetch_open_orders(None, None, None, venue_of(self._ex).trigger_query()),
+            base_wait_s=self._wait,
         )
         positions = [p for p in (ExchangePosition.from_ccxt(r) for r in raw_positions) if p is not None]
         local_id = venue_of(self._ex).local_id
@@ -242,7 +243,7 @@ class Reconciler:
             roles[resting.order_id] = role
             try:
                 order = await with_retry(
-                    partial(self._ex.fetch_order, resting.order_id, live.symbol, {"trigger": True}),
+                    partial(self._ex.fetch_order, resting.order_id, live.symbol, venue_of(self._ex).trigger_query()),
                     base_wait_s=self._wait,
                 )
             except ccxt.OrderNotFound:

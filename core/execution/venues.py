@@ -12,13 +12,20 @@ and its helpers ask the venue instead of testing exchange ids:
 
 from __future__ import annotations
 
+import contextlib
+import re
 from typing import Any
 
 import ccxt.async_support as ccxt
 
+from core.errors import UserInputError
+from core.execution.exchange_errors import with_retry
+
 
 class Venue:
     """Binance USDⓈ-M, and the defaults every venue starts from."""
+
+    name = "Binance"
 
     quote = "USDT"
     wallet_auth = False  # True: a wallet address and its private key instead of an API key and secret
@@ -29,8 +36,29 @@ class Venue:
     def configure(self, exchange: ccxt.Exchange) -> None:
         """Adjust a freshly built ccxt client (called once, before any request)."""
 
+    def vault_options(self, address: str) -> dict[str, Any]:
+        """ccxt options that make every order, query and position the vault's (or subaccount's)."""
+        raise UserInputError(f"EXCHANGE_VAULT_ADDRESS is for Hyperliquid vaults and subaccounts, not {self.name}"
+                             " (use that account's own API key instead)")
+
     def trigger_params(self) -> dict[str, Any]:
         return {"workingType": "MARK_PRICE"}
+
+    def trigger_query(self) -> dict[str, Any]:
+        """Params that make ccxt's order calls (list, fetch, cancel) address conditional orders."""
+        return {"trigger": True}
+
+    async def order_price(self, exchange: ccxt.Exchange, symbol: str, trigger: float | None) -> float | None:
+        """The price argument of a market (or triggered market) order: none where the venue has real
+        market orders."""
+        return None
+
+    async def prepare_symbol(self, exchange: ccxt.Exchange, symbol: str, leverage: int, *, wait_s: float) -> None:
+        """Isolated margin at the intent's leverage, before the entry."""
+        with contextlib.suppress(ccxt.MarginModeAlreadySet, ccxt.NoChange):
+            await with_retry(lambda: exchange.set_margin_mode("isolated", symbol), base_wait_s=wait_s)
+        with contextlib.suppress(ccxt.NoChange):  # the leverage is already what we want (Bybit says so)
+            await with_retry(lambda: exchange.set_leverage(leverage, symbol), base_wait_s=wait_s)
 
     def wire_id(self, cid: str) -> str:
         return cid
@@ -49,9 +77,15 @@ class Venue:
         """Funding of one ccxt funding-history row, positive when the account received it."""
         return float(row.get("amount") or 0.0)
 
+    def row_symbol(self, row: dict[str, Any]) -> str | None:
+        """The market a ccxt funding-history row belongs to."""
+        return row.get("symbol")
+
 
 class Bybit(Venue):
     """Bybit v5, USDT perpetuals ("linear") on a unified trading account."""
+
+    name = "Bybit"
 
     def client_options(self) -> dict[str, Any]:
         return {
@@ -86,7 +120,72 @@ class Bybit(Venue):
         return -float(row.get("amount") or 0.0)
 
 
-_VENUES: dict[str, Venue] = {"bybit": Bybit()}
+class Hyperliquid(Venue):
+    """Hyperliquid perpetuals (USDC): a wallet signs every action locally (ccxt, with the private key);
+    no market orders — ccxt sends an IOC limit bounded by its slippage (5 %) from the price we pass;
+    stops and targets are trigger orders (tpsl "sl"/"tp"); client ids are 128-bit hex `cloid`s."""
+
+    name = "Hyperliquid"
+    quote = "USDC"
+    wallet_auth = True
+    _CLOID = re.compile(r"^0x[0-9a-f]{32}$")
+
+    def client_options(self) -> dict[str, Any]:
+        return {
+            "fetchMarkets": {"types": ["swap"]},  # perpetuals only: not spot, not the HIP-3 dexes
+            # ccxt would otherwise approve a fee for its own builder address and set its referral code
+            "builderFee": False,
+            "refSet": True,
+        }
+
+    def configure(self, exchange: ccxt.Exchange) -> None:
+        exchange.has["fetchCurrencies"] = False  # spot tokens (spotMeta): not needed for perpetuals
+
+    def vault_options(self, address: str) -> dict[str, Any]:
+        return {"vaultAddress": address, "user": address}
+
+    def trigger_params(self) -> dict[str, Any]:
+        return {}  # Hyperliquid triggers tpsl orders on the mark price itself
+
+    def trigger_query(self) -> dict[str, Any]:
+        return {}  # one list of open orders (frontendOpenOrders) holds the trigger orders too
+
+    async def order_price(self, exchange: ccxt.Exchange, symbol: str, trigger: float | None) -> float | None:
+        if trigger is not None:
+            return trigger  # the limit of the order the trigger sends is bounded from the trigger price
+        ticker = await with_retry(lambda: exchange.fetch_ticker(symbol))
+        mark = (ticker.get("info") or {}).get("markPx")
+        return float(mark or ticker.get("last") or ticker.get("close"))
+
+    async def prepare_symbol(self, exchange: ccxt.Exchange, symbol: str, leverage: int, *, wait_s: float) -> None:
+        # one updateLeverage action sets both; ccxt's set_leverage alone would switch to cross
+        await with_retry(lambda: exchange.set_leverage(leverage, symbol, {"marginMode": "isolated"}),
+                         base_wait_s=wait_s)
+
+    def row_symbol(self, row: dict[str, Any]) -> str | None:
+        # userFunding lists every coin; ccxt labels each row with the symbol it was asked for
+        coin = ((row.get("info") or {}).get("delta") or {}).get("coin")
+        return f"{coin}/USDC:USDC" if coin else row.get("symbol")
+
+    def wire_id(self, cid: str) -> str:
+        """`at-<key>-<role>` as a cloid: 0x, the 16 hex digits of the key, the role's ASCII bytes (zero-padded)."""
+        _prefix, key, role = cid.split("-")
+        return "0x" + key + role.encode().hex().ljust(16, "0")
+
+    def local_id(self, wire: str | None) -> str | None:
+        if not wire or not self._CLOID.match(wire):
+            return wire
+        role = bytes.fromhex(wire[18:]).rstrip(b"\0")
+        if not role or not role.isalnum() or not role.isascii():
+            return wire
+        return f"at-{wire[2:18]}-{role.decode()}"
+
+    async def find_order(self, exchange: ccxt.Exchange, symbol: str, cid: str, *, trigger: bool) -> dict[str, Any]:
+        # orderStatus answers {"status": "unknownOid"} for a cloid it never saw: ccxt raises OrderNotFound
+        return await exchange.fetch_order(None, symbol, {"clientOrderId": self.wire_id(cid)})
+
+
+_VENUES: dict[str, Venue] = {"bybit": Bybit(), "hyperliquid": Hyperliquid()}
 _DEFAULT = Venue()
 
 

@@ -35,10 +35,11 @@ async def test_exchange_entry_with_client_id_then_reduce_only_stop_and_targets(e
 
     assert [e.kind for e in events] == ["entry"]
     assert events[0].qty == pytest.approx(0.033) and events[0].price == pytest.approx(60_000.0)
-    writes = [s.op for s in env.fake.journal if s.op in ("margin", "leverage", "order", "trigger")]
-    assert writes[:3] == ["margin", "leverage", "order"]
-    assert env.fake.sent("margin")[0].margin_mode == "isolated"
-    assert env.fake.sent("leverage")[0].leverage == 5
+    # isolated margin and the intent's leverage are set before the entry (Hyperliquid: in one action)
+    before = env.fake.journal[: env.fake.index("order")]
+    assert [s.margin_mode for s in before if s.margin_mode] == ["isolated"]
+    assert [s.leverage for s in before if s.leverage] == [5]
+    assert not any(s.op == "trigger" for s in before)
     (entry,) = env.fake.sent("order")
     assert entry.cid == wire(env, "e") and entry.side == "buy" and entry.qty == pytest.approx(0.033)
     assert not entry.reduce_only
