@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.errors import UserInputError
-from core.execution.venues import venue_for
+
+# venues that sign with a wallet's private key instead of an API key and secret
+WALLET_VENUES = frozenset({"hyperliquid"})
 
 if TYPE_CHECKING:
     import ccxt.async_support as ccxt
@@ -25,13 +27,20 @@ class ExchangeCredentials:
 
     @property
     def wallet_based(self) -> bool:
-        return venue_for(self.exchange_id).wallet_auth
+        return self.exchange_id in WALLET_VENUES
 
     @property
     def has_keys(self) -> bool:
         if self.wallet_based:
             return bool(self.wallet_address) and bool(self.private_key)
         return bool(self.api_key) and bool(self.secret)
+
+    @property
+    def key_names(self) -> str:
+        """The settings that hold this venue's keys, for messages."""
+        if self.wallet_based:
+            return "EXCHANGE_WALLET_ADDRESS and EXCHANGE_PRIVATE_KEY"
+        return "EXCHANGE_API_KEY and EXCHANGE_SECRET"
 
     def __repr__(self) -> str:  # never print the keys
         return f"ExchangeCredentials({self.exchange_id!r}, keys={'set' if self.has_keys else 'missing'}, testnet={self.testnet})"
@@ -46,23 +55,22 @@ def make_exchange(credentials: ExchangeCredentials) -> ccxt.Exchange:
     # Imported here so that holding credentials costs nothing: ccxt.async_support is ~100 MB of RSS.
     import ccxt.async_support as ccxt
 
+    from core.execution.venues import venue_for
+
     exchange_class = getattr(ccxt, credentials.exchange_id, None)
     if exchange_class is None:
         raise UserInputError(f"EXCHANGE_ID: {credentials.exchange_id!r} is not a ccxt exchange id")
     venue = venue_for(credentials.exchange_id)
-    config: dict[str, object] = {
-        "enableRateLimit": True,
-        "options": {"defaultType": "swap", "fetchCurrencies": False, "fetchMargins": False,
-                    **venue.client_options()},
-    }
+    options = {"defaultType": "swap", "fetchCurrencies": False, "fetchMargins": False, **venue.client_options()}
+    if credentials.vault_address:
+        options.update(venue.vault_options(credentials.vault_address))
+    config: dict[str, object] = {"enableRateLimit": True, "options": options}
     if credentials.has_keys and credentials.wallet_based:
         config["walletAddress"] = credentials.wallet_address
         config["privateKey"] = credentials.private_key
     elif credentials.has_keys:
         config["apiKey"] = credentials.api_key
         config["secret"] = credentials.secret
-    if credentials.vault_address:
-        config["options"] = {**config["options"], **venue.vault_options(credentials.vault_address)}  # type: ignore[dict-item]
     exchange: ccxt.Exchange = exchange_class(config)
     venue.configure(exchange)
     if credentials.testnet:

@@ -111,7 +111,7 @@ async def check_exchange(
 def live_blocker(dry_run: bool, credentials: ExchangeCredentials, exchange: Verdict | None) -> str | None:
     """Why live trading is impossible right now, or None when it may go ahead (an admin still confirms)."""
     if not credentials.has_keys:
-        return "live trading needs EXCHANGE_API_KEY and EXCHANGE_SECRET"
+        return f"live trading needs {credentials.key_names}"
     if exchange is None:
         return "the exchange has not been checked yet"
     if not exchange.ok:

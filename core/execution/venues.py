@@ -28,7 +28,6 @@ class Venue:
     name = "Binance"
 
     quote = "USDT"
-    wallet_auth = False  # True: a wallet address and its private key instead of an API key and secret
 
     def client_options(self) -> dict[str, Any]:
         return {}
@@ -127,7 +126,6 @@ class Hyperliquid(Venue):
 
     name = "Hyperliquid"
     quote = "USDC"
-    wallet_auth = True
     _CLOID = re.compile(r"^0x[0-9a-f]{32}$")
 
     def client_options(self) -> dict[str, Any]:
