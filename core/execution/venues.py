@@ -80,6 +80,27 @@ class Venue:
         """The market a ccxt funding-history row belongs to."""
         return row.get("symbol")
 
+    # ---- `aitrader check`: the venue's own words for what is wrong with the keys ------------------
+
+    KEY_PROBLEMS: tuple[tuple[str, str], ...] = (
+        ('"code":-2015', "Binance refused the key (-2015): wrong key, this machine's IP is not on the key's "
+                         "whitelist, or Futures is not enabled for the key (API Management → Enable Futures)"),
+        ('"code":-2014', "EXCHANGE_API_KEY is not a Binance API key (-2014 format invalid): copy the API key, "
+                         "not the secret"),
+        ('"code":-1022', "the signature does not match the key (-1022): EXCHANGE_SECRET is wrong, or the key is an "
+                         "Ed25519/RSA key whose private key (PEM) belongs in EXCHANGE_SECRET"),
+        ('"code":-1021', "this machine's clock is off (-1021 outside recvWindow): sync it (NTP)"),
+    )
+
+    def diagnose(self, error: BaseException) -> str | None:
+        """One line naming what the venue's error reply means for the keys, or None when unknown."""
+        text = str(error).replace(" ", "")
+        return next((line for needle, line in self.KEY_PROBLEMS if needle.replace(" ", "") in text), None)
+
+    async def probe(self, exchange: ccxt.Exchange) -> str | None:
+        """A problem with accepted keys that only shows when trading (permissions, agent wallets), or None."""
+        return None
+
 
 class Bybit(Venue):
     """Bybit v5, USDT perpetuals ("linear") on a unified trading account."""
@@ -117,6 +138,28 @@ class Bybit(Venue):
     def funding_received(self, row: dict[str, Any]) -> float:
         # ccxt hands Bybit's execFee through as the amount: a fee, positive when the account paid it
         return -float(row.get("amount") or 0.0)
+
+    KEY_PROBLEMS = (
+        ('"retCode":10003', "EXCHANGE_API_KEY is not a valid Bybit key (10003): a testnet key works only with "
+                            "EXCHANGE_TESTNET=true, a mainnet key only without it"),
+        ('"retCode":10004', "the signature does not match the key (10004): EXCHANGE_SECRET is wrong, or the key is a "
+                            "self-generated RSA key whose private key (PEM) belongs in EXCHANGE_SECRET"),
+        ('"retCode":10005', "the key lacks permissions (10005): enable Contract → Orders and Positions for it"),
+        ('"retCode":10010', "this machine's IP is not among the key's bound IPs (10010): add it in Bybit's API "
+                            "management, or use a key without IP restriction"),
+        ('"retCode":33004', "the Bybit key has expired (33004): create a new one"),
+        ('"retCode":10002', "this machine's clock is off (10002 outside recv_window): sync it (NTP)"),
+    )
+
+    async def probe(self, exchange: ccxt.Exchange) -> str | None:
+        info = (await exchange.privateGetV5UserQueryApi()).get("result") or {}
+        if str(info.get("readOnly")) == "1":
+            return "the Bybit key is read-only: it needs read-write Contract → Orders and Positions"
+        contract = set((info.get("permissions") or {}).get("ContractTrade") or [])
+        if not {"Order", "Position"} <= contract:
+            return ("futures trading is not enabled for the Bybit key (ContractTrade permissions: "
+                    f"{', '.join(sorted(contract)) or 'none'}): enable Contract → Orders and Positions")
+        return None
 
 
 class Hyperliquid(Venue):
@@ -177,6 +220,34 @@ class Hyperliquid(Venue):
         if not role or not role.isalnum() or not role.isascii():
             return wire
         return f"at-{wire[2:18]}-{role.decode()}"
+
+    KEY_PROBLEMS = (
+        ("User or API Wallet", "Hyperliquid does not know the signer (User or API Wallet … does not exist): "
+                               "EXCHANGE_PRIVATE_KEY must be EXCHANGE_WALLET_ADDRESS's own key or an API wallet it "
+                               "approved (app.hyperliquid.xyz → API), and the account must have been funded"),
+    )
+
+    async def probe(self, exchange: ccxt.Exchange) -> str | None:
+        async def role(address: str) -> dict[str, Any]:
+            answer = await exchange.publicPostInfo({"type": "userRole", "user": address})
+            return answer if isinstance(answer, dict) else {}
+
+        wallet = str(exchange.walletAddress)
+        own = await role(wallet)
+        if own.get("role") == "missing":
+            return (f"Hyperliquid knows no account {wallet} (user does not exist): fund it first, or fix "
+                    "EXCHANGE_WALLET_ADDRESS")
+        if own.get("role") == "agent":
+            return (f"EXCHANGE_WALLET_ADDRESS {wallet} is an API wallet of {(own.get('data') or {}).get('user')}: "
+                    "put the account's address there and keep the API wallet's key in EXCHANGE_PRIVATE_KEY")
+        signer = str(exchange.eth_get_address_from_private_key(exchange.privateKey))
+        if signer.lower() == wallet.lower():
+            return None
+        agent = await role(signer)
+        if agent.get("role") != "agent" or str((agent.get("data") or {}).get("user", "")).lower() != wallet.lower():
+            return (f"EXCHANGE_PRIVATE_KEY signs as {signer}, which {wallet} has not approved as an API (agent) "
+                    "wallet: approve it on app.hyperliquid.xyz → API, or use the wallet's own key")
+        return None
 
     async def find_order(self, exchange: ccxt.Exchange, symbol: str, cid: str, *, trigger: bool) -> dict[str, Any]:
         # orderStatus answers {"status": "unknownOid"} for a cloid it never saw: ccxt raises OrderNotFound
