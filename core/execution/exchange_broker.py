@@ -105,10 +105,7 @@ class ExchangeBroker:
                 raise
             log.warning("balance unavailable (%s); using the last one", type(error).__name__)
             return AccountView(**{**_view_fields(self._last_account), "positions": positions})
-        info = balance.get("info") or {}
-        cash = balance.get(self._quote) or {}
-        equity = float(info.get("totalMarginBalance") or cash.get("total") or 0.0)
-        available = float(info.get("availableBalance") or cash.get("free") or 0.0)
+        equity, available = venue_of(self._ex).account_figures(balance, self._quote)
         view = AccountView(
             equity=equity,
             available=available,
@@ -178,7 +175,7 @@ class ExchangeBroker:
         qty = rules.amount(intent.qty)
         rules.check_entry(qty, intent.reference_price)
         balance = await with_retry(lambda: self._ex.fetch_balance(), base_wait_s=self._wait)
-        free = float((balance.get(self._quote) or {}).get("free") or 0.0)
+        free = venue_of(self._ex).account_figures(balance, self._quote)[1]
         needed = qty * intent.reference_price / intent.leverage * self._margin_buffer
         if needed > free:
             raise OrderRejected(f"{intent.symbol} needs {needed:.2f} {self._quote} of margin, {free:.2f} available")

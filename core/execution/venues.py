@@ -40,6 +40,13 @@ class Venue:
         raise UserInputError(f"EXCHANGE_VAULT_ADDRESS is for Hyperliquid vaults and subaccounts, not {self.name}"
                              " (use that account's own API key instead)")
 
+    def account_figures(self, balance: dict[str, Any], quote: str) -> tuple[float, float]:
+        """(equity with unrealized PnL, margin available for new positions) from ccxt's balance."""
+        info = balance.get("info") or {}
+        cash = balance.get(quote) or {}
+        equity = float(info.get("totalMarginBalance") or cash.get("total") or 0.0)
+        return equity, float(info.get("availableBalance") or cash.get("free") or 0.0)
+
     def trigger_params(self) -> dict[str, Any]:
         return {"workingType": "MARK_PRICE"}
 
@@ -121,6 +128,14 @@ class Bybit(Venue):
         exact["110043"] = ccxt.NoChange
         # coin list (/v5/asset/coin/query-info) needs wallet permissions and is not used for perpetuals
         exchange.has["fetchCurrencies"] = False
+
+    def account_figures(self, balance: dict[str, Any], quote: str) -> tuple[float, float]:
+        # the coin's walletBalance leaves out unrealized PnL: the unified account's totals do not
+        accounts = ((balance.get("info") or {}).get("result") or {}).get("list") or [{}]
+        unified = accounts[0]
+        if unified.get("totalEquity") and unified.get("totalAvailableBalance"):
+            return float(unified["totalEquity"]), float(unified["totalAvailableBalance"])
+        return super().account_figures(balance, quote)
 
     def trigger_params(self) -> dict[str, Any]:
         return {"triggerBy": "MarkPrice"}

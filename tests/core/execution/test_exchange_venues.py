@@ -12,7 +12,7 @@ from core.execution.exchange_orders import client_id, position_key
 from core.execution.venues import venue_of
 from tests.fixtures.exchange.env import Env, intent, make_env
 from tests.fixtures.exchange.fake_bybit import FakeBybit
-from tests.fixtures.exchange.venue_fakes import VENUES, btc, eth
+from tests.fixtures.exchange.venue_fakes import VENUES, btc, eth, new_fake
 
 CYCLE = "2024-06-10T06:00:00Z"
 
@@ -20,6 +20,11 @@ CYCLE = "2024-06-10T06:00:00Z"
 @pytest.fixture
 def env(venue_env: Env) -> Env:
     return venue_env
+
+
+@pytest.fixture(params=VENUES)
+def venue_id(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 def wire(env: Env, role: str, cycle: str = CYCLE) -> str:
@@ -228,3 +233,45 @@ async def test_exchange_bybit_duplicate_link_id_on_resend_finds_the_first_order(
         assert len(fake.sent("order")) == 2 and fake.amount(btc(fake)) == pytest.approx(0.033)
     finally:
         await env.exchange.close()
+
+
+async def test_exchange_account_equity_includes_the_open_position_pnl(env: Env) -> None:
+    await env.broker.execute(intent(btc(env.fake), qty=0.033))
+    env.fake.move(btc(env.fake), 61_000.0)  # +33 unrealized, below TP1
+    account = await env.broker.account()
+    wallet = env.fake.wallet
+    assert account.equity == pytest.approx(wallet + 0.033 * 1_000.0, abs=0.01)
+    assert account.available < account.equity  # the position's margin is in use
+
+
+async def test_exchange_partial_fill_protects_only_the_filled_quantity(venue_id: str) -> None:
+    env = await make_env(new_fake(venue_id, fill_ratio=0.5))
+    try:
+        events = await env.broker.execute(intent(btc(env.fake), qty=0.034))
+        assert events[0].qty == pytest.approx(0.017)  # half of it, as the venue filled it
+        (stop,) = env.fake.open_triggers("stop")
+        assert stop.qty == pytest.approx(0.017)
+        assert any("partly filled" in a for a in env.alerts)
+    finally:
+        await env.exchange.close()
+
+
+async def test_exchange_insufficient_margin_reply_rejects_the_intent(venue_id: str) -> None:
+    # our check passes at the reference price; the venue, at its own price, refuses
+    fake = new_fake(venue_id, wallet=1_300.0)
+    fake.prices[fake.market_id(btc(fake))] = 70_000.0
+    env = await make_env(fake)
+    try:
+        assert await env.broker.execute(intent(btc(fake), qty=0.1)) == []
+        assert len(fake.sent("order")) == 1
+        assert "InsufficientFunds" in env.alerts[-1]
+        assert await env.ledger.live_positions() == [] and env.broker.entries_paused is None
+    finally:
+        await env.exchange.close()
+
+
+async def test_exchange_unknown_symbol_is_rejected_before_sending(env: Env) -> None:
+    quote = env.fake.quote
+    assert await env.broker.execute(intent(f"DOGE/{quote}:{quote}", price=0.15, stop=0.14, targets=(0.17,),
+                                           qty=1000)) == []
+    assert "not a market" in env.alerts[-1] and env.fake.sent("order") == []
