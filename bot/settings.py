@@ -180,8 +180,8 @@ class Settings(BaseSettings):
             return None
         digits = 64 if info.field_name == "exchange_private_key" else 40
         if not isinstance(value, str) or not re.fullmatch(rf"0x[0-9a-fA-F]{{{digits}}}", value.strip()):
-            shown = "a private key" if digits == 64 else repr(value)
-            raise ValueError(f"must be 0x and {digits} hex digits, got {shown if digits == 64 else shown[:60]}")
+            shown = "something else (not shown: a key is secret)" if digits == 64 else repr(value)[:60]
+            raise ValueError(f"must be 0x and {digits} hex digits, got {shown}")
         return value.strip()
 
     @field_validator("llm_timeout_s", "llm_price_prompt_per_mtok", "llm_price_completion_per_mtok", mode="before")
