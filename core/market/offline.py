@@ -194,6 +194,10 @@ class OfflineMarketData:
         self._frames[key] = frame
         return frame
 
+    def forget(self, symbol: str, timeframe: str) -> None:
+        """Drop a frame from the cache (replay keeps its own compact copy of the 5m bars it uses)."""
+        self._frames.pop((symbol, timeframe), None)
+
     def funding_series(self, symbol: str) -> pd.Series:
         """All settled funding rates of `symbol` indexed by settlement time (rounded to the second); empty if none."""
         cached = self._funding.get(symbol)

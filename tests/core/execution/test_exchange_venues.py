@@ -8,7 +8,7 @@ import ccxt.async_support as ccxt
 import pytest
 
 from core.execution.exchange_client import ExchangeCredentials, make_exchange
-from core.execution.exchange_orders import client_id, position_key
+from core.execution.exchange_orders import client_id, position_key, supports_trailing
 from core.execution.venues import venue_of
 from tests.fixtures.exchange.env import Env, intent, make_env
 from tests.fixtures.exchange.fake_bybit import FakeBybit
@@ -275,3 +275,22 @@ async def test_exchange_unknown_symbol_is_rejected_before_sending(env: Env) -> N
     assert await env.broker.execute(intent(f"DOGE/{quote}:{quote}", price=0.15, stop=0.14, targets=(0.17,),
                                            qty=1000)) == []
     assert "not a market" in env.alerts[-1] and env.fake.sent("order") == []
+
+
+async def test_exchange_after_tp1_the_rest_trails_on_the_venue_or_by_moving_the_stop(env: Env) -> None:
+    await env.broker.execute(intent(btc(env.fake), qty=0.033, targets=(61_800.0, 70_000.0)))
+    env.fake.move(btc(env.fake), 61_850.0)  # TP1
+    await env.broker.sync(env.clock.now())
+    env.fake.move(btc(env.fake), 66_000.0)  # well beyond: the rest trails 1 R (1,200) behind the best price
+    await env.broker.sync(env.clock.now())
+    rest = 0.033 - half(env, 0.033)
+    if supports_trailing(env.exchange):  # Binance: a trailing stop rests on the exchange
+        (trail,) = env.fake.open_triggers("trail")
+        assert trail.qty == pytest.approx(rest) and trail.reduce_only
+    else:  # Bybit, Hyperliquid: the bot moved its resting stop up (new before old off)
+        (stop,) = env.fake.open_triggers("stop")
+        assert stop.trigger == pytest.approx(66_000.0 - 1_200.0, abs=1.0) and stop.qty == pytest.approx(rest)
+    env.fake.move(btc(env.fake), 64_000.0)  # the pullback takes the rest out, in profit
+    events = await env.broker.sync(env.clock.now())
+    assert [e.kind for e in events] == ["exit"] and events[0].net_pnl > 0
+    assert env.fake.amount(btc(env.fake)) == 0 and env.fake.open_triggers() == []
