@@ -332,14 +332,7 @@ class App:
         credentials: ExchangeCredentials | None = None  # the demo never talks to an exchange (nor loads ccxt)
         live_gate: LiveGate | None = None
         if not self.demo:
-            from core.execution.exchange_client import ExchangeCredentials
-
-            credentials = ExchangeCredentials(
-                s.exchange_id,
-                api_key=s.exchange_api_key.get_secret_value() if s.exchange_api_key else None,
-                secret=s.exchange_secret.get_secret_value() if s.exchange_secret else None,
-                testnet=s.exchange_testnet,
-            )
+            credentials = s.exchange_credentials()
             if credentials.has_keys:  # without keys live trading is refused before the gate is asked
                 from core.execution.live_gate import LiveGate
 

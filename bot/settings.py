@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import annotated_types
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.config import CostModel, LlmConfig, RiskLimits
@@ -20,6 +20,7 @@ from core.decide.endpoints import is_local_endpoint
 from core.decide.prices import parse_prices
 from core.decide.trend import TrendParams
 from core.errors import UserInputError
+from core.execution.exchange_client import ExchangeCredentials
 from core.market.scan import ScanFilters
 from core.models import HARD_MAX_LEVERAGE
 from core.urls import scrub_url
@@ -68,6 +69,10 @@ class Settings(BaseSettings):
     exchange_api_key: SecretStr | None = None
     exchange_secret: SecretStr | None = None
     exchange_testnet: bool = False
+    # Hyperliquid (#19): a wallet signs instead of an API key; optionally trade for a vault or subaccount
+    exchange_wallet_address: str | None = None
+    exchange_private_key: SecretStr | None = None
+    exchange_vault_address: str | None = None
     symbols: Annotated[tuple[str, ...], NoDecode] = ("BTC/USDT:USDT", "ETH/USDT:USDT")
     dry_run: bool = True
 
@@ -217,6 +222,17 @@ class Settings(BaseSettings):
     def _empty_secret_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
+    @field_validator("exchange_wallet_address", "exchange_vault_address", "exchange_private_key", mode="before")
+    @classmethod
+    def _wallet_shape(cls, value: object, info: ValidationInfo) -> object:
+        if value in ("", None):
+            return None
+        digits = 64 if info.field_name == "exchange_private_key" else 40
+        if not isinstance(value, str) or not re.fullmatch(rf"0x[0-9a-fA-F]{{{digits}}}", value.strip()):
+            shown = "something else (not shown: a key is secret)" if digits == 64 else repr(value)[:60]
+            raise ValueError(f"must be 0x and {digits} hex digits, got {shown}")
+        return value.strip()
+
     @field_validator("llm_timeout_s", "llm_price_prompt_per_mtok", "llm_price_completion_per_mtok", mode="before")
     @classmethod
     def _empty_number_is_none(cls, value: object) -> object:
@@ -324,6 +340,16 @@ class Settings(BaseSettings):
     @property
     def live_requested(self) -> bool:
         return not self.dry_run
+
+    def exchange_credentials(self) -> ExchangeCredentials:
+        def secret(value: SecretStr | None) -> str | None:
+            return value.get_secret_value() if value else None
+
+        return ExchangeCredentials(
+            self.exchange_id, api_key=secret(self.exchange_api_key), secret=secret(self.exchange_secret),
+            testnet=self.exchange_testnet, wallet_address=self.exchange_wallet_address,
+            private_key=secret(self.exchange_private_key), vault_address=self.exchange_vault_address,
+        )
 
     def risk_limits(self) -> RiskLimits:
         groups = tuple(
