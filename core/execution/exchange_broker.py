@@ -198,8 +198,13 @@ class ExchangeBroker:
         await self._alert(
             f"{intent.symbol}: entry filled at {average}, already beyond its stop {intent.stop_loss}; closing at market"
         )
-        order = await place_market(self._ex, intent.symbol, exit_side(intent.side), filled, client_id(key, "x1"),
-                                   reduce_only=True, wait_s=self._wait)
+        try:
+            order = await place_market(self._ex, intent.symbol, exit_side(intent.side), filled, client_id(key, "x1"),
+                                       reduce_only=True, wait_s=self._wait)
+        except ccxt.BaseError as error:
+            await self._alert(f"{intent.symbol}: could not close it ({_describe(error)}): a {intent.side} of {filled} "
+                              "is open WITHOUT a stop — close it by hand")
+            return
         qty, price = order_fill(order)
         if qty < filled * 0.999:
             await self._alert(f"{intent.symbol}: only {qty} of {filled} closed; the rest is for reconciliation")
@@ -251,12 +256,15 @@ class ExchangeBroker:
 
     async def start_trailing(self, live: LivePosition, price: float) -> None:
         """From TP1 on (and again when the size changes): a reduce-only trailing stop resting on the exchange,
-        beside the break-even stop, when the venue has one; otherwise `trail_by_moving_stop` moves the stop
-        each sync. A new trailing order is placed before the previous one is cancelled."""
+        beside the break-even stop, when the venue has one; otherwise (or when the exchange refuses it) the
+        bot trails by moving the stop each sync. A new trailing order is placed before the old one is off.
+        A network failure leaves it to the next sync (`keep_trailing`), never the booking that led here."""
         pos = live.position
         if not supports_trailing(self._ex):
             log.info("%s: %s has no trailing stop order; the bot trails by moving the stop (new before old off)",
                      pos.symbol, self._ex.id)
+            live.trail_by_bot = True
+            await self._ledger.save(live)
             return
         pct = trailing_percent(pos.entry_price, pos.initial_stop, price)
         old = live.trail
@@ -267,6 +275,11 @@ class ExchangeBroker:
         except (OrderRejected, ccxt.InvalidOrder) as error:
             await self._alert(f"{pos.symbol}: trailing stop refused ({_describe(error)}); the bot trails by moving "
                               "the stop instead")
+            live.trail_by_bot = True
+            await self._ledger.save(live)
+            return
+        except ccxt.BaseError as error:
+            log.warning("%s: trailing stop not placed (%s); trying again next sync", pos.symbol, _describe(error))
             return
         live.trail = RestingOrder("trail", cid, str(order.get("id")), price, pos.qty, callback_pct=pct)
         live.trail_generation = generation
@@ -276,6 +289,14 @@ class ExchangeBroker:
                  pos.symbol, self._ex.id, pct, pos.qty)
         if old is not None:
             await cancel_trigger(self._ex, pos.symbol, old.order_id, wait_s=self._wait)
+
+    async def keep_trailing(self, live: LivePosition, mark: float) -> None:
+        """A position past TP1 with no trailing order resting: place one (a failed attempt, or a position from
+        before), or where the bot trails, move the stop."""
+        if live.trail_by_bot:
+            await self.trail_by_moving_stop(live, mark)
+        else:
+            await self.start_trailing(live, mark)
 
     async def trail_by_moving_stop(self, live: LivePosition, mark: float) -> None:
         """Where no trailing order rests: follow the best mark seen at syncs and move the stop up to 1 R behind
@@ -290,7 +311,7 @@ class ExchangeBroker:
             return
         pos.trailing_stop = trail
         await self.move_stop(live, trail)
-        log.info("%s: the bot moved the trailing stop to %s (best %s; %s has no trailing stop order)",
+        log.info("%s: the bot moved the trailing stop to %s (best %s; no trailing stop order rests on %s)",
                  pos.symbol, trail, pos.best_price, self._ex.id)
 
     async def _place_new_stop(self, live: LivePosition, price: float, rules: MarketRules) -> RestingOrder:

@@ -170,7 +170,7 @@ class PositionKeeper(Protocol):
 
     async def start_trailing(self, live: LivePosition, price: float) -> None: ...
 
-    async def trail_by_moving_stop(self, live: LivePosition, mark: float) -> None: ...
+    async def keep_trailing(self, live: LivePosition, mark: float) -> None: ...
 
     async def unbooked_funding(self, live: LivePosition) -> float: ...
 
@@ -248,10 +248,10 @@ class Reconciler:
                 await self._alert(f"{live.symbol}: trailing stop missing on the exchange; placing it again")
                 await self._keeper.start_trailing(live, live.trail.price)
         marks = {p.symbol: p.mark_price for p in positions}
-        for live in plan.in_step:  # after TP1 with no trailing order resting: the bot trails
+        for live in plan.in_step:  # after TP1 with no trailing order resting
             price = marks.get(live.symbol)
             if live.position.targets_hit >= 1 and live.trail is None and price:
-                await self._keeper.trail_by_moving_stop(live, price)
+                await self._keeper.keep_trailing(live, price)
 
     async def _exit_trades(self, live: LivePosition) -> list[dict[str, Any]]:
         # no `since`: Binance caps a since-query at a 7-day window, the default is the latest trades
