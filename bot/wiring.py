@@ -48,7 +48,7 @@ _NOT_DECISIONS = frozenset({
     "llm_timeout_s", "llm_max_retries", "llm_daily_token_budget", "llm_price_prompt_per_mtok",
     "llm_price_completion_per_mtok", "llm_prices", "exchange_id", "exchange_api_key", "exchange_secret", "exchange_testnet",
     "symbols", "dry_run", "database_path", "market_data_dir", "cycle_cron", "pulse_cron", "daily_summary_cron",
-    "monitor_interval_s", "initial_equity", "engine", "replay_resume_after_days",
+    "monitor_interval_s", "initial_equity", "engine", "replay_resume_after_days", "arena", "arena_daily_post",
 })
 
 

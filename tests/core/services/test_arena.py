@@ -10,10 +10,10 @@ import pytest
 from core.clock import SimulatedClock
 from core.config import CostModel, RiskLimits
 from core.errors import UserInputError
+from core.evaluation.arena_standings import standings
 from core.execution.paper_broker import PaperBroker
 from core.models import AccountView, Decision, DecisionRecord, RuntimeState, Snapshot
 from core.risk.guard import RiskGuard
-from core.evaluation.arena_standings import standings
 from core.services.arena import Arena, parse_arena
 from tests.core.csv_feed import ArrayBarFeed
 from tests.core.cycle_fakes import ArraySnapshotSource, MomentumEngine, ScriptedEngine
