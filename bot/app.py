@@ -943,6 +943,21 @@ class App:
         image = await asyncio.to_thread(charts.arena_chart, curves, initial_equity=self.settings.initial_equity)
         return text, image
 
+    async def close_arena(self, reason: str) -> None:
+        """Close every contestant's open positions at the last price (the demo's end), silently as they trade."""
+        for contestant in self.services.arena.contestants if self.services.arena is not None else ():
+            await contestant.broker.close_all(reason=reason)
+
+    async def arena_lines(self) -> list[str]:
+        """One summary line per contestant (the demo's last words): name, equity, return, positions closed."""
+        from core.evaluation.arena_standings import standings
+
+        if self.services.arena is None:
+            return []
+        return [f"Arena {row.name}: equity {row.equity:,.2f} USDT ({row.return_pct:+.2f}%), positions closed "
+                f"{row.trades}" + (f", {row.failures} failed cycle(s)" if row.failures else "")
+                for row in await standings(self.services.arena)]
+
     async def arena_post_now(self) -> bool:
         """The daily arena post to the channel (ARENA_DAILY_POST), through the outbox; once per UTC day."""
         from bot.telegram.arena_format import arena_text
