@@ -166,3 +166,23 @@ async def test_without_arena_nothing_runs_and_arena_says_how_to_turn_it_on(tmp_p
             assert (await cursor.fetchone())[0] == 0
     finally:
         await app.stop()
+
+
+async def test_contestants_are_strategy_versions_in_the_leaderboard_marked_daily(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    clock = SimulatedClock(DEFAULT_START)
+    app = arena_app(tmp_path, server, clock, arena="rules,trend")
+    await app.start()
+    try:
+        for _ in range(50):  # three UTC days of marks
+            await app.tick(clock.advance(timedelta(hours=1)))
+        leaderboard = app.dp.workflow_data["leaderboard"]
+        rows = [r for r in (await leaderboard.board()).rows if r.source == "arena"]
+        assert sorted(r.engine for r in rows) == ["rules", "trend"]
+        assert all(r.oos and r.window[0] < r.window[1] for r in rows)
+        assert len({r.version for r in rows}) == 2
+        await leaderboard.board()  # marked again: one row per contestant, its window grown in place
+        assert len([r for r in (await leaderboard.board()).rows if r.source == "arena"]) == 2
+    finally:
+        await app.stop()
