@@ -26,7 +26,7 @@ class LeaderboardResult:
     version: str
     engine: str
     model: str | None
-    source: str  # replay | compare | walk_forward | sweep | paper
+    source: str  # replay | compare | walk_forward | sweep | paper | arena
     symbols: tuple[str, ...]
     window: tuple[str, str]  # ISO start, ISO end
     oos: bool
