@@ -175,6 +175,28 @@ class Settings(BaseSettings):
     def news_enabled(self) -> bool:
         return bool(self.news_feeds or self.fear_greed or self.news_api_key)
 
+    # Arena (#15): contestants that trade their own paper books beside the primary engine, never posting
+    # (rules,llm:MODEL_A,llm:MODEL_B; empty: off); a daily standings post to the channel
+    arena: str = ""
+    arena_daily_post: bool = False
+
+    @field_validator("arena")
+    @classmethod
+    def _check_arena(cls, value: str) -> str:
+        from core.services.arena import parse_arena
+
+        try:
+            parse_arena(value)
+        except UserInputError as error:
+            raise ValueError(str(error).removeprefix("ARENA: ")) from None
+        return value
+
+    @property
+    def arena_contestants(self) -> tuple[str, ...]:
+        from core.services.arena import parse_arena
+
+        return parse_arena(self.arena)
+
     @field_validator("web_port", "web_public_url", mode="before")
     @classmethod
     def _empty_web_is_none(cls, value: object) -> object:
@@ -324,6 +346,9 @@ class Settings(BaseSettings):
     def _check_engine(self) -> Settings:
         if self.engine in ("llm", "ensemble") and self.llm_api_key is None and not is_local_endpoint(self.llm_base_url):
             raise ValueError(f"ENGINE={self.engine} needs LLM_API_KEY (or a local LLM_BASE_URL)")
+        llm_contestants = [c for c in self.arena_contestants if c.split(":")[0] in ("llm", "ensemble")]
+        if llm_contestants and self.llm_api_key is None and not is_local_endpoint(self.llm_base_url):
+            raise ValueError(f"ARENA: {', '.join(llm_contestants)} need LLM_API_KEY (or a local LLM_BASE_URL)")
         if self.trend_tp2_r <= self.trend_tp1_r:
             raise ValueError(f"TREND_TP2_R ({self.trend_tp2_r}) must be above TREND_TP1_R ({self.trend_tp1_r})")
         return self
