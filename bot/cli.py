@@ -349,6 +349,31 @@ def download(
 
 
 @app.command()
+def scan(
+    exchange: Annotated[str | None, typer.Option(help="ccxt exchange id (default: EXCHANGE_ID)")] = None,
+    top: Annotated[int, typer.Option(help="how many markets to show")] = 10,
+    data: Annotated[Path | None, typer.Option(help="rank a data folder's symbols instead of an exchange's")] = None,
+    at: Annotated[str | None, typer.Option(help="with --data: the time to rank at, ISO-8601 (default: data end)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
+    """The coin hunter: perpetual markets ranked by 24 h volume, spread, volatility and momentum."""
+    if not 1 <= top <= 200:
+        raise_bad("--top", f"must be from 1 to 200, got {top}")
+    if at is not None and data is None:
+        raise_bad("--at", "needs --data (an exchange is ranked as of now)")
+    if data is not None and exchange is not None:
+        raise_bad("--exchange", "give --exchange or --data, not both")
+
+    async def go() -> int | None:
+        from bot.commands.scan_cmd import run_scan
+
+        moment = parse_time(at, "--at") if at is not None else None
+        return await run_scan(exchange=exchange, data=data, at=moment, top=top, as_json=as_json)
+
+    _run(go)
+
+
+@app.command()
 def check(
     reset_llm_capabilities: bool = typer.Option(
         False, "--reset-llm-capabilities", help="forget the structured-output modes stored per LLM endpoint + model"

@@ -445,13 +445,17 @@ class Position:
     fees_paid: float = 0.0
     funding_paid: float = 0.0
     realized_pnl: float = 0.0
+    # (#19) the callback rate (%) of a trailing stop resting on the exchange, once the live broker placed one
+    trailing_on_exchange_pct: float | None = None
 
     def __post_init__(self) -> None:
         if self.qty <= 0:
             raise DomainError(f"position {self.id} qty must be positive, got {self.qty}")
         if self.side not in ("long", "short"):
             raise DomainError(f"position {self.id} side must be long or short, got {self.side!r}")
-        if side_sign(self.side) * (self.entry_price - self.stop_loss) <= 0 and self.targets_hit == 0:
+        # a stop past entry before TP1 is only valid when a rule moved it there (the exit ladder's profit lock)
+        moved = self.trailing_stop is not None and self.stop_loss == self.trailing_stop
+        if side_sign(self.side) * (self.entry_price - self.stop_loss) <= 0 and self.targets_hit == 0 and not moved:
             raise DomainError(
                 f"position {self.id} {self.side} stop {self.stop_loss} is on the wrong side of entry {self.entry_price}"
             )
