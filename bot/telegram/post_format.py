@@ -38,6 +38,7 @@ EXIT_LABELS = {
     "manual": "✋ Closed manually",
     "end": "⏹ Closed at the end of the run",
     "signal": "🔁 Closed on signal",
+    "news": "📰 Closed on critical news",
     "external": "🔄 Closed on the exchange",
 }
 

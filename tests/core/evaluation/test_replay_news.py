@@ -15,7 +15,7 @@ from core.decide.rules import RulesEngine
 from core.evaluation.replay import ReplaySpec, run_replay_cycle
 from core.evaluation.report import write_report
 from core.market.news import FearGreed, Headline, MemoryNewsStore
-from core.market.news_keywords import KeywordScorer
+from core.market.news_keywords import KeywordScorer, score_text
 from core.market.offline import OfflineMarketData, sample_data_dir
 from core.market.sentiment import SentimentReader
 from core.services.memory_log import MemoryDecisionLog
@@ -89,3 +89,21 @@ async def test_headlines_recorded_later_change_nothing_before_them(market: Offli
     assert early(a) == early(b) and len(early(a)) > 100
     assert [r.snapshot for r in a.records() if r.as_of > cut + timedelta(hours=1)] != [
         r.snapshot for r in b.records() if r.as_of > cut + timedelta(hours=1)]
+
+
+async def test_news_veto_close_closes_open_longs_on_a_fresh_critical_headline(market: OfflineMarketData) -> None:
+    heads, days = recorded()
+    base = spec()
+    closing = ReplaySpec(symbols=SYMBOLS, start=START, end=END, engine="rules",
+                         limits=RiskLimits(correlation_groups=(SYMBOLS,), news_veto_hours=6, news_veto_close=True,
+                                           max_stop_pct=15))
+    without = await run_replay_cycle(market, base, RulesEngine(), sentiment=reader(heads, days))
+    closed = await run_replay_cycle(market, closing, RulesEngine(), sentiment=reader(heads, days))
+    assert not any(t.exit_reason == "news" for t in without.trades)
+    news_exits = [t for t in closed.trades if t.exit_reason == "news"]
+    assert news_exits, [t.exit_reason for t in closed.trades]
+    critical = [h.first_seen for h in heads if score_text(h.title).impact == -2]
+    for trade in news_exits:
+        assert trade.side == "long"
+        # closed at the open of the bar after a cycle that saw a critical headline of the last 6 h
+        assert any(timedelta(0) <= trade.exit_time - seen <= timedelta(hours=7) for seen in critical), trade
