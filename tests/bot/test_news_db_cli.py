@@ -100,3 +100,23 @@ def test_replay_with_news_db_vetoes_on_recorded_news_and_is_repeatable(
     assert without["approved"] > 0 and "news_veto" not in without["reasons"]
     # every entry the engine asked for met a fresh hack: vetoed (hour after hour, where without news it held one)
     assert with_news["approved"] == 0 and with_news["reasons"]["news_veto"] >= without["approved"]
+
+
+def test_compare_with_news_db_measures_an_effect_against_the_same_engine_without_it(news_db: Path) -> None:
+    hacks = news_db.parent / "hacks.sqlite"
+    asyncio.run(_record_hacks(hacks, datetime(2024, 2, 27, tzinfo=UTC), 24 * 6))
+    out = news_db.parent / "cmp"
+    result = CliRunner().invoke(app, [
+        "compare", "--data", str(sample_data_dir()), "--symbols", "BTC/USDT:USDT", "--start", "2024-02-28T00:00:00Z",
+        "--end", "2024-03-03T00:00:00Z", "--engines", "rules,veto=rules", "--set", "veto:NEWS_VETO_HOURS=6",
+        "--out", str(out), "--news-db", str(hacks),
+    ])
+    assert result.exit_code == 0, result.output
+    plain = json.loads((out / "rules" / "report.json").read_text())["guard"]
+    veto = json.loads((out / "veto" / "report.json").read_text())["guard"]
+    assert plain["approved"] > 0 and "news_veto" not in plain["reasons"]
+    assert veto["approved"] == 0 and veto["reasons"]["news_veto"] > 0
+    folds = CliRunner().invoke(app, ["compare", "--data", str(sample_data_dir()), "--symbols", "BTC/USDT:USDT",
+                                     "--start", "2024-02-28", "--end", "2024-03-03", "--engines", "rules",
+                                     "--out", str(out), "--news-db", str(hacks), "--folds", "2"])
+    assert folds.exit_code == 2 and "--news-db" in folds.output
