@@ -812,6 +812,7 @@ class App:
             if services.news is not None:
                 with contextlib.suppress(Exception):
                     await services.news.client.aclose()
+                    await services.news.reader.close()
             await services.db.close()
             if services.bot is not None:
                 with contextlib.suppress(Exception):

@@ -149,6 +149,7 @@ class Settings(BaseSettings):
     news_fetch_interval_s: int = Field(900, ge=60, le=86400)
     news_analyst: Literal["auto", "llm", "keywords"] = "auto"  # auto: the LLM when one is configured
     news_veto_hours: float = Field(0.0, ge=0, le=168)  # critical negative news vetoes entries this long (0 = off)
+    news_veto_close: bool = False  # with NEWS_VETO_HOURS: such a headline also closes open longs
     news_regime: bool = False  # PANIC/DIGESTING scale leverage down and widen stops
 
     @field_validator("news_feeds", mode="before")
@@ -402,6 +403,7 @@ class Settings(BaseSettings):
             lock_profit_offset_pct=self.lock_profit_offset_pct,
             trail_after_tp1_pct=self.trail_after_tp1_pct,
             news_veto_hours=self.news_veto_hours,
+            news_veto_close=self.news_veto_close,
             news_regime=self.news_regime,
         )
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from bot.telegram.context_format import context_lines
 from core.config import RiskLimits
 from core.models import AuditEntry, Position, RuntimeState, TradeEvent, iso_z
 from core.protocols import CycleRecord
@@ -358,6 +359,8 @@ def why_text(entry: CycleRecord) -> str:
                 lines.append(f"Reasoning: {escape(decision.reasoning)}")
         elif record.error:
             lines.append(f"Error: {escape(record.error)}")
+    if entry.snapshot is not None:  # what the decision saw beyond candles (#17)
+        lines.extend(context_lines(entry.snapshot))
     verdict = entry.verdict
     if verdict is not None:
         if verdict.approved:

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 WINDOW = timedelta(hours=72)  # past three half-lives a headline weighs < 1/8
 HALF_LIFE_H = 24.0
 MAX_KEY_EVENTS = 3
+MAX_REMEMBERED_SCORES = 20_000
 PANIC_AGE = timedelta(hours=4)
 DIGESTING_AGE = timedelta(hours=24)
 PANIC_SCORE = -1.5
@@ -103,6 +104,11 @@ class SentimentReader:
     def scorer_name(self) -> str:
         return self._scorer.name if self._scorer is not None else "none"
 
+    async def close(self) -> None:
+        close = getattr(self._scorer, "close", None)
+        if close is not None:
+            await close()
+
     async def _headlines(self, as_of: datetime) -> list[Headline]:
         if self._window is not None and self._window[0] == as_of:  # every symbol of one cycle asks the same
             return self._window[1]
@@ -114,6 +120,9 @@ class SentimentReader:
         """Scores of `headlines`, asking the scorer only for those not scored yet in this process."""
         if self._scorer is None:
             return {}
+        if len(self._scores) > MAX_REMEMBERED_SCORES:  # a bot running for months: keep what the window needs
+            wanted = {h.guid for h in headlines}
+            self._scores = {g: s for g, s in self._scores.items() if g in wanted}
         missing = [h for h in headlines if h.guid not in self._scores]
         if missing:
             try:
