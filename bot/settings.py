@@ -120,7 +120,6 @@ class Settings(BaseSettings):
     trend_allow_shorts: bool = False
     # Round 2 of the research (docs/strategy.md): the TSMOM direction, the funding veto, the regime filter
     trend_signal: Literal["ema", "tsmom"] = "ema"
-    trend_lookback_days: int = Field(30, ge=2, le=365)
     trend_funding_veto_quantile: float = Field(0.0, ge=0, lt=1)  # 0 = off; 0.9 = no long in funding's top decile
     trend_regime_filter: bool = False
     # The seed's two-phase trailing (exit ladder; 0 = off): stop to entry + offset once the profit reaches
@@ -415,7 +414,6 @@ class Settings(BaseSettings):
             allow_shorts=self.trend_allow_shorts,
             max_stop_pct=self.max_stop_pct,
             signal=self.trend_signal,
-            lookback_days=self.trend_lookback_days,
             funding_veto_quantile=self.trend_funding_veto_quantile or None,
             regime_filter=self.trend_regime_filter,
         )
