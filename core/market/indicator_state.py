@@ -45,9 +45,12 @@ Bar = tuple[int, float, float, float, float, float]  # open time ms, open, high,
 
 
 def _div(a: float, b: float) -> float:
-    """a / b as numpy divides (inf or NaN for a zero divisor, no exception)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return float(np.divide(a, b))
+    """a / b as numpy divides: ±inf or NaN for a zero divisor, no exception."""
+    if b:
+        return a / b
+    if a != a or a == 0 or b != b:
+        return math.nan
+    return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
 def _step(weighted: float, cur: float, com: float) -> float:
@@ -65,7 +68,8 @@ class IndicatorState:
     def __init__(self, frame: IndicatorFrame, keep: int, *, zero_range: bool, sums: dict[str, list[float]],
                  ewm: list[float], closes: list[float]) -> None:
         self.frame = frame.tail(keep)
-        self._keep = keep
+        self._names = list(frame.columns)
+        self._matrix = np.vstack([self.frame.columns[k] for k in self._names])  # columns × the last `keep` bars
         self._zero_range = zero_range  # a bar of the frame had high == low: every range carries epsilon
         self._sums = sums
         self._ewm = ewm
@@ -106,8 +110,35 @@ class IndicatorState:
             row = self._advance(bar)
             if row is None:
                 return None
-            self.frame = _appended(self.frame, row, self._keep, tuple(self._ewm))
+            self._push(row)
         return self.frame
+
+    def _push(self, row: dict[str, float]) -> None:
+        """The kept bars with `row` appended and the oldest dropped (new arrays: frames handed out stay)."""
+        frame = self.frame
+        matrix = np.empty_like(self._matrix)
+        matrix[:, :-1] = self._matrix[:, 1:]
+        matrix[:, -1] = [row[k] for k in self._names]
+        self._matrix = matrix
+        t = int(row["open_ms"])
+
+        def pushed(values: np.ndarray, value: object) -> np.ndarray:
+            out = np.empty_like(values)
+            out[:-1] = values[1:]
+            out[-1] = value
+            return out
+
+        self.frame = IndicatorFrame(
+            frame.timeframe,
+            frame.timeframe_ms,
+            pushed(frame.open_ms, t),
+            pushed(frame.close_ms, t + frame.timeframe_ms),
+            dict(zip(self._names, matrix, strict=True)),
+            pushed(frame.gaps_cum, frame.gaps_cum[-1] + int(row["gap"])),
+            pushed(frame.outliers, bool(row["outlier"])),
+            pushed(frame.bad_cum, frame.bad_cum[-1] + int(row["bad"])),
+            tuple(self._ewm),
+        )
 
     def _advance(self, bar: Bar) -> dict[str, float] | None:
         t, o, h, lo, c, v = bar
@@ -171,21 +202,6 @@ class IndicatorState:
             "outlier": float(max(h, prev_close) - min(lo, prev_close) > OUTLIER_ATR_MULTIPLE * prev_atr),
             "bad": float(next_bar_is_bad(o, h, lo, c, before)),
         }
-
-
-def _appended(frame: IndicatorFrame, row: dict[str, float], keep: int, recursions: tuple[float, ...]) -> IndicatorFrame:
-    t = int(row["open_ms"])
-    return IndicatorFrame(
-        frame.timeframe,
-        frame.timeframe_ms,
-        np.append(frame.open_ms, t)[-keep:],
-        np.append(frame.close_ms, t + frame.timeframe_ms)[-keep:],
-        {k: np.append(v, row[k])[-keep:] for k, v in frame.columns.items()},
-        np.append(frame.gaps_cum, frame.gaps_cum[-1] + int(row["gap"]))[-keep:],
-        np.append(frame.outliers, bool(row["outlier"]))[-keep:],
-        np.append(frame.bad_cum, frame.bad_cum[-1] + int(row["bad"]))[-keep:],
-        recursions,
-    )
 
 
 __all__ = ["MIN_BARS", "Bar", "IndicatorState"]

@@ -19,6 +19,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -273,15 +274,22 @@ class LiveSnapshotSource:
 
     async def snapshot(self, symbol: str, as_of: datetime) -> Snapshot:
         as_of = require_utc(as_of, "as_of")
-        frames = await asyncio.gather(
-            *(self._md.candles(symbol, tf, until=as_of, limit=self._bars) for tf in self._timeframes)
-        )
+        as_of_ms = to_ms(as_of)
+        # a frame whose next bar cannot have closed yet (the 4h and 1d frames, most hours) is not fetched again
+        held = [self._still_current(symbol, tf, as_of_ms) for tf in self._timeframes]
+        fetched = iter(await asyncio.gather(*(
+            self._md.candles(symbol, tf, until=as_of, limit=self._bars)
+            for tf, rows in zip(self._timeframes, held, strict=True) if rows is None
+        )))
         funding = await self._md.funding_rates(symbol, since=as_of - FUNDING_LOOKBACK, until=as_of)
         oi, book = await self._context(symbol, as_of)
-        frames = list(frames)
-        if all(self._quick_rows(symbol, tf, frame) for tf, frame in zip(self._timeframes, frames, strict=True)):
+        frames = [self._cache[(symbol, tf)].frame if rows is not None else next(fetched)
+                  for tf, rows in zip(self._timeframes, held, strict=True)]
+        quick = [rows or self._quick_rows(symbol, tf, frame)
+                 for tf, rows, frame in zip(self._timeframes, held, frames, strict=True)]
+        if all(rows is not None for rows in quick):
             # every frame unchanged or carried forward by its new bars: far less than a thread hop costs
-            return self.build(symbol, as_of, frames, funding, oi, book)
+            return self._assemble(symbol, as_of, cast(list[_Rows], quick), funding, oi, book)
         if self._cpu is None:
             self._cpu = asyncio.Semaphore(1)
         async with self._cpu:
@@ -312,11 +320,29 @@ class LiveSnapshotSource:
     ) -> Snapshot:
         """The CPU part: indicators per frame (cached while a frame is unchanged), then assembly."""
         rows = [self._rows(symbol, tf, frame) for tf, frame in zip(self._timeframes, frames, strict=True)]
-        funding = funding[funding.index <= as_of] if len(funding) else funding
-        funding_ms = index_ms(funding).tolist() if len(funding) else []
+        return self._assemble(symbol, as_of, rows, funding, oi, book)
+
+    def _assemble(
+        self, symbol: str, as_of: datetime, rows: list[_Rows], funding: pd.Series,
+        oi: pd.Series | None, book: Mapping[str, float | None] | None,
+    ) -> Snapshot:
+        funding_ms: list[int] = []
+        rates: list[float] = []
+        if len(funding):
+            times = index_ms(funding)
+            settled = times <= to_ms(as_of)
+            funding_ms, rates = times[settled].tolist(), funding.to_numpy(dtype="float64")[settled].tolist()
         oi_ms, oi_values = _series_lists(oi, as_of)
-        return assemble_snapshot(symbol, as_of, rows, funding_ms, funding.to_numpy(dtype="float64").tolist(),
-                                 oi_ms, oi_values, book)
+        return assemble_snapshot(symbol, as_of, rows, funding_ms, rates, oi_ms, oi_values, book)
+
+    def _still_current(self, symbol: str, timeframe: str, as_of_ms: int) -> _Rows | None:
+        """The cached rows of a frame whose last bar is closed at as_of and whose next bar is not yet."""
+        cached = self._cache.get((symbol, timeframe))
+        if cached is None or not cached.key.length:
+            return None
+        step = tf_ms(timeframe)
+        last_open = cached.key.last_open_ms
+        return cached.rows if last_open + step <= as_of_ms < last_open + 2 * step else None
 
     def _rows(self, symbol: str, timeframe: str, frame: pd.DataFrame) -> _Rows:
         rows = self._quick_rows(symbol, timeframe, frame)
@@ -325,7 +351,7 @@ class LiveSnapshotSource:
         whole = compute_indicators(frame, timeframe)
         state = IndicatorState.start(whole, LIVE_TAIL)
         rows = _Rows(whole.tail(LIVE_TAIL), last=LIVE_ROWS)
-        self._cache[(symbol, timeframe)] = _Cached(_key(*_ohlcv(frame)), rows, state)
+        self._cache[(symbol, timeframe)] = _Cached(_key(*_ohlcv(frame)), frame, rows, state)
         return rows
 
     def _quick_rows(self, symbol: str, timeframe: str, frame: pd.DataFrame) -> _Rows | None:
@@ -342,10 +368,10 @@ class LiveSnapshotSource:
             return None
         indicators = _carried_forward(cached.state, times, values)
         if indicators is None:
-            self._cache[(symbol, timeframe)] = _Cached(cached.key, cached.rows, None)  # the state is spent
+            self._cache[(symbol, timeframe)] = _Cached(cached.key, cached.frame, cached.rows, None)  # state spent
             return None
         rows = _Rows(indicators, last=LIVE_ROWS)
-        self._cache[(symbol, timeframe)] = _Cached(key, rows, cached.state)
+        self._cache[(symbol, timeframe)] = _Cached(key, frame, rows, cached.state)
         return rows
 
 
@@ -365,6 +391,7 @@ def _key(times: np.ndarray, values: np.ndarray) -> _CacheKey:
 @dataclass(frozen=True, slots=True)
 class _Cached:
     key: _CacheKey
+    frame: pd.DataFrame  # the bars the rows were built from
     rows: _Rows
     state: IndicatorState | None  # None: the frame is recomputed whenever it changes
 

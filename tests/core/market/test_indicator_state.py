@@ -3,6 +3,7 @@ that uses it gives, hour after hour, the snapshots replay computes from the same
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -80,15 +81,33 @@ def test_what_cannot_be_carried_forward_exactly_is_refused(sample: OfflineMarket
     assert state().extend([]) is not None
 
 
+class CountingMarketData:
+    """The sample files, counting candle requests per timeframe."""
+
+    def __init__(self, data: OfflineMarketData) -> None:
+        self._data = data
+        self.requests: Counter[str] = Counter()
+
+    async def candles(self, symbol: str, timeframe: str, *, until: datetime, limit: int) -> pd.DataFrame:
+        self.requests[timeframe] += 1
+        return await self._data.candles(symbol, timeframe, until=until, limit=limit)
+
+    async def funding_rates(self, symbol: str, *, since: datetime, until: datetime) -> pd.Series:
+        return await self._data.funding_rates(symbol, since=since, until=until)
+
+
 async def test_live_snapshots_hour_after_hour_equal_replays_from_the_same_start(sample: OfflineMarketData) -> None:
     start = datetime(2024, 4, 10, tzinfo=UTC)
     hours = 60  # several 4h and daily bars close on the way
-    live = LiveSnapshotSource(sample)
+    market = CountingMarketData(sample)
+    live = LiveSnapshotSource(market)
     replay = SeriesSnapshotSource.from_offline(sample, [BTC], start, start + timedelta(hours=hours), warmup_bars=500)
     for h in range(hours):
         as_of = start + timedelta(hours=h)
         assert await live.snapshot(BTC, as_of) == replay.snapshot_sync(BTC, as_of), as_of
     assert live._cache[(BTC, "1h")].state is not None  # carried forward, not recomputed
+    # a frame is asked for again only once its next bar can have closed
+    assert market.requests == {"1h": hours, "4h": hours // 4, "1d": 60 // 24 + 1}
 
 
 async def test_a_revised_bar_makes_the_live_source_compute_the_window_again(sample: OfflineMarketData) -> None:
