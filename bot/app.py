@@ -31,6 +31,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from pydantic import SecretStr
 
+from bot.reachability import reachability_monitor
 from bot.recent_logs import RecentLogs
 from bot.settings import Settings
 from bot.telegram.notifier import ChannelNotifier
@@ -43,11 +44,13 @@ from core.execution.broker_switch import SwitchingBroker
 from core.execution.paper_broker import MarketDataBarFeed, PaperBroker
 from core.market.snapshot import LiveSnapshotSource
 from core.models import RuntimeState, TradeEvent
-from core.protocols import Broker, Clock, DecisionEngine, MarketData
+from core.protocols import Broker, Clock, DecisionEngine, MarketData, SnapshotSource
 from core.risk.guard import RiskGuard
+from core.services.coin_hunter import CoinHunter
 from core.services.control import ControlService
 from core.services.cycle import CycleSummary, TradingCycle
 from core.services.ledger import LedgerReports
+from core.services.reachability import ObservedMarketData, ObservedUsageLog
 from core.services.track_record import TrackRecord
 from handlers.admin import build_admin_router
 from handlers.admin_reports import build_admin_reports_router
@@ -69,6 +72,7 @@ if TYPE_CHECKING:
 
     from bot.telegram.publisher import DrainReport
     from bot.web.server import WebServer
+    from bot.wiring import NewsWiring
     from core.execution.exchange_client import ExchangeCredentials
     from core.execution.live_gate import LiveGate
 
@@ -83,7 +87,8 @@ CONSOLE_CHANNEL = "@console"
 # 1 worker → 280 MB and ~290–370 ms, still far under the 1 s target.
 WORKER_THREADS = 1
 DB_WATCH_S = 2.0
-STOP_WAIT_S = 10.0  # for posts being sent at shutdown; they stay in the outbox either way
+STOP_WAIT_S = 10.0
+REACHABILITY_INTERVAL_S = 60  # the probe job's period, and how long a target may go without a call  # for posts being sent at shutdown; they stay in the outbox either way
 
 
 def build_dispatcher(*, rate_limiter: RateLimiter | None = None, **deps: Any) -> Dispatcher:
@@ -178,6 +183,9 @@ class Services:
     bot: Bot | None
     credentials: ExchangeCredentials | None
     live_gate: LiveGate | None
+    news: NewsWiring | None = None  # NEWS_FEEDS / FEAR_GREED / NEWS_API_KEY (#17)
+    # what the cycle and the pulse read: `snapshots` plus the sentiment when news is configured
+    cycle_snapshots: SnapshotSource | None = None
 
 
 class App:
@@ -193,6 +201,7 @@ class App:
         demo: bool = False,
         console_out: Path = Path("demo-out"),
         market_data: MarketData | None = None,
+        wall_clock: Clock | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -219,6 +228,10 @@ class App:
         self._alerts = AlertThrottle(self._send_alert)
         self._watchdog: asyncio.Task[None] | None = None
         self.web: WebServer | None = None  # the dashboard (#20), when WEB_PORT is set
+        # exchange, LLM and Telegram reachability on wall time (#16 item 11; /readyz reads it too)
+        self.reachability = reachability_monitor(settings, wall_clock or SystemClock(),
+                                                 exchange=not demo and settings.market_data_dir is None)
+        self._news_fetched = False
 
     @property
     def services(self) -> Services:
@@ -334,7 +347,15 @@ class App:
         state_store = SqliteStateStore(db)
         self._dry_run_flag = (await state_store.load_state(self.defaults)).dry_run
         market_data = self._market_data_override or self._market_data(credentials)
+        if "exchange" in self.reachability.targets:
+            market_data = ObservedMarketData(market_data, self.reachability)
         snapshots = LiveSnapshotSource(market_data)
+        news = self._news(db)
+        cycle_snapshots: SnapshotSource = snapshots
+        if news is not None:
+            from core.market.sentiment import SentimentSnapshots
+
+            cycle_snapshots = SentimentSnapshots(snapshots, news.reader)
         engine = self._engine(db)
         limits, costs = s.risk_limits(), s.cost_model()
         guard = RiskGuard(limits, costs)
@@ -361,10 +382,11 @@ class App:
             channel = s.telegram_channel_id
             if channel is None:
                 raise UserInputError("TELEGRAM_CHANNEL_ID is not set: the bot needs a channel to post signals to")
-            from bot.telegram.faults import FatalErrorWatch
+            from bot.telegram.faults import FatalErrorWatch, ReachabilityWatch
 
             bot = build_bot(token, s.telegram_api_base)
             bot.session.middleware(FatalErrorWatch(s.telegram_api_base, self.fail))
+            bot.session.middleware(ReachabilityWatch(self.reachability))
             sender = TelegramSender(bot)
         else:
             sender = ConsoleSender(self.console_out)
@@ -386,7 +408,7 @@ class App:
         )
         publisher.set_failure_hook(self._alert)  # rate-limited, and straight to Telegram when the disk is full
         cycle = TradingCycle(
-            snapshots=snapshots,
+            snapshots=cycle_snapshots,
             engine=engine,
             guard=guard,
             broker=broker,
@@ -427,6 +449,8 @@ class App:
             reload_view=self.reload_config,
             alert=self._alert,
             leaderboard=self._leaderboard(db, history),
+            hunter=CoinHunter(market_data if hasattr(market_data, "market_stats") else None,  # type: ignore[arg-type]
+                              self.settings.scan_filters(), state_store, self.defaults),
         )
         return Services(
             db=db,
@@ -449,7 +473,33 @@ class App:
             bot=bot,
             credentials=credentials,
             live_gate=live_gate,
+            news=news,
+            cycle_snapshots=cycle_snapshots,
         )
+
+    def _news(self, db: Database) -> NewsWiring | None:
+        """The news stack when configured: providers, the SQLite store (first-seen times) and the analyst."""
+        s = self.settings
+        if not s.news_enabled:
+            return None
+        from bot.wiring import llm_configured, news_for
+        from storage.llm_repo import SqliteCapabilityStore, SqliteUsageLog
+        from storage.news_repo import SqliteNewsStore, SqliteScoreCache
+
+        llm_stores = {"usage": SqliteUsageLog(db), "capabilities": SqliteCapabilityStore(db)} if llm_configured(s) else {}
+        return news_for(s, SqliteNewsStore(db), clock=SystemClock(), score_cache=SqliteScoreCache(db), **llm_stores)
+
+    async def fetch_news(self) -> object:
+        """The news job: fetch, record first-seen, store Fear & Greed, score what is new (#17)."""
+        from jobs.news_job import run_news_fetch
+        from storage.news_repo import SqliteNewsStore
+
+        news = self.services.news
+        if news is None:
+            return None
+        first, self._news_fetched = not self._news_fetched, True
+        return await run_news_fetch(providers=news.providers, fear_greed=news.fear_greed,
+                                    store=SqliteNewsStore(self.db), clock=SystemClock(), reader=news.reader, first=first)
 
     @property
     def _exchange_data(self) -> bool:
@@ -482,7 +532,7 @@ class App:
             from storage.llm_repo import SqliteCapabilityStore, SqliteDecisionCache, SqliteUsageLog
 
             llm_stores = {
-                "usage": SqliteUsageLog(db),
+                "usage": ObservedUsageLog(SqliteUsageLog(db), self.reachability),
                 "capabilities": SqliteCapabilityStore(db),
                 "cache": SqliteDecisionCache(db),
             }
@@ -571,35 +621,10 @@ class App:
         return out
 
     async def reload_config(self, actor: str) -> str:
-        """`/reload_config`: re-read the environment and `.env`; the risk limits and the chart theme apply
-        now (limits set from chat with /set stay), anything else (token, exchange, database, schedule)
-        is named as needing a restart."""
-        from html import escape as esc
+        """`/reload_config` (bot.config_reload): what changed applies now where it can; the rest is named."""
+        from bot.config_reload import reload_config
 
-        from bot.settings import load_settings
-
-        try:
-            fresh = load_settings()
-        except UserInputError as error:
-            return f"❌ Not reloaded, the settings are invalid: {esc(str(error))}"
-        changed_limits = await self.control.reload_limits(actor, fresh.risk_limits())
-        if fresh.chart_theme != self.settings.chart_theme:
-            from bot.telegram import charts
-
-            charts.use_theme(fresh.chart_theme)
-        applied = {"chart_theme", *(f.split()[0] for f in changed_limits)}
-        restart = sorted(
-            name.upper() for name, value in fresh if value != getattr(self.settings, name)
-            and name not in applied and name not in self.settings.risk_limits().__dataclass_fields__
-            and name not in ("market_data_dir", "database_path", "symbols", "dry_run")  # the demo overrides these
-        )
-        self.settings = fresh.model_copy(update={k: getattr(self.settings, k) for k in
-                                                 ("market_data_dir", "database_path", "symbols", "dry_run")})
-        lines = ["✅ Settings reloaded."]
-        lines.append("Risk limits now: " + (esc("; ".join(changed_limits)) if changed_limits else "unchanged"))
-        if restart:
-            lines.append("Changed, applied at the next restart: " + esc(", ".join(restart)))
-        return "\n".join(lines)
+        return await reload_config(self, actor)
 
     async def health_text(self) -> str:
         from bot.telegram.ledger_format import health_text
@@ -751,6 +776,9 @@ class App:
             await services.publisher.close()
             with contextlib.suppress(Exception):
                 await services.market_data.close()
+            if services.news is not None:
+                with contextlib.suppress(Exception):
+                    await services.news.client.aclose()
             await services.db.close()
             if services.bot is not None:
                 with contextlib.suppress(Exception):
@@ -808,9 +836,18 @@ class App:
         if self.demo:
             from apscheduler.triggers.interval import IntervalTrigger
 
-            return [ScheduledJob("outbox_drain", self.drain, IntervalTrigger(seconds=1), misfire_grace_s=5)]
+            return [ScheduledJob("outbox_drain", self.drain, IntervalTrigger(seconds=1), misfire_grace_s=5),
+                    *self._reachability_job()]
         s = self.settings
-        return standard_jobs(
+        news: list[ScheduledJob] = []
+        if self.services.news is not None:
+            from apscheduler.triggers.interval import IntervalTrigger
+
+            every = s.news_fetch_interval_s
+            start = datetime.now(UTC) + timedelta(seconds=5)  # the first fetch soon after start, then every interval
+            news.append(ScheduledJob("news", self.fetch_news, IntervalTrigger(seconds=every, start_date=start,
+                                                                               timezone=UTC), misfire_grace_s=every))
+        return [*news, *standard_jobs(
             cycle=self.run_cycle,
             monitor=self.run_monitor,
             pulse=self.pulse_now,
@@ -820,7 +857,34 @@ class App:
             monitor_interval_s=s.monitor_interval_s,
             pulse_cron=s.pulse_cron,
             daily_cron=s.daily_summary_cron,
-        )
+        ), *self._reachability_job()]
+
+    def _reachability_job(self) -> list[ScheduledJob]:
+        """The probe job, when there is something to watch (the keyless demo has nothing)."""
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        if not self.reachability.targets:
+            return []
+        return [ScheduledJob("reachability", self.check_reachability,
+                             IntervalTrigger(seconds=REACHABILITY_INTERVAL_S, timezone=UTC), misfire_grace_s=30)]
+
+    async def check_reachability(self) -> list[str]:
+        """Probe what had no real call lately; alert the admins of outages past UNREACHABLE_ALERT_MIN and of
+        their end (queued in the outbox while Telegram itself is down, and logged)."""
+        from bot.reachability import exchange_probe, llm_probe
+        from jobs.reachability_job import run_reachability_job
+
+        probes: dict[str, Callable[[], Awaitable[object]]] = {"llm": llm_probe(self.settings.llm_base_url)}
+        if self._services is not None:
+            state = await self.refresh_state()
+            if state.symbols:
+                probes["exchange"] = exchange_probe(self.market_data, state.symbols[0])
+            if self.bot is not None:
+                from bot.telegram.faults import telegram_probe
+
+                probes["telegram"] = telegram_probe(self.bot)
+        return await run_reachability_job(self.reachability, probes, self._alert,
+                                          quiet=timedelta(seconds=REACHABILITY_INTERVAL_S))
 
     # ---- jobs -----------------------------------------------------------------------------------
 
@@ -883,7 +947,7 @@ class App:
         return await run_pulse(
             as_of=self.clock.now(),
             symbols=state.symbols,
-            snapshots=self.snapshots,
+            snapshots=self.services.cycle_snapshots or self.snapshots,
             market=self.market_data,
             engine=self.engine,
             notifier=self.notifier,

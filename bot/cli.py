@@ -148,6 +148,7 @@ def snapshot(
     data: Annotated[Path, typer.Option(help="folder of candle files in freqtrade's layout (BTC_USDT_USDT-1h-futures.feather, …)")],
     symbol: Annotated[str, typer.Option(help="ccxt symbol, e.g. BTC/USDT:USDT")],
     at: Annotated[str, typer.Option(help="as_of, ISO-8601 UTC")],
+    news_db: Annotated[Path | None, typer.Option(help="headlines and Fear & Greed a bot recorded (its DATABASE_PATH): the snapshot's sentiment, point-in-time")] = None,
 ) -> None:
     """Print the point-in-time snapshot JSON (closed bars only, indicators, regime) at a time."""
 
@@ -155,7 +156,7 @@ def snapshot(
         moment = parse_time(at, "--at")
         from bot.commands.snapshot_cmd import print_snapshot
 
-        return await print_snapshot(data=data, symbol=symbol, at=moment)
+        return await print_snapshot(data=data, symbol=symbol, at=moment, news_db=news_db)
 
     _run(go)
 
@@ -187,6 +188,7 @@ def replay(
     engine: Annotated[str, typer.Option(help="rules, trend, llm, llm:MODEL, ensemble or baseline:NAME")] = "rules",
     initial_equity: Annotated[float, typer.Option(help="starting equity in quote currency")] = 10_000.0,
     folds: Annotated[int, typer.Option(help="walk-forward folds (anchored); 0 = one replay")] = 0,
+    news_db: Annotated[Path | None, typer.Option(help="headlines and Fear & Greed a bot recorded (its DATABASE_PATH): the snapshot's sentiment, point-in-time")] = None,
 ) -> None:
     """Replay the live cycle over history and write the report (report.json, trades.csv, report.png, …)."""
     from bot.wiring import parse_engine
@@ -215,6 +217,7 @@ def replay(
             out=out,
             initial_equity=initial_equity,
             folds=folds,
+            news_db=news_db,
         )
 
     _run(go)
@@ -341,6 +344,31 @@ def download(
         from bot.commands.download_cmd import run_download
 
         return await run_download(exchange_id=exchange, symbols=parsed, timeframes=tfs, days=days, out=out)
+
+    _run(go)
+
+
+@app.command()
+def scan(
+    exchange: Annotated[str | None, typer.Option(help="ccxt exchange id (default: EXCHANGE_ID)")] = None,
+    top: Annotated[int, typer.Option(help="how many markets to show")] = 10,
+    data: Annotated[Path | None, typer.Option(help="rank a data folder's symbols instead of an exchange's")] = None,
+    at: Annotated[str | None, typer.Option(help="with --data: the time to rank at, ISO-8601 (default: data end)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
+    """The coin hunter: perpetual markets ranked by 24 h volume, spread, volatility and momentum."""
+    if not 1 <= top <= 200:
+        raise_bad("--top", f"must be from 1 to 200, got {top}")
+    if at is not None and data is None:
+        raise_bad("--at", "needs --data (an exchange is ranked as of now)")
+    if data is not None and exchange is not None:
+        raise_bad("--exchange", "give --exchange or --data, not both")
+
+    async def go() -> int | None:
+        from bot.commands.scan_cmd import run_scan
+
+        moment = parse_time(at, "--at") if at is not None else None
+        return await run_scan(exchange=exchange, data=data, at=moment, top=top, as_json=as_json)
 
     _run(go)
 

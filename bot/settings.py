@@ -20,6 +20,7 @@ from core.decide.endpoints import is_local_endpoint
 from core.decide.prices import parse_prices
 from core.decide.trend import TrendParams
 from core.errors import UserInputError
+from core.market.scan import ScanFilters
 from core.models import HARD_MAX_LEVERAGE
 from core.urls import scrub_url
 
@@ -98,6 +99,9 @@ class Settings(BaseSettings):
     # BTC filter (#17): no new longs while BTC_FILTER_SYMBOL fell more than this % over 4 h (0 = off)
     btc_filter_drop_pct: float = Field(2.0, ge=0, le=100)
     btc_filter_symbol: str = "BTC/USDT:USDT"
+    # Coin hunter (#17, `aitrader scan`, /scan): markets below this 24 h quote volume or above this spread are left out
+    scan_min_volume_usd: float = Field(10_000_000.0, ge=0, le=1e15)
+    scan_max_spread_pct: float = Field(0.2, gt=0, le=100)
 
     # Evaluation lab (#13): replay's kill-switch policy — 0 stays paused to the end, N resumes after N days
     replay_resume_after_days: float = Field(0.0, ge=0, le=3650)
@@ -109,14 +113,62 @@ class Settings(BaseSettings):
     trend_tp1_r: float = Field(6.0, gt=0, le=50)
     trend_tp2_r: float = Field(20.0, gt=0, le=100)
     trend_allow_shorts: bool = False
+    # Round 2 of the research (docs/strategy.md): the TSMOM direction, the funding veto, the regime filter
+    trend_signal: Literal["ema", "tsmom"] = "ema"
+    trend_lookback_days: int = Field(30, ge=2, le=365)
+    trend_funding_veto_quantile: float = Field(0.0, ge=0, lt=1)  # 0 = off; 0.9 = no long in funding's top decile
+    trend_regime_filter: bool = False
+    # The seed's two-phase trailing (exit ladder; 0 = off): stop to entry + offset once the profit reaches
+    # the trigger, and after TP1 a trail at this % of the best price instead of the initial stop distance
+    lock_profit_trigger_pct: float = Field(0.0, ge=0, le=100)
+    lock_profit_offset_pct: float = Field(0.15, ge=0, le=10)
+    trail_after_tp1_pct: float = Field(0.0, ge=0, le=50)
 
     # Channel presentation (#16): the charts' colours
     chart_theme: Literal["dark", "light"] = "dark"
+
+    # Ops alerts (#16): admins hear when the exchange, the LLM or Telegram stays unreachable this long (0: never)
+    unreachable_alert_min: float = Field(5.0, ge=0, le=1440)
 
     # Dashboard (#20, DESIGN §4.9): read-only web server on this port (none: off); its public https URL
     # opens it as a Telegram Mini App from the bot's menu button (none: no menu button)
     web_port: int | None = Field(None, ge=1, le=65535)
     web_public_url: str | None = None
+
+    # News and sentiment (#17, DESIGN §4.3 `sentiment`): every effect off by default
+    news_feeds: Annotated[tuple[str, ...], NoDecode] = ()  # RSS/Atom feed URLs
+    fear_greed: bool = False  # alternative.me's Fear & Greed index
+    fear_greed_url: str = "https://api.alternative.me/fng/"
+    news_api_key: SecretStr | None = None  # CryptoPanic's posts API (optional)
+    news_api_url: str = "https://cryptopanic.com/api/v1/posts/"
+    news_fetch_interval_s: int = Field(900, ge=60, le=86400)
+    news_analyst: Literal["auto", "llm", "keywords"] = "auto"  # auto: the LLM when one is configured
+    news_veto_hours: float = Field(0.0, ge=0, le=168)  # critical negative news vetoes entries this long (0 = off)
+    news_regime: bool = False  # PANIC/DIGESTING scale leverage down and widen stops
+
+    @field_validator("news_feeds", mode="before")
+    @classmethod
+    def _parse_feeds(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("news_feeds")
+    @classmethod
+    def _check_feeds(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [u for u in value if urlsplit(u).scheme not in ("http", "https") or not urlsplit(u).hostname]
+        if bad:
+            raise ValueError(f"must be comma-separated http(s) feed URLs, got {', '.join(bad)}")
+        return value
+
+    @field_validator("fear_greed_url", "news_api_url")
+    @classmethod
+    def _check_news_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname:
+            raise ValueError(f"must be an http(s) URL, got {value!r}")
+        return value
+
+    @property
+    def news_enabled(self) -> bool:
+        return bool(self.news_feeds or self.fear_greed or self.news_api_key)
 
     @field_validator("web_port", "web_public_url", mode="before")
     @classmethod
@@ -159,7 +211,8 @@ class Settings(BaseSettings):
             raise ValueError("needs at least one symbol")
         return value
 
-    @field_validator("telegram_bot_token", "llm_api_key", "exchange_api_key", "exchange_secret", mode="before")
+    @field_validator("telegram_bot_token", "llm_api_key", "exchange_api_key", "exchange_secret", "news_api_key",
+                     mode="before")
     @classmethod
     def _empty_secret_is_none(cls, value: object) -> object:
         return None if value == "" else value
@@ -294,6 +347,11 @@ class Settings(BaseSettings):
             correlation_groups=groups,
             btc_filter_drop_pct=self.btc_filter_drop_pct,
             btc_filter_symbol=self.btc_filter_symbol.strip(),
+            lock_profit_trigger_pct=self.lock_profit_trigger_pct,
+            lock_profit_offset_pct=self.lock_profit_offset_pct,
+            trail_after_tp1_pct=self.trail_after_tp1_pct,
+            news_veto_hours=self.news_veto_hours,
+            news_regime=self.news_regime,
         )
 
     def trend_params(self) -> TrendParams:
@@ -303,7 +361,14 @@ class Settings(BaseSettings):
             target_r=(self.trend_tp1_r, self.trend_tp2_r),
             allow_shorts=self.trend_allow_shorts,
             max_stop_pct=self.max_stop_pct,
+            signal=self.trend_signal,
+            lookback_days=self.trend_lookback_days,
+            funding_veto_quantile=self.trend_funding_veto_quantile or None,
+            regime_filter=self.trend_regime_filter,
         )
+
+    def scan_filters(self) -> ScanFilters:
+        return ScanFilters(min_volume_usd=self.scan_min_volume_usd, max_spread_pct=self.scan_max_spread_pct)
 
     def cost_model(self) -> CostModel:
         return CostModel(taker_fee_bps=self.taker_fee_bps, slippage_bps=self.slippage_bps)

@@ -15,8 +15,10 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from bot.telegram import reply_format as fmt
 from bot.telegram.leaderboard_format import leaderboard_text
+from bot.telegram.scan_format import scan_text
 from core.errors import UserInputError
 from core.evaluation.leaderboard import LeaderboardService
+from core.services.coin_hunter import MAX_TOP, CoinHunter
 from core.services.control import Confirmation, ControlService
 from handlers.filters import IsAdmin, actor_of
 
@@ -45,6 +47,14 @@ def build_admin_router() -> Router:
     @router.message(Command("leaderboard"))
     async def leaderboard(message: Message, leaderboard: LeaderboardService) -> None:
         await message.answer(leaderboard_text(await leaderboard.board()))
+
+    @router.message(Command("scan"))
+    async def scan(message: Message, command: CommandObject, hunter: CoinHunter) -> None:
+        arg = (command.args or "").strip()
+        if arg and not (arg.isdecimal() and 1 <= int(arg) <= MAX_TOP):
+            raise UserInputError(f"/scan takes how many markets to show, 1 to {MAX_TOP}, got {arg[:20]!r}")
+        result = await hunter.scan(int(arg) if arg else 10)
+        await message.answer(scan_text(result, hunter.filters))
 
     @router.message(Command("status"))
     async def status(message: Message, control: ControlService) -> None:

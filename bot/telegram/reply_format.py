@@ -56,6 +56,7 @@ ADMIN_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("set", "KEY VALUE — risk, min_confidence, max_positions, min_reward_risk; leverage SYM N|off"),
         ("leverage", "[N] — show or set the leverage cap"),
         ("symbols", "[add|remove SYM…] — show or edit the symbols"),
+        ("scan", "[N] — markets worth adding: volume, spread, volatility, momentum"),
         ("dryrun", "[on|off] — paper trading, or go live (asks to confirm)"),
     )),
     ("The bot", (
@@ -63,7 +64,7 @@ ADMIN_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("version", "the version running"),
         ("logs", "[n] — the last log lines"),
         ("show_config", "the settings, secrets masked"),
-        ("reload_config", "re-read the settings; risk limits and chart theme apply now"),
+        ("reload_config", "re-read the settings; apply what needs no restart"),
         ("audit", "[N] — recent changes: who, when, old → new"),
     )),
 )
@@ -204,9 +205,19 @@ def positions_text(views: Sequence[PositionView]) -> str:
         else:
             lines.append(f"  entry {_price(p.entry_price)} (no current price)")
         lines.append(f"  stop {_price(p.stop_loss)} · targets {targets} · liq {_price(p.liquidation_price)}")
+        if p.targets_hit >= 1:
+            lines.append(f"  {trailing_line(p)}")
         if p.signal_id:
             lines.append(f"  signal <code>{escape(p.signal_id)}</code>")
     return "\n".join(lines)
+
+
+def trailing_line(p: Position) -> str:
+    """How the rest trails after TP1 (#19): on the exchange, or by the bot moving the stop."""
+    if p.trailing_on_exchange_pct is not None:
+        return f"trailing stop resting on the exchange, {p.trailing_on_exchange_pct:g} % behind the best price"
+    now = f", now at {_price(p.trailing_stop)}" if p.trailing_stop is not None else ""
+    return f"trailing by the bot: it moves the stop 1 R behind the best price{now}"
 
 
 def _age(seconds: float) -> str:

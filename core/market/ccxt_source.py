@@ -22,6 +22,7 @@ from tenacity.wait import wait_base
 
 from core.errors import TemporaryError, UserInputError
 from core.market.offline import OHLCV, MissingDataError
+from core.market.scan import MarketStats
 from core.market.timeframes import tf_ms, to_ms
 from core.protocols import OrderBookTop, Ticker
 
@@ -260,6 +261,35 @@ class CcxtMarketData:
                 points[int(stamp)] = value
         index = pd.to_datetime(sorted(points), unit="ms", utc=True)
         return pd.Series([points[k] for k in sorted(points)], index=index, dtype="float64")
+
+    async def market_stats(self) -> list[MarketStats]:
+        """The 24 h statistics of every active perpetual market, in two requests where the venue allows
+        (all tickers, then all best bids/asks when the tickers carry no book, as on Binance futures)."""
+        markets = await self._call("markets", self.exchange.load_markets)
+        swaps = {s for s, m in markets.items() if m.get("swap") and m.get("active") is not False}
+        tickers = await self._call("tickers", self.exchange.fetch_tickers)
+        books: dict[str, Any] = {}
+        if any(t.get("bid") is None for s, t in tickers.items() if s in swaps) and self.exchange.has.get(
+            "fetchBidsAsks"
+        ):
+            books = await self._call("best bids and asks", self.exchange.fetch_bids_asks)
+        out = []
+        for symbol in sorted(swaps & set(tickers)):
+            data, book = tickers[symbol], books.get(symbol, {})
+            last = _float(data.get("last")) or _float(data.get("close"))
+            if last is None or last <= 0:
+                continue
+            out.append(MarketStats(
+                symbol=symbol,
+                last=last,
+                quote_volume_24h=_float(data.get("quoteVolume")),
+                bid=_float(data.get("bid")) if data.get("bid") is not None else _float(book.get("bid")),
+                ask=_float(data.get("ask")) if data.get("ask") is not None else _float(book.get("ask")),
+                high_24h=_float(data.get("high")),
+                low_24h=_float(data.get("low")),
+                change_24h_pct=_float(data.get("percentage")),
+            ))
+        return out
 
     async def symbols(self) -> Sequence[str]:
         markets = await self._call("markets", self.exchange.load_markets)

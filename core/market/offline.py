@@ -25,6 +25,7 @@ import pandas as pd
 from core.errors import UserInputError
 from core.market.data_file import OHLCV, read_candles, read_table
 from core.market.data_file import DataFileError as DataFileError  # re-exported: callers catch it here
+from core.market.scan import MarketStats
 from core.market.timeframes import DAY_MS, from_ms, index_ms, tf_ms, to_ms
 from core.protocols import Clock, Ticker
 
@@ -195,6 +196,10 @@ class OfflineMarketData:
         self._frames[key] = frame
         return frame
 
+    def forget(self, symbol: str, timeframe: str) -> None:
+        """Drop a frame from the cache (replay keeps its own compact copy of the 5m bars it uses)."""
+        self._frames.pop((symbol, timeframe), None)
+
     def funding_series(self, symbol: str) -> pd.Series:
         """All settled funding rates of `symbol` indexed by settlement time (rounded to the second); empty if none."""
         cached = self._funding.get(symbol)
@@ -300,6 +305,29 @@ class OfflineMarketData:
         quote_volume = float((day["close"] * day["volume"]).sum())
         return Ticker(symbol=symbol, last=last, bid=None, ask=None, quote_volume_24h=quote_volume,
                       change_24h_pct=change)
+
+    async def market_stats(self) -> list[MarketStats]:
+        """Every symbol of the folder with a closed day of bars at the clock's now (or each symbol's data end):
+        volume, range and change of its last 24 h; no bid/ask (files have no book)."""
+        out = []
+        for symbol in self.symbol_list():
+            finest = self.native_timeframes(symbol)[0]
+            until = self._clock.now() if self._clock is not None else self.data_end(symbol)
+            bars_per_day = max(1, DAY_MS // tf_ms(finest))
+            recent = self.candles_sync(symbol, finest, until=until, limit=bars_per_day + 1)
+            if len(recent) <= bars_per_day or recent.index[-1] + pd.Timedelta(days=1) < pd.Timestamp(until):
+                continue  # no whole day of bars, or the data ended more than a day before now
+            day = recent.iloc[-bars_per_day:]
+            last = float(day["close"].iloc[-1])
+            out.append(MarketStats(
+                symbol=symbol,
+                last=last,
+                quote_volume_24h=float((day["close"] * day["volume"]).sum()),
+                high_24h=float(day["high"].max()),
+                low_24h=float(day["low"].min()),
+                change_24h_pct=(last / float(recent["close"].iloc[0]) - 1.0) * 100.0,
+            ))
+        return out
 
     async def open_interest(self, symbol: str) -> float | None:
         return None  # not in freqtrade's layout
