@@ -248,9 +248,9 @@ def _change_30d_pct(daily: tuple[_Rows, int] | None) -> float | None:
 
 
 # A live frame keeps the last LIVE_TAIL bars of its indicators (the flags look back GAP_WINDOW_BARS) and reads
-# the last LIVE_ROWS (the newest closed bar, and one before it as a margin).
+# the last LIVE_ROWS (the newest closed bar and the MOMENTUM_DAYS before it, which change_30d_pct compares).
 LIVE_TAIL = GAP_WINDOW_BARS + 14
-LIVE_ROWS = 2
+LIVE_ROWS = MOMENTUM_DAYS + 1
 MAX_CARRIED_BARS = 48  # more new bars than this at once (an outage): the window is computed again
 
 
