@@ -49,6 +49,7 @@ _NOT_DECISIONS = frozenset({
     "llm_price_completion_per_mtok", "llm_prices", "exchange_id", "exchange_api_key", "exchange_secret", "exchange_testnet",
     "symbols", "dry_run", "database_path", "market_data_dir", "cycle_cron", "pulse_cron", "daily_summary_cron",
     "monitor_interval_s", "initial_equity", "engine", "replay_resume_after_days",
+    "unreachable_alert_min", "web_admin_token",  # ops (#16, #20): they change no decision, nor a version id
 })
 
 

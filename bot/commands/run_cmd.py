@@ -22,6 +22,7 @@ def register_secrets(settings: Settings) -> None:
         settings.llm_api_key,
         settings.exchange_api_key,
         settings.exchange_secret,
+        settings.web_admin_token,
     ):
         if secret is not None:
             register_secret(secret.get_secret_value())

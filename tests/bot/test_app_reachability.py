@@ -219,3 +219,12 @@ async def test_telegram_going_away_queues_the_alert_and_delivers_it_when_back(
         assert all(TOKEN not in m["text"] for m in api.sent)
     finally:
         await app.stop()
+
+
+def test_ops_settings_are_no_part_of_the_strategy_version() -> None:
+    from bot.wiring import CycleFactory, EngineEntry
+
+    def version(**extra: object) -> str:
+        return CycleFactory(load_settings(env_file=None, **extra)).version(EngineEntry("live", "rules")).id
+
+    assert version() == version(unreachable_alert_min=30, web_admin_token="t" * 32)
