@@ -438,6 +438,7 @@ class App:
             reload_view=self.reload_config,
             alert=self._alert,
             leaderboard=self._leaderboard(db, history),
+            dashboard_url=s.web_public_url,  # the Mini App button under /stats (#20)
             hunter=CoinHunter(market_data if hasattr(market_data, "market_stats") else None,  # type: ignore[arg-type]
                               self.settings.scan_filters(), state_store, self.defaults),
         )
