@@ -447,6 +447,7 @@ class App:
             alert=self._alert,
             leaderboard=self._leaderboard(db, history, arena),
             arena_view=self.arena_view,
+            dashboard_url=s.web_public_url,  # the Mini App button under /stats (#20)
             hunter=CoinHunter(market_data if hasattr(market_data, "market_stats") else None,  # type: ignore[arg-type]
                               self.settings.scan_filters(), state_store, self.defaults),
         )
@@ -917,8 +918,12 @@ class App:
                 from bot.telegram.faults import telegram_probe
 
                 probes["telegram"] = telegram_probe(self.bot)
-        return await run_reachability_job(self.reachability, probes, self._alert,
-                                          quiet=timedelta(seconds=REACHABILITY_INTERVAL_S))
+        telegram_was_down = "telegram" in self.reachability.targets and not self.reachability.status("telegram").ok
+        due = await run_reachability_job(self.reachability, probes, self._alert,
+                                         quiet=timedelta(seconds=REACHABILITY_INTERVAL_S))
+        if telegram_was_down and self.reachability.status("telegram").ok and self._services is not None:
+            await self.publisher.retry_now()  # what waited out the outage goes now, not after its backoff
+        return due
 
     # ---- jobs -----------------------------------------------------------------------------------
 

@@ -51,6 +51,7 @@ _NOT_DECISIONS = frozenset({
     "symbols", "dry_run", "database_path", "market_data_dir", "cycle_cron", "pulse_cron", "daily_summary_cron",
     "monitor_interval_s", "initial_equity", "engine", "replay_resume_after_days",
     "news_api_key", "news_api_url", "fear_greed_url", "news_fetch_interval_s", "arena", "arena_daily_post",
+    "unreachable_alert_min", "web_admin_token",  # ops (#16, #20): they change no decision, nor a version id
 })
 
 
