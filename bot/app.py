@@ -575,7 +575,8 @@ class App:
         timeout_s = s.llm_timeout_budget_s * max(1, len(s.symbols)) + 60
         return Arena(engines, snapshots=snapshots, guard=guard, broker_factory=broker, defaults=self.defaults,
                      clock=self.clock, initial_equity=s.initial_equity, timeout_s=timeout_s,
-                     book_factory=lambda name: SqliteBookStore(db, contestant=name))
+                     book_factory=lambda name: SqliteBookStore(db, contestant=name),
+                     market_data=None if self.demo else market_data)
 
     def _leaderboard(self, db: Database, history: TrackRecord, arena: Arena | None = None) -> LeaderboardService:
         """Recorded lab results, and the live book under the version the channel runs (engine + model +

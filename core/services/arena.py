@@ -26,7 +26,7 @@ from core.errors import UserInputError
 from core.execution.paper_book import BookStore, MemoryBookStore
 from core.execution.paper_broker import PaperBroker
 from core.models import DecisionRecord, RuntimeState, Snapshot, TradeEvent
-from core.protocols import Clock, DecisionEngine, SnapshotSource
+from core.protocols import Clock, DecisionEngine, MarketData, SnapshotSource
 from core.risk.guard import RiskGuard
 from core.services.cycle import TradingCycle
 from core.services.memory_log import MemoryDecisionLog
@@ -110,6 +110,7 @@ class Arena:
         initial_equity: float,
         timeout_s: float = 600.0,
         book_factory: BookFactory = _memory_book,
+        market_data: MarketData | None = None,  # live tickers: the guard's spread/volume filters, as the primary's
     ) -> None:
         shared = _SharedSnapshots(snapshots)
         self.timeout_s = timeout_s
@@ -120,6 +121,7 @@ class Arena:
             cycle = TradingCycle(
                 snapshots=shared, engine=engine, guard=guard, broker=broker, log=MemoryDecisionLog(keep_snapshots=False),
                 notifier=_Silent(), state=MemoryStateStore(), defaults=defaults, clock=clock, record_last_cycle=False,
+                market_data=market_data,
             )
             self.contestants.append(Contestant(name, engine, broker, book, cycle, initial_equity))
 
