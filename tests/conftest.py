@@ -13,3 +13,5 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+from tests.fakes.news_server import news_server  # noqa: E402, F401  (fixture: the local news feeds server, #17)

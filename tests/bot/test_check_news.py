@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from bot.commands.check_cmd import check_news
 from bot.settings import load_settings
 from tests.fakes.news_server import FakeNewsServer
 
 
-@pytest.fixture
-def server() -> Iterator[FakeNewsServer]:
-    fake = FakeNewsServer().start()
-    yield fake
-    fake.stop()
-
-
-async def test_each_news_source_gets_a_line(server: FakeNewsServer) -> None:
+async def test_each_news_source_gets_a_line(news_server: FakeNewsServer) -> None:
     settings = load_settings(
         env_file=None,
-        news_feeds=(server.fixture("/rss", "coindesk.rss"), server.serve("/down", "x", status=429)),
-        fear_greed=True, fear_greed_url=server.fixture("/fng/", "fng.json", content_type="application/json"),
-        news_api_key="cp-secret-key-1", news_api_url=server.fixture("/api/v1/posts/", "cryptopanic_posts.json"),
+        news_feeds=(news_server.fixture("/rss", "coindesk.rss"), news_server.serve("/down", "x", status=429)),
+        fear_greed=True, fear_greed_url=news_server.fixture("/fng/", "fng.json", content_type="application/json"),
+        news_api_key="cp-secret-key-1", news_api_url=news_server.fixture("/api/v1/posts/", "cryptopanic_posts.json"),
     )
     lines = [v.line() for v in await check_news(settings)]
     assert lines == [
