@@ -50,7 +50,7 @@ _NOT_DECISIONS = frozenset({
     "llm_price_completion_per_mtok", "llm_prices", "exchange_id", "exchange_api_key", "exchange_secret", "exchange_testnet",
     "symbols", "dry_run", "database_path", "market_data_dir", "cycle_cron", "pulse_cron", "daily_summary_cron",
     "monitor_interval_s", "initial_equity", "engine", "replay_resume_after_days",
-    "news_api_key", "news_api_url", "fear_greed_url", "news_fetch_interval_s",
+    "news_api_key", "news_api_url", "fear_greed_url", "news_fetch_interval_s", "arena", "arena_daily_post",
 })
 
 

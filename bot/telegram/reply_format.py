@@ -51,6 +51,7 @@ ADMIN_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("monthly", "[n] — P&L of the last n months"),
         ("trades", "[n] — the last closed positions"),
         ("leaderboard", "strategy versions ranked by Sharpe"),
+        ("arena", "the arena: every contestant's paper book, standings and equity chart"),
     )),
     ("Settings", (
         ("risk", "the risk limits"),

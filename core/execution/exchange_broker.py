@@ -20,7 +20,6 @@ Same `Broker` protocol as the paper broker (DESIGN §3). What it guarantees (iss
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime
 from typing import Any
@@ -47,6 +46,7 @@ from core.execution.exchange_orders import (
     trailing_percent,
 )
 from core.execution.reconcile import Reconciler
+from core.execution.venues import venue_of
 from core.models import AccountView, ClosedTrade, OrderIntent, Position, TradeEvent, side_sign
 from core.protocols import Alert, Clock
 
@@ -118,10 +118,7 @@ class ExchangeBroker:
                 raise
             log.warning("balance unavailable (%s); using the last one", type(error).__name__)
             return AccountView(**{**_view_fields(self._last_account), "positions": positions})
-        info = balance.get("info") or {}
-        cash = balance.get(self._quote) or {}
-        equity = float(info.get("totalMarginBalance") or cash.get("total") or 0.0)
-        available = float(info.get("availableBalance") or cash.get("free") or 0.0)
+        equity, available = venue_of(self._ex).account_figures(balance, self._quote)
         view = AccountView(
             equity=equity,
             available=available,
@@ -201,8 +198,13 @@ class ExchangeBroker:
         await self._alert(
             f"{intent.symbol}: entry filled at {average}, already beyond its stop {intent.stop_loss}; closing at market"
         )
-        order = await place_market(self._ex, intent.symbol, exit_side(intent.side), filled, client_id(key, "x1"),
-                                   reduce_only=True, wait_s=self._wait)
+        try:
+            order = await place_market(self._ex, intent.symbol, exit_side(intent.side), filled, client_id(key, "x1"),
+                                       reduce_only=True, wait_s=self._wait)
+        except ccxt.BaseError as error:
+            await self._alert(f"{intent.symbol}: could not close it ({_describe(error)}): a {intent.side} of {filled} "
+                              "is open WITHOUT a stop — close it by hand")
+            return
         qty, price = order_fill(order)
         if qty < filled * 0.999:
             await self._alert(f"{intent.symbol}: only {qty} of {filled} closed; the rest is for reconciliation")
@@ -225,7 +227,7 @@ class ExchangeBroker:
         qty = rules.amount(intent.qty)
         rules.check_entry(qty, intent.reference_price)
         balance = await with_retry(lambda: self._ex.fetch_balance(), base_wait_s=self._wait)
-        free = float((balance.get(self._quote) or {}).get("free") or 0.0)
+        free = venue_of(self._ex).account_figures(balance, self._quote)[1]
         needed = qty * intent.reference_price / intent.leverage * self._margin_buffer
         if needed > free:
             raise OrderRejected(f"{intent.symbol} needs {needed:.2f} {self._quote} of margin, {free:.2f} available")
@@ -235,9 +237,7 @@ class ExchangeBroker:
         )
 
     async def _prepare_symbol(self, symbol: str, leverage: int) -> None:
-        with contextlib.suppress(ccxt.MarginModeAlreadySet, ccxt.NoChange):
-            await with_retry(lambda: self._ex.set_margin_mode("isolated", symbol), base_wait_s=self._wait)
-        await with_retry(lambda: self._ex.set_leverage(leverage, symbol), base_wait_s=self._wait)
+        await venue_of(self._ex).prepare_symbol(self._ex, symbol, leverage, wait_s=self._wait)
 
     async def protect(self, live: LivePosition) -> None:
         pos = live.position
@@ -256,12 +256,15 @@ class ExchangeBroker:
 
     async def start_trailing(self, live: LivePosition, price: float) -> None:
         """From TP1 on (and again when the size changes): a reduce-only trailing stop resting on the exchange,
-        beside the break-even stop, when the venue has one; otherwise `trail_by_moving_stop` moves the stop
-        each sync. A new trailing order is placed before the previous one is cancelled."""
+        beside the break-even stop, when the venue has one; otherwise (or when the exchange refuses it) the
+        bot trails by moving the stop each sync. A new trailing order is placed before the old one is off.
+        A network failure leaves it to the next sync (`keep_trailing`), never the booking that led here."""
         pos = live.position
         if not supports_trailing(self._ex):
             log.info("%s: %s has no trailing stop order; the bot trails by moving the stop (new before old off)",
                      pos.symbol, self._ex.id)
+            live.trail_by_bot = True
+            await self._ledger.save(live)
             return
         pct = trailing_percent(pos.entry_price, pos.initial_stop, price)
         old = live.trail
@@ -272,6 +275,11 @@ class ExchangeBroker:
         except (OrderRejected, ccxt.InvalidOrder) as error:
             await self._alert(f"{pos.symbol}: trailing stop refused ({_describe(error)}); the bot trails by moving "
                               "the stop instead")
+            live.trail_by_bot = True
+            await self._ledger.save(live)
+            return
+        except ccxt.BaseError as error:
+            log.warning("%s: trailing stop not placed (%s); trying again next sync", pos.symbol, _describe(error))
             return
         live.trail = RestingOrder("trail", cid, str(order.get("id")), price, pos.qty, callback_pct=pct)
         live.trail_generation = generation
@@ -281,6 +289,14 @@ class ExchangeBroker:
                  pos.symbol, self._ex.id, pct, pos.qty)
         if old is not None:
             await cancel_trigger(self._ex, pos.symbol, old.order_id, wait_s=self._wait)
+
+    async def keep_trailing(self, live: LivePosition, mark: float) -> None:
+        """A position past TP1 with no trailing order resting: place one (a failed attempt, or a position from
+        before), or where the bot trails, move the stop."""
+        if live.trail_by_bot:
+            await self.trail_by_moving_stop(live, mark)
+        else:
+            await self.start_trailing(live, mark)
 
     async def trail_by_moving_stop(self, live: LivePosition, mark: float) -> None:
         """Where no trailing order rests: follow the best mark seen at syncs and move the stop up to 1 R behind
@@ -295,7 +311,7 @@ class ExchangeBroker:
             return
         pos.trailing_stop = trail
         await self.move_stop(live, trail)
-        log.info("%s: the bot moved the trailing stop to %s (best %s; %s has no trailing stop order)",
+        log.info("%s: the bot moved the trailing stop to %s (best %s; no trailing stop order rests on %s)",
                  pos.symbol, trail, pos.best_price, self._ex.id)
 
     async def _place_new_stop(self, live: LivePosition, price: float, rules: MarketRules) -> RestingOrder:
@@ -407,9 +423,10 @@ class ExchangeBroker:
         except ccxt.BaseError as error:
             log.warning("%s: funding history unavailable (%s); booking 0.0 funding", live.symbol, _describe(error))
             return 0.0
+        venue = venue_of(self._ex)
         settled = sum(
-            float(r.get("amount") or 0.0) for r in rows
-            if r.get("symbol") in (None, live.symbol) and int(r.get("timestamp") or 0) >= live.opened_ms
+            venue.funding_received(r) for r in rows
+            if venue.row_symbol(r) in (None, live.symbol) and int(r.get("timestamp") or 0) >= live.opened_ms
         )
         return settled - live.funding_booked
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+import ccxt.async_support as ccxt
 import pytest
 
 from core.execution.exchange_orders import client_id, position_key
@@ -132,3 +133,17 @@ async def test_exchange_without_trailing_orders_the_bot_moves_the_stop(
     env.fake.move("BTCUSDT", 62_700.0)
     events = await env.broker.sync(env.clock.now())
     assert [(e.kind, e.reason) for e in events] == [("exit", "trailing")]
+
+
+async def test_exchange_trailing_stop_lost_to_the_network_is_placed_next_sync_without_losing_tp1(env: Env) -> None:
+    await env.broker.execute(intent(targets=(61_800.0, 70_000.0)))
+    env.fake.move("BTCUSDT", 61_850.0)
+    for _ in range(4):  # every attempt of the trailing order fails before reaching the exchange
+        env.fake.fail("POST", "/fapi/v1/algoOrder", ccxt.RequestTimeout("timed out"),
+                      where={"type": "TRAILING_STOP_MARKET"})
+    events = await env.broker.sync(env.clock.now())
+    assert [(e.kind, e.reason) for e in events] == [("exit", "tp1"), ("stop_moved", "breakeven")]
+    assert _open(env, "TRAILING_STOP_MARKET") == []
+    await env.broker.sync(env.clock.now())
+    (trail,) = _open(env, "TRAILING_STOP_MARKET")
+    assert trail["quantity"] == "0.017"
