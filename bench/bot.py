@@ -48,8 +48,16 @@ from bot.settings import load_settings  # noqa: E402
 from core.clock import SimulatedClock  # noqa: E402
 from core.market.offline import OfflineMarketData, sample_data_dir  # noqa: E402
 
-if "--with-ccxt" in sys.argv:  # what live market data adds: ccxt imports every exchange it ships (ccxt/ccxt#29573)
-    pass
+LIVE_CLIENTS: list[Any] = []
+if "--with-ccxt" in sys.argv:
+    # What a live run holds besides the files: the market-data client and the live broker's client of the
+    # configured exchange (EXCHANGE_ID, binanceusdm here), built as bot.app builds them; no request is sent.
+    from core.execution.exchange_broker import ExchangeBroker  # noqa: F401
+    from core.execution.exchange_client import ExchangeCredentials, make_exchange
+    from core.market.ccxt_source import CcxtMarketData
+
+    LIVE_CLIENTS += [CcxtMarketData.from_id("binanceusdm").exchange,
+                     make_exchange(ExchangeCredentials("binanceusdm", "key", "secret"))]
 
 RSS_AFTER_IMPORTS = psutil.Process().memory_info().rss
 WARMUP_CYCLES = 24
@@ -217,6 +225,8 @@ async def main(cycles: int) -> None:
             posts = await app.outbox.posts()
         finally:
             await app.stop()
+            for client in LIVE_CLIENTS:
+                await client.close()
     latencies = sorted(p.handover_latency_s for p in posts if p.kind == "entry" and p.handover_latency_s is not None)
     kinds = {k: sum(1 for p in posts if p.kind == k) for k in ("entry", "exit", "pulse")}
     print(f"symbols: {len(symbols)} ({', '.join(symbols)})")

@@ -39,6 +39,11 @@ class RiskLimits:
     btc_filter_drop_pct: float = 2.0
     btc_filter_symbol: str = "BTC/USDT:USDT"
     symbol_leverage: tuple[tuple[str, int], ...] = ()  # per-symbol leverage caps set from chat (/set leverage)
+    # news (#17), both off by default: a critical negative headline (impact −2) first seen within this many hours
+    # vetoes new entries (0 = off); news regimes PANIC/DIGESTING scale leverage down and widen stops
+    news_veto_hours: float = 0.0
+    news_veto_close: bool = False  # also close open longs on such a headline (within news_veto_hours)
+    news_regime: bool = False
 
     def __post_init__(self) -> None:
         if not (0 < self.risk_per_trade_pct <= 10):

@@ -8,12 +8,18 @@ Same `Broker` protocol as the paper broker (DESIGN §3). What it guarantees (iss
 - closing sends a reduce-only market order first and only then cancels the protective orders;
 - every cycle (`sync`) reconciles the ledger with the exchange (`core.execution.reconcile.Reconciler`);
 - each closed leg carries its pro-rata share of the funding the exchange settled on the position since
-  entry (`fetch_funding_history`), so net = gross − fees + funding as for the paper broker.
+  entry (`fetch_funding_history`), so net = gross − fees + funding as for the paper broker;
+- one change at a time: the hourly cycle, the minute monitor and an admin's /close or /closeall may call
+  in together, so every public entry point (start, execute, sync, close_position, close_all, reconcile)
+  holds one lock and works through private helpers that never take it (a close that finds nothing left
+  reconciles from inside the lock instead of calling `sync`). Without it two closes of one position both
+  booked the same fill. The `PositionKeeper` methods (`protect`, `move_stop`, `book_exit`,
+  `unbooked_funding`) are for the reconciler, which only runs under that lock.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
 from datetime import datetime
 from typing import Any
@@ -33,16 +39,21 @@ from core.execution.exchange_orders import (
     place_market,
     place_stop,
     place_take_profit,
+    place_trailing_stop,
     position_key,
     split_targets,
+    supports_trailing,
+    trailing_percent,
 )
 from core.execution.reconcile import Reconciler
-from core.models import AccountView, OrderIntent, Position, TradeEvent
+from core.execution.venues import venue_of
+from core.models import AccountView, ClosedTrade, OrderIntent, Position, TradeEvent, side_sign
 from core.protocols import Alert, Clock
 
 log = logging.getLogger(__name__)
 
 FUNDING_ROWS = 1000  # Binance's maximum page of /fapi/v1/income
+TRAIL_STEP_PCT = 0.1  # the bot moves a trailing stop only by this much of the price: each move is two requests
 
 
 async def _no_alert(_text: str) -> None:
@@ -75,6 +86,7 @@ class ExchangeBroker:
         self._margin_buffer = margin_buffer
         self._wait = retry_wait_s
         self._paused_reason: str | None = None
+        self._one_change = asyncio.Lock()  # see the module docstring: public entry points only
         self._reconciler = Reconciler(exchange, ledger, self, clock, alert=alert, wait_s=retry_wait_s)
         self._last_account: AccountView | None = None
 
@@ -87,8 +99,9 @@ class ExchangeBroker:
 
     async def start(self) -> list[TradeEvent]:
         """Load markets and reconcile: call once before the first cycle."""
-        await with_retry(self._ex.load_markets, base_wait_s=self._wait)
-        return await self.sync(self._clock.now())
+        async with self._one_change:
+            await with_retry(self._ex.load_markets, base_wait_s=self._wait)
+            return await self._sync()
 
     async def close(self) -> None:
         await self._ex.close()
@@ -105,10 +118,7 @@ class ExchangeBroker:
                 raise
             log.warning("balance unavailable (%s); using the last one", type(error).__name__)
             return AccountView(**{**_view_fields(self._last_account), "positions": positions})
-        info = balance.get("info") or {}
-        cash = balance.get(self._quote) or {}
-        equity = float(info.get("totalMarginBalance") or cash.get("total") or 0.0)
-        available = float(info.get("availableBalance") or cash.get("free") or 0.0)
+        equity, available = venue_of(self._ex).account_figures(balance, self._quote)
         view = AccountView(
             equity=equity,
             available=available,
@@ -121,6 +131,10 @@ class ExchangeBroker:
     # ---- entries -----------------------------------------------------------------------------
 
     async def execute(self, intent: OrderIntent) -> list[TradeEvent]:
+        async with self._one_change:
+            return await self._execute(intent)
+
+    async def _execute(self, intent: OrderIntent) -> list[TradeEvent]:
         key = position_key(intent.cycle_id, intent.symbol)
         entry_cid = client_id(key, "e")
         existing = {live.symbol: live for live in await self._ledger.live_positions()}
@@ -146,6 +160,9 @@ class ExchangeBroker:
             await self._alert(f"{intent.symbol}: entry partly filled, {filled} of {intent.qty}; protecting {filled}")
         now = self._clock.now()
         fee = order_fee(order)
+        if side_sign(intent.side) * (average - intent.stop_loss) <= 0:
+            await self._exit_through_stop(intent, key, filled, average, fee)
+            return []
         position = Position.opened(
             intent, id=key, qty=filled, price=average, when=now, liquidation_price=intent.est_liquidation,
             fees_paid=fee if fee is not None else filled * average * self._fee_rate,
@@ -173,12 +190,44 @@ class ExchangeBroker:
         await self._ledger.save(live)
         return events
 
+    async def _exit_through_stop(
+        self, intent: OrderIntent, key: str, filled: float, average: float, entry_fee: float | None
+    ) -> None:
+        """The market ran through the stop between the decision and the fill: no stop can rest on the right
+        side of this entry, so it is closed at once and booked as stopped out (never announced as an entry)."""
+        await self._alert(
+            f"{intent.symbol}: entry filled at {average}, already beyond its stop {intent.stop_loss}; closing at market"
+        )
+        try:
+            order = await place_market(self._ex, intent.symbol, exit_side(intent.side), filled, client_id(key, "x1"),
+                                       reduce_only=True, wait_s=self._wait)
+        except ccxt.BaseError as error:
+            await self._alert(f"{intent.symbol}: could not close it ({_describe(error)}): a {intent.side} of {filled} "
+                              "is open WITHOUT a stop — close it by hand")
+            return
+        qty, price = order_fill(order)
+        if qty < filled * 0.999:
+            await self._alert(f"{intent.symbol}: only {qty} of {filled} closed; the rest is for reconciliation")
+        if qty <= 0 or price is None:
+            return
+        now = self._clock.now()
+        entry_fees = entry_fee if entry_fee is not None else filled * average * self._fee_rate
+        exit_fee = order_fee(order)
+        fees = entry_fees * qty / filled + (exit_fee if exit_fee is not None else qty * price * self._fee_rate)
+        gross = side_sign(intent.side) * (price - average) * qty
+        await self._ledger.add_trade(ClosedTrade(
+            position_id=key, symbol=intent.symbol, side=intent.side, entry_time=now, entry_price=average,
+            exit_time=now, exit_price=price, qty=qty, leverage=intent.leverage, stop_loss=intent.stop_loss,
+            exit_reason="stop", gross_pnl=gross, fees=fees, funding=0.0, net_pnl=gross - fees,
+            signal_id=intent.signal_id, confidence=intent.confidence,
+        ))
+
     async def _enter(self, intent: OrderIntent, cid: str) -> dict[str, Any]:
         rules = MarketRules.of(self._ex, intent.symbol)
         qty = rules.amount(intent.qty)
         rules.check_entry(qty, intent.reference_price)
         balance = await with_retry(lambda: self._ex.fetch_balance(), base_wait_s=self._wait)
-        free = float((balance.get(self._quote) or {}).get("free") or 0.0)
+        free = venue_of(self._ex).account_figures(balance, self._quote)[1]
         needed = qty * intent.reference_price / intent.leverage * self._margin_buffer
         if needed > free:
             raise OrderRejected(f"{intent.symbol} needs {needed:.2f} {self._quote} of margin, {free:.2f} available")
@@ -188,9 +237,7 @@ class ExchangeBroker:
         )
 
     async def _prepare_symbol(self, symbol: str, leverage: int) -> None:
-        with contextlib.suppress(ccxt.MarginModeAlreadySet, ccxt.NoChange):
-            await with_retry(lambda: self._ex.set_margin_mode("isolated", symbol), base_wait_s=self._wait)
-        await with_retry(lambda: self._ex.set_leverage(leverage, symbol), base_wait_s=self._wait)
+        await venue_of(self._ex).prepare_symbol(self._ex, symbol, leverage, wait_s=self._wait)
 
     async def protect(self, live: LivePosition) -> None:
         pos = live.position
@@ -198,14 +245,74 @@ class ExchangeBroker:
         if live.stop is None:
             await self._place_new_stop(live, pos.stop_loss, rules)
         if not live.targets and pos.take_profit:
-            sizes = split_targets(rules, pos.qty, min(len(pos.take_profit), 2), self._tp1_fraction)
-            for i, size in enumerate(sizes):
-                target = pos.take_profit[i] if len(sizes) > 1 or len(pos.take_profit) == 1 else pos.take_profit[-1]
+            for i, size in split_targets(rules, pos.qty, len(pos.take_profit), self._tp1_fraction):
                 role = f"tp{i + 1}"
                 cid = client_id(live.key, f"t{i + 1}")
-                price = rules.price(target)
+                price = rules.price(pos.take_profit[i])
                 order = await place_take_profit(self._ex, pos.symbol, pos.side, size, price, cid, wait_s=self._wait)
                 live.targets.append(RestingOrder(role, cid, str(order.get("id")), price, size))  # type: ignore[arg-type]
+
+    # ---- trailing (DESIGN §5: after TP1 the rest trails 1 R behind the best price) ------------
+
+    async def start_trailing(self, live: LivePosition, price: float) -> None:
+        """From TP1 on (and again when the size changes): a reduce-only trailing stop resting on the exchange,
+        beside the break-even stop, when the venue has one; otherwise (or when the exchange refuses it) the
+        bot trails by moving the stop each sync. A new trailing order is placed before the old one is off.
+        A network failure leaves it to the next sync (`keep_trailing`), never the booking that led here."""
+        pos = live.position
+        if not supports_trailing(self._ex):
+            log.info("%s: %s has no trailing stop order; the bot trails by moving the stop (new before old off)",
+                     pos.symbol, self._ex.id)
+            live.trail_by_bot = True
+            await self._ledger.save(live)
+            return
+        pct = trailing_percent(pos.entry_price, pos.initial_stop, price)
+        old = live.trail
+        generation = live.trail_generation + (1 if old is not None else 0)
+        cid = client_id(live.key, f"r{generation}")
+        try:
+            order = await place_trailing_stop(self._ex, pos.symbol, pos.side, pos.qty, pct, cid, wait_s=self._wait)
+        except (OrderRejected, ccxt.InvalidOrder) as error:
+            await self._alert(f"{pos.symbol}: trailing stop refused ({_describe(error)}); the bot trails by moving "
+                              "the stop instead")
+            live.trail_by_bot = True
+            await self._ledger.save(live)
+            return
+        except ccxt.BaseError as error:
+            log.warning("%s: trailing stop not placed (%s); trying again next sync", pos.symbol, _describe(error))
+            return
+        live.trail = RestingOrder("trail", cid, str(order.get("id")), price, pos.qty, callback_pct=pct)
+        live.trail_generation = generation
+        pos.trailing_on_exchange_pct = pct
+        await self._ledger.save(live)
+        log.info("%s: trailing stop resting on %s, %.1f %% behind the best mark price, for %s",
+                 pos.symbol, self._ex.id, pct, pos.qty)
+        if old is not None:
+            await cancel_trigger(self._ex, pos.symbol, old.order_id, wait_s=self._wait)
+
+    async def keep_trailing(self, live: LivePosition, mark: float) -> None:
+        """A position past TP1 with no trailing order resting: place one (a failed attempt, or a position from
+        before), or where the bot trails, move the stop."""
+        if live.trail_by_bot:
+            await self.trail_by_moving_stop(live, mark)
+        else:
+            await self.start_trailing(live, mark)
+
+    async def trail_by_moving_stop(self, live: LivePosition, mark: float) -> None:
+        """Where no trailing order rests: follow the best mark seen at syncs and move the stop up to 1 R behind
+        it (new stop first, then the old one off), only ever tighter and by at least `TRAIL_STEP_PCT`."""
+        pos = live.position
+        if pos.sign * (mark - pos.best_price) > 0:
+            pos.best_price = mark
+        rules = MarketRules.of(self._ex, pos.symbol)
+        trail = rules.price(pos.best_price - pos.sign * abs(pos.entry_price - pos.initial_stop))
+        if pos.sign * (trail - pos.stop_loss) < mark * TRAIL_STEP_PCT / 100:
+            await self._ledger.save(live)  # the best price, for the next sync
+            return
+        pos.trailing_stop = trail
+        await self.move_stop(live, trail)
+        log.info("%s: the bot moved the trailing stop to %s (best %s; no trailing stop order rests on %s)",
+                 pos.symbol, trail, pos.best_price, self._ex.id)
 
     async def _place_new_stop(self, live: LivePosition, price: float, rules: MarketRules) -> RestingOrder:
         """Place a stop of the next generation; the caller cancels the previous one afterwards."""
@@ -231,19 +338,25 @@ class ExchangeBroker:
     # ---- exits -------------------------------------------------------------------------------
 
     async def close_position(self, symbol: str, reason: str = "manual") -> list[TradeEvent]:
+        async with self._one_change:
+            return await self._close_symbol(symbol, reason)
+
+    async def close_all(self, reason: str = "manual") -> list[TradeEvent]:
+        async with self._one_change:
+            events: list[TradeEvent] = []
+            for symbol in [live.symbol for live in await self._ledger.live_positions()]:
+                try:
+                    events += await self._close_symbol(symbol, reason)
+                except ccxt.BaseError as error:  # one failure must not leave the others open
+                    await self._alert(f"{symbol}: close failed ({_describe(error)}); will retry next cycle")
+            return events
+
+    async def _close_symbol(self, symbol: str, reason: str) -> list[TradeEvent]:
+        # read afresh: closing the previous symbol may have reconciled (and changed or removed) this one
         for live in await self._ledger.live_positions():
             if live.symbol == symbol:
                 return await self._close_live(live, reason)
         return []
-
-    async def close_all(self, reason: str = "manual") -> list[TradeEvent]:
-        events: list[TradeEvent] = []
-        for live in await self._ledger.live_positions():
-            try:
-                events += await self._close_live(live, reason)
-            except ccxt.BaseError as error:  # one failure must not leave the others open
-                await self._alert(f"{live.symbol}: close failed ({_describe(error)}); will retry next cycle")
-        return events
 
     async def _close_live(self, live: LivePosition, reason: str) -> list[TradeEvent]:
         pos = live.position
@@ -256,7 +369,7 @@ class ExchangeBroker:
             )
         except ccxt.InvalidOrder:
             # reduce-only refused: nothing left to close; reconciliation books whatever closed it
-            return await self.sync(self._clock.now())
+            return await self._sync()
         filled, average = order_fill(order)
         price = average or pos.entry_price
         funding = await self.unbooked_funding(live)
@@ -266,6 +379,8 @@ class ExchangeBroker:
                                          funding=funding * filled / pos.qty)
             pos.qty -= filled
             await self.move_stop(live, pos.stop_loss)
+            if live.trail is not None:
+                await self.start_trailing(live, live.trail.price)  # resized to what is left
             await self._alert(f"{pos.symbol}: close filled {filled} only; {pos.qty} still open and protected")
             return [event]
         for resting in live.resting():  # only after the close: never unprotected while it is open
@@ -308,9 +423,10 @@ class ExchangeBroker:
         except ccxt.BaseError as error:
             log.warning("%s: funding history unavailable (%s); booking 0.0 funding", live.symbol, _describe(error))
             return 0.0
+        venue = venue_of(self._ex)
         settled = sum(
-            float(r.get("amount") or 0.0) for r in rows
-            if r.get("symbol") in (None, live.symbol) and int(r.get("timestamp") or 0) >= live.opened_ms
+            venue.funding_received(r) for r in rows
+            if venue.row_symbol(r) in (None, live.symbol) and int(r.get("timestamp") or 0) >= live.opened_ms
         )
         return settled - live.funding_booked
 
@@ -318,8 +434,12 @@ class ExchangeBroker:
 
     async def sync(self, as_of: datetime) -> list[TradeEvent]:
         """Reconcile with the exchange; a temporary failure waits for the next tick."""
+        async with self._one_change:
+            return await self._sync()
+
+    async def _sync(self) -> list[TradeEvent]:
         try:
-            events = await self.reconcile()
+            events = await self._reconcile()
         except ccxt.BaseError as error:
             kind = classify(error)
             if kind is ErrorKind.UNAVAILABLE:
@@ -339,6 +459,10 @@ class ExchangeBroker:
             await with_retry(self._ex.load_markets, base_wait_s=self._wait)
 
     async def reconcile(self) -> list[TradeEvent]:
+        async with self._one_change:
+            return await self._reconcile()
+
+    async def _reconcile(self) -> list[TradeEvent]:
         await self._ready()
         return await self._reconciler.run()
 

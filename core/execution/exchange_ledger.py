@@ -15,18 +15,20 @@ from typing import Any, Literal, Protocol
 
 from core.models import ClosedTrade, DomainError, Position
 
-OrderRole = Literal["stop", "tp1", "tp2"]
+OrderRole = Literal["stop", "tp1", "tp2", "tp3", "trail"]
 
 
 @dataclass(slots=True)
 class RestingOrder:
-    """One of our protective orders on the exchange."""
+    """One of our protective orders on the exchange: `price` is the trigger price (for a trailing stop, the
+    price trailing started from) and `callback_pct` a trailing stop's distance behind the best price."""
 
     role: OrderRole
     client_id: str
     order_id: str
     price: float
     qty: float
+    callback_pct: float | None = None
 
     def __post_init__(self) -> None:
         if self.qty <= 0 or self.price <= 0:
@@ -44,7 +46,10 @@ class LivePosition:
     opened_ms: int
     stop: RestingOrder | None = None
     targets: list[RestingOrder] = field(default_factory=list)
+    trail: RestingOrder | None = None  # a trailing stop resting on the exchange (after TP1, where the venue has one)
     stop_generation: int = 0
+    trail_generation: int = 0
+    trail_by_bot: bool = False  # the venue has no trailing stop order (or refused it): the bot moves the stop
     close_generation: int = 0
     booked_order_ids: list[str] = field(default_factory=list)  # exit orders already booked as trades
     funding_booked: float = 0.0  # funding (cash received) already carried by booked legs
@@ -54,7 +59,7 @@ class LivePosition:
         return self.position.symbol
 
     def resting(self) -> list[RestingOrder]:
-        return ([self.stop] if self.stop else []) + list(self.targets)
+        return ([self.stop] if self.stop else []) + list(self.targets) + ([self.trail] if self.trail else [])
 
     def to_json(self) -> str:
         return json.dumps(_encode(dataclasses.asdict(self)))
@@ -74,7 +79,10 @@ class LivePosition:
             opened_ms=int(data["opened_ms"]),
             stop=RestingOrder(**data["stop"]) if data.get("stop") else None,
             targets=[RestingOrder(**t) for t in data.get("targets", [])],
+            trail=RestingOrder(**data["trail"]) if data.get("trail") else None,
             stop_generation=int(data.get("stop_generation", 0)),
+            trail_generation=int(data.get("trail_generation", 0)),
+            trail_by_bot=bool(data.get("trail_by_bot", False)),
             close_generation=int(data.get("close_generation", 0)),
             booked_order_ids=list(data.get("booked_order_ids", [])),
             funding_booked=float(data.get("funding_booked", 0.0)),

@@ -12,12 +12,15 @@ import hashlib
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import ccxt.async_support as ccxt
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from core.execution.exchange_errors import OrderRejected, is_temporary
+from core.execution.exchange_errors import OrderRejected, is_temporary, with_retry
+from core.execution.exit_ladder import target_fractions
+from core.execution.venues import venue_of
 from core.models import DomainError, Side
 
 CLIENT_ID_PREFIX = "at"
@@ -34,7 +37,8 @@ def position_key(cycle_id: str, symbol: str) -> str:
 def client_id(key: str, role: str) -> str:
     """`at-<key>-<role>`: at most 36 characters of [A-Za-z0-9-], which Binance and Bybit both accept.
 
-    Roles: `e` entry, `s<N>` stop generation N, `t1`/`t2` targets, `x<N>` reduce-only market closes.
+    Roles: `e` entry, `s<N>` stop generation N, `t1`..`t3` targets, `r<N>` trailing stop generation N,
+    `x<N>` reduce-only market closes.
     """
     if not role.isalnum() or len(role) > 8:
         raise DomainError(f"client id role must be 1-8 alphanumerics, got {role!r}")
@@ -103,21 +107,35 @@ class MarketRules:
             )
 
 
-def split_targets(rules: MarketRules, qty: float, n_targets: int, first_fraction: float) -> list[float]:
-    """Quantities for the resting take-profit orders: TP1 closes `first_fraction`, the last one the rest.
-
-    Only two targets rest on the exchange (TP1, then TP2 for what is left), as the risk rules manage
-    the position (DESIGN §5); a TP1 slice below the step size folds into a single full-size target.
+def split_targets(rules: MarketRules, qty: float, n_targets: int, first_fraction: float) -> list[tuple[int, float]]:
+    """(target index, quantity) of the reduce-only take-profit orders, split as the exit ladder splits them
+    (`target_fractions`: TP1 `first_fraction`, later targets the rest equally, the last whatever rounding
+    left). Every target the engine gave rests (up to 3); when a slice falls below the market's step or
+    minimum the targets fold: three into two (TP2 takes the rest), two into one full-size order at the last.
     """
-    if n_targets <= 0:
-        return []
-    if n_targets == 1:
-        return [qty]
-    first = rules.amount(qty * first_fraction)
-    rest = rules.amount(qty - first)
-    if first <= 0 or rest <= 0 or first < rules.min_amount or rest < rules.min_amount:
-        return [qty]
-    return [first, rest]
+    n = n_targets
+    while n > 1:
+        sizes = [rules.amount(qty * f) for f in target_fractions(n, first_fraction)[:-1]]
+        sizes.append(rules.amount(qty - sum(sizes)))
+        if all(size > 0 and size >= rules.min_amount for size in sizes):
+            return list(enumerate(sizes))
+        n -= 1
+    return [(n_targets - 1, qty)] if n_targets > 0 else []
+
+
+TRAIL_MIN_PCT, TRAIL_MAX_PCT = 0.1, 10.0  # Binance USDⓈ-M callbackRate: 0.1 to 10 (%), in steps of 0.1
+
+
+def trailing_percent(entry: float, initial_stop: float, price: float) -> float:
+    """The exit ladder trails 1 R (the initial stop distance) behind the best price; an exchange trails a
+    percentage of the best price: R over the price trailing starts from, to 0.1 %, within 0.1–10 %."""
+    pct = round(abs(entry - initial_stop) / price * 100.0, 1)
+    return min(max(pct, TRAIL_MIN_PCT), TRAIL_MAX_PCT)
+
+
+def supports_trailing(exchange: ccxt.Exchange) -> bool:
+    """Whether ccxt can place a trailing stop resting on this venue (its unified `trailingPercent`)."""
+    return bool(exchange.has.get("createTrailingPercentOrder"))
 
 
 def order_fill(order: dict[str, Any]) -> tuple[float, float | None]:
@@ -175,11 +193,8 @@ async def submit_once(
 
 
 async def find_order(exchange: ccxt.Exchange, symbol: str, cid: str, *, trigger: bool) -> dict[str, Any] | None:
-    params: dict[str, Any] = {"clientOrderId": cid}
-    if trigger:
-        params["trigger"] = True
     try:
-        return await exchange.fetch_order(None, symbol, params)
+        return await venue_of(exchange).find_order(exchange, symbol, cid, trigger=trigger)
     except ccxt.OrderNotFound:
         return None
 
@@ -187,17 +202,23 @@ async def find_order(exchange: ccxt.Exchange, symbol: str, cid: str, *, trigger:
 async def place_market(
     exchange: ccxt.Exchange, symbol: str, side: str, qty: float, cid: str, *, reduce_only: bool, wait_s: float
 ) -> dict[str, Any]:
-    params: dict[str, Any] = {"clientOrderId": cid}
+    venue = venue_of(exchange)
+    params: dict[str, Any] = {"clientOrderId": venue.wire_id(cid)}
     if reduce_only:
         params["reduceOnly"] = True
-    return await submit_once(
+    price = await venue.order_price(exchange, symbol, None)
+    order = await submit_once(
         exchange,
         symbol,
         cid,
-        lambda: exchange.create_order(symbol, "market", side, qty, None, params),
+        lambda: exchange.create_order(symbol, "market", side, qty, price, params),
         trigger=False,
         wait_s=wait_s,
     )
+    if order.get("filled") is None:  # acknowledged without its fill (Bybit): ask for the order itself
+        looked_up = await with_retry(partial(find_order, exchange, symbol, cid, trigger=False), base_wait_s=wait_s)
+        order = looked_up or order
+    return order
 
 
 async def place_stop(
@@ -213,15 +234,35 @@ async def place_take_profit(
     return await _place_trigger(exchange, symbol, side, qty, "takeProfitPrice", price, cid, wait_s=wait_s)
 
 
-async def _place_trigger(
-    exchange: ccxt.Exchange, symbol: str, side: Side, qty: float, kind: str, price: float, cid: str, *, wait_s: float
+async def place_trailing_stop(
+    exchange: ccxt.Exchange, symbol: str, side: Side, qty: float, callback_pct: float, cid: str, *, wait_s: float
 ) -> dict[str, Any]:
-    params = {kind: price, "reduceOnly": True, "clientOrderId": cid, "workingType": "MARK_PRICE"}
+    """Reduce-only trailing stop resting on the exchange (Binance: TRAILING_STOP_MARKET with callbackRate),
+    tracking the mark price from now on: it follows the best price and fires `callback_pct` behind it."""
+    venue = venue_of(exchange)
+    params = {"trailingPercent": callback_pct, "reduceOnly": True, "clientOrderId": venue.wire_id(cid),
+              **venue.trigger_params()}
     return await submit_once(
         exchange,
         symbol,
         cid,
         lambda: exchange.create_order(symbol, "market", exit_side(side), qty, None, params),
+        trigger=True,
+        wait_s=wait_s,
+    )
+
+
+async def _place_trigger(
+    exchange: ccxt.Exchange, symbol: str, side: Side, qty: float, kind: str, price: float, cid: str, *, wait_s: float
+) -> dict[str, Any]:
+    venue = venue_of(exchange)
+    params = {kind: price, "reduceOnly": True, "clientOrderId": venue.wire_id(cid), **venue.trigger_params()}
+    limit = await venue.order_price(exchange, symbol, price)
+    return await submit_once(
+        exchange,
+        symbol,
+        cid,
+        lambda: exchange.create_order(symbol, "market", exit_side(side), qty, limit, params),
         trigger=True,
         wait_s=wait_s,
     )
@@ -237,7 +278,7 @@ async def cancel_trigger(exchange: ccxt.Exchange, symbol: str, order_id: str, *,
             reraise=True,
         ):
             with attempt:
-                await exchange.cancel_order(order_id, symbol, {"trigger": True})
+                await exchange.cancel_order(order_id, symbol, venue_of(exchange).trigger_query())
     except ccxt.OrderNotFound:
         return True
     return True

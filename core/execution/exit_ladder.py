@@ -6,7 +6,8 @@ Order inside a bar (the bar's path is unknown, so the pessimistic order is assum
    liquidation price when it gapped past that too); when a bar touches both stop and target the stop
    wins;
 2. TP1 closes `tp1_fraction` of the initial size and moves the stop to break-even; TP2 closes the rest
-   (TP2 may follow TP1 in the same bar, the new break-even stop is only active from the next bar);
+   (TP2 may follow TP1 in the same bar, the new break-even stop is only active from the next bar); with a
+   third target TP2 and TP3 share the rest equally (`target_fractions`, also the live broker's split);
 3. from the bar after TP1 a trailing stop follows the best price at the initial stop distance (1 R —
    with the guard's ATR stop that is `atr_stop_multiple` ATRs), or at `trail_after_tp1_pct` % of the best
    price when that is set; it only ever tightens the stop;
@@ -34,6 +35,14 @@ class LifecycleRules:
     lock_trigger_pct: float = 0.0  # 0 = off; profit % of the best price that locks the stop beyond entry
     lock_offset_pct: float = 0.15  # where the lock puts the stop: entry + this % (in the position's favour)
     trail_after_tp1_pct: float = 0.0  # 0 = trail at the initial stop distance; else at this % of the best price
+
+
+def target_fractions(n_targets: int, tp1_fraction: float) -> tuple[float, ...]:
+    """The share of the initial size each target closes: TP1 `tp1_fraction`, the later ones the rest equally."""
+    if n_targets <= 1:
+        return (1.0,) * max(n_targets, 0)
+    rest = (1.0 - tp1_fraction) / (n_targets - 1)
+    return (tp1_fraction, *([rest] * (n_targets - 1)))
 
 
 def stop_reason(pos: Position) -> str:
@@ -107,10 +116,18 @@ def apply_bar(
             pos.stop_loss = pos.entry_price
         if remaining <= 0.0:
             return exits
-    if pos.targets_hit >= 1 and len(targets) >= 2 and s * (favourable - targets[1]) >= 0.0:
-        exits.append(("tp2", targets[1], remaining))
-        pos.targets_hit = 2
-        return exits
+    fractions = target_fractions(len(targets), rules.tp1_fraction)
+    first_later = pos.targets_hit if pos.targets_hit >= 1 else len(targets)  # TP2, TP3 only once TP1 was hit
+    for n in range(first_later, len(targets)):
+        if s * (favourable - targets[n]) < 0.0:
+            break
+        last = n == len(targets) - 1
+        part = remaining if last else min(remaining, pos.initial_qty * fractions[n])
+        exits.append((f"tp{n + 1}", targets[n], part))
+        remaining -= part
+        pos.targets_hit = n + 1
+        if last or remaining <= 0.0:
+            return exits
 
     if s * (favourable - pos.best_price) > 0.0:
         pos.best_price = favourable

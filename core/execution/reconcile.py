@@ -7,7 +7,10 @@ out for the live broker:
 - a stored position the exchange no longer has was closed while we were not looking (stop, target,
   liquidation, or by hand): book the fill from the exchange's trades;
 - a stored position the exchange holds less of was partly closed (TP1): book it, move the stop;
-- a position without its stop resting on the exchange gets one again (new stop first, then old off);
+- a position without its stop resting on the exchange gets one again (new stop first, then old off), and
+  one whose trailing stop is gone gets that again;
+- after TP1 the rest trails: a trailing stop resting on the exchange (placed when TP1 is booked), or where
+  the venue has none the stop is moved behind the best mark price at each sync;
 - our orders that protect nothing (an old stop generation, a closed position's targets) are cancelled;
 - a position we never opened is reported to the admins, never adopted.
 """
@@ -25,6 +28,8 @@ import ccxt.async_support as ccxt
 from core.execution.exchange_errors import with_retry
 from core.execution.exchange_ledger import ExchangeLedger, LivePosition
 from core.execution.exchange_orders import cancel_trigger, exit_side, parse_client_id
+from core.execution.exit_ladder import stop_reason
+from core.execution.venues import venue_of
 from core.models import TradeEvent
 from core.protocols import Clock
 
@@ -38,6 +43,7 @@ class ExchangePosition:
     qty: float
     entry_price: float
     liquidation_price: float | None = None
+    mark_price: float | None = None
 
     @classmethod
     def from_ccxt(cls, raw: dict[str, Any]) -> ExchangePosition | None:
@@ -48,13 +54,14 @@ class ExchangePosition:
         if side not in ("long", "short"):
             amount = float((raw.get("info") or {}).get("positionAmt") or 0.0)
             side = "long" if amount > 0 else "short"
-        liq = raw.get("liquidationPrice")
+        liq, mark = raw.get("liquidationPrice"), raw.get("markPrice")
         return cls(
             symbol=str(raw["symbol"]),
             side=str(side),
             qty=contracts,
             entry_price=float(raw.get("entryPrice") or 0.0),
             liquidation_price=float(liq) if liq else None,
+            mark_price=float(mark) if mark else None,
         )
 
 
@@ -89,6 +96,8 @@ class ReconcilePlan:
     closed: list[LivePosition] = field(default_factory=list)
     reduced: list[Reduced] = field(default_factory=list)
     missing_stop: list[LivePosition] = field(default_factory=list)
+    missing_trail: list[LivePosition] = field(default_factory=list)
+    in_step: list[LivePosition] = field(default_factory=list)  # book and exchange agree: trailing may move on
     orphans: list[OpenOrder] = field(default_factory=list)
     unknown: list[ExchangePosition] = field(default_factory=list)
     side_mismatch: list[tuple[LivePosition, ExchangePosition]] = field(default_factory=list)
@@ -96,7 +105,8 @@ class ReconcilePlan:
     @property
     def clean(self) -> bool:
         return not (
-            self.closed or self.reduced or self.missing_stop or self.orphans or self.unknown or self.side_mismatch
+            self.closed or self.reduced or self.missing_stop or self.missing_trail or self.orphans or self.unknown
+            or self.side_mismatch
         )
 
 
@@ -130,6 +140,10 @@ def plan_reconciliation(
         resting = orders_by_client.get(stop.client_id) if stop else None
         if resting is None or resting.qty < ex.qty - qty_tolerance:
             plan.missing_stop.append(live)
+        elif live.trail is not None and live.trail.client_id not in orders_by_client:
+            plan.missing_trail.append(live)
+        else:
+            plan.in_step.append(live)
         keep_client_ids.update(o.client_id for o in live.resting())
 
     for order in open_orders:
@@ -153,6 +167,10 @@ class PositionKeeper(Protocol):
     async def move_stop(self, live: LivePosition, price: float) -> None: ...
 
     async def protect(self, live: LivePosition) -> None: ...
+
+    async def start_trailing(self, live: LivePosition, price: float) -> None: ...
+
+    async def keep_trailing(self, live: LivePosition, mark: float) -> None: ...
 
     async def unbooked_funding(self, live: LivePosition) -> float: ...
 
@@ -182,10 +200,12 @@ class Reconciler:
         stored = await self._ledger.live_positions()
         raw_positions = await with_retry(lambda: self._ex.fetch_positions(), base_wait_s=self._wait)
         raw_orders = await with_retry(
-            lambda: self._ex.fetch_open_orders(None, None, None, {"trigger": True}), base_wait_s=self._wait
+            lambda: self._ex.fetch_open_orders(None, None, None, venue_of(self._ex).trigger_query()),
+            base_wait_s=self._wait,
         )
         positions = [p for p in (ExchangePosition.from_ccxt(r) for r in raw_positions) if p is not None]
-        orders = [OpenOrder.from_ccxt(r) for r in raw_orders]
+        local_id = venue_of(self._ex).local_id
+        orders = [OpenOrder.from_ccxt({**r, "clientOrderId": local_id(r.get("clientOrderId"))}) for r in raw_orders]
         plan = plan_reconciliation(stored, positions, orders)
         return await self.carry_out(plan, positions)
 
@@ -203,6 +223,7 @@ class Reconciler:
             if not live.targets and live.position.targets_hit == 0:
                 await self._keeper.protect(live)  # the targets never made it either (crash right after the fill)
                 await self._ledger.save(live)
+        await self._keep_trailing(plan, positions)
         for order in plan.orphans:
             log.info("cancelling orphaned order %s (%s) on %s", order.order_id, order.client_id, order.symbol)
             await cancel_trigger(self._ex, order.symbol, order.order_id, wait_s=self._wait)
@@ -221,6 +242,17 @@ class Reconciler:
             )
         return events
 
+    async def _keep_trailing(self, plan: ReconcilePlan, positions: list[ExchangePosition]) -> None:
+        for live in plan.missing_trail:
+            if live.trail is not None:
+                await self._alert(f"{live.symbol}: trailing stop missing on the exchange; placing it again")
+                await self._keeper.start_trailing(live, live.trail.price)
+        marks = {p.symbol: p.mark_price for p in positions}
+        for live in plan.in_step:  # after TP1 with no trailing order resting
+            price = marks.get(live.symbol)
+            if live.position.targets_hit >= 1 and live.trail is None and price:
+                await self._keeper.keep_trailing(live, price)
+
     async def _exit_trades(self, live: LivePosition) -> list[dict[str, Any]]:
         # no `since`: Binance caps a since-query at a 7-day window, the default is the latest trades
         trades = await with_retry(lambda: self._ex.fetch_my_trades(live.symbol), base_wait_s=self._wait)
@@ -236,11 +268,11 @@ class Reconciler:
         map those ids back to the stop or target that fired."""
         roles: dict[str, str] = {}
         for resting in live.resting():
-            role = ("breakeven" if live.position.targets_hit > 0 else "stop") if resting.role == "stop" else resting.role
+            role = {"stop": stop_reason(live.position), "trail": "trailing"}.get(resting.role, resting.role)
             roles[resting.order_id] = role
             try:
                 order = await with_retry(
-                    partial(self._ex.fetch_order, resting.order_id, live.symbol, {"trigger": True}),
+                    partial(self._ex.fetch_order, resting.order_id, live.symbol, venue_of(self._ex).trigger_query()),
                     base_wait_s=self._wait,
                 )
             except ccxt.OrderNotFound:
@@ -298,11 +330,12 @@ class Reconciler:
         events = await self._book_fills(live, closed_qty)
         pos = live.position
         pos.qty = reduced.exchange_qty
-        tp1 = next((t for t in live.targets if t.role == "tp1"), None)
-        tp1_hit = any(e.reason == "tp1" for e in events) or (tp1 is not None and pos.targets_hit == 0)
-        if tp1 is not None and tp1_hit:
-            live.targets = [t for t in live.targets if t.role != "tp1"]
-            pos.targets_hit = max(pos.targets_hit, 1)
+        hit = {e.reason for e in events} & {t.role for t in live.targets}
+        tp1_hit = "tp1" in hit or (any(t.role == "tp1" for t in live.targets) and pos.targets_hit == 0)
+        if tp1_hit:
+            hit.add("tp1")
+        live.targets = [t for t in live.targets if t.role not in hit]
+        pos.targets_hit = max([pos.targets_hit, *(int(role[2:]) for role in hit)])
         await self._ledger.save(live)
         if tp1_hit:
             await self._keeper.move_stop(live, pos.entry_price)
@@ -310,6 +343,9 @@ class Reconciler:
                 TradeEvent("stop_moved", pos.id, pos.symbol, pos.side, self._clock.now(), pos.stop_loss, pos.qty,
                            signal_id=pos.signal_id, reason="breakeven", position=pos)
             )
+            await self._keeper.start_trailing(live, pos.take_profit[0])
         else:
             await self._keeper.move_stop(live, pos.stop_loss)  # resize the stop to what is left
+            if live.trail is not None:
+                await self._keeper.start_trailing(live, live.trail.price)
         return events

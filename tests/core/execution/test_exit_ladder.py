@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from core.execution.exit_ladder import LifecycleRules, apply_bar, apply_funding
+from core.execution.exit_ladder import LifecycleRules, apply_bar, apply_funding, target_fractions
 from core.models import Position
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -49,6 +49,15 @@ def test_breakeven_then_trailing_stop():
     bar(q, 109, 118, 108, 117, 2)  # best 118 → trail 118 - 5 = 113
     assert q.stop_loss == pytest.approx(113.0) and q.trailing_stop == pytest.approx(113.0)
     assert bar(q, 117, 117, 112, 112, 3) == [("trailing", 113.0, 1.0)]
+
+
+def test_three_targets_tp2_and_tp3_share_what_tp1_left():
+    p = pos(targets=(110.0, 120.0, 130.0))
+    assert bar(p, 100, 121, 99, 119) == [("tp1", 110.0, 1.0), ("tp2", 120.0, 0.5)]  # was: TP2 closed all, TP3 never
+    p.qty = 0.5
+    assert bar(p, 119, 131, 118, 130, 2) == [("tp3", 130.0, 0.5)]
+    assert p.targets_hit == 3
+    assert target_fractions(3, 0.5) == (0.5, 0.25, 0.25) and target_fractions(2, 0.5) == (0.5, 0.5)
 
 
 def test_single_target_closes_everything():
