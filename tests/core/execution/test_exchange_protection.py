@@ -112,7 +112,7 @@ async def test_exchange_without_trailing_orders_the_bot_moves_the_stop(
     env: Env, caplog: pytest.LogCaptureFixture
 ) -> None:
     env.exchange.has["createTrailingPercentOrder"] = False  # a venue whose ccxt client cannot trail
-    with caplog.at_level(logging.INFO, logger="core.execution.exchange_broker"):
+    with caplog.at_level(logging.INFO, logger="core.execution.exchange_trailing"):
         await _tp1(env)
         assert _placed(env, "TRAILING_STOP_MARKET") == []
         assert any("has no trailing stop order; the bot trails by moving the stop" in r.getMessage()

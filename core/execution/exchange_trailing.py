@@ -1,0 +1,110 @@
+"""After TP1 the rest of a live position trails 1 R behind the best price (DESIGN §5, as the exit ladder
+trails in paper and replay), kept by the exchange where it can:
+
+- a reduce-only trailing stop resting on the exchange beside the break-even stop (Binance USDⓈ-M:
+  TRAILING_STOP_MARKET with callbackRate), so it survives the bot; placed again, new before old off, when
+  the position's size changes or the order is gone;
+- where the venue has no such order (or refuses it), the bot trails: at each sync it follows the best mark
+  price and moves the stop behind it (new stop first, then the old one off), and says so in its log and in
+  `/positions`.
+
+Used by `ExchangeBroker` under its one-change-at-a-time lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import ccxt.async_support as ccxt
+
+from core.execution.exchange_errors import OrderRejected, describe
+from core.execution.exchange_ledger import ExchangeLedger, LivePosition, RestingOrder
+from core.execution.exchange_orders import (
+    MarketRules,
+    cancel_trigger,
+    client_id,
+    place_trailing_stop,
+    supports_trailing,
+    trailing_percent,
+)
+from core.protocols import Alert
+
+log = logging.getLogger(__name__)
+
+TRAIL_STEP_PCT = 0.1  # the bot moves a trailing stop only by this much of the price: each move is two requests
+
+
+class Trailing:
+    def __init__(
+        self,
+        exchange: ccxt.Exchange,
+        ledger: ExchangeLedger,
+        move_stop: Callable[[LivePosition, float], Awaitable[None]],
+        *,
+        alert: Alert,
+        wait_s: float,
+    ) -> None:
+        self._ex = exchange
+        self._ledger = ledger
+        self._move_stop = move_stop
+        self._alert = alert
+        self._wait = wait_s
+
+    async def start(self, live: LivePosition, price: float) -> None:
+        """From TP1 on (and again when the size changes), trailing from `price`. A network failure leaves it
+        to the next sync (`keep`), never undoes the booking that led here."""
+        pos = live.position
+        if not supports_trailing(self._ex):
+            log.info("%s: %s has no trailing stop order; the bot trails by moving the stop (new before old off)",
+                     pos.symbol, self._ex.id)
+            live.trail_by_bot = True
+            await self._ledger.save(live)
+            return
+        pct = trailing_percent(pos.entry_price, pos.initial_stop, price)
+        old = live.trail
+        generation = live.trail_generation + (1 if old is not None else 0)
+        cid = client_id(live.key, f"r{generation}")
+        try:
+            order = await place_trailing_stop(self._ex, pos.symbol, pos.side, pos.qty, pct, cid, wait_s=self._wait)
+        except (OrderRejected, ccxt.InvalidOrder) as error:
+            await self._alert(f"{pos.symbol}: trailing stop refused ({describe(error)}); the bot trails by moving "
+                              "the stop instead")
+            live.trail_by_bot = True
+            await self._ledger.save(live)
+            return
+        except ccxt.BaseError as error:
+            log.warning("%s: trailing stop not placed (%s); trying again next sync", pos.symbol, describe(error))
+            return
+        live.trail = RestingOrder("trail", cid, str(order.get("id")), price, pos.qty, callback_pct=pct)
+        live.trail_generation = generation
+        pos.trailing_on_exchange_pct = pct
+        await self._ledger.save(live)
+        log.info("%s: trailing stop resting on %s, %.1f %% behind the best mark price, for %s",
+                 pos.symbol, self._ex.id, pct, pos.qty)
+        if old is not None:
+            await cancel_trigger(self._ex, pos.symbol, old.order_id, wait_s=self._wait)
+
+    async def keep(self, live: LivePosition, mark: float) -> None:
+        """A position past TP1 with no trailing order resting: place one (after a failed attempt, or for a
+        position from before), or where the bot trails, move the stop."""
+        if live.trail_by_bot:
+            await self._by_moving_stop(live, mark)
+        else:
+            await self.start(live, mark)
+
+    async def _by_moving_stop(self, live: LivePosition, mark: float) -> None:
+        """Follow the best mark seen at syncs; move the stop up to 1 R behind it, only ever tighter and by at
+        least `TRAIL_STEP_PCT` of the price."""
+        pos = live.position
+        if pos.sign * (mark - pos.best_price) > 0:
+            pos.best_price = mark
+        rules = MarketRules.of(self._ex, pos.symbol)
+        trail = rules.price(pos.best_price - pos.sign * abs(pos.entry_price - pos.initial_stop))
+        if pos.sign * (trail - pos.stop_loss) < mark * TRAIL_STEP_PCT / 100:
+            await self._ledger.save(live)  # the best price, for the next sync
+            return
+        pos.trailing_stop = trail
+        await self._move_stop(live, trail)
+        log.info("%s: the bot moved the trailing stop to %s (best %s; no trailing stop order rests on %s)",
+                 pos.symbol, trail, pos.best_price, self._ex.id)
