@@ -31,6 +31,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from pydantic import SecretStr
 
+from bot.reachability import reachability_monitor
 from bot.recent_logs import RecentLogs
 from bot.settings import Settings
 from bot.telegram.notifier import ChannelNotifier
@@ -43,14 +44,16 @@ from core.execution.broker_switch import SwitchingBroker
 from core.execution.paper_broker import MarketDataBarFeed, PaperBroker
 from core.market.snapshot import LiveSnapshotSource
 from core.models import RuntimeState, TradeEvent
-from core.protocols import Broker, Clock, DecisionEngine, MarketData
+from core.protocols import Broker, Clock, DecisionEngine, MarketData, SnapshotSource
 from core.risk.guard import RiskGuard
 from core.services.coin_hunter import CoinHunter
 from core.services.control import ControlService
 from core.services.cycle import CycleSummary, TradingCycle
 from core.services.ledger import LedgerReports
+from core.services.reachability import ObservedMarketData, ObservedUsageLog
 from core.services.track_record import TrackRecord
 from handlers.admin import build_admin_router
+from handlers.admin_arena import build_admin_arena_router
 from handlers.admin_reports import build_admin_reports_router
 from handlers.admin_risk import build_admin_risk_router
 from handlers.errors import build_errors_router
@@ -70,8 +73,10 @@ if TYPE_CHECKING:
 
     from bot.telegram.publisher import DrainReport
     from bot.web.server import WebServer
+    from bot.wiring import NewsWiring
     from core.execution.exchange_client import ExchangeCredentials
     from core.execution.live_gate import LiveGate
+    from core.services.arena import Arena
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +89,8 @@ CONSOLE_CHANNEL = "@console"
 # 1 worker → 280 MB and ~290–370 ms, still far under the 1 s target.
 WORKER_THREADS = 1
 DB_WATCH_S = 2.0
-STOP_WAIT_S = 10.0  # for posts being sent at shutdown; they stay in the outbox either way
+STOP_WAIT_S = 10.0
+REACHABILITY_INTERVAL_S = 60  # the probe job's period, and how long a target may go without a call  # for posts being sent at shutdown; they stay in the outbox either way
 
 
 def build_dispatcher(*, rate_limiter: RateLimiter | None = None, **deps: Any) -> Dispatcher:
@@ -93,7 +99,7 @@ def build_dispatcher(*, rate_limiter: RateLimiter | None = None, **deps: Any) ->
     which refuses admin commands politely and answers unknown ones with /help."""
     dp = Dispatcher(**deps)
     dp.include_routers(
-        build_admin_router(), build_admin_reports_router(), build_admin_risk_router(),
+        build_admin_router(), build_admin_reports_router(), build_admin_risk_router(), build_admin_arena_router(),
         build_public_router(rate_limiter), build_errors_router(),
     )
     return dp
@@ -179,6 +185,10 @@ class Services:
     bot: Bot | None
     credentials: ExchangeCredentials | None
     live_gate: LiveGate | None
+    news: NewsWiring | None = None  # NEWS_FEEDS / FEAR_GREED / NEWS_API_KEY (#17)
+    # what the cycle and the pulse read: `snapshots` plus the sentiment when news is configured
+    cycle_snapshots: SnapshotSource | None = None
+    arena: Arena | None = None  # ARENA's contestants (#15), None when the setting is empty
 
 
 class App:
@@ -194,6 +204,7 @@ class App:
         demo: bool = False,
         console_out: Path = Path("demo-out"),
         market_data: MarketData | None = None,
+        wall_clock: Clock | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -220,6 +231,10 @@ class App:
         self._alerts = AlertThrottle(self._send_alert)
         self._watchdog: asyncio.Task[None] | None = None
         self.web: WebServer | None = None  # the dashboard (#20), when WEB_PORT is set
+        # exchange, LLM and Telegram reachability on wall time (#16 item 11; /readyz reads it too)
+        self.reachability = reachability_monitor(settings, wall_clock or SystemClock(),
+                                                 exchange=not demo and settings.market_data_dir is None)
+        self._news_fetched = False
 
     @property
     def services(self) -> Services:
@@ -320,14 +335,7 @@ class App:
         credentials: ExchangeCredentials | None = None  # the demo never talks to an exchange (nor loads ccxt)
         live_gate: LiveGate | None = None
         if not self.demo:
-            from core.execution.exchange_client import ExchangeCredentials
-
-            credentials = ExchangeCredentials(
-                s.exchange_id,
-                api_key=s.exchange_api_key.get_secret_value() if s.exchange_api_key else None,
-                secret=s.exchange_secret.get_secret_value() if s.exchange_secret else None,
-                testnet=s.exchange_testnet,
-            )
+            credentials = s.exchange_credentials()
             if credentials.has_keys:  # without keys live trading is refused before the gate is asked
                 from core.execution.live_gate import LiveGate
 
@@ -335,7 +343,15 @@ class App:
         state_store = SqliteStateStore(db)
         self._dry_run_flag = (await state_store.load_state(self.defaults)).dry_run
         market_data = self._market_data_override or self._market_data(credentials)
+        if "exchange" in self.reachability.targets:
+            market_data = ObservedMarketData(market_data, self.reachability)
         snapshots = LiveSnapshotSource(market_data)
+        news = self._news(db)
+        cycle_snapshots: SnapshotSource = snapshots
+        if news is not None:
+            from core.market.sentiment import SentimentSnapshots
+
+            cycle_snapshots = SentimentSnapshots(snapshots, news.reader)
         engine = self._engine(db)
         limits, costs = s.risk_limits(), s.cost_model()
         guard = RiskGuard(limits, costs)
@@ -354,6 +370,7 @@ class App:
             limits=limits,
         )
         broker = SwitchingBroker(paper, self._live_factory(credentials, db), state_store, self.defaults)
+        arena = self._arena(db, market_data, cycle_snapshots, guard) if s.arena_contestants else None
 
         token = s.telegram_bot_token.get_secret_value() if s.telegram_bot_token else None
         bot: Bot | None = None
@@ -362,10 +379,11 @@ class App:
             channel = s.telegram_channel_id
             if channel is None:
                 raise UserInputError("TELEGRAM_CHANNEL_ID is not set: the bot needs a channel to post signals to")
-            from bot.telegram.faults import FatalErrorWatch
+            from bot.telegram.faults import FatalErrorWatch, ReachabilityWatch
 
             bot = build_bot(token, s.telegram_api_base)
             bot.session.middleware(FatalErrorWatch(s.telegram_api_base, self.fail))
+            bot.session.middleware(ReachabilityWatch(self.reachability))
             sender = TelegramSender(bot)
         else:
             sender = ConsoleSender(self.console_out)
@@ -387,7 +405,7 @@ class App:
         )
         publisher.set_failure_hook(self._alert)  # rate-limited, and straight to Telegram when the disk is full
         cycle = TradingCycle(
-            snapshots=snapshots,
+            snapshots=cycle_snapshots,
             engine=engine,
             guard=guard,
             broker=broker,
@@ -427,7 +445,8 @@ class App:
             config_view=self.config_view,
             reload_view=self.reload_config,
             alert=self._alert,
-            leaderboard=self._leaderboard(db, history),
+            leaderboard=self._leaderboard(db, history, arena),
+            arena_view=self.arena_view,
             hunter=CoinHunter(market_data if hasattr(market_data, "market_stats") else None,  # type: ignore[arg-type]
                               self.settings.scan_filters(), state_store, self.defaults),
         )
@@ -452,7 +471,34 @@ class App:
             bot=bot,
             credentials=credentials,
             live_gate=live_gate,
+            news=news,
+            cycle_snapshots=cycle_snapshots,
+            arena=arena,
         )
+
+    def _news(self, db: Database) -> NewsWiring | None:
+        """The news stack when configured: providers, the SQLite store (first-seen times) and the analyst."""
+        s = self.settings
+        if not s.news_enabled:
+            return None
+        from bot.wiring import llm_configured, news_for
+        from storage.llm_repo import SqliteCapabilityStore, SqliteUsageLog
+        from storage.news_repo import SqliteNewsStore, SqliteScoreCache
+
+        llm_stores = {"usage": SqliteUsageLog(db), "capabilities": SqliteCapabilityStore(db)} if llm_configured(s) else {}
+        return news_for(s, SqliteNewsStore(db), clock=SystemClock(), score_cache=SqliteScoreCache(db), **llm_stores)
+
+    async def fetch_news(self) -> object:
+        """The news job: fetch, record first-seen, store Fear & Greed, score what is new (#17)."""
+        from jobs.news_job import run_news_fetch
+        from storage.news_repo import SqliteNewsStore
+
+        news = self.services.news
+        if news is None:
+            return None
+        first, self._news_fetched = not self._news_fetched, True
+        return await run_news_fetch(providers=news.providers, fear_greed=news.fear_greed,
+                                    store=SqliteNewsStore(self.db), clock=SystemClock(), reader=news.reader, first=first)
 
     @property
     def _exchange_data(self) -> bool:
@@ -480,15 +526,7 @@ class App:
             # The demo's accelerated clock shows a few days: the trend engine trades about weekly on daily
             # bars (docs/strategy.md), so the showcase runs the hourly rules engine unless ENGINE is set.
             kind = "rules"
-        llm_stores = {}
-        if kind not in ("rules", "trend"):
-            from storage.llm_repo import SqliteCapabilityStore, SqliteDecisionCache, SqliteUsageLog
-
-            llm_stores = {
-                "usage": SqliteUsageLog(db),
-                "capabilities": SqliteCapabilityStore(db),
-                "cache": SqliteDecisionCache(db),
-            }
+        llm_stores = self._llm_stores(db) if kind not in ("rules", "trend") else {}
         return decision_engine_for(
             self.settings,
             kind,
@@ -497,10 +535,46 @@ class App:
             **llm_stores,
         )
 
-    def _leaderboard(self, db: Database, history: TrackRecord) -> LeaderboardService:
+    def _llm_stores(self, db: Database) -> dict[str, Any]:
+        """The LLM's usage log (the daily token budget), capabilities and decision cache: the primary engine
+        and every LLM contestant share them, so one budget governs all of their calls."""
+        from storage.llm_repo import SqliteCapabilityStore, SqliteDecisionCache, SqliteUsageLog
+
+        return {"usage": ObservedUsageLog(SqliteUsageLog(db), self.reachability),
+                "capabilities": SqliteCapabilityStore(db), "cache": SqliteDecisionCache(db)}
+
+    def _arena(self, db: Database, market_data: MarketData, snapshots: SnapshotSource, guard: RiskGuard) -> Arena:
+        """ARENA's contestants, each engine from the one factory (bot.wiring), each with its own paper book in
+        SQLite (resumed after a restart), the same guard, costs, limits and bar feed as the primary's book."""
+        from bot.wiring import CycleFactory, parse_engine
+        from core.services.arena import Arena
+
+        s = self.settings
+        factory = CycleFactory(s)
+        stores = self._llm_stores(db)
+        engines = []
+        for name in s.arena_contestants:
+            entry = parse_engine(name, "ARENA")
+            llm = {} if entry.kind in ("rules", "trend") else {**stores, "on_budget_exhausted": self._alert}
+            engines.append((name, factory.decision_engine(entry, clock=SystemClock(), **llm)))
+        feed = MarketDataBarFeed(market_data, "5m" if self._exchange_data else "1h")
+        limits, costs = s.risk_limits(), s.cost_model()
+
+        def broker(book: Any) -> PaperBroker:
+            return PaperBroker(feed=feed, store=book, clock=self.clock, initial_equity=s.initial_equity,
+                               costs=costs, limits=limits)
+
+        # a cycle of one contestant: each symbol's decision within its LLM budget, then a minute to spare
+        timeout_s = s.llm_timeout_budget_s * max(1, len(s.symbols)) + 60
+        return Arena(engines, snapshots=snapshots, guard=guard, broker_factory=broker, defaults=self.defaults,
+                     clock=self.clock, initial_equity=s.initial_equity, timeout_s=timeout_s,
+                     book_factory=lambda name: SqliteBookStore(db, contestant=name))
+
+    def _leaderboard(self, db: Database, history: TrackRecord, arena: Arena | None = None) -> LeaderboardService:
         """Recorded lab results, and the live book under the version the channel runs (engine + model +
-        prompt version + decision settings)."""
-        from bot.wiring import CycleFactory, EngineEntry
+        prompt version + decision settings); each arena contestant's book under its own version (source
+        "arena"), marked daily the same way."""
+        from bot.wiring import CycleFactory, EngineEntry, parse_engine
         from core.evaluation.leaderboard import LiveBook
         from storage.leaderboard_repo import SqliteLeaderboard
 
@@ -509,7 +583,13 @@ class App:
         entry = EngineEntry("live", s.effective_engine)
         live = LiveBook(factory.version(entry).id, entry.engine, factory.model_of(entry), tuple(s.symbols),
                         s.initial_equity, history)
-        return LeaderboardService(SqliteLeaderboard(db), live=live)
+        contestants = []
+        for c in arena.contestants if arena is not None else ():
+            contestant = parse_engine(c.name, "ARENA")
+            contestants.append(LiveBook(factory.version(contestant).id, contestant.engine,
+                                        factory.model_of(contestant), tuple(s.symbols), s.initial_equity, c.book,
+                                        source="arena"))
+        return LeaderboardService(SqliteLeaderboard(db), live=live, contestants=contestants)
 
     def _live_factory(self, credentials: ExchangeCredentials | None, db: Database) -> Callable[[], Broker] | None:
         if self.demo or credentials is None or not credentials.has_keys:
@@ -574,35 +654,10 @@ class App:
         return out
 
     async def reload_config(self, actor: str) -> str:
-        """`/reload_config`: re-read the environment and `.env`; the risk limits and the chart theme apply
-        now (limits set from chat with /set stay), anything else (token, exchange, database, schedule)
-        is named as needing a restart."""
-        from html import escape as esc
+        """`/reload_config` (bot.config_reload): what changed applies now where it can; the rest is named."""
+        from bot.config_reload import reload_config
 
-        from bot.settings import load_settings
-
-        try:
-            fresh = load_settings()
-        except UserInputError as error:
-            return f"❌ Not reloaded, the settings are invalid: {esc(str(error))}"
-        changed_limits = await self.control.reload_limits(actor, fresh.risk_limits())
-        if fresh.chart_theme != self.settings.chart_theme:
-            from bot.telegram import charts
-
-            charts.use_theme(fresh.chart_theme)
-        applied = {"chart_theme", *(f.split()[0] for f in changed_limits)}
-        restart = sorted(
-            name.upper() for name, value in fresh if value != getattr(self.settings, name)
-            and name not in applied and name not in self.settings.risk_limits().__dataclass_fields__
-            and name not in ("market_data_dir", "database_path", "symbols", "dry_run")  # the demo overrides these
-        )
-        self.settings = fresh.model_copy(update={k: getattr(self.settings, k) for k in
-                                                 ("market_data_dir", "database_path", "symbols", "dry_run")})
-        lines = ["✅ Settings reloaded."]
-        lines.append("Risk limits now: " + (esc("; ".join(changed_limits)) if changed_limits else "unchanged"))
-        if restart:
-            lines.append("Changed, applied at the next restart: " + esc(", ".join(restart)))
-        return "\n".join(lines)
+        return await reload_config(self, actor)
 
     async def health_text(self) -> str:
         from bot.telegram.ledger_format import health_text
@@ -754,6 +809,10 @@ class App:
             await services.publisher.close()
             with contextlib.suppress(Exception):
                 await services.market_data.close()
+            if services.news is not None:
+                with contextlib.suppress(Exception):
+                    await services.news.client.aclose()
+                    await services.news.reader.close()
             await services.db.close()
             if services.bot is not None:
                 with contextlib.suppress(Exception):
@@ -811,9 +870,18 @@ class App:
         if self.demo:
             from apscheduler.triggers.interval import IntervalTrigger
 
-            return [ScheduledJob("outbox_drain", self.drain, IntervalTrigger(seconds=1), misfire_grace_s=5)]
+            return [ScheduledJob("outbox_drain", self.drain, IntervalTrigger(seconds=1), misfire_grace_s=5),
+                    *self._reachability_job()]
         s = self.settings
-        return standard_jobs(
+        news: list[ScheduledJob] = []
+        if self.services.news is not None:
+            from apscheduler.triggers.interval import IntervalTrigger
+
+            every = s.news_fetch_interval_s
+            start = datetime.now(UTC) + timedelta(seconds=5)  # the first fetch soon after start, then every interval
+            news.append(ScheduledJob("news", self.fetch_news, IntervalTrigger(seconds=every, start_date=start,
+                                                                               timezone=UTC), misfire_grace_s=every))
+        return [*news, *standard_jobs(
             cycle=self.run_cycle,
             monitor=self.run_monitor,
             pulse=self.pulse_now,
@@ -823,7 +891,34 @@ class App:
             monitor_interval_s=s.monitor_interval_s,
             pulse_cron=s.pulse_cron,
             daily_cron=s.daily_summary_cron,
-        )
+        ), *self._reachability_job()]
+
+    def _reachability_job(self) -> list[ScheduledJob]:
+        """The probe job, when there is something to watch (the keyless demo has nothing)."""
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        if not self.reachability.targets:
+            return []
+        return [ScheduledJob("reachability", self.check_reachability,
+                             IntervalTrigger(seconds=REACHABILITY_INTERVAL_S, timezone=UTC), misfire_grace_s=30)]
+
+    async def check_reachability(self) -> list[str]:
+        """Probe what had no real call lately; alert the admins of outages past UNREACHABLE_ALERT_MIN and of
+        their end (queued in the outbox while Telegram itself is down, and logged)."""
+        from bot.reachability import exchange_probe, llm_probe
+        from jobs.reachability_job import run_reachability_job
+
+        probes: dict[str, Callable[[], Awaitable[object]]] = {"llm": llm_probe(self.settings.llm_base_url)}
+        if self._services is not None:
+            state = await self.refresh_state()
+            if state.symbols:
+                probes["exchange"] = exchange_probe(self.market_data, state.symbols[0])
+            if self.bot is not None:
+                from bot.telegram.faults import telegram_probe
+
+                probes["telegram"] = telegram_probe(self.bot)
+        return await run_reachability_job(self.reachability, probes, self._alert,
+                                          quiet=timedelta(seconds=REACHABILITY_INTERVAL_S))
 
     # ---- jobs -----------------------------------------------------------------------------------
 
@@ -858,6 +953,7 @@ class App:
         summary = await self.cycle.run(as_of)
         if self.web is not None:
             self.web.observe_cycle(summary)
+        await self.run_arena(summary.as_of)
         return summary
 
     async def run_cycle(self) -> CycleSummary | None:
@@ -869,7 +965,74 @@ class App:
         summary = await run_cycle_job(self.cycle, MinuteClock(self.clock), AlertVia(self._alert))
         if self.web is not None:
             self.web.observe_cycle(summary)
+        if summary is not None:
+            await self.run_arena(summary.as_of)
         return summary
+
+    async def run_arena(self, as_of: datetime) -> dict[str, str | None]:
+        """After the primary cycle (which has posted): every contestant on the same as_of, concurrently, each
+        into its own book; name → None when it ran, else why not. Never raises: the arena must not stop the bot."""
+        arena = self.services.arena
+        if arena is None:
+            return {}
+        try:
+            outcome = await arena.run(as_of)
+        except Exception as error:
+            log.warning("the arena failed at %s: %s: %s", as_of, type(error).__name__, error)
+            return {}
+        failed = {name: why for name, why in outcome.items() if why}
+        if failed:
+            log.info("arena at %s: %s", as_of, "; ".join(f"{n}: {w}" for n, w in failed.items()))
+        return outcome
+
+    async def arena_view(self) -> tuple[str, bytes | None]:
+        """`/arena`: the standings (compare's figures) and one equity chart of every contestant."""
+        from bot.telegram.arena_format import ARENA_OFF, arena_text
+        from core.evaluation.arena_standings import equity_curves, standings
+
+        arena = self.services.arena
+        if arena is None:
+            return ARENA_OFF, None
+        text = arena_text(await standings(arena), primary=self.engine.name, initial_equity=self.settings.initial_equity)
+        curves = await equity_curves(arena)
+        if not any(len(points) >= 2 for points in curves.values()):
+            return text + "\nNo equity chart yet: the contestants have not run two cycles.", None
+        from bot.telegram import charts
+
+        image = await asyncio.to_thread(charts.arena_chart, curves, initial_equity=self.settings.initial_equity)
+        return text, image
+
+    async def close_arena(self, reason: str) -> None:
+        """Close every contestant's open positions at the last price (the demo's end), silently as they trade."""
+        for contestant in self.services.arena.contestants if self.services.arena is not None else ():
+            await contestant.broker.close_all(reason=reason)
+
+    async def arena_lines(self) -> list[str]:
+        """One summary line per contestant (the demo's last words): name, equity, return, positions closed."""
+        from core.evaluation.arena_standings import standings
+
+        if self.services.arena is None:
+            return []
+        return [f"Arena {row.name}: equity {row.equity:,.2f} USDT ({row.return_pct:+.2f}%), positions closed "
+                f"{row.trades}" + (f", {row.failures} failed cycle(s)" if row.failures else "")
+                for row in await standings(self.services.arena)]
+
+    async def arena_post_now(self) -> bool:
+        """The daily arena post to the channel (ARENA_DAILY_POST), through the outbox; once per UTC day."""
+        from bot.telegram.arena_format import arena_text
+        from core.evaluation.arena_standings import equity_curves, standings
+
+        arena = self.services.arena
+        if arena is None or not self.settings.arena_daily_post:
+            return False
+        try:
+            text = arena_text(await standings(arena), primary=self.engine.name,
+                              initial_equity=self.settings.initial_equity)
+            day = self.clock.now().astimezone(UTC).strftime("%Y-%m-%d")
+            return await self.notifier.arena(day, text, await equity_curves(arena), self.settings.initial_equity)
+        except Exception as error:
+            log.warning("the daily arena post failed: %s: %s", type(error).__name__, error)
+            return False
 
     async def run_monitor(self) -> int:
         """Between cycles: stops, targets, trailing, stale exits, funding and liquidation from the broker's
@@ -886,7 +1049,7 @@ class App:
         return await run_pulse(
             as_of=self.clock.now(),
             symbols=state.symbols,
-            snapshots=self.snapshots,
+            snapshots=self.services.cycle_snapshots or self.snapshots,
             market=self.market_data,
             engine=self.engine,
             notifier=self.notifier,
@@ -902,6 +1065,7 @@ class App:
         posted = await run_daily_summary(as_of=now, history=self.history, broker=self.broker, notifier=self.notifier)
         if now.astimezone(UTC).weekday() == 0:
             await run_weekly_summary(as_of=now, history=self.history, broker=self.broker, notifier=self.notifier)
+        await self.arena_post_now()
         await self.record_now()
         return posted
 

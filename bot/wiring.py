@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from core.evaluation.replay import ProgressCallback, ReplaySpec
     from core.evaluation.report import ReplayResult
     from core.market.offline import OfflineMarketData
+    from core.market.sentiment import SentimentReader
     from core.market.snapshot import SeriesSnapshotSource
     from core.protocols import DecisionEngine
 
@@ -49,6 +50,7 @@ _NOT_DECISIONS = frozenset({
     "llm_price_completion_per_mtok", "llm_prices", "exchange_id", "exchange_api_key", "exchange_secret", "exchange_testnet",
     "symbols", "dry_run", "database_path", "market_data_dir", "cycle_cron", "pulse_cron", "daily_summary_cron",
     "monitor_interval_s", "initial_equity", "engine", "replay_resume_after_days",
+    "news_api_key", "news_api_url", "fear_greed_url", "news_fetch_interval_s", "arena", "arena_daily_post",
 })
 
 
@@ -289,10 +291,12 @@ class CycleFactory:
         progress: ProgressCallback | None = None,
         clock: SimulatedClock | None = None,
         source: SeriesSnapshotSource | None = None,
+        sentiment: SentimentReader | None = None,
     ) -> ReplayResult:
         """The entry over the window: cycle engines through the live TradingCycle (`run_replay_cycle`), LLM
         ones through a decision cache in `cache_dir`; baselines through the same accounting. `source`: the
-        window's indicators when already built (a sweep reuses them across the cells of one window)."""
+        window's indicators when already built (a sweep reuses them across the cells of one window); `sentiment`:
+        recorded news read point-in-time into each snapshot (`--news-db`, #17)."""
         spec = self.replay_spec(entry, symbols, start, end, initial_equity)
         if entry.kind == "baseline":
             from core.evaluation.baseline_replay import replay_baseline
@@ -310,7 +314,8 @@ class CycleFactory:
         engine = self.decision_engine(entry, clock=clock, cache=cache)
         # An LLM step takes seconds: the progress moves every bar (rules: every 200 steps at ~20,000 bars/s).
         every = {"progress_every": 1} if entry.kind in ("llm", "ensemble") else {}
-        return await run_replay_cycle(market, spec, engine, progress=progress, clock=clock, source=source, **every)
+        return await run_replay_cycle(market, spec, engine, progress=progress, clock=clock, source=source,
+                                      sentiment=sentiment, **every)
 
 
 def decision_engine_for(settings: Settings, kind: str, *, clock: Any, **stores: Any) -> DecisionEngine:
@@ -323,13 +328,66 @@ def decision_engine_for(settings: Settings, kind: str, *, clock: Any, **stores: 
     return build_engine(kind, llm_config=settings.llm_config(), api_key=key, clock=clock, **stores)
 
 
+# ---- news and sentiment (#17) -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewsWiring:
+    """What NEWS_FEEDS / FEAR_GREED / NEWS_API_KEY make: the providers to fetch and the reader snapshots use."""
+
+    providers: tuple[Any, ...]
+    fear_greed: Any | None
+    reader: Any
+    client: Any  # the httpx.AsyncClient the providers share (close it when done)
+
+
+def llm_configured(settings: Settings) -> bool:
+    from core.decide.endpoints import is_local_endpoint
+
+    return settings.llm_api_key is not None or is_local_endpoint(settings.llm_base_url)
+
+
+def news_scorer_for(settings: Settings, *, clock: Any, cache: Any = None, **llm_stores: Any) -> Any:
+    """NEWS_ANALYST: the LLM (through the decision engine's client, stores and budget) or the keyword rules."""
+    from core.market.news_keywords import KeywordScorer
+
+    wanted = settings.news_analyst
+    if wanted == "keywords" or (wanted == "auto" and not llm_configured(settings)):
+        return KeywordScorer()
+    from core.decide.llm import LlmEngine
+    from core.services.news_analyst import LlmNewsScorer
+
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key is not None else None
+    return LlmNewsScorer(LlmEngine(settings.llm_config(), key, clock=clock, **llm_stores), cache)
+
+
+def news_for(settings: Settings, store: Any, *, clock: Any, score_cache: Any = None, **llm_stores: Any) -> NewsWiring:
+    import httpx
+
+    from core.market.news_feeds import AlternativeMeFearGreed, CryptoPanicPosts, RssFeed
+    from core.market.sentiment import SentimentReader
+
+    client = httpx.AsyncClient()
+    providers: list[Any] = [RssFeed(url, client) for url in settings.news_feeds]
+    if settings.news_api_key is not None:
+        providers.append(CryptoPanicPosts(settings.news_api_key.get_secret_value(), client, url=settings.news_api_url))
+    fear_greed = AlternativeMeFearGreed(client, url=settings.fear_greed_url) if settings.fear_greed else None
+    scorer = news_scorer_for(settings, clock=clock, cache=score_cache, **llm_stores)
+    reader = SentimentReader(store, scorer, fear_greed=settings.fear_greed)
+    return NewsWiring(tuple(providers), fear_greed, reader, client)
+
+
 __all__ = [
     "CACHE_FILE",
     "CycleFactory",
     "EngineEntry",
+    "NewsWiring",
     "StrategyVersion",
     "apply_sets",
     "decision_engine_for",
+    "llm_configured",
+    "news_for",
+    "news_scorer_for",
     "parse_engine",
     "parse_engines",
 ]

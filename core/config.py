@@ -29,11 +29,21 @@ class RiskLimits:
     atr_stop_multiple: float = 2.0
     trailing_atr_multiple: float = 2.0
     tp1_close_fraction: float = 0.5
+    # the seed's two-phase trailing (exit ladder; 0 = off): stop to entry + offset once the profit reaches
+    # the trigger, and after TP1 a trail at this % of the best price instead of the initial stop distance
+    lock_profit_trigger_pct: float = 0.0
+    lock_profit_offset_pct: float = 0.15
+    trail_after_tp1_pct: float = 0.0
     correlation_groups: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
     # BTC filter (#17): no new longs while the reference fell more than this % over 4 h (0 = off)
     btc_filter_drop_pct: float = 2.0
     btc_filter_symbol: str = "BTC/USDT:USDT"
     symbol_leverage: tuple[tuple[str, int], ...] = ()  # per-symbol leverage caps set from chat (/set leverage)
+    # news (#17), both off by default: a critical negative headline (impact −2) first seen within this many hours
+    # vetoes new entries (0 = off); news regimes PANIC/DIGESTING scale leverage down and widen stops
+    news_veto_hours: float = 0.0
+    news_veto_close: bool = False  # also close open longs on such a headline (within news_veto_hours)
+    news_regime: bool = False
 
     def __post_init__(self) -> None:
         if not (0 < self.risk_per_trade_pct <= 10):

@@ -124,6 +124,74 @@ class TimeframeView:
             out[key] = r(getattr(self, key), coarse if key.startswith(("macd", "rsi")) else digits)
         for key, value in self.extra.items():
             out[key] = r(value, coarse)
+        if prompt:
+            # Room for the news (#17) within 1,200 tokens, losing nothing: each view is the last bar closed at the
+            # snapshot's as_of (stale data never reaches an engine), and the MACD signal is macd − macd_hist.
+            del out["bar_time"], out["macd_signal"]
+        return out
+
+
+MAX_KEY_EVENT_TITLE = 160
+PROMPT_KEY_EVENTS = 2  # key events in the LLM prompt (the snapshot JSON keeps all, at most 3)
+PROMPT_TITLE_CHARS = 56
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEvent:
+    """One headline that moved the news reading (#17): when it was first seen, its title, impact −2..+2."""
+
+    time: datetime
+    title: str
+    impact: int
+
+    def __post_init__(self) -> None:
+        require_utc(self.time, "key event time")
+        if not (-2 <= self.impact <= 2):
+            raise DomainError(f"key event impact must be within [-2, 2], got {self.impact!r}")
+        if len(self.title) > MAX_KEY_EVENT_TITLE:
+            object.__setattr__(self, "title", self.title[: MAX_KEY_EVENT_TITLE - 1].rstrip() + "…")
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {"time": iso_z(self.time), "title": self.title, "impact": self.impact}
+
+
+@dataclass(frozen=True, slots=True)
+class Sentiment:
+    """DESIGN §4.3 `sentiment`: Fear & Greed of the day, the decayed news score, the key events — each only
+    from what was known at the snapshot's as_of. `top_source` is for the channel, never the prompt."""
+
+    fear_greed: int | None = None
+    news_score: float | None = None
+    key_events: tuple[KeyEvent, ...] = ()
+    top_source: str = ""  # the feed the strongest key event came from (Market Pulse shows it)
+
+    def __post_init__(self) -> None:
+        if self.fear_greed is not None and not (0 <= self.fear_greed <= 100):
+            raise DomainError(f"fear_greed must be within [0, 100], got {self.fear_greed!r}")
+        if self.news_score is not None and not (-2.0 <= self.news_score <= 2.0):
+            raise DomainError(f"news_score must be within [-2, 2], got {self.news_score!r}")
+
+    def to_json_dict(self, *, prompt: bool = False, as_of: datetime | None = None) -> dict[str, Any]:
+        """The §4.3 shape. `prompt=True` (tokens every hour) leaves out null and empty parts and gives at most
+        PROMPT_KEY_EVENTS key events, each one short line "impact, age: title" (age from `as_of`)."""
+        if not prompt:
+            return {
+                "fear_greed": self.fear_greed,
+                "news_score": None if self.news_score is None else round(self.news_score, 2),
+                "key_events": [e.to_json_dict() for e in self.key_events],
+            }
+        out: dict[str, Any] = {}
+        if self.fear_greed is not None:
+            out["fear_greed"] = self.fear_greed
+        if self.news_score is not None:
+            out["news_score"] = round(self.news_score, 1)
+        events = []
+        for e in self.key_events[:PROMPT_KEY_EVENTS]:
+            age = f"{max(0, int((as_of - e.time).total_seconds() // 3600))}h ago" if as_of is not None else iso_z(e.time)
+            title = e.title if len(e.title) <= PROMPT_TITLE_CHARS else e.title[:PROMPT_TITLE_CHARS].rsplit(" ", 1)[0] + "…"
+            events.append(f"{e.impact:+d} {age}: {title}")
+        if events:
+            out["key_events"] = events
         return out
 
 
@@ -139,6 +207,7 @@ class Snapshot:
     regime: Regime
     quality: tuple[str, ...] = ()
     extra: Mapping[str, float | None] = field(default_factory=dict)
+    sentiment: Sentiment | None = None  # news and Fear & Greed (#17); None: no news source configured
 
     def __post_init__(self) -> None:
         require_utc(self.as_of, "as_of")
@@ -172,6 +241,7 @@ class Snapshot:
         set_field(snapshot, "regime", regime)
         set_field(snapshot, "quality", quality)
         set_field(snapshot, "extra", extra)
+        set_field(snapshot, "sentiment", None)
         return snapshot
 
     def to_json_dict(self, *, prompt: bool = False) -> dict[str, Any]:
@@ -194,6 +264,12 @@ class Snapshot:
                 out[key] = float(f"{v:.4g}") if prompt else float(f"{v:.6g}")
             elif not prompt:
                 out[key] = None
+        if self.sentiment is not None:
+            reading = self.sentiment.to_json_dict(prompt=prompt, as_of=self.as_of)
+            if reading or not prompt:
+                out["sentiment"] = reading
+        elif not prompt:
+            out["sentiment"] = None
         return out
 
 
@@ -395,7 +471,9 @@ class Position:
             raise DomainError(f"position {self.id} qty must be positive, got {self.qty}")
         if self.side not in ("long", "short"):
             raise DomainError(f"position {self.id} side must be long or short, got {self.side!r}")
-        if side_sign(self.side) * (self.entry_price - self.stop_loss) <= 0 and self.targets_hit == 0:
+        # a stop past entry before TP1 is only valid when a rule moved it there (the exit ladder's profit lock)
+        moved = self.trailing_stop is not None and self.stop_loss == self.trailing_stop
+        if side_sign(self.side) * (self.entry_price - self.stop_loss) <= 0 and self.targets_hit == 0 and not moved:
             raise DomainError(
                 f"position {self.id} {self.side} stop {self.stop_loss} is on the wrong side of entry {self.entry_price}"
             )
@@ -545,7 +623,8 @@ class GuardVerdict:
 
 
 TradeEventKind = Literal["entry", "exit", "stop_moved", "liquidation_warning"]
-ExitReason = Literal["tp1", "tp2", "tp3", "stop", "breakeven", "trailing", "stale", "liquidation", "manual", "end", "signal"]
+ExitReason = Literal["tp1", "tp2", "tp3", "stop", "breakeven", "trailing", "stale", "liquidation", "manual", "end", "signal",
+                     "news"]
 
 
 @dataclass(frozen=True, slots=True)

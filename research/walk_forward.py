@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -48,6 +49,15 @@ FOLDS = (
     ("2022-07-01", "2023-04-01"),
     ("2023-04-01", "2024-05-14"),
 )
+# The lab's split (`aitrader compare --folds 4` over 2020-01-15 → 2024-05-14: five equal parts of the bars,
+# the last four tested), so every candidate is measured on both.
+LAB_FOLDS = (
+    ("2020-12-09T07:00", "2021-10-18T06:00"),
+    ("2021-10-18T06:00", "2022-08-27T04:00"),
+    ("2022-08-27T04:00", "2023-07-06T03:00"),
+    ("2023-07-06T03:00", "2024-05-14T00:00"),
+)
+SPLITS = {"harness": FOLDS, "lab": LAB_FOLDS}
 TRAIN_START = "2020-01-15"
 HOURS_PER_YEAR = 8760.0
 
@@ -138,9 +148,26 @@ def run_window(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _curve_stats(initial: float, equities: list[list[float]]) -> dict[str, float | None]:
+def vol_targeted(returns: np.ndarray, target_pct: float, cap: float = 4.0, days: int = 30) -> np.ndarray:
+    """A portfolio-level volatility target over the strategy's own hourly returns: each day's scale is
+    target / the realised volatility of the `days` days before it (EWMA), capped at `cap`, 1 while warming up.
+    Point in time (a day's scale uses only earlier returns). It assumes the book can be scaled once a day at
+    no extra cost and ignores the guard's caps: an upper bound on what sizing by portfolio volatility adds."""
+    hours = days * 24
+    variance = pd.Series(returns).pow(2).ewm(span=hours, min_periods=hours).mean().shift(1).to_numpy()
+    scale = np.ones_like(returns)
+    for start in range(0, len(returns), 24):
+        v = variance[start]
+        if np.isfinite(v) and v > 0.0:
+            scale[start:start + 24] = min(cap, target_pct / 100.0 / math.sqrt(v * HOURS_PER_YEAR))
+    return returns * scale
+
+
+def _curve_stats(initial: float, equities: list[list[float]], vol_target: float = 0.0) -> dict[str, float | None]:
     """Stitch fold equity curves by compounding each fold's returns; Sharpe over the hourly returns."""
     returns = np.concatenate([np.diff(np.asarray(e)) / np.asarray(e)[:-1] for e in equities])
+    if vol_target > 0.0:
+        returns = vol_targeted(returns, vol_target)
     curve = initial * np.cumprod(1.0 + returns)
     sharpe, _ = sharpe_sortino(returns, HOURS_PER_YEAR)
     years = len(returns) / HOURS_PER_YEAR
@@ -153,7 +180,7 @@ def _curve_stats(initial: float, equities: list[list[float]]) -> dict[str, float
     }
 
 
-def summarize(folds: list[dict[str, Any]]) -> dict[str, Any]:
+def summarize(folds: list[dict[str, Any]], vol_target: float = 0.0) -> dict[str, Any]:
     initial = folds[0]["initial"]
     wins = sum(f["wins"] for f in folds)
     losses = sum(f["losses"] for f in folds)
@@ -165,7 +192,7 @@ def summarize(folds: list[dict[str, Any]]) -> dict[str, Any]:
             symbol_folds_positive[sym] += pnl > 0
     return {
         "oos": {
-            **_curve_stats(initial, [f["equity"] for f in folds]),
+            **_curve_stats(initial, [f["equity"] for f in folds], vol_target),
             "profit_factor": wins / losses if losses > 0 else None,
             "positions": sum(f["positions"] for f in folds),
             "folds_positive": sum(f["equity"][-1] > f["initial"] for f in folds),
@@ -226,13 +253,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--no-costx2", action="store_true", help="skip the run with costs doubled")
     ap.add_argument("--folds", default="", help="comma-separated 1-based fold numbers to run (default all)")
+    ap.add_argument("--split", choices=sorted(SPLITS), default="harness", help="the harness's five folds or the lab's four")
+    ap.add_argument("--vol-target", type=float, default=0.0, help="annual %%: a portfolio volatility target over the OOS returns")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     if not DATA.is_dir():
         print(f"error: no training data at {DATA}", file=sys.stderr)
         return 2
     params, limits = _pairs(args.set), _pairs(args.limit)
-    folds = [FOLDS[int(k) - 1] for k in args.folds.split(",")] if args.folds else list(FOLDS)
+    split = SPLITS[args.split]
+    folds = [split[int(k) - 1] for k in args.folds.split(",")] if args.folds else list(split)
     dataclasses.replace(bot_limits(), **limits)  # a bad field name fails here, before any work
     symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
     base = {"engine": args.engine, "limits": limits, "symbols": symbols}
@@ -261,13 +291,14 @@ def main(argv: list[str] | None = None) -> int:
         runs = list(pool.map(run_window, jobs))
     results = {}
     for i, m in enumerate(mults):
-        summary = summarize(runs[i * len(folds):(i + 1) * len(folds)])
+        summary = summarize(runs[i * len(folds):(i + 1) * len(folds)], args.vol_target)
         results[f"costs_x{m:g}"] = summary
         print_summary(f"{args.engine} {params} limits {limits} select {args.select} · costs ×{m:g}", summary)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"engine": args.engine, "params": params, "limits": limits,
-                                        "select": args.select, "symbols": symbols, **results}, indent=1, default=str))
+                                        "select": args.select, "symbols": symbols, "split": args.split,
+                                        "vol_target": args.vol_target, **results}, indent=1, default=str))
     return 0
 
 

@@ -54,19 +54,16 @@ async def reset_capabilities(settings: Settings) -> int:
     async with Database(settings.database_path) as db:
         return await SqliteCapabilityStore(db).reset()
 
-NO_KEYS_LINE = (
-    "✗ live trading requested (DRY_RUN=false) but EXCHANGE_API_KEY and EXCHANGE_SECRET are not set: "
-    "set both, or DRY_RUN=true"
-)
+def no_keys_line(credentials: ExchangeCredentials) -> str:
+    return (f"✗ live trading requested (DRY_RUN=false) but {credentials.key_names} are not set: "
+            "set both, or DRY_RUN=true")
+
+
+NO_KEYS_LINE = no_keys_line(ExchangeCredentials("binanceusdm"))
 
 
 def credentials_of(settings: Settings) -> ExchangeCredentials:
-    return ExchangeCredentials(
-        exchange_id=settings.exchange_id,
-        api_key=settings.exchange_api_key.get_secret_value() if settings.exchange_api_key else None,
-        secret=settings.exchange_secret.get_secret_value() if settings.exchange_secret else None,
-        testnet=settings.exchange_testnet,
-    )
+    return settings.exchange_credentials()
 
 
 async def run_check(
@@ -81,11 +78,11 @@ async def run_check(
     credentials = credentials_of(settings)
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else None
     llm_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-    for secret in (token, llm_key, credentials.api_key, credentials.secret):
+    for secret in (token, llm_key, credentials.api_key, credentials.secret, credentials.private_key):
         register_secret(secret)
 
     if settings.live_requested and not credentials.has_keys:
-        typer.echo(NO_KEYS_LINE)
+        typer.echo(no_keys_line(credentials))
         return 1
 
     typer.echo(f"✓ settings: valid ({'live' if settings.live_requested else 'dry-run'}, "

@@ -26,7 +26,7 @@ from bot.wiring import CACHE_FILE, CycleFactory
 from core.evaluation.report import ReplayResult
 from core.models import iso_z
 
-__all__ = ["CACHE_FILE", "decisions_line", "run_replay", "summary_table"]
+__all__ = ["CACHE_FILE", "decisions_line", "resolution_line", "run_replay", "summary_table"]
 
 
 def _fmt(value: object, suffix: str = "") -> str:
@@ -85,6 +85,7 @@ async def run_replay(
     initial_equity: float,
     *,
     folds: int = 0,
+    news_db: Path | None = None,
 ) -> int:
     from bot.commands.replay_folder import (
         intrabar_of,
@@ -126,9 +127,14 @@ async def run_replay(
                 done[:] = [count, total]
                 progress.update(task, completed=count, total=total)
 
+            from bot.commands.news_db import news_reader
+            from core.clock import SimulatedClock
+
+            clock = SimulatedClock(first)
             with _logs_above_the_bar():
-                result = await factory.replay(market, entry, symbols, first, last, initial_equity, cache_dir=out,
-                                              progress=on_progress)
+                async with news_reader(news_db, factory.settings, clock) as sentiment:
+                    result = await factory.replay(market, entry, symbols, first, last, initial_equity, cache_dir=out,
+                                                  progress=on_progress, clock=clock, sentiment=sentiment)
         elapsed = time.perf_counter() - started
         stats = {
             **dict(result.run_stats),
@@ -151,8 +157,7 @@ async def run_replay(
     stdout.print(summary_table(result, report))
     stdout.print(decisions_line(result))
     # on stderr: which bars stops and targets were resolved on, and what the kill-switch did
-    resolution = ", ".join(sorted(set(intrabar_of(result).values())))
-    console.print(f"stops and targets resolved on {resolution} bars" + (" (baselines trade at 1h opens)"
+    console.print(resolution_line(intrabar_of(result)) + (" (baselines trade at 1h opens)"
                   if entry.kind == "baseline" else ""))
     line = kill_switch_line(entry.name, report)
     if line:
@@ -163,6 +168,20 @@ async def run_replay(
         f"{files.trades_csv.name}, {files.equity_csv.name}, report.png, tearsheet.html, run.json"
     )
     return 0
+
+
+def resolution_line(intrabar: dict[str, str]) -> str:
+    """`stops and targets resolved on 5m bars`, or per symbol when they differ: `… on 5m bars (BTC/USDT:USDT),
+    1h bars (XRP/USDT:USDT: no finer bars covering the window)`."""
+    labels = sorted(set(intrabar.values()), key=lambda label: (label[-1] != "m", int(label[:-1])))
+    if len(labels) <= 1:
+        return f"stops and targets resolved on {labels[0] if labels else '1h'} bars"
+    parts = []
+    for label in labels:
+        names = ", ".join(s for s, v in intrabar.items() if v == label)
+        why = ": no finer bars covering the window" if label.endswith(("h", "d")) else ""
+        parts.append(f"{label} bars ({names}{why})")
+    return "stops and targets resolved on " + ", ".join(parts)
 
 
 def interrupted_line(out: Path, done: int, total: int) -> str:

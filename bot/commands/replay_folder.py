@@ -60,9 +60,10 @@ def replay_progress(console: Console, label: str = "replay") -> Progress:
 
 def intrabar_of(result: ReplayResult) -> dict[str, str]:
     """The resolution stops and targets were resolved on, per symbol (baselines fill at base bar opens)."""
+    from core.evaluation.report import timeframe_label
+
     ms = int(result.engine_stats.get("intrabar_timeframe_ms", result.bar_seconds * 1000))
-    label = f"{ms // 3_600_000}h" if ms % 3_600_000 == 0 else f"{ms // 60_000}m"
-    return {s: label for s in result.symbols}
+    return {s: timeframe_label(int(result.intrabar_ms.get(s, ms))) for s in result.symbols}
 
 
 def run_json(factory: CycleFactory, entry: EngineEntry, result: ReplayResult, market: Any, command: str) -> dict[str, Any]:

@@ -22,6 +22,8 @@ def register_secrets(settings: Settings) -> None:
         settings.llm_api_key,
         settings.exchange_api_key,
         settings.exchange_secret,
+        settings.exchange_private_key,
+        settings.news_api_key,
     ):
         if secret is not None:
             register_secret(secret.get_secret_value())

@@ -11,12 +11,12 @@ import typer
 from core.errors import UserInputError
 from core.market.offline import MissingDataError, OfflineMarketData
 from core.market.snapshot import LiveSnapshotSource, SnapshotUnavailable
-from core.models import iso_z
+from core.models import Snapshot, iso_z
 
 STALE_AFTER = timedelta(days=1)
 
 
-async def print_snapshot(data: Path, symbol: str, at: datetime) -> int:
+async def print_snapshot(data: Path, symbol: str, at: datetime, news_db: Path | None = None) -> int:
     try:
         market = OfflineMarketData(data)
     except MissingDataError as error:
@@ -38,10 +38,23 @@ async def print_snapshot(data: Path, symbol: str, at: datetime) -> int:
                 f"--at: {iso_z(at)} is after the data of {symbol} (its last bar closes {iso_z(end)}); "
                 f"use a time up to {iso_z(end + STALE_AFTER)}"
             )
-        snapshot = await LiveSnapshotSource(market).snapshot(symbol, at)
+        snapshot = await _snapshot(LiveSnapshotSource(market), symbol, at, news_db)
     except (MissingDataError, SnapshotUnavailable) as error:
         raise UserInputError(f"--at: {error}") from None
     finally:
         await market.close()
     typer.echo(json.dumps(snapshot.to_json_dict(), indent=2))
     return 0
+
+
+async def _snapshot(source: LiveSnapshotSource, symbol: str, at: datetime, news_db: Path | None) -> Snapshot:
+    """With `--news-db`, the sentiment of what that bot had seen by `at` (#17)."""
+    if news_db is None:
+        return await source.snapshot(symbol, at)
+    from bot.commands.news_db import news_reader
+    from bot.settings import load_settings
+    from core.clock import SimulatedClock
+    from core.market.sentiment import SentimentSnapshots
+
+    async with news_reader(news_db, load_settings(), SimulatedClock(at)) as reader:
+        return await SentimentSnapshots(source, reader).snapshot(symbol, at)

@@ -84,7 +84,7 @@ def _checked_windows(market: Any, symbol_sets: Sequence[tuple[str, ...]], window
 def _executor(workers: int, cluster: str | None) -> tuple[cf.Executor, str, Any]:
     if cluster is None:
         context = multiprocessing.get_context("forkserver")
-        # the server imports pandas, pandas-ta and the replay once; every worker forks from it warm
+        # the server imports pandas and the replay once; every worker forks from it warm
         context.set_forkserver_preload(["bot.commands.sweep_worker", "core.evaluation.cell_runner"])
         return cf.ProcessPoolExecutor(max_workers=workers, mp_context=context), f"{workers} local processes", None
     try:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.exceptions import (
+    TelegramAPIError,
     TelegramNetworkError,
     TelegramNotFound,
     TelegramRetryAfter,
@@ -26,6 +27,7 @@ from aiogram.methods import GetMe, TelegramMethod
 from aiogram.types import User
 
 from core.errors import FatalError
+from core.services.reachability import ReachabilityMonitor
 from core.urls import scrub_url
 
 log = logging.getLogger(__name__)
@@ -90,3 +92,46 @@ class FatalErrorWatch(BaseRequestMiddleware):
             if line is not None:
                 self._on_fatal(line)
             raise
+
+
+UNREACHABLE = (TimeoutError, TelegramNetworkError, TelegramServerError)
+
+
+def _reason(error: BaseException, bot: Bot) -> str:
+    return f"{type(error).__name__}: {error}".replace(bot.token, "***")
+
+
+def telegram_probe(bot: Bot) -> Callable[[], Awaitable[object]]:
+    """getMe, for the reachability job when nothing else called Telegram lately: a network error or 5xx
+    becomes a ConnectionError, which the job counts as unreachable (any other answer as reachable)."""
+
+    async def probe() -> object:
+        try:
+            return await bot.get_me()
+        except UNREACHABLE as error:
+            raise ConnectionError(_reason(error, bot)) from None
+
+    return probe
+
+
+class ReachabilityWatch(BaseRequestMiddleware):
+    """A session middleware that reports every Bot API call's outcome (sends, edits, getUpdates polling) to
+    the reachability monitor: network errors, timeouts and 5xx mean Telegram cannot be reached; any other
+    answer, an error answer included, means it can. The token never reaches the reason."""
+
+    def __init__(self, monitor: ReachabilityMonitor, target: str = "telegram") -> None:
+        self._monitor = monitor
+        self._target = target
+
+    async def __call__(self, make_request: NextRequestMiddlewareType[Any], bot: Bot,
+                       method: TelegramMethod[Any]) -> Any:
+        try:
+            result = await make_request(bot, method)
+        except UNREACHABLE as error:
+            self._monitor.failed(self._target, _reason(error, bot))
+            raise
+        except TelegramAPIError:
+            self._monitor.succeeded(self._target)
+            raise
+        self._monitor.succeeded(self._target)
+        return result

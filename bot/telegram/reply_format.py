@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from bot.telegram.context_format import context_lines
 from core.config import RiskLimits
 from core.models import AuditEntry, Position, RuntimeState, TradeEvent, iso_z
 from core.protocols import CycleRecord
@@ -50,6 +51,7 @@ ADMIN_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("monthly", "[n] — P&L of the last n months"),
         ("trades", "[n] — the last closed positions"),
         ("leaderboard", "strategy versions ranked by Sharpe"),
+        ("arena", "the arena: every contestant's paper book, standings and equity chart"),
     )),
     ("Settings", (
         ("risk", "the risk limits"),
@@ -64,7 +66,7 @@ ADMIN_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("version", "the version running"),
         ("logs", "[n] — the last log lines"),
         ("show_config", "the settings, secrets masked"),
-        ("reload_config", "re-read the settings; risk limits and chart theme apply now"),
+        ("reload_config", "re-read the settings; apply what needs no restart"),
         ("audit", "[N] — recent changes: who, when, old → new"),
     )),
 )
@@ -357,6 +359,8 @@ def why_text(entry: CycleRecord) -> str:
                 lines.append(f"Reasoning: {escape(decision.reasoning)}")
         elif record.error:
             lines.append(f"Error: {escape(record.error)}")
+    if entry.snapshot is not None:  # what the decision saw beyond candles (#17)
+        lines.extend(context_lines(entry.snapshot))
     verdict = entry.verdict
     if verdict is not None:
         if verdict.approved:

@@ -7,7 +7,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.web.readiness import Check, cycle_age
+from bot.web.readiness import Check, cycle_age, reachability_check
 from bot.web.server import WebServer, WebSources
 from core.errors import UserInputError
 
@@ -42,6 +42,9 @@ def sources_of(app: Any, max_cycle_age: timedelta = MAX_CYCLE_AGE) -> WebSources
 
     checks: dict[str, Check] = {"database": database, "scheduler": scheduler, "last_cycle": last_cycle,
                                 "telegram": telegram}
+    for name in ("exchange", "llm"):  # the reachability monitor's view (#16 item 11): the exchange when market
+        if name in app.reachability.targets:  # data comes from it, the LLM when an LLM engine decides
+            checks[name] = reachability_check(app.reachability, name)
     tokens = None
     if app.settings.effective_engine not in ("rules", "trend"):
         from storage.llm_repo import SqliteUsageLog

@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from core.services.reachability import ReachabilityMonitor
+
 Check = Callable[[], Awaitable[tuple[bool, str]]]
 CHECK_TIMEOUT_S = 3.0
 
@@ -32,3 +34,13 @@ def cycle_age(last: datetime | None, now: datetime, max_age: timedelta) -> tuple
     if age > max_age:
         return False, f"last cycle {minutes} min ago (more than {int(max_age.total_seconds() // 60)} min)"
     return True, f"last cycle {minutes} min ago"
+
+
+def reachability_check(monitor: ReachabilityMonitor, target: str) -> Check:
+    """Down while the target's last call failed (an outage in progress), with since when and why."""
+
+    async def check() -> tuple[bool, str]:
+        reach = monitor.status(target)
+        return reach.ok, reach.detail
+
+    return check

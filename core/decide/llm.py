@@ -119,6 +119,28 @@ class _Outcome:
     latency_ms: float = 0.0
     mode: OutputMode | None = None
     truncated: bool = False  # the last answer stopped at max_tokens
+    value: Any = None  # what a custom `parse` made of the answer (JsonAsk); decisions use `decision`
+
+
+@dataclass(frozen=True, slots=True)
+class JsonAsk:
+    """A structured question other than a decision (the news analyst, #17), through the same transport,
+    output-mode steps, retries, time budget and usage log. `parse` raises NoJsonError/InvalidDecisionError
+    on an unusable answer (one re-ask quoting it, as for decisions)."""
+
+    messages: list[dict[str, str]]
+    schema: dict[str, Any]
+    schema_name: str
+    parse: Callable[[str | None], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class JsonAnswer:
+    status: DecisionStatus
+    value: Any
+    error: str | None
+    model: str
+    usage: TokenUsage
 
 
 def _is_transient(error: BaseException) -> bool:
@@ -290,6 +312,28 @@ class LlmEngine:
             mode=outcome.mode,
         )
 
+    async def budget_spent(self) -> bool:
+        """Whether today's LLM_DAILY_TOKEN_BUDGET is used up (decisions and every other ask share it)."""
+        budget = self.config.daily_token_budget
+        return budget > 0 and await self.usage.tokens_on(self._clock.now().astimezone(UTC).date()) >= budget
+
+    async def ask_json(self, ask: JsonAsk) -> JsonAnswer:
+        """One structured question down the model chain within one LLM_TIMEOUT_S budget; never raises."""
+        time_budget = _TimeBudget(self._time_limit_s())
+        errors: list[str] = []
+        usage = TokenUsage(0, 0)
+        model = self.config.model
+        for model in (self.config.model, *self.config.fallback_models):
+            outcome = await self._ask(model, ask.messages, 0.0, time_budget, ask)
+            usage = TokenUsage(usage.prompt_tokens + outcome.prompt_tokens,
+                               usage.completion_tokens + outcome.completion_tokens)
+            if outcome.status == "ok":
+                return JsonAnswer("ok", outcome.value, None, model, usage)
+            errors.append(f"{model}: {outcome.error}")
+            if outcome.status == "rejected":
+                break
+        return JsonAnswer("failed", None, self._redact("; ".join(errors)), model, usage)
+
     async def _degrade(self, snapshot: Snapshot, account: AccountView, day: Any) -> DecisionRecord:
         message = (
             f"LLM daily token budget of {self.config.daily_token_budget:,} tokens is spent for {day}: "
@@ -308,8 +352,11 @@ class LlmEngine:
         record = await self._fallback.decide(snapshot, account)
         return replace(record, model=f"{record.model} (LLM budget spent)")
 
-    async def _ask(self, model: str, messages: list[dict[str, str]], price: float, budget: _TimeBudget) -> _Outcome:
-        """One model: structured-output downgrades, transport retries, one repair re-ask."""
+    async def _ask(
+        self, model: str, messages: list[dict[str, str]], price: float, budget: _TimeBudget, ask: JsonAsk | None = None
+    ) -> _Outcome:
+        """One model: structured-output downgrades, transport retries, one repair re-ask. A decision unless
+        `ask` says what else to ask for and how to parse it."""
         outcome = _Outcome(status="failed")
         mode: OutputMode = await self.capabilities.mode(self.endpoint, model) or "json_schema"
         conversation = messages
@@ -320,7 +367,7 @@ class LlmEngine:
                 outcome.error = f"gave up: the {budget.limit_s:g}s time budget of one decision is spent"
                 return outcome
             try:
-                content = await self._complete(model, conversation, mode, outcome, budget)
+                content = await self._complete(model, conversation, mode, outcome, budget, ask)
             except _Unsupported as refusal:
                 weaker = weaker_mode(mode)
                 if weaker is None:
@@ -335,7 +382,10 @@ class LlmEngine:
                 outcome.error = str(failure)
                 return outcome
             try:
-                outcome.decision = parse_decision(content, price, placeholders=template_placeholders())
+                if ask is not None:
+                    outcome.value = ask.parse(content)
+                else:
+                    outcome.decision = parse_decision(content, price, placeholders=template_placeholders())
                 outcome.status, outcome.error = "ok", None
                 return outcome
             except (NoJsonError, InvalidDecisionError) as problem:
@@ -350,7 +400,8 @@ class LlmEngine:
                 conversation = repair_messages(messages, self._scrub(content or ""), self._scrub(str(problem)))
 
     async def _complete(
-        self, model: str, conversation: list[dict[str, str]], mode: OutputMode, outcome: _Outcome, budget: _TimeBudget
+        self, model: str, conversation: list[dict[str, str]], mode: OutputMode, outcome: _Outcome, budget: _TimeBudget,
+        ask: JsonAsk | None = None,
     ) -> str | None:
         """One chat completion with transport retries; records every HTTP call."""
         kwargs: dict[str, Any] = {
@@ -362,7 +413,8 @@ class LlmEngine:
         if mode == "json_schema":
             kwargs["response_format"] = {
                 "type": "json_schema",
-                "json_schema": {"name": "decision", "strict": True, "schema": self._schema},
+                "json_schema": {"name": ask.schema_name if ask else "decision", "strict": True,
+                                "schema": ask.schema if ask else self._schema},
             }
         elif mode == "json_object":
             kwargs["response_format"] = {"type": "json_object"}

@@ -8,6 +8,12 @@ makes the position size inversely proportional to volatility: volatility-targete
 of the profit at `target_r[0]` R, TP2 sits far away so the broker's trailing stop lets the rest run, and
 a daily close back through EMA 50 closes the position. No calendar dates, no symbols' prices: only the
 snapshot's closed bars. Plain floats: replay calls `decide_sync` for every symbol-bar.
+
+Research variants (settings, off by default; docs/strategy.md has their results): `signal="tsmom"` takes the
+direction from the sign of the snapshot's `change_30d_pct` instead (the 30-day return: the lab's
+`baseline:tsmom` direction, each position with the same ATR stop, closed when the sign flips, one position per flip);
+`funding_veto_quantile` skips entries on the side paying funding while `funding_avg_24h` is in that top
+share of its own history; `regime_filter` enters only while the snapshot's regime trends the same way.
 """
 
 from __future__ import annotations
@@ -15,8 +21,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from core.decide.memory import FlipGate, FundingHistory
 from core.decide.rules import atr_stop
-from core.models import AccountView, Action, Decision, DecisionRecord, Snapshot, TimeframeView
+from core.models import AccountView, Action, Decision, DecisionRecord, Regime, Snapshot, TimeframeView
 
 MAX_SHORT_REACH = 0.9  # a short's farthest target: 90 % below the entry
 
@@ -32,6 +39,9 @@ class TrendParams:
     slow_trend: bool = False  # direction from the 1d EMA50 / EMA200 pair (research variant, not kept)
     long_term_filter: bool = False  # longs only above the 1d EMA200, shorts only below it
     crowded_funding: float | None = None  # per 8h; no entry on the side paying at least this (contrarian)
+    signal: str = "ema"  # "ema": the daily EMA stack; "tsmom": the sign of the snapshot's change_30d_pct
+    funding_veto_quantile: float | None = None  # e.g. 0.9: no long while funding_avg_24h is in its top decile
+    regime_filter: bool = False  # enter only while the snapshot's regime trends in the trade's direction
     confidence: float = 0.7
     min_stop_pct: float = 1.5
     max_stop_pct: float = 15.0  # the guard's MAX_STOP_PCT must allow it
@@ -57,12 +67,22 @@ def _direction(view: TimeframeView | None, min_spread_atr: float, slow: bool = F
     return 0
 
 
+def _sign(value: float | None) -> int | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return (value > 0.0) - (value < 0.0)
+
+
 class TrendEngine:
     name = "trend"
 
     def __init__(self, params: TrendParams | None = None) -> None:
         self.params = params or TrendParams()
+        if self.params.signal not in ("ema", "tsmom"):
+            raise ValueError(f"trend signal must be ema or tsmom, got {self.params.signal!r}")
         self._holds: dict[str, DecisionRecord] = {}
+        self._flips: dict[str, FlipGate] = {}
+        self._funding: dict[str, FundingHistory] = {}
 
     async def decide(self, snapshot: Snapshot, account: AccountView) -> DecisionRecord:
         return self.decide_sync(snapshot, account)
@@ -71,10 +91,22 @@ class TrendEngine:
         p = self.params
         frames = snapshot.timeframes
         daily = frames.get("1d")
-        direction = _direction(daily, p.min_spread_atr, p.slow_trend)
+        momentum = self._flips.setdefault(snapshot.symbol, FlipGate()) if p.signal == "tsmom" else None
+        direction = _sign(snapshot.extra.get("change_30d_pct")) if momentum is not None else _direction(
+            daily, p.min_spread_atr, p.slow_trend)
+        # every signal seen counts for the flip, also one this engine does not trade (a short while long-only)
+        armed = momentum is None or direction is None or momentum.armed(direction)
+        funding_pct = self._funding_percentile(snapshot)
         position = account.position(snapshot.symbol) if account.positions else None
         if position is not None:
             sign = 1 if position.side == "long" else -1
+            if momentum is not None:
+                momentum.entered_sign = sign  # this signal has had its position
+                if direction is not None and direction != sign:
+                    return self._record(Decision(
+                        Action.CLOSE, p.confidence, reasoning=f"30-day momentum no longer {position.side}"
+                    ))
+                return self._hold(f"holding {position.side} with the momentum")
             ema = ({20: daily.ema_20, 200: daily.ema_200}.get(p.exit_ema, daily.ema_50)) if daily is not None else None
             if ema is not None and daily is not None and sign * (daily.close - ema) < 0.0:
                 return self._record(Decision(
@@ -87,6 +119,8 @@ class TrendEngine:
             return self._hold("no 1d trend (chop): standing aside")
         if direction < 0 and not p.allow_shorts:
             return self._hold("1d downtrend: long-only, standing aside")
+        if not armed:
+            return self._hold("this momentum signal has had its position: waiting for a flip")
         if p.long_term_filter and daily is not None:
             e200 = daily.ema_200
             if e200 is None or direction * (daily.close - e200) <= 0.0:
@@ -94,8 +128,14 @@ class TrendEngine:
         funding = snapshot.funding_rate
         if p.crowded_funding is not None and funding is not None and direction * funding >= p.crowded_funding:
             return self._hold("funding: the trend's side is crowded")
+        if funding_pct is not None and p.funding_veto_quantile is not None:
+            crowded = funding_pct >= p.funding_veto_quantile if direction > 0 else funding_pct <= 1.0 - p.funding_veto_quantile
+            if crowded:
+                return self._hold("funding_avg_24h at an extreme of its history on the trade's side: standing aside")
+        if p.regime_filter and snapshot.regime is not (Regime.TRENDING_UP if direction > 0 else Regime.TRENDING_DOWN):
+            return self._hold(f"regime {snapshot.regime.value}: not trending the trade's way")
         h4 = frames.get("4h")
-        if h4 is None or h4.ema_50 is None or direction * (h4.close - h4.ema_50) <= 0.0:
+        if momentum is None and (h4 is None or h4.ema_50 is None or direction * (h4.close - h4.ema_50) <= 0.0):
             return self._hold("4h close not with the 1d trend")
         stop_view = frames.get(p.stop_timeframe)
         atr = stop_view.atr_14 if stop_view is not None else None
@@ -103,6 +143,16 @@ class TrendEngine:
         if entry is None:
             return self._hold("no sound stop at this price")
         return self._record(entry)
+
+    def _funding_percentile(self, snapshot: Snapshot) -> float | None:
+        if self.params.funding_veto_quantile is None:
+            return None
+        rate = snapshot.extra.get("funding_avg_24h")
+        history = self._funding.get(snapshot.symbol)
+        if history is None:
+            history = self._funding[snapshot.symbol] = FundingHistory()
+        history.observe(rate)
+        return history.percentile(rate) if rate is not None else None
 
     def _entry(self, snapshot: Snapshot, action: Action, atr: float | None) -> Decision | None:
         p = self.params
@@ -120,14 +170,18 @@ class TrendEngine:
                 reach = [min(x, MAX_SHORT_REACH * (i + 1) / n) for i, x in enumerate(reach)]
             targets = tuple(float(f"{price * (1.0 + sign * x):.6g}") for x in reach)
             leverage = max(1, min(p.max_leverage, int(p.margin_at_stop * 100.0 / stop_pct)))
+            if p.signal == "tsmom":
+                why, invalidation = "30-day return", f"30-day return turns {'down' if sign > 0 else 'up'}"
+            else:
+                why, invalidation = "1d EMA stack and 4h close", f"1d close {'below' if sign > 0 else 'above'} EMA50"
             decision = Decision(
                 action,
                 p.confidence,
                 stop,
                 targets,
                 leverage,
-                invalidation=f"1d close {'below' if sign > 0 else 'above'} EMA50",
-                reasoning=f"trend: 1d EMA stack and 4h close {'up' if sign > 0 else 'down'}, stop {stop_pct:.2f}% "
+                invalidation=invalidation,
+                reasoning=f"trend: {why} {'up' if sign > 0 else 'down'}, stop {stop_pct:.2f}% "
                 f"({p.atr_stop_multiple:g}x {p.stop_timeframe} ATR), TP1 {reach[0] * 100.0 / stop_pct:.3g}R, rest trails",
             )
             decision.check_prices(price)

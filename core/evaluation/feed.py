@@ -6,7 +6,6 @@ at the time it is asked about, so the broker cannot see the future either.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -81,7 +80,7 @@ Bar = tuple[int, float, float, float, float]  # open_time_ms, open, high, low, c
 MAX_MISSING_FINER_SHARE = 0.01  # finer bars missing beyond this share of the window: use the base bars
 
 
-def _covers(bars: Bars, start_ms: int, end_ms: int) -> bool:
+def covers(bars: Bars, start_ms: int, end_ms: int) -> bool:
     """The finer series spans the window (bars opening from start to the last close) with few holes."""
     if not len(bars):
         return False
@@ -95,52 +94,47 @@ def _covers(bars: Bars, start_ms: int, end_ms: int) -> bool:
 class ReplayBarFeed:
     """The paper broker's BarFeed over numpy arrays (core.execution.paper_broker.BarFeed).
 
-    When every symbol has a finer timeframe (5m, else 15m) covering the replay window, the broker is fed
-    those bars, so the order in which a stop and a target were touched inside an hour comes from the data
-    instead of the pessimistic stop-first assumption; otherwise the base bars. Bars and settlements are
-    kept as Python lists of tuples and sliced with bisect: one call per symbol per step costs microseconds.
+    Each symbol's stops and targets resolve on its own finest timeframe that covers the replay window (5m,
+    else 15m, else the base bars): the order in which a stop and a target were touched inside an hour then
+    comes from the data instead of the pessimistic stop-first assumption, for every symbol that has it —
+    one symbol without 5m bars never sends the others back to 1h. `resolution` says which per symbol.
+    Bars stay columnar (one int64 and four float64 arrays per symbol); a call converts only its slice.
     """
 
     def __init__(self, bars: list[SymbolBars], *, base_timeframe_ms: int, window_ms: tuple[int, int]) -> None:
         start_ms, end_ms = window_ms
-        # the base bar that the first step's decision fills in starts at start_ms
-        chosen_ms = base_timeframe_ms
-        finer_options = sorted({b.timeframe_ms for s in bars for b in s.finer.values()})
-        for option in finer_options:
-            series = [next((b for b in s.finer.values() if b.timeframe_ms == option), None) for s in bars]
-            if all(b is not None and _covers(b, start_ms - base_timeframe_ms, end_ms) for b in series):
-                chosen_ms = option
-                break
-        self.timeframe_ms = chosen_ms
-        # Columns as Python lists (tolist is one C loop); tuples are zipped per call, a dozen at a time.
-        self._columns: dict[str, tuple[list[int], list[float], list[float], list[float], list[float]]] = {}
-        self._funding_ms: dict[str, list[int]] = {}
-        self._funding_rate: dict[str, list[float]] = {}
+        self._columns: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._funding: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.resolution: dict[str, int] = {}
         for s in bars:
-            chosen = s.base if chosen_ms == s.base.timeframe_ms else next(
-                b for b in s.finer.values() if b.timeframe_ms == chosen_ms
-            )
-            self._columns[s.symbol] = (
-                chosen.open_ms.tolist(), chosen.open.tolist(), chosen.high.tolist(), chosen.low.tolist(),
-                chosen.close.tolist(),
-            )
-            self._funding_ms[s.symbol] = s.funding_ms.tolist()
-            self._funding_rate[s.symbol] = s.funding_rate.tolist()
+            # the base bar that the first step's decision fills in starts at start_ms
+            finer = sorted((b for b in s.finer.values() if b.timeframe_ms < base_timeframe_ms),
+                           key=lambda b: b.timeframe_ms)
+            chosen = next((b for b in finer if covers(b, start_ms - base_timeframe_ms, end_ms)), s.base)
+            self.resolution[s.symbol] = chosen.timeframe_ms
+            self._columns[s.symbol] = (chosen.open_ms, chosen.open, chosen.high, chosen.low, chosen.close)
+            self._funding[s.symbol] = (s.funding_ms, s.funding_rate)
+        # the protocol's one timeframe: the coarsest any symbol resolves on (timeframe_ms_for is per symbol)
+        self.timeframe_ms = max(self.resolution.values(), default=base_timeframe_ms)
+
+    def timeframe_ms_for(self, symbol: str) -> int:
+        return self.resolution[symbol]
 
     async def bars(self, symbol: str, start_ms: int, until_ms: int) -> list[Bar]:
         """Bars with open_time ≥ start_ms and open_time + timeframe ≤ until_ms, oldest first."""
         t, o, h, low, c = self._columns[symbol]
-        lo = bisect_left(t, start_ms)
-        hi = bisect_right(t, until_ms - self.timeframe_ms)
+        lo = int(t.searchsorted(start_ms, "left"))
+        hi = int(t.searchsorted(until_ms - self.resolution[symbol], "right"))
         if hi <= lo:
             return []
-        return list(zip(t[lo:hi], o[lo:hi], h[lo:hi], low[lo:hi], c[lo:hi], strict=True))
+        return list(zip(t[lo:hi].tolist(), o[lo:hi].tolist(), h[lo:hi].tolist(), low[lo:hi].tolist(),
+                        c[lo:hi].tolist(), strict=True))
 
     async def funding(self, symbol: str, after_ms: int, until_ms: int) -> list[tuple[int, float]]:
         """Settlements with after_ms < time ≤ until_ms, oldest first."""
-        times = self._funding_ms[symbol]
-        lo = bisect_right(times, after_ms)
-        hi = bisect_right(times, until_ms)
+        times, rates = self._funding[symbol]
+        lo = int(times.searchsorted(after_ms, "right"))
+        hi = int(times.searchsorted(until_ms, "right"))
         if hi <= lo:
             return []
-        return list(zip(times[lo:hi], self._funding_rate[symbol][lo:hi], strict=True))
+        return list(zip(times[lo:hi].tolist(), rates[lo:hi].tolist(), strict=True))

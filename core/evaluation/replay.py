@@ -21,11 +21,13 @@ from core.clock import SimulatedClock
 from core.config import CostModel, RiskLimits
 from core.errors import UserInputError
 from core.evaluation.baselines import BaselineRun, buy_and_hold, buy_and_hold_spot, flat
-from core.evaluation.feed import Bars, ReplayBarFeed, SymbolBars
+from core.evaluation.feed import Bars, ReplayBarFeed, SymbolBars, covers
+from core.evaluation.replay_log import CountingDecisionLog, DecisionTally, approved_records
 from core.evaluation.report import ReplayResult
 from core.execution.paper_book import MemoryBookStore
 from core.execution.paper_broker import PaperBroker
 from core.market.offline import OfflineMarketData
+from core.market.sentiment import SentimentReader, SentimentSnapshots
 from core.market.snapshot import BarArrays, SeriesSnapshotSource
 from core.market.timeframes import from_ms, index_ms, tf_ms, to_ms
 from core.models import DecisionRecord, RuntimeState, Snapshot, TradeEvent, iso_z, require_utc
@@ -121,18 +123,44 @@ def plan_steps(market: OfflineMarketData, spec: ReplaySpec) -> np.ndarray:
     return np.arange(start_ms, end_ms + 1, step, dtype=np.int64)
 
 
+def snapshot_symbols(market: OfflineMarketData, spec: ReplaySpec) -> tuple[str, ...]:
+    """The traded symbols, plus the BTC filter's reference when the filter is on and the reference is on disk but
+    not traded: the cycle reads its point-in-time 4 h change from its own snapshot, as live (#17)."""
+    reference = spec.limits.btc_filter_symbol
+    if spec.limits.btc_filter_drop_pct <= 0 or reference in spec.symbols or reference not in market.symbol_list():
+        return tuple(spec.symbols)
+    return (*spec.symbols, reference)
+
+
 def _bars(arrays: BarArrays) -> Bars:
     return Bars(arrays.timeframe_ms, arrays.open_time_ms, arrays.open, arrays.high, arrays.low, arrays.close)
 
 
-def symbol_bars(source: SeriesSnapshotSource, symbol: str, base_timeframe: str, intrabar: bool) -> SymbolBars:
-    finer = {}
-    if intrabar:
-        for tf in source.bar_timeframes(symbol):
-            if tf in INTRABAR_TIMEFRAMES and tf_ms(tf) < tf_ms(base_timeframe):
-                finer[tf] = _bars(source.bars(symbol, tf))
+def symbol_bars(source: SeriesSnapshotSource, symbol: str, base_timeframe: str,
+                finer: Mapping[str, Bars] | None = None) -> SymbolBars:
     funding = source.funding(symbol)
-    return SymbolBars(symbol, _bars(source.bars(symbol, base_timeframe)), finer, funding.time_ms, funding.rate)
+    return SymbolBars(symbol, _bars(source.bars(symbol, base_timeframe)), finer or {}, funding.time_ms, funding.rate)
+
+
+def intrabar_bars(market: OfflineMarketData, symbol: str, base_timeframe: str, window_ms: tuple[int, int]) -> dict[str, Bars]:
+    """The finest of INTRABAR_TIMEFRAMES stored for `symbol` that covers the window (as feed.ReplayBarFeed
+    decides), as arrays of the window only; {} when none does and the symbol resolves on its base bars.
+    Only that one timeframe stays in memory: each frame read is dropped from the market's cache."""
+    base_ms = tf_ms(base_timeframe)
+    start_ms, end_ms = window_ms[0] - base_ms, window_ms[1]  # the first step's fill is in the bar opening at start
+    native = market.native_timeframes(symbol)
+    for tf in INTRABAR_TIMEFRAMES:
+        if tf not in native or tf_ms(tf) >= base_ms:
+            continue
+        frame = market.frame(symbol, tf)
+        times = index_ms(frame)
+        lo, hi = int(np.searchsorted(times, start_ms, "left")), int(np.searchsorted(times, end_ms, "right"))
+        bars = Bars(tf_ms(tf), np.array(times[lo:hi], dtype=np.int64),
+                    *(np.array(frame[c].to_numpy()[lo:hi], dtype=np.float64) for c in ("open", "high", "low", "close")))
+        market.forget(symbol, tf)
+        if covers(bars, start_ms, end_ms):
+            return {tf: bars}
+    return {}
 
 
 def close_prices(market: OfflineMarketData, spec: ReplaySpec) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -148,24 +176,14 @@ def close_prices(market: OfflineMarketData, spec: ReplaySpec) -> dict[str, tuple
     return out
 
 
-def _engine_stats(log: MemoryDecisionLog, notifier: ReplayNotifier) -> tuple[dict[str, int], dict[str, int]]:
+def _engine_stats(tally: DecisionTally, notifier: ReplayNotifier) -> tuple[dict[str, int], dict[str, int]]:
     """(deterministic decision counts for report.json, run-dependent LLM usage: tokens and cache hits)."""
-    actions: Counter[str] = Counter()
-    statuses: Counter[str] = Counter()
-    prompt = completion = cached = 0
-    for entry in log.records():
-        record = entry.record
-        if record is None:
-            continue
-        statuses[record.status] += 1
-        actions[record.effective.action.value] += 1
-        prompt += record.usage.prompt_tokens
-        completion += record.usage.completion_tokens
-        cached += int(record.cached)
-    stats = {"decisions": sum(statuses.values()), "entries_filled": notifier.entries, "alerts": len(notifier.alerts)}
-    stats.update({f"action_{k}": v for k, v in sorted(actions.items())})
-    stats.update({f"status_{k}": v for k, v in sorted(statuses.items())})
-    usage = {"prompt_tokens": prompt, "completion_tokens": completion, "cached_decisions": cached}
+    stats = {"decisions": sum(tally.statuses.values()), "entries_filled": notifier.entries,
+             "alerts": len(notifier.alerts)}
+    stats.update({f"action_{k}": v for k, v in sorted(tally.actions.items())})
+    stats.update({f"status_{k}": v for k, v in sorted(tally.statuses.items())})
+    usage = {"prompt_tokens": tally.prompt_tokens, "completion_tokens": tally.completion_tokens,
+             "cached_decisions": tally.cached}
     return stats, usage
 
 
@@ -179,6 +197,7 @@ async def run_replay_cycle(
     source: SeriesSnapshotSource | None = None,
     clock: SimulatedClock | None = None,
     progress_every: int = PROGRESS_EVERY,
+    sentiment: SentimentReader | None = None,
 ) -> ReplayResult:
     """Replay `spec` through the live cycle. `source` may be given pre-built (benchmarks, tests); `clock`
     when the engine was built on it (the LLM engine's daily token budget follows simulated days);
@@ -189,14 +208,19 @@ async def run_replay_cycle(
         source = await asyncio.to_thread(
             SeriesSnapshotSource.from_offline,
             market,
-            spec.symbols,
+            snapshot_symbols(market, spec),
             start,
             end,
             warmup_bars=WARMUP_BARS,
-            bar_timeframes=INTRABAR_TIMEFRAMES if spec.intrabar else (),
+            bar_timeframes=(),  # intrabar bars: only the one timeframe each symbol resolves on, below
         )
-    bars = [symbol_bars(source, s, spec.base_timeframe, spec.intrabar) for s in spec.symbols]
-    feed = ReplayBarFeed(bars, base_timeframe_ms=tf_ms(spec.base_timeframe), window_ms=(int(steps[0]), int(steps[-1])))
+    window_ms = (int(steps[0]), int(steps[-1]))
+    bars = [
+        symbol_bars(source, s, spec.base_timeframe,
+                    intrabar_bars(market, s, spec.base_timeframe, window_ms) if spec.intrabar else None)
+        for s in spec.symbols
+    ]
+    feed = ReplayBarFeed(bars, base_timeframe_ms=tf_ms(spec.base_timeframe), window_ms=window_ms)
 
     if clock is None:
         clock = SimulatedClock(start)
@@ -205,13 +229,14 @@ async def run_replay_cycle(
     broker = PaperBroker(
         feed=feed, store=store, clock=clock, initial_equity=spec.initial_equity, costs=spec.costs, limits=spec.limits
     )
-    log = decision_log if decision_log is not None else MemoryDecisionLog(keep_snapshots=False)
+    log: MemoryDecisionLog | CountingDecisionLog = decision_log if decision_log is not None else CountingDecisionLog()
     notifier = ReplayNotifier()
     guard = RiskGuard(spec.limits, spec.costs)
     defaults = RuntimeState(paused=False, dry_run=True, max_leverage=spec.max_leverage, symbols=spec.symbols)
     cycle_state = MemoryStateStore()
     cycle = TradingCycle(
-        snapshots=source,
+        # recorded news (#17): each snapshot gets the sentiment of the headlines first seen by its as_of
+        snapshots=source if sentiment is None else SentimentSnapshots(source, sentiment),
         engine=engine,
         guard=guard,
         broker=broker,
@@ -261,14 +286,14 @@ async def run_replay_cycle(
         raise RuntimeError(f"the cycle failed during replay: {dict(errors)}")
 
     trades = tuple(await store.closed_trades())
-    regimes = {
-        r.signal_id: r.snapshot.regime.value
-        for r in log.records()
-        if r.verdict is not None and r.verdict.approved and r.snapshot is not None
-    }
+    if isinstance(log, CountingDecisionLog):
+        tally, entries = log.tally(), log.approved()
+    else:
+        tally, entries = DecisionTally.of(log.records()), approved_records(log.records())
+    regimes = {r.signal_id: r.snapshot.regime.value for r in entries if r.snapshot is not None}
     runs = standard_baselines(bars, steps, spec)
-    stats, usage = _engine_stats(log, notifier)
-    stats["intrabar_timeframe_ms"] = feed.timeframe_ms
+    stats, usage = _engine_stats(tally, notifier)
+    stats["intrabar_timeframe_ms"] = feed.timeframe_ms  # the coarsest; per symbol in ReplayResult.intrabar_ms
     return ReplayResult(
         engine=spec.engine,
         symbols=spec.symbols,
@@ -291,6 +316,7 @@ async def run_replay_cycle(
         markers=tuple(markers),
         entry_regimes=regimes,
         kill_switch=kill.summary(steps),
+        intrabar_ms=dict(feed.resolution),
     )
 
 

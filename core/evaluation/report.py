@@ -77,6 +77,7 @@ class ReplayResult:
     entry_regimes: Mapping[str, str] = field(default_factory=dict)  # position/signal id -> regime at its decision
     kill_switch: Mapping[str, object] = field(default_factory=dict)  # what the drawdown kill-switch did
     walk_forward: Mapping[str, object] = field(default_factory=dict)  # with --folds: folds and oos (§4.6)
+    intrabar_ms: Mapping[str, int] = field(default_factory=dict)  # symbol -> timeframe its stops resolved on
 
     @property
     def step_times(self) -> list[datetime]:
@@ -192,9 +193,15 @@ def build_report(result: ReplayResult) -> dict[str, object]:
     }
     if result.kill_switch:
         report["kill_switch"] = dict(result.kill_switch)
+    if len(set(result.intrabar_ms.values())) > 1:  # uniform: engine_stats.intrabar_timeframe_ms says it all
+        report["intrabar_resolution"] = {s: timeframe_label(ms) for s, ms in sorted(result.intrabar_ms.items())}
     if result.walk_forward:
         report["walk_forward"] = dict(result.walk_forward)
     return _clean(report)  # type: ignore[return-value]
+
+
+def timeframe_label(ms: int) -> str:
+    return f"{ms // 3_600_000}h" if ms % 3_600_000 == 0 else f"{ms // 60_000}m"
 
 
 def breakdowns_of(result: ReplayResult) -> dict[str, object]:

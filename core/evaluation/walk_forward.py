@@ -145,6 +145,7 @@ def stitch(
         alerts=tuple(a for p in parts for a in p.alerts),
         markers=tuple(m for p in parts for m in p.markers),
         kill_switch={"per_fold": [dict(p.kill_switch) for p in parts if p.kill_switch]},
+        intrabar_ms={s: max(int(p.intrabar_ms.get(s, 0)) for p in parts) for s in first.intrabar_ms},
     )
 
 

@@ -23,7 +23,6 @@ Same `Broker` protocol as the paper broker (DESIGN §3). What it guarantees (iss
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime
 from typing import Any
@@ -48,6 +47,7 @@ from core.execution.exchange_orders import (
 )
 from core.execution.exchange_trailing import Trailing
 from core.execution.reconcile import Reconciler
+from core.execution.venues import venue_of
 from core.models import AccountView, ClosedTrade, OrderIntent, Position, TradeEvent, side_sign
 from core.protocols import Alert, Clock
 
@@ -119,10 +119,7 @@ class ExchangeBroker:
                 raise
             log.warning("balance unavailable (%s); using the last one", type(error).__name__)
             return AccountView(**{**_view_fields(self._last_account), "positions": positions})
-        info = balance.get("info") or {}
-        cash = balance.get(self._quote) or {}
-        equity = float(info.get("totalMarginBalance") or cash.get("total") or 0.0)
-        available = float(info.get("availableBalance") or cash.get("free") or 0.0)
+        equity, available = venue_of(self._ex).account_figures(balance, self._quote)
         view = AccountView(
             equity=equity,
             available=available,
@@ -231,7 +228,7 @@ class ExchangeBroker:
         qty = rules.amount(intent.qty)
         rules.check_entry(qty, intent.reference_price)
         balance = await with_retry(lambda: self._ex.fetch_balance(), base_wait_s=self._wait)
-        free = float((balance.get(self._quote) or {}).get("free") or 0.0)
+        free = venue_of(self._ex).account_figures(balance, self._quote)[1]
         needed = qty * intent.reference_price / intent.leverage * self._margin_buffer
         if needed > free:
             raise OrderRejected(f"{intent.symbol} needs {needed:.2f} {self._quote} of margin, {free:.2f} available")
@@ -241,9 +238,7 @@ class ExchangeBroker:
         )
 
     async def _prepare_symbol(self, symbol: str, leverage: int) -> None:
-        with contextlib.suppress(ccxt.MarginModeAlreadySet, ccxt.NoChange):
-            await with_retry(lambda: self._ex.set_margin_mode("isolated", symbol), base_wait_s=self._wait)
-        await with_retry(lambda: self._ex.set_leverage(leverage, symbol), base_wait_s=self._wait)
+        await venue_of(self._ex).prepare_symbol(self._ex, symbol, leverage, wait_s=self._wait)
 
     async def protect(self, live: LivePosition) -> None:
         pos = live.position
@@ -375,9 +370,10 @@ class ExchangeBroker:
         except ccxt.BaseError as error:
             log.warning("%s: funding history unavailable (%s); booking 0.0 funding", live.symbol, describe(error))
             return 0.0
+        venue = venue_of(self._ex)
         settled = sum(
-            float(r.get("amount") or 0.0) for r in rows
-            if r.get("symbol") in (None, live.symbol) and int(r.get("timestamp") or 0) >= live.opened_ms
+            venue.funding_received(r) for r in rows
+            if venue.row_symbol(r) in (None, live.symbol) and int(r.get("timestamp") or 0) >= live.opened_ms
         )
         return settled - live.funding_booked
 

@@ -12,13 +12,15 @@ import hashlib
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import ccxt.async_support as ccxt
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from core.execution.exchange_errors import OrderRejected, is_temporary
+from core.execution.exchange_errors import OrderRejected, is_temporary, with_retry
 from core.execution.exit_ladder import target_fractions
+from core.execution.venues import venue_of
 from core.models import DomainError, Side
 
 CLIENT_ID_PREFIX = "at"
@@ -191,11 +193,8 @@ async def submit_once(
 
 
 async def find_order(exchange: ccxt.Exchange, symbol: str, cid: str, *, trigger: bool) -> dict[str, Any] | None:
-    params: dict[str, Any] = {"clientOrderId": cid}
-    if trigger:
-        params["trigger"] = True
     try:
-        return await exchange.fetch_order(None, symbol, params)
+        return await venue_of(exchange).find_order(exchange, symbol, cid, trigger=trigger)
     except ccxt.OrderNotFound:
         return None
 
@@ -203,17 +202,23 @@ async def find_order(exchange: ccxt.Exchange, symbol: str, cid: str, *, trigger:
 async def place_market(
     exchange: ccxt.Exchange, symbol: str, side: str, qty: float, cid: str, *, reduce_only: bool, wait_s: float
 ) -> dict[str, Any]:
-    params: dict[str, Any] = {"clientOrderId": cid}
+    venue = venue_of(exchange)
+    params: dict[str, Any] = {"clientOrderId": venue.wire_id(cid)}
     if reduce_only:
         params["reduceOnly"] = True
-    return await submit_once(
+    price = await venue.order_price(exchange, symbol, None)
+    order = await submit_once(
         exchange,
         symbol,
         cid,
-        lambda: exchange.create_order(symbol, "market", side, qty, None, params),
+        lambda: exchange.create_order(symbol, "market", side, qty, price, params),
         trigger=False,
         wait_s=wait_s,
     )
+    if order.get("filled") is None:  # acknowledged without its fill (Bybit): ask for the order itself
+        looked_up = await with_retry(partial(find_order, exchange, symbol, cid, trigger=False), base_wait_s=wait_s)
+        order = looked_up or order
+    return order
 
 
 async def place_stop(
@@ -234,7 +239,9 @@ async def place_trailing_stop(
 ) -> dict[str, Any]:
     """Reduce-only trailing stop resting on the exchange (Binance: TRAILING_STOP_MARKET with callbackRate),
     tracking the mark price from now on: it follows the best price and fires `callback_pct` behind it."""
-    params = {"trailingPercent": callback_pct, "reduceOnly": True, "clientOrderId": cid, "workingType": "MARK_PRICE"}
+    venue = venue_of(exchange)
+    params = {"trailingPercent": callback_pct, "reduceOnly": True, "clientOrderId": venue.wire_id(cid),
+              **venue.trigger_params()}
     return await submit_once(
         exchange,
         symbol,
@@ -248,12 +255,14 @@ async def place_trailing_stop(
 async def _place_trigger(
     exchange: ccxt.Exchange, symbol: str, side: Side, qty: float, kind: str, price: float, cid: str, *, wait_s: float
 ) -> dict[str, Any]:
-    params = {kind: price, "reduceOnly": True, "clientOrderId": cid, "workingType": "MARK_PRICE"}
+    venue = venue_of(exchange)
+    params = {kind: price, "reduceOnly": True, "clientOrderId": venue.wire_id(cid), **venue.trigger_params()}
+    limit = await venue.order_price(exchange, symbol, price)
     return await submit_once(
         exchange,
         symbol,
         cid,
-        lambda: exchange.create_order(symbol, "market", exit_side(side), qty, None, params),
+        lambda: exchange.create_order(symbol, "market", exit_side(side), qty, limit, params),
         trigger=True,
         wait_s=wait_s,
     )
@@ -269,7 +278,7 @@ async def cancel_trigger(exchange: ccxt.Exchange, symbol: str, order_id: str, *,
             reraise=True,
         ):
             with attempt:
-                await exchange.cancel_order(order_id, symbol, {"trigger": True})
+                await exchange.cancel_order(order_id, symbol, venue_of(exchange).trigger_query())
     except ccxt.OrderNotFound:
         return True
     return True

@@ -9,7 +9,11 @@ Order inside a bar (the bar's path is unknown, so the pessimistic order is assum
    (TP2 may follow TP1 in the same bar, the new break-even stop is only active from the next bar); with a
    third target TP2 and TP3 share the rest equally (`target_fractions`, also the live broker's split);
 3. from the bar after TP1 a trailing stop follows the best price at the initial stop distance (1 R —
-   with the guard's ATR stop that is `atr_stop_multiple` ATRs); it only ever tightens the stop;
+   with the guard's ATR stop that is `atr_stop_multiple` ATRs), or at `trail_after_tp1_pct` % of the best
+   price when that is set; it only ever tightens the stop;
+3a. the seed design's first trailing phase, off unless `lock_trigger_pct` is set: once the best price is
+   `lock_trigger_pct` % in profit (before TP1), the stop moves to entry + `lock_offset_pct` %, from the next
+   bar (docs/strategy.md measured it);
 4. stale exit at the bar's close after `stale_ms` with less than `stale_min_profit_pct` profit.
 """
 
@@ -28,6 +32,9 @@ class LifecycleRules:
     stale_min_profit_pct: float = 1.0
     mmr: float = 0.005
     slippage: float = 0.0002  # fraction, applied to market exits (stops, stale); targets fill at their price
+    lock_trigger_pct: float = 0.0  # 0 = off; profit % of the best price that locks the stop beyond entry
+    lock_offset_pct: float = 0.15  # where the lock puts the stop: entry + this % (in the position's favour)
+    trail_after_tp1_pct: float = 0.0  # 0 = trail at the initial stop distance; else at this % of the best price
 
 
 def target_fractions(n_targets: int, tp1_fraction: float) -> tuple[float, ...]:
@@ -40,10 +47,18 @@ def target_fractions(n_targets: int, tp1_fraction: float) -> tuple[float, ...]:
 
 def stop_reason(pos: Position) -> str:
     if pos.targets_hit == 0:
-        return "stop"
+        locked = pos.trailing_stop is not None and pos.stop_loss == pos.trailing_stop
+        return "breakeven" if locked else "stop"
     if pos.trailing_stop is not None and pos.stop_loss == pos.trailing_stop:
         return "trailing"
     return "breakeven"
+
+
+def _tighten(pos: Position, stop: float) -> None:
+    """Move the stop to `stop` if that is nearer the price; `trailing_stop` marks a stop moved by a rule."""
+    if pos.sign * (stop - pos.stop_loss) > 0.0:
+        pos.stop_loss = stop
+        pos.trailing_stop = stop
 
 
 def apply_funding(pos: Position, rate: float, mark: float, mmr: float) -> float:
@@ -97,7 +112,8 @@ def apply_bar(
         exits.append(("tp1", targets[0], part))
         remaining -= part
         pos.targets_hit = 1
-        pos.stop_loss = pos.entry_price
+        if s * (pos.entry_price - pos.stop_loss) > 0.0:  # to break-even, unless the profit lock is already beyond it
+            pos.stop_loss = pos.entry_price
         if remaining <= 0.0:
             return exits
     fractions = target_fractions(len(targets), rules.tp1_fraction)
@@ -116,10 +132,14 @@ def apply_bar(
     if s * (favourable - pos.best_price) > 0.0:
         pos.best_price = favourable
     if trail_active:
-        trail = pos.best_price - s * abs(pos.entry_price - pos.initial_stop)
-        if s * (trail - pos.stop_loss) > 0.0:
-            pos.stop_loss = trail
-            pos.trailing_stop = trail
+        if rules.trail_after_tp1_pct > 0.0:
+            trail = pos.best_price * (1.0 - s * rules.trail_after_tp1_pct / 100.0)
+        else:
+            trail = pos.best_price - s * abs(pos.entry_price - pos.initial_stop)
+        _tighten(pos, trail)
+    elif (rules.lock_trigger_pct > 0.0 and pos.targets_hit == 0
+          and s * (pos.best_price - pos.entry_price) >= pos.entry_price * rules.lock_trigger_pct / 100.0):
+        _tighten(pos, pos.entry_price * (1.0 + s * rules.lock_offset_pct / 100.0))
     if not exits and close_ms - entry_ms >= rules.stale_ms:
         profit_pct = s * (c - pos.entry_price) / pos.entry_price * 100.0
         if profit_pct < rules.stale_min_profit_pct:

@@ -16,7 +16,7 @@ allocated to legs in proportion to their quantity, the last leg taking the exact
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol, cast
 
@@ -117,6 +117,8 @@ class PaperBroker:
         costs = costs or CostModel()
         limits = limits or RiskLimits()
         self._feed = feed
+        # a feed may resolve each symbol on its own timeframe (replay: 5m where a symbol has it, else 1h)
+        self._timeframe_ms_for: Callable[[str], int] | None = getattr(feed, "timeframe_ms_for", None)
         self._store = store
         self._clock = clock
         self._initial = float(initial_equity)
@@ -129,6 +131,9 @@ class PaperBroker:
             stale_min_profit_pct=limits.stale_min_profit_pct,
             mmr=costs.maintenance_margin_rate,
             slippage=self._slip,
+            lock_trigger_pct=limits.lock_profit_trigger_pct,
+            lock_offset_pct=limits.lock_profit_offset_pct,
+            trail_after_tp1_pct=limits.trail_after_tp1_pct,
         )
         self._recent_n = recent_trades
         # One change of the book at a time: live, the hourly cycle, the minute monitor and an admin's /close
@@ -276,7 +281,7 @@ class PaperBroker:
         if booked is not None or len(bars) > 1:
             settlements = await self._feed.funding(symbol, bars[0][0] - 1, bars[-1][0])
         fi = 0
-        tf = self._feed.timeframe_ms
+        tf = self._feed.timeframe_ms if self._timeframe_ms_for is None else self._timeframe_ms_for(symbol)
         rules = self._rules
         for t, o, h, low, c in bars:
             if booked is None:

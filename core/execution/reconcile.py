@@ -29,6 +29,7 @@ from core.execution.exchange_errors import with_retry
 from core.execution.exchange_ledger import ExchangeLedger, LivePosition
 from core.execution.exchange_orders import cancel_trigger, exit_side, parse_client_id
 from core.execution.exit_ladder import stop_reason
+from core.execution.venues import venue_of
 from core.models import TradeEvent
 from core.protocols import Clock
 
@@ -199,10 +200,12 @@ class Reconciler:
         stored = await self._ledger.live_positions()
         raw_positions = await with_retry(lambda: self._ex.fetch_positions(), base_wait_s=self._wait)
         raw_orders = await with_retry(
-            lambda: self._ex.fetch_open_orders(None, None, None, {"trigger": True}), base_wait_s=self._wait
+            lambda: self._ex.fetch_open_orders(None, None, None, venue_of(self._ex).trigger_query()),
+            base_wait_s=self._wait,
         )
         positions = [p for p in (ExchangePosition.from_ccxt(r) for r in raw_positions) if p is not None]
-        orders = [OpenOrder.from_ccxt(r) for r in raw_orders]
+        local_id = venue_of(self._ex).local_id
+        orders = [OpenOrder.from_ccxt({**r, "clientOrderId": local_id(r.get("clientOrderId"))}) for r in raw_orders]
         plan = plan_reconciliation(stored, positions, orders)
         return await self.carry_out(plan, positions)
 
@@ -269,7 +272,7 @@ class Reconciler:
             roles[resting.order_id] = role
             try:
                 order = await with_retry(
-                    partial(self._ex.fetch_order, resting.order_id, live.symbol, {"trigger": True}),
+                    partial(self._ex.fetch_order, resting.order_id, live.symbol, venue_of(self._ex).trigger_query()),
                     base_wait_s=self._wait,
                 )
             except ccxt.OrderNotFound:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from core.models import SNAPSHOT_INDICATOR_KEYS, DomainError, Regime, Snapshot, TimeframeView
+from core.models import SNAPSHOT_INDICATOR_KEYS, DomainError, KeyEvent, Regime, Sentiment, Snapshot, TimeframeView
 
 _BAR_KEYS = ("open", "high", "low", "close", "volume")
 _TOP_KEYS = frozenset({"symbol", "as_of", "price", "timeframes", "funding_rate", "regime", "quality"})
@@ -105,4 +105,30 @@ def _snapshot(
         regime=regime,
         quality=quality,
         extra=_extra(data, _TOP_KEYS, "snapshot"),
+        sentiment=_sentiment(data.get("sentiment")),
     )
+
+
+def _sentiment(data: object) -> Sentiment | None:
+    """`sentiment` (§4.3, #17) back into a Sentiment; null stays None."""
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        raise SnapshotJsonError(f"sentiment must be an object or null, got {type(data).__name__}")
+    events = data.get("key_events") or []
+    if not isinstance(events, list):
+        raise SnapshotJsonError("sentiment.key_events must be a list")
+    try:
+        fear_greed = _number(data.get("fear_greed"), "sentiment.fear_greed", required=False)
+        score = _number(data.get("news_score"), "sentiment.news_score", required=False)
+        return Sentiment(
+            fear_greed=None if fear_greed is None else int(fear_greed),
+            news_score=score,
+            key_events=tuple(
+                KeyEvent(_time(e.get("time"), "sentiment.key_events.time"), str(e.get("title", "")),
+                         int(_number(e.get("impact"), "sentiment.key_events.impact", required=True) or 0))
+                for e in events if isinstance(e, Mapping)
+            ),
+        )
+    except DomainError as error:
+        raise SnapshotJsonError(f"sentiment: {error}") from None

@@ -20,6 +20,7 @@ from typing import Any
 from core.config import CostModel, RiskLimits
 from core.execution.perp_math import BPS, MIN_NOTIONAL, liquidation_price, loss_per_unit_at_stop, size_for_risk
 from core.market.quality import bad_flags, stale_flags
+from core.market.sentiment import critical_events, news_regime
 from core.models import (
     HARD_MAX_LEVERAGE,
     AccountView,
@@ -34,6 +35,9 @@ from core.protocols import Ticker
 # and 2 % allows 5x. Hourly ATR rather than daily so the cap reacts within the day.
 VOLATILITY_LEVERAGE_BUDGET_PCT = 10.0
 STOP_OUT_REASONS = frozenset({"stop", "liquidation"})
+# News regimes (#17, NEWS_REGIME): (leverage factor, stop distance factor); the wider stop is capped at
+# max_stop_pct and, at the same risk per trade, means a smaller position
+NEWS_REGIME_FACTORS = {"panic": (0.5, 1.5), "digesting": (0.75, 1.25)}
 
 
 class Reason(StrEnum):
@@ -61,6 +65,7 @@ class Reason(StrEnum):
     STOP_BEYOND_LIQUIDATION = "stop_beyond_liquidation"
     SIZE_TOO_SMALL = "size_too_small"
     BTC_FILTER = "btc_filter"
+    NEWS_VETO = "news_veto"
 
 
 class _Reject(Exception):
@@ -150,6 +155,12 @@ class RiskGuard:
         if self._breaker_day is None or day > self._breaker_day:
             self._breaker_day = day
 
+    def news_closes(self, snapshot: Snapshot, side: str) -> bool:
+        """NEWS_VETO_CLOSE: an open long goes when a critical negative headline is fresh (within news_veto_hours)."""
+        lim = self.limits
+        return (lim.news_veto_close and lim.news_veto_hours > 0 and side == "long"
+                and bool(critical_events(snapshot.sentiment, snapshot.as_of, timedelta(hours=lim.news_veto_hours))))
+
     def review(self, decision: Any, account: AccountView, snapshot: Snapshot, ctx: ReviewContext) -> GuardVerdict:
         """Approve a sized OrderIntent or reject with a reason code; counts every outcome."""
         checks: list[str] = []
@@ -219,6 +230,15 @@ class RiskGuard:
                     f"{lim.btc_filter_symbol} fell {-btc:.2f}% over 4 h (> {lim.btc_filter_drop_pct:g}%): no new longs",
                 )
             checks.append("btc_filter" if btc is not None else "btc_filter_unknown")
+        if lim.news_veto_hours > 0:
+            critical = critical_events(snap.sentiment, snap.as_of, timedelta(hours=lim.news_veto_hours))
+            if critical:
+                raise _Reject(
+                    Reason.NEWS_VETO,
+                    f"critical news seen {critical[0].time:%Y-%m-%d %H:%M} UTC: {critical[0].title[:120]} — no new "
+                    f"entries for {lim.news_veto_hours:g} h after it",
+                )
+            checks.append("news_veto" if snap.sentiment is not None else "news_unknown")
         symbol = snap.symbol
         if account.position(symbol) is not None:
             raise _Reject(Reason.POSITION_EXISTS, f"a {symbol} position is already open")
@@ -276,6 +296,13 @@ class RiskGuard:
         if distance_pct > lim.max_stop_pct + 1e-9:
             raise _Reject(Reason.STOP_TOO_WIDE, f"stop {distance_pct:.2f}% away, max {lim.max_stop_pct}%")
         checks.append("stop")
+        regime = news_regime(snap.sentiment, snap.as_of) if lim.news_regime else None
+        leverage_factor = 1.0
+        if regime is not None:
+            leverage_factor, stop_factor = NEWS_REGIME_FACTORS[regime]
+            wider_pct = min(distance_pct * stop_factor, lim.max_stop_pct)
+            stop = price * (1.0 - sign * wider_pct / 100.0)
+            checks.append(f"news_{regime}")
 
         targets = tuple(_num(t) for t in (getattr(decision, "take_profit", ()) or ()))
         if not targets or len(targets) > 3 or any(t is None for t in targets):
@@ -311,7 +338,7 @@ class RiskGuard:
         symbol_cap = dict(lim.symbol_leverage).get(symbol, HARD_MAX_LEVERAGE)
         leverage = int(min(asked_leverage, ctx.state.max_leverage, lim.hard_max_leverage, HARD_MAX_LEVERAGE,
                            volatility_leverage_cap(price, atr), symbol_cap))
-        leverage = max(1, leverage)
+        leverage = max(1, int(leverage * leverage_factor))
         checks.append(f"leverage_{leverage}x")
         liq = liquidation_price(sign, price, 1.0, leverage, self.costs.maintenance_margin_rate)
         if sign * (liq - stop) >= 0:

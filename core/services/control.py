@@ -409,19 +409,48 @@ class ControlService:
         )
         return f"{symbol} leverage cap set to {shown(cap)} (was {shown(old)})"
 
-    async def reload_limits(self, actor: str, limits: RiskLimits) -> list[str]:
+    async def reload_limits(self, actor: str, limits: RiskLimits, also: Sequence[str] = ()) -> list[str]:
         """`/reload_config`: the limits re-read from the settings, then the ones set from chat (/set) over
-        them again. Returns what changed, as `name old → new`, audited as one entry."""
+        them again. Returns what changed, as `name old → new`, audited as one entry with `also` (the
+        reload's other changes, secrets masked by the caller)."""
         old = self._limits
         self._limits = limits
         self._guard.limits = limits
         new = await self.restore_risk()
         changed = [f"{f} {getattr(old, f)} → {getattr(new, f)}" for f in old.__dataclass_fields__
                    if getattr(old, f) != getattr(new, f)]
+        described = "; ".join([*also, *(f"limit {c}" for c in changed)])
         await self._store.append_audit(
-            AuditEntry(self._clock.now(), actor, "reload_config", "; ".join(changed) or "nothing changed", "reloaded")
+            AuditEntry(self._clock.now(), actor, "reload_config", described or "nothing changed", "reloaded")
         )
         return changed
+
+    async def reload_defaults(self, actor: str, old_defaults: RuntimeState, *, symbols: Sequence[str],
+                              max_leverage: int) -> dict[str, object]:
+        """`/reload_config` with new SYMBOLS / MAX_LEVERAGE defaults: the live value follows its default unless
+        an admin changed it from chat, then it stays (returned by name). Unknown symbols change nothing."""
+        wanted = tuple(_normalise_symbol(s) for s in symbols)
+        if wanted != old_defaults.symbols:
+            available = set(await self._market_data.symbols())
+            unknown = [s for s in wanted if s not in available]
+            if unknown:
+                raise UserInputError(f"{', '.join(unknown)} not offered by the market data; nothing changed")
+        kept: dict[str, object] = {}
+
+        def follow(state: RuntimeState) -> dict[str, object]:
+            changes: dict[str, object] = {}
+            for name, new in (("symbols", wanted), ("max_leverage", max_leverage)):
+                default = getattr(old_defaults, name)
+                if new == default:
+                    continue
+                if getattr(state, name) == default:
+                    changes[name] = new
+                else:
+                    kept[name] = getattr(state, name)
+            return changes
+
+        await change_state(self._store, self._defaults, self._clock, actor, "reload_config", derive=follow)
+        return kept
 
     async def restore_risk(self) -> RiskLimits:
         """At start-up: the limits admins set from chat, over the settings' defaults."""

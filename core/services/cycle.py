@@ -221,6 +221,14 @@ class TradingCycle:
                 await self._announce(events)
             return None
         position = account.position(symbol)
+        if state.paused and position is None:
+            # no snapshot and no engine call while paused: nothing could be opened (and an LLM costs money)
+            verdict: GuardVerdict | None = GuardVerdict(False, None, Reason.PAUSED.value, state.pause_reason or "paused")
+            self._guard.counts[Reason.PAUSED.value] += 1
+            await self._log.record_cycle(CycleRecord(cycle_id, symbol, as_of, None, None, verdict, signal_id))
+            summary.decisions[symbol] = "paused"
+            summary.rejected[symbol] = Reason.PAUSED.value
+            return None
         try:
             snapshot = await self._snapshots.snapshot(symbol, as_of)
         except Exception as error:
@@ -231,14 +239,6 @@ class TradingCycle:
         problem = data_problem(snapshot)
         if problem is not None:
             summary.data_problems[symbol] = problem[1]
-        if state.paused and position is None:
-            # no engine call while paused: an LLM costs money and nothing could be opened
-            verdict: GuardVerdict | None = GuardVerdict(False, None, Reason.PAUSED.value, state.pause_reason or "paused")
-            self._guard.counts[Reason.PAUSED.value] += 1
-            await self._log.record_cycle(CycleRecord(cycle_id, symbol, as_of, snapshot, None, verdict, signal_id))
-            summary.decisions[symbol] = "paused"
-            summary.rejected[symbol] = Reason.PAUSED.value
-            return None
         if problem is not None and position is None:
             # nothing could be opened on this data: no engine call (an LLM costs money), the reason counted
             reason, detail = problem
@@ -259,8 +259,11 @@ class TradingCycle:
                 self._guard.counts[Reason.POSITION_EXISTS.value] += 1
                 summary.rejected[symbol] = Reason.POSITION_EXISTS.value
             await self._log.record_cycle(CycleRecord(cycle_id, symbol, as_of, snapshot, record, verdict, signal_id))
-            if action == "close" and position is not None:
-                events = await self._broker.close_position(symbol, reason="signal")
+            exit_reason = "signal" if action == "close" else None
+            if position is not None and exit_reason is None and self._guard.news_closes(snapshot, position.side):
+                exit_reason = "news"  # NEWS_VETO_CLOSE (#17)
+            if exit_reason is not None and position is not None:
+                events = await self._broker.close_position(symbol, reason=exit_reason)
                 summary.events.extend(events)
                 await self._announce(events)
             return None
@@ -326,8 +329,12 @@ class TradingCycle:
     async def _data_warning(self, summary: CycleSummary) -> None:
         """Keep the why-nothing-is-entered line for /status current, and tell the admins once when data
         turns unfit (and once when it is fit again) — not every hour."""
-        if all(action in ("skipped", "error") for action in summary.decisions.values()):
-            return  # no snapshot looked at (a re-run of a finished hour, or every fetch failed): nothing learnt
+        if any(action == "paused" for action in summary.decisions.values()) or all(
+            action in ("skipped", "error") for action in summary.decisions.values()
+        ):
+            # paused symbols are not looked at, and every snapshot skipped (a re-run of a finished hour) or
+            # failed: nothing learnt, the warning stays as it was
+            return
         warning = "; ".join(summary.data_problems[s] for s in sorted(summary.data_problems))
         before = await self._state.get_value(DATA_WARNING_KEY) or ""
         if warning == before:

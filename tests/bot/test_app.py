@@ -226,7 +226,7 @@ async def test_reload_config_applies_risk_limits_and_keeps_those_set_from_chat(
         monkeypatch.setenv("RISK_PER_TRADE_PCT", "2.5")
         monkeypatch.setenv("CYCLE_CRON", "30 * * * *")
         text = await app.reload_config("tg:1001")
-        assert "min_reward_risk" in text and "→ 2.0" in text and "CYCLE_CRON" in text.split("next restart:")[1]
+        assert "MIN_REWARD_RISK: 1.5 → 2.0" in text and "CYCLE_CRON: 0 * * * * → 30 * * * *" in text
         assert app.guard.limits.min_reward_risk == 2.0 and app.guard.limits.risk_per_trade_pct == lowered
         assert (await app.control.audit())[0].action == "reload_config"
         monkeypatch.setenv("MAX_LEVERAGE", "abc")

@@ -34,12 +34,14 @@ class FakeBotApi:
     _runner: web.AppRunner | None = None
     url: str = ""
 
-    async def start(self) -> str:
+    async def start(self, port: int | None = None) -> str:
+        """Listen on `port` (a free one by default); stop() then start(same port) is Telegram going away and
+        coming back."""
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        port = free_port()
+        port = port or free_port()
         await web.TCPSite(self._runner, "127.0.0.1", port).start()
         self.url = f"http://127.0.0.1:{port}"
         return self.url
@@ -47,6 +49,7 @@ class FakeBotApi:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+            self._runner = None
 
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]

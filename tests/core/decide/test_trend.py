@@ -148,22 +148,27 @@ def test_pinned_decisions_on_real_snapshots(symbol: str, at: datetime, action: A
         d.check_prices(s.price)
 
 
-@pytest.mark.parametrize(("symbol", "at"), [(p[0], p[1]) for p in PINNED])
-def test_point_in_time_bars_after_as_of_change_nothing(tmp_path: Path, symbol: str, at: datetime) -> None:
-    """Every candle after `as_of` is rewritten (prices tripled, volume zeroed): the decision is identical."""
-    if not TRAIN_DATA.is_dir():
-        pytest.skip(f"training data not found at {TRAIN_DATA}")
+def perturbed_after(folder: Path, symbol: str, at: datetime) -> None:
+    """`symbol`'s training files copied into `folder` with every candle from `at` on rewritten (prices ×3, no volume)."""
     stem = symbol.replace("/", "_").replace(":", "_")
     for path in TRAIN_DATA.glob(f"{stem}-*"):
         if "-futures." not in path.name:
-            shutil.copy(path, tmp_path / path.name)
+            shutil.copy(path, folder / path.name)
             continue
         frame = pd.read_feather(path)
         later = frame["date"] >= pd.Timestamp(at)
         for column in ("open", "high", "low", "close"):
             frame.loc[later, column] = frame.loc[later, column] * 3.0
         frame.loc[later, "volume"] = 0.0
-        frame.to_feather(tmp_path / path.name)
+        frame.to_feather(folder / path.name)
+
+
+@pytest.mark.parametrize(("symbol", "at"), [(p[0], p[1]) for p in PINNED])
+def test_point_in_time_bars_after_as_of_change_nothing(tmp_path: Path, symbol: str, at: datetime) -> None:
+    """Every candle after `as_of` is rewritten (prices tripled, volume zeroed): the decision is identical."""
+    if not TRAIN_DATA.is_dir():
+        pytest.skip(f"training data not found at {TRAIN_DATA}")
+    perturbed_after(tmp_path, symbol, at)
     original = _source(TRAIN_DATA, symbol, at).snapshot_sync(symbol, at)
     perturbed = _source(tmp_path, symbol, at).snapshot_sync(symbol, at)
     a = TrendEngine().decide_sync(original, ACCOUNT)

@@ -1,5 +1,5 @@
-"""ReplayBarFeed: serves only bars closed by `until`, funding in (after, until], and the finer bars when
-every symbol has them over the window."""
+"""ReplayBarFeed: serves only bars closed by `until`, funding in (after, until], and each symbol's finer bars
+when that symbol has them over the window."""
 
 from __future__ import annotations
 
@@ -37,9 +37,13 @@ def test_finer_bars_used_when_they_cover_every_symbol() -> None:
     feed = ReplayBarFeed([a, b], base_timeframe_ms=H, window_ms=(H, 9 * H))
     assert feed.timeframe_ms == M5
     assert len(_run(feed.bars("B/USDT:USDT", 2 * H, 3 * H))) == 12
-    # one symbol without 5m bars: everyone gets the base bars
+    # one symbol without 5m bars resolves on its base bars; the others keep their 5m (#18: it was 1h for all)
     c = SymbolBars("C/USDT:USDT", bars(H, 10))
-    assert ReplayBarFeed([a, c], base_timeframe_ms=H, window_ms=(H, 9 * H)).timeframe_ms == H
+    mixed = ReplayBarFeed([a, c], base_timeframe_ms=H, window_ms=(H, 9 * H))
+    assert mixed.resolution == {"A/USDT:USDT": M5, "C/USDT:USDT": H}
+    assert mixed.timeframe_ms_for("A/USDT:USDT") == M5 and mixed.timeframe_ms == H  # the protocol's: the coarsest
+    assert len(_run(mixed.bars("A/USDT:USDT", 2 * H, 3 * H))) == 12
+    assert [b[0] for b in _run(mixed.bars("C/USDT:USDT", 2 * H, 4 * H))] == [2 * H, 3 * H]
     # 5m bars stopping short of the window: base bars
     short = SymbolBars("A/USDT:USDT", bars(H, 10), {"5m": bars(M5, 60)})
     assert ReplayBarFeed([short], base_timeframe_ms=H, window_ms=(H, 9 * H)).timeframe_ms == H

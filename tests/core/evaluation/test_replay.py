@@ -201,9 +201,12 @@ async def test_late_symbol_short_window_end_exits_and_metrics_from_the_files(
 
     ends = [r for r in rows if r["exit_reason"] == "end"]
     assert ends, "this window leaves positions open at its end"
-    last_bar = result.end - timedelta(hours=1)  # base bars: SUI has no 5m data, so the feed is hourly
+    # each symbol on its own bars: BTC on 5m, SUI (no 5m data) on 1h — never everyone on 1h because of SUI
+    assert result.intrabar_ms == {"BTC/USDT:USDT": 300_000, "SUI/USDT:USDT": 3_600_000}
+    last_bar = result.end - timedelta(hours=1)
     for r in ends:
-        assert r["exit_time"] == iso(last_bar)
+        resolution = timedelta(milliseconds=result.intrabar_ms[r["symbol"]])
+        assert r["exit_time"] == iso(result.end - resolution)  # the last bar of the symbol's resolution
         close = float(market.frame(r["symbol"], "1h").loc[pd.Timestamp(last_bar), "close"])
         assert float(r["exit_price"]) == pytest.approx(close)
     assert report["baselines"]["buy_and_hold"]["exposure_pct"] == 100.0

@@ -93,3 +93,44 @@ def test_gap_through_stop_and_liquidation_is_a_liquidation_at_the_liquidation_pr
     s.leverage, s.liquidation_price = 10, 109.45
     assert bar(s, 120, 121, 119, 120) == [("liquidation", 109.45, 2.0)]
     assert bar(pos(), 90, 91, 89, 90) == [("stop", 90.0, 2.0)]  # a gap short of liquidation stays a stop
+
+
+# ---- the seed's two-phase trailing (off by default; LOCK_PROFIT_* and TRAIL_AFTER_TP1_PCT) -------------
+
+TWO_PHASE = LifecycleRules(slippage=0.0, lock_trigger_pct=2.5, lock_offset_pct=0.15, trail_after_tp1_pct=2.0)
+
+
+def test_profit_lock_moves_the_stop_to_entry_plus_offset_from_the_next_bar():
+    p = pos()
+    assert apply_bar(p, H, 2 * H, 0, 100, 102.4, 99.5, 102, TWO_PHASE) == [] and p.stop_loss == 95.0  # +2.4 %: not yet
+    assert apply_bar(p, 2 * H, 3 * H, 0, 102, 102.6, 101, 102, TWO_PHASE) == []
+    assert p.stop_loss == pytest.approx(100.15) and p.trailing_stop == pytest.approx(100.15)
+    assert apply_bar(p, 3 * H, 4 * H, 0, 101, 101, 99, 99.5, TWO_PHASE) == [("breakeven", pytest.approx(100.15), 2.0)]
+    s = pos("short", (90.0, 80.0))
+    apply_bar(s, H, 2 * H, 0, 100, 100.5, 97.4, 98, TWO_PHASE)
+    assert s.stop_loss == pytest.approx(99.85)
+
+
+def test_without_the_lock_the_same_bars_leave_the_stop_alone():
+    p = pos()
+    apply_bar(p, 2 * H, 3 * H, 0, 102, 102.6, 101, 102, RULES)
+    assert p.stop_loss == 95.0 and p.trailing_stop is None
+
+
+def test_after_tp1_the_rest_trails_two_percent_below_the_best_price_and_tp1_keeps_a_lock_beyond_entry():
+    p = pos()
+    apply_bar(p, H, 2 * H, 0, 100, 103, 100, 102.5, TWO_PHASE)  # locks at 100.15
+    assert apply_bar(p, 2 * H, 3 * H, 0, 103, 111, 102, 109, TWO_PHASE) == [("tp1", 110.0, 1.0)]
+    assert p.stop_loss == pytest.approx(100.15)  # not loosened back to break-even
+    p.qty = 1.0
+    apply_bar(p, 3 * H, 4 * H, 0, 109, 115, 108, 114, TWO_PHASE)
+    assert p.stop_loss == pytest.approx(115 * 0.98)  # 2 % trail, tighter than the 5-point initial distance
+    assert apply_bar(p, 4 * H, 5 * H, 0, 114, 114, 112, 112.5, TWO_PHASE) == [("trailing", pytest.approx(112.7), 1.0)]
+
+
+def test_a_position_with_a_locked_stop_beyond_entry_can_be_rebuilt_from_storage():
+    # regression: Position's own check refused a pre-TP1 stop past entry, so a restart after the lock would crash
+    p = pos()
+    apply_bar(p, H, 2 * H, 0, 100, 103, 100, 102.5, TWO_PHASE)
+    fields = {f: getattr(p, f) for f in p.__dataclass_fields__}
+    assert Position(**fields).stop_loss == pytest.approx(100.15)

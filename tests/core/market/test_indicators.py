@@ -149,3 +149,12 @@ def test_quality_markers() -> None:
 )
 def test_regime(args: tuple, expected: Regime) -> None:
     assert classify_regime(*args) is expected
+
+
+def test_the_snapshot_path_imports_neither_pandas_ta_nor_numba() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, core.market.snapshot; print(sorted({'numba', 'pandas_ta'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

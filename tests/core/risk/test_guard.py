@@ -8,7 +8,18 @@ from hypothesis import strategies as st
 
 from core.config import CostModel, RiskLimits
 from core.execution.perp_math import loss_per_unit_at_stop
-from core.models import AccountView, ClosedTrade, Decision, Position, Regime, RuntimeState, Snapshot, TimeframeView
+from core.models import (
+    AccountView,
+    ClosedTrade,
+    Decision,
+    KeyEvent,
+    Position,
+    Regime,
+    RuntimeState,
+    Sentiment,
+    Snapshot,
+    TimeframeView,
+)
 from core.protocols import Ticker
 from core.risk.guard import Reason, ReviewContext, RiskGuard
 
@@ -85,6 +96,8 @@ class Raw:  # an engine output the Decision model would refuse: the guard must s
             "stop", -2, 0.1, 0, -2.1)]))),
         (Reason.EXTREME_FUNDING, dict(snapshot=snap(funding=0.003))),
         (Reason.BTC_FILTER, dict(context=replace(ctx(), btc_change_4h_pct=-3.0))),  # more: test_guard_btc_filter.py
+        (Reason.NEWS_VETO, dict(snapshot=replace(snap(), sentiment=Sentiment(None, -2.0, (  # more: test_guard_news.py
+            KeyEvent(NOW - timedelta(hours=1), "Exchange hacked", -2),))), limits=replace(LIMITS, news_veto_hours=6))),
         (Reason.VOLUME_TOO_LOW, dict(snapshot=snap(volume=10_000))),
         (Reason.SPREAD_TOO_WIDE, dict(context=ctx(ticker=Ticker("BTC/USDT:USDT", 100, 99.5, 100.5, 1e9)))),
         (Reason.NO_STOP, dict(decision=Raw(stop_loss="nan-ish"))),

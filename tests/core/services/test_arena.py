@@ -10,6 +10,7 @@ import pytest
 from core.clock import SimulatedClock
 from core.config import CostModel, RiskLimits
 from core.errors import UserInputError
+from core.evaluation.arena_standings import standings
 from core.execution.paper_broker import PaperBroker
 from core.models import AccountView, Decision, DecisionRecord, RuntimeState, Snapshot
 from core.risk.guard import RiskGuard
@@ -77,7 +78,7 @@ async def test_contestants_trade_their_own_books_on_the_same_snapshots() -> None
         assert await a.run(at) == {"momentum": None, "hold": None}
     assert source.built == 70 * len(SYMS)  # one snapshot per symbol and hour, shared by both
     assert holder.calls == 70 * len(SYMS)
-    rows = {r.name: r for r in await a.standings()}
+    rows = {r.name: r for r in await standings(a)}
     assert rows["hold"].equity == 10_000.0 and rows["hold"].trades == 0 and rows["hold"].win_rate is None
     momentum = rows["momentum"]
     assert momentum.trades > 0 and momentum.equity != 10_000.0 and 0 <= momentum.max_drawdown_pct < 100
@@ -101,7 +102,7 @@ async def test_one_contestants_failure_or_stall_never_stops_the_others() -> None
     assert outcome["momentum"] is None and outcome["slow"] == "timeout"
     momentum = next(c for c in a.contestants if c.name == "momentum")
     assert len(await momentum.broker.pending_orders()) == len(SYMS)  # it traded regardless
-    rows = {r.name: r for r in await a.standings()}
+    rows = {r.name: r for r in await standings(a)}
     assert rows["slow"].failures == 1 and rows["broken"].equity == 10_000.0
 
 

@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -165,3 +166,29 @@ async def test_a_breaker_tripped_before_a_restart_still_holds_that_day():
     assert summary.approved == [] and set(summary.rejected.values()) == {"daily_loss_breaker"}
     next_day = await cycle.run(datetime.combine(at.date() + timedelta(days=1), datetime.min.time(), UTC))
     assert sorted(next_day.approved) == sorted(SYMS)
+
+
+async def test_paused_symbols_without_a_position_build_no_snapshot():
+    # #18: a 64-symbol replay 96.6 % paused spent 22–32 s building snapshots nobody looked at
+    cycle, broker, log, _, state, engine = build()
+    await cycle.run(T0 + timedelta(hours=50))
+    await cycle.run(T0 + timedelta(hours=51))  # BTC, ETH, SOL filled
+    await broker.close_position("ETH/USDT:USDT", reason="manual")
+    await broker.close_position("SOL/USDT:USDT", reason="manual")
+    await state.save_state(replace(await state.load_state(RuntimeState(False, True, 10, SYMS)), paused=True))
+    asked = []
+    source = cycle._snapshots
+    original = source.snapshot
+
+    async def counting(symbol, as_of):
+        asked.append(symbol)
+        return await original(symbol, as_of)
+
+    source.snapshot = counting
+    calls = engine.calls
+    summary = await cycle.run(T0 + timedelta(hours=52))
+    assert asked == ["BTC/USDT:USDT"]  # the open position is still managed on a fresh snapshot
+    assert summary.rejected == {"BTC/USDT:USDT": "position_exists", "ETH/USDT:USDT": "paused", "SOL/USDT:USDT": "paused"}
+    assert engine.calls == calls + 1
+    paused = await log.signal(signal_id_for(summary.cycle_id, "ETH/USDT:USDT"))
+    assert paused.verdict.reason == "paused" and paused.snapshot is None

@@ -104,3 +104,27 @@ async def test_replay_on_real_data_reports_btc_filter_only_for_longs_after_a_rea
         # BTC's change from the raw bars: the last bar closed at as_of vs the one four hours before it
         now, before = btc[r.as_of - timedelta(hours=1)], btc[r.as_of - timedelta(hours=5)]
         assert (now / before - 1) * 100 < -2.0, r.as_of
+
+
+@pytest.mark.skipif(not TRAIN.is_dir(), reason=f"real data not found at {TRAIN}")
+async def test_replay_loads_the_reference_for_the_filter_when_btc_is_not_traded() -> None:
+    # regression (#17): without BTC among the symbols the replay had no BTC snapshot, so the rule was always skipped
+    from core.decide.rules import RulesEngine
+    from core.evaluation.replay import ReplaySpec, run_replay_cycle, snapshot_symbols
+    from core.market.offline import OfflineMarketData
+    from core.services.memory_log import MemoryDecisionLog
+
+    market = OfflineMarketData(TRAIN)
+    spec = ReplaySpec(symbols=("ETH/USDT:USDT", "ADA/USDT:USDT"), start=datetime(2021, 1, 1, tzinfo=UTC),
+                      end=datetime(2021, 2, 15, tzinfo=UTC), engine="rules", limits=RiskLimits(correlation_groups=()))
+    assert snapshot_symbols(market, spec) == ("ETH/USDT:USDT", "ADA/USDT:USDT", "BTC/USDT:USDT")
+    off = replace(spec, limits=replace(spec.limits, btc_filter_drop_pct=0.0))
+    assert snapshot_symbols(market, off) == spec.symbols
+    log = MemoryDecisionLog()
+    result = await run_replay_cycle(market, spec, RulesEngine(), decision_log=log)
+    filtered = [r for r in log.records() if r.verdict is not None and r.verdict.reason == "btc_filter"]
+    assert filtered and {t.symbol for t in result.trades} <= set(spec.symbols)
+    btc = market.frame("BTC/USDT:USDT", "1h")["close"]
+    for r in filtered:
+        now, before = btc[r.as_of - timedelta(hours=1)], btc[r.as_of - timedelta(hours=5)]
+        assert (now / before - 1) * 100 < -2.0, r.as_of
