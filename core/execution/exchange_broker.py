@@ -73,6 +73,7 @@ class ExchangeBroker:
         taker_fee_bps: float = 5.0,
         margin_buffer: float = 1.02,
         retry_wait_s: float = 0.5,
+        trail_after_tp1_pct: float = 0.0,
     ) -> None:
         self._ex = exchange
         # open orders of every symbol in one request (heavier weight, but one call per cycle)
@@ -88,7 +89,8 @@ class ExchangeBroker:
         self._paused_reason: str | None = None
         self._one_change = asyncio.Lock()  # see the module docstring: public entry points only
         self._reconciler = Reconciler(exchange, ledger, self, clock, alert=alert, wait_s=retry_wait_s)
-        self._trailing = Trailing(exchange, ledger, self.move_stop, alert=alert, wait_s=retry_wait_s)
+        self._trailing = Trailing(exchange, ledger, self.move_stop, alert=alert, wait_s=retry_wait_s,
+                                  trail_pct=trail_after_tp1_pct)
         self._last_account: AccountView | None = None
 
     # ---- state -------------------------------------------------------------------------------

@@ -44,8 +44,10 @@ class Trailing:
         *,
         alert: Alert,
         wait_s: float,
+        trail_pct: float = 0.0,
     ) -> None:
         self._ex = exchange
+        self._trail_pct = trail_pct  # TRAIL_AFTER_TP1_PCT: 0 = 1 R behind the best price, else this % of it
         self._ledger = ledger
         self._move_stop = move_stop
         self._alert = alert
@@ -55,13 +57,14 @@ class Trailing:
         """From TP1 on (and again when the size changes), trailing from `price`. A network failure leaves it
         to the next sync (`keep`), never undoes the booking that led here."""
         pos = live.position
-        if not supports_trailing(self._ex):
-            log.info("%s: %s has no trailing stop order; the bot trails by moving the stop (new before old off)",
-                     pos.symbol, self._ex.id)
+        pct = trailing_percent(pos.entry_price, pos.initial_stop, price, self._trail_pct)
+        if not supports_trailing(self._ex) or pct is None:
+            why = (f"{self._ex.id} has no trailing stop order" if not supports_trailing(self._ex)
+                   else "the trail is wider than the 10 % a trailing order can follow")
+            log.info("%s: %s; the bot trails by moving the stop (new before old off)", pos.symbol, why)
             live.trail_by_bot = True
             await self._ledger.save(live)
             return
-        pct = trailing_percent(pos.entry_price, pos.initial_stop, price)
         old = live.trail
         generation = live.trail_generation + (1 if old is not None else 0)
         cid = client_id(live.key, f"r{generation}")
@@ -100,7 +103,9 @@ class Trailing:
         if pos.sign * (mark - pos.best_price) > 0:
             pos.best_price = mark
         rules = MarketRules.of(self._ex, pos.symbol)
-        trail = rules.price(pos.best_price - pos.sign * abs(pos.entry_price - pos.initial_stop))
+        r = abs(pos.entry_price - pos.initial_stop)
+        distance = pos.best_price * self._trail_pct / 100 if self._trail_pct > 0 else r
+        trail = rules.price(pos.best_price - pos.sign * distance)
         if pos.sign * (trail - pos.stop_loss) < mark * TRAIL_STEP_PCT / 100:
             await self._ledger.save(live)  # the best price, for the next sync
             return

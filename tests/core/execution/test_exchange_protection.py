@@ -9,6 +9,7 @@ import logging
 import ccxt.async_support as ccxt
 import pytest
 
+from core.execution.exchange_broker import ExchangeBroker
 from core.execution.exchange_orders import client_id, position_key
 from tests.fixtures.exchange.env import Env, intent, make_env
 
@@ -147,3 +148,29 @@ async def test_exchange_trailing_stop_lost_to_the_network_is_placed_next_sync_wi
     await env.broker.sync(env.clock.now())
     (trail,) = _open(env, "TRAILING_STOP_MARKET")
     assert trail["quantity"] == "0.017"
+
+
+def _with_trail_setting(env: Env, pct: float) -> None:
+    """The broker as bot.app builds it with TRAIL_AFTER_TP1_PCT set (the exit ladder's trail in % of the best)."""
+    env.broker = ExchangeBroker(env.exchange, env.ledger, env.clock, alert=env._alert, retry_wait_s=0,
+                                trail_after_tp1_pct=pct)
+
+
+async def test_exchange_trail_after_tp1_pct_is_the_callback_rate(env: Env) -> None:
+    _with_trail_setting(env, 2.5)
+    await _tp1(env)
+    (trail,) = _placed(env, "TRAILING_STOP_MARKET")
+    assert trail["callbackRate"] == "2.5"
+
+
+async def test_exchange_trail_wider_than_a_trailing_order_can_follow_is_kept_by_the_bot(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    _with_trail_setting(env, 12.0)  # Binance's callbackRate stops at 10 %
+    with caplog.at_level(logging.INFO, logger="core.execution.exchange_trailing"):
+        await _tp1(env)
+    assert _placed(env, "TRAILING_STOP_MARKET") == []
+    assert any("wider than the 10 % a trailing order can follow" in r.getMessage() for r in caplog.records)
+    env.fake.move("BTCUSDT", 69_000.0)  # best 69,000 → 12 % behind: 60,720
+    await env.broker.sync(env.clock.now())
+    assert float(_open(env, "STOP_MARKET")[0]["triggerPrice"]) == 60_720.0
