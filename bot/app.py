@@ -603,7 +603,8 @@ class App:
             return ExchangeBroker(
                 make_exchange(credentials), SqliteExchangeLedger(db), self.clock, alert=self._alert,
                 taker_fee_bps=self.settings.taker_fee_bps, tp1_fraction=limits.tp1_close_fraction,
-                trail_after_tp1_pct=limits.trail_after_tp1_pct,
+                trail_after_tp1_pct=limits.trail_after_tp1_pct, lock_trigger_pct=limits.lock_profit_trigger_pct,
+                lock_offset_pct=limits.lock_profit_offset_pct,
             )
 
         return factory

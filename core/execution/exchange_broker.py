@@ -74,6 +74,8 @@ class ExchangeBroker:
         margin_buffer: float = 1.02,
         retry_wait_s: float = 0.5,
         trail_after_tp1_pct: float = 0.0,
+        lock_trigger_pct: float = 0.0,
+        lock_offset_pct: float = 0.15,
     ) -> None:
         self._ex = exchange
         # open orders of every symbol in one request (heavier weight, but one call per cycle)
@@ -90,7 +92,8 @@ class ExchangeBroker:
         self._one_change = asyncio.Lock()  # see the module docstring: public entry points only
         self._reconciler = Reconciler(exchange, ledger, self, clock, alert=alert, wait_s=retry_wait_s)
         self._trailing = Trailing(exchange, ledger, self.move_stop, alert=alert, wait_s=retry_wait_s,
-                                  trail_pct=trail_after_tp1_pct)
+                                  trail_pct=trail_after_tp1_pct, lock_trigger_pct=lock_trigger_pct,
+                                  lock_offset_pct=lock_offset_pct)
         self._last_account: AccountView | None = None
 
     # ---- state -------------------------------------------------------------------------------

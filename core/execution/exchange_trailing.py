@@ -6,7 +6,9 @@ trails in paper and replay), kept by the exchange where it can:
   the position's size changes or the order is gone;
 - where the venue has no such order (or refuses it), the bot trails: at each sync it follows the best mark
   price and moves the stop behind it (new stop first, then the old one off), and says so in its log and in
-  `/positions`.
+  `/positions`;
+- before TP1, the ladder's profit lock when configured (LOCK_PROFIT_TRIGGER_PCT): once the best mark is that
+  far in profit the stop moves to entry + LOCK_PROFIT_OFFSET_PCT, by the bot (no venue order does this).
 
 Used by `ExchangeBroker` under its one-change-at-a-time lock.
 """
@@ -45,9 +47,13 @@ class Trailing:
         alert: Alert,
         wait_s: float,
         trail_pct: float = 0.0,
+        lock_trigger_pct: float = 0.0,
+        lock_offset_pct: float = 0.15,
     ) -> None:
         self._ex = exchange
         self._trail_pct = trail_pct  # TRAIL_AFTER_TP1_PCT: 0 = 1 R behind the best price, else this % of it
+        self._lock_trigger_pct = lock_trigger_pct  # 0 = no profit lock before TP1
+        self._lock_offset_pct = lock_offset_pct
         self._ledger = ledger
         self._move_stop = move_stop
         self._alert = alert
@@ -89,12 +95,30 @@ class Trailing:
             await cancel_trigger(self._ex, pos.symbol, old.order_id, wait_s=self._wait)
 
     async def keep(self, live: LivePosition, mark: float) -> None:
-        """A position past TP1 with no trailing order resting: place one (after a failed attempt, or for a
+        """At each sync, for a position whose book and exchange agree: before TP1 the profit lock (when
+        configured); after it, with no trailing order resting, place one (after a failed attempt, or for a
         position from before), or where the bot trails, move the stop."""
-        if live.trail_by_bot:
+        if live.position.targets_hit == 0:
+            await self._lock_profit(live, mark)
+        elif live.trail is None and live.trail_by_bot:
             await self._by_moving_stop(live, mark)
-        else:
+        elif live.trail is None:
             await self.start(live, mark)
+
+    async def _lock_profit(self, live: LivePosition, mark: float) -> None:
+        pos = live.position
+        if self._lock_trigger_pct <= 0:
+            return
+        if pos.sign * (mark - pos.best_price) > 0:
+            pos.best_price = mark
+            await self._ledger.save(live)
+        if pos.sign * (pos.best_price - pos.entry_price) < pos.entry_price * self._lock_trigger_pct / 100:
+            return
+        lock = MarketRules.of(self._ex, pos.symbol).price(pos.entry_price * (1 + pos.sign * self._lock_offset_pct / 100))
+        if pos.sign * (lock - pos.stop_loss) > 0:
+            pos.trailing_stop = lock
+            await self._move_stop(live, lock)
+            log.info("%s: profit locked: stop moved to %s (best %s)", pos.symbol, lock, pos.best_price)
 
     async def _by_moving_stop(self, live: LivePosition, mark: float) -> None:
         """Follow the best mark seen at syncs; move the stop up to 1 R behind it, only ever tighter and by at
