@@ -602,9 +602,12 @@ class App:
         from storage.exchange_repo import SqliteExchangeLedger
 
         def factory() -> Broker:
+            limits = self.settings.risk_limits()  # the exit ladder's split and trail, as the paper broker has them
             return ExchangeBroker(
                 make_exchange(credentials), SqliteExchangeLedger(db), self.clock, alert=self._alert,
-                taker_fee_bps=self.settings.taker_fee_bps,
+                taker_fee_bps=self.settings.taker_fee_bps, tp1_fraction=limits.tp1_close_fraction,
+                trail_after_tp1_pct=limits.trail_after_tp1_pct, lock_trigger_pct=limits.lock_profit_trigger_pct,
+                lock_offset_pct=limits.lock_profit_offset_pct,
             )
 
         return factory
