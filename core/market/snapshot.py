@@ -1,13 +1,15 @@
 """Point-in-time snapshots (DESIGN §4.3) from two sources that share one indicator function.
 
-- `LiveSnapshotSource` asks a `MarketData` for the last `bars` closed bars per timeframe at `as_of` and runs
-  `compute_indicators` on them (off the event loop). A timeframe whose bars did not change since the last
-  call (the 4h and 1d frames, most hours) reuses its indicators.
+- `LiveSnapshotSource` asks a `MarketData` for the last `bars` closed bars per timeframe at `as_of`. The first
+  time, and whenever a frame cannot be carried forward, it runs `compute_indicators` on them (off the event
+  loop); after that each frame's `IndicatorState` takes the new bars in constant time each (inline: cheaper
+  than a thread hop), and a frame whose next bar cannot have closed yet (4h and 1d, most hours) is not fetched.
+  Carried forward, the values are those of one pass from the first window on — the very floats a replay
+  started at that hour computes — not of each new 500-bar window (EMA 200's seed would move with it).
 - `SeriesSnapshotSource` (replay) runs `compute_indicators` once per whole series; `snapshot(symbol,
   as_of)` is then a bisect on bar close times and a read of plain Python floats — no pandas per call.
 
-Both only read bars with `open_time + timeframe <= as_of`. Their values agree to rounding except where an
-indicator's seed depends on where the window starts (EMA 200 over a 500-bar window vs a whole series).
+Both only read bars with `open_time + timeframe <= as_of`.
 """
 
 from __future__ import annotations
