@@ -24,7 +24,6 @@ ORDER = [
 
 INPUTS = [
     ("tsmom_regime_funding", "default (BTC filter 2 %, funding_avg_24h decile veto)"),
-    ("default_btc_filter_off", "default, BTC filter off (`BTC_FILTER_DROP_PCT=0`)"),
     ("tsmom_regime_filter", "default without the funding input"),
     ("tsmom_regime_btc_filter_off", "default without the funding input, BTC filter off (`BTC_FILTER_DROP_PCT=0`)"),
     ("trend_default", "EMA trend (round 1), BTC filter 2 %"),

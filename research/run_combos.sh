@@ -8,7 +8,6 @@ source research/run_candidates.sh --functions-only "${1:-}"
 want tsmom && run tsmom_stop --engine trend --set signal=tsmom --set allow_shorts=true
 want tsmom && run tsmom_regime_filter --engine trend --set signal=tsmom --set allow_shorts=true --set regime_filter=true
 want tsmom && run tsmom_regime_funding --engine trend --set signal=tsmom --set allow_shorts=true --set regime_filter=true --set funding_veto_quantile=0.9
-want inputs && run default_btc_filter_off --engine trend --set signal=tsmom --set allow_shorts=true --set regime_filter=true --set funding_veto_quantile=0.9 --limit btc_filter_drop_pct=0 --no-costx2
 want inputs && run tsmom_regime_btc_filter_off --engine trend --set signal=tsmom --set allow_shorts=true --set regime_filter=true --limit btc_filter_drop_pct=0 --no-costx2
 want inputs && run trend_btc_filter_off --engine trend --limit btc_filter_drop_pct=0 --no-costx2
 want tsmom && run tsmom_funding_decile --engine trend --set signal=tsmom --set allow_shorts=true --set funding_veto_quantile=0.9 --no-costx2
