@@ -139,6 +139,20 @@ class Settings(BaseSettings):
     # opens it as a Telegram Mini App from the bot's menu button (none: no menu button)
     web_port: int | None = Field(None, ge=1, le=65535)
     web_public_url: str | None = None
+    # plain web access to the admin views: `Authorization: Bearer <token>` (none: only through Mini App initData)
+    web_admin_token: SecretStr | None = None
+
+    @field_validator("web_admin_token", mode="before")
+    @classmethod
+    def _empty_admin_token_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("web_admin_token")
+    @classmethod
+    def _check_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 24:
+            raise ValueError("must be at least 24 characters (e.g. `openssl rand -hex 24`), or empty for none")
+        return value
 
     # News and sentiment (#17, DESIGN §4.3 `sentiment`): every effect off by default
     news_feeds: Annotated[tuple[str, ...], NoDecode] = ()  # RSS/Atom feed URLs

@@ -219,7 +219,7 @@ def trailing_line(p: Position) -> str:
     if p.trailing_on_exchange_pct is not None:
         return f"trailing stop resting on the exchange, {p.trailing_on_exchange_pct:g} % behind the best price"
     now = f", now at {_price(p.trailing_stop)}" if p.trailing_stop is not None else ""
-    return f"trailing by the bot: it moves the stop 1 R behind the best price{now}"
+    return f"trailing by the bot: it moves the stop behind the best price{now}"
 
 
 def _age(seconds: float) -> str:
