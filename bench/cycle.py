@@ -171,19 +171,15 @@ class WindowLiveSource(LiveSnapshotSource):
     def _still_current(self, symbol, timeframe, as_of_ms):
         return None
 
-    def _quick_rows(self, symbol, timeframe, frame):
+    def _quick_rows_locked(self, symbol, timeframe, frame):
         cached = self._cache.get((symbol, timeframe))
         if cached is not None and cached.key == _key(*_ohlcv(frame)):
             return cached.rows
         return None
 
     def _rows(self, symbol, timeframe, frame):
-        rows = self._quick_rows(symbol, timeframe, frame)
-        if rows is not None:
-            return rows
-        self._cache.pop((symbol, timeframe), None)  # no state: the window is computed again
         rows = super()._rows(symbol, timeframe, frame)
-        cached = self._cache[(symbol, timeframe)]
+        cached = self._cache[(symbol, timeframe)]  # no state kept: a changed frame is computed again
         self._cache[(symbol, timeframe)] = type(cached)(cached.key, cached.frame, cached.rows, None)
         return rows
 

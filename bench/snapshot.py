@@ -107,12 +107,25 @@ async def warm_sets(folder: Path, symbols: list[str], rounds: int) -> dict[str, 
 
 
 def indicator_pass(data: Path, rounds: int) -> dict[str, list[float]]:
-    """Seconds per 500-bar frame of the numpy indicators and, when importable, of pandas-ta's calls."""
+    """Seconds per 500-bar frame of the numpy indicators, per bar carried forward, and (when importable) of
+    pandas-ta's calls."""
+    from core.market.indicator_state import IndicatorState
     from core.market.indicators import compute_indicators
     from core.market.offline import OfflineMarketData
+    from core.market.timeframes import index_ms
 
-    frame = OfflineMarketData(data).frame("BTC/USDT:USDT", "1h").iloc[-500:]
-    passes = {"numpy (compute_indicators, every column)": lambda: compute_indicators(frame, "1h")}
+    series = OfflineMarketData(data).frame("BTC/USDT:USDT", "1h")
+    frame = series.iloc[-2000:-1500]
+    after = series.iloc[-1500:]
+    new_bars = list(zip(index_ms(after).tolist(), *(after[c].tolist() for c in ("open", "high", "low", "close", "volume")),
+                        strict=True))
+    state = IndicatorState.start(compute_indicators(frame, "1h"), 64)
+    assert state is not None
+    feed = iter(new_bars)
+    passes = {
+        "numpy (compute_indicators, every column)": lambda: compute_indicators(frame, "1h"),
+        "one more bar carried forward (IndicatorState.extend)": lambda: state.extend([next(feed)]),
+    }
     try:
         from tests.core.market.reference.record_pandas_ta import pandas_ta_columns
     except ImportError:
@@ -171,8 +184,10 @@ def main() -> None:
     for name, values in passes.items():
         print(f"indicator pass, 500 bars, {name}: min {min(values) * 1e6:.0f} µs, "
               f"median {statistics.median(values) * 1e6:.0f} µs (3 rounds of 20)")
-    if len(passes) == 2:
-        numpy_pass, ta_pass = (statistics.median(v) for v in passes.values())
+    numpy_pass, carried = (statistics.median(v) for v in list(passes.values())[:2])
+    print(f"  the window pass / one carried bar: {numpy_pass / carried:.0f}x")
+    if len(passes) == 3:
+        ta_pass = statistics.median(list(passes.values())[2])
         print(f"  pandas-ta / numpy: {ta_pass / numpy_pass:.1f}x")
     else:
         print("  (pandas-ta not installed: no same-run comparison)")

@@ -370,7 +370,7 @@ class App:
             limits=limits,
         )
         broker = SwitchingBroker(paper, self._live_factory(credentials, db), state_store, self.defaults)
-        arena = self._arena(db, market_data, cycle_snapshots, guard) if s.arena_contestants else None
+        arena = self._arena(db, market_data, cycle_snapshots, guard, state_store) if s.arena_contestants else None
 
         token = s.telegram_bot_token.get_secret_value() if s.telegram_bot_token else None
         bot: Bot | None = None
@@ -447,6 +447,7 @@ class App:
             alert=self._alert,
             leaderboard=self._leaderboard(db, history, arena),
             arena_view=self.arena_view,
+            dashboard_url=s.web_public_url,  # the Mini App button under /stats (#20)
             hunter=CoinHunter(market_data if hasattr(market_data, "market_stats") else None,  # type: ignore[arg-type]
                               self.settings.scan_filters(), state_store, self.defaults),
         )
@@ -543,7 +544,8 @@ class App:
         return {"usage": ObservedUsageLog(SqliteUsageLog(db), self.reachability),
                 "capabilities": SqliteCapabilityStore(db), "cache": SqliteDecisionCache(db)}
 
-    def _arena(self, db: Database, market_data: MarketData, snapshots: SnapshotSource, guard: RiskGuard) -> Arena:
+    def _arena(self, db: Database, market_data: MarketData, snapshots: SnapshotSource, guard: RiskGuard,
+               state_store: SqliteStateStore) -> Arena:
         """ARENA's contestants, each engine from the one factory (bot.wiring), each with its own paper book in
         SQLite (resumed after a restart), the same guard, costs, limits and bar feed as the primary's book."""
         from bot.wiring import CycleFactory, parse_engine
@@ -568,7 +570,8 @@ class App:
         timeout_s = s.llm_timeout_budget_s * max(1, len(s.symbols)) + 60
         return Arena(engines, snapshots=snapshots, guard=guard, broker_factory=broker, defaults=self.defaults,
                      clock=self.clock, initial_equity=s.initial_equity, timeout_s=timeout_s,
-                     book_factory=lambda name: SqliteBookStore(db, contestant=name))
+                     book_factory=lambda name: SqliteBookStore(db, contestant=name),
+                     market_data=None if self.demo else market_data, state=state_store)
 
     def _leaderboard(self, db: Database, history: TrackRecord, arena: Arena | None = None) -> LeaderboardService:
         """Recorded lab results, and the live book under the version the channel runs (engine + model +
@@ -920,8 +923,12 @@ class App:
                 from bot.telegram.faults import telegram_probe
 
                 probes["telegram"] = telegram_probe(self.bot)
-        return await run_reachability_job(self.reachability, probes, self._alert,
-                                          quiet=timedelta(seconds=REACHABILITY_INTERVAL_S))
+        telegram_was_down = "telegram" in self.reachability.targets and not self.reachability.status("telegram").ok
+        due = await run_reachability_job(self.reachability, probes, self._alert,
+                                         quiet=timedelta(seconds=REACHABILITY_INTERVAL_S))
+        if telegram_was_down and self.reachability.status("telegram").ok and self._services is not None:
+            await self.publisher.retry_now()  # what waited out the outage goes now, not after its backoff
+        return due
 
     # ---- jobs -----------------------------------------------------------------------------------
 

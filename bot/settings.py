@@ -117,11 +117,12 @@ class Settings(BaseSettings):
     trend_atr_stop_multiple: float = Field(2.0, gt=0, le=10)
     trend_tp1_r: float = Field(6.0, gt=0, le=50)
     trend_tp2_r: float = Field(20.0, gt=0, le=100)
-    trend_allow_shorts: bool = False
-    # Round 2 of the research (docs/strategy.md): the TSMOM direction, the funding veto, the regime filter
-    trend_signal: Literal["ema", "tsmom"] = "ema"
+    # Round 2 of the research (docs/strategy.md): the shipped default is the 30-day TSMOM direction, long and
+    # short, entered only while the snapshot's regime trends the same way; the funding veto stays off
+    trend_allow_shorts: bool = True
+    trend_signal: Literal["ema", "tsmom"] = "tsmom"
     trend_funding_veto_quantile: float = Field(0.0, ge=0, lt=1)  # 0 = off; 0.9 = no long in funding's top decile
-    trend_regime_filter: bool = False
+    trend_regime_filter: bool = True
     # The seed's two-phase trailing (exit ladder; 0 = off): stop to entry + offset once the profit reaches
     # the trigger, and after TP1 a trail at this % of the best price instead of the initial stop distance
     lock_profit_trigger_pct: float = Field(0.0, ge=0, le=100)
@@ -138,6 +139,20 @@ class Settings(BaseSettings):
     # opens it as a Telegram Mini App from the bot's menu button (none: no menu button)
     web_port: int | None = Field(None, ge=1, le=65535)
     web_public_url: str | None = None
+    # plain web access to the admin views: `Authorization: Bearer <token>` (none: only through Mini App initData)
+    web_admin_token: SecretStr | None = None
+
+    @field_validator("web_admin_token", mode="before")
+    @classmethod
+    def _empty_admin_token_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("web_admin_token")
+    @classmethod
+    def _check_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 24:
+            raise ValueError("must be at least 24 characters (e.g. `openssl rand -hex 24`), or empty for none")
+        return value
 
     # News and sentiment (#17, DESIGN §4.3 `sentiment`): every effect off by default
     news_feeds: Annotated[tuple[str, ...], NoDecode] = ()  # RSS/Atom feed URLs

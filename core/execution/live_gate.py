@@ -102,8 +102,8 @@ async def check_exchange(
         problem = await venue.probe(exchange)
         if problem:
             return Verdict(name, False, problem, required)
-        free = (balance.get(venue.quote) or {}).get("free")
-        return Verdict(name, True, f"keys accepted, {float(free or 0):.2f} {venue.quote} available", required)
+        free = venue.account_figures(balance, venue.quote)[1]
+        return Verdict(name, True, f"keys accepted, {free:.2f} {venue.quote} available", required)
     except ccxt.BaseError as error:
         known = venue_of(exchange).diagnose(error)
         if known:

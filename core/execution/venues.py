@@ -1,13 +1,16 @@
 """What differs between the venues the live broker trades on, behind ccxt's unified API (issue #19).
 
-One `Venue` per exchange family; `venue_of(exchange)` picks it from the ccxt client's id. The broker
-and its helpers ask the venue instead of testing exchange ids:
+One `Venue` per exchange family; `venue_of(exchange)` picks it from the ccxt client's id. The broker,
+its order helpers, reconciliation and `aitrader check` ask the venue instead of testing exchange ids:
 
-- client options and fixes applied once to the ccxt client (`configure`);
-- how a protective trigger fires on the mark price (`trigger_params`);
-- how an order is looked up by our client id (`find_order`), and the client id's form on the wire
-  (`wire_id` / `local_id`: Hyperliquid wants a 128-bit hex `cloid`, the others take ours as it is);
-- the sign of the funding rows ccxt returns (`funding_received`).
+- the ccxt client: options and fixes applied once (`client_options`, `configure`, `vault_options`);
+- orders: trigger params on the mark price (`trigger_params`, `trigger_query`), the price argument a
+  market order needs where there are none (`order_price`), margin mode and leverage (`prepare_symbol`);
+- client ids: their form on the wire (`wire_id` / `local_id`: Hyperliquid wants a 128-bit hex `cloid`)
+  and how an order is found by one (`find_order`);
+- account figures (`account_figures`) and funding rows (`funding_received`, `row_symbol`);
+- `aitrader check`: the venue's error replies in one line (`diagnose`) and key problems that only show
+  when trading (`probe`: Bybit key permissions, Hyperliquid user / agent wallet).
 """
 
 from __future__ import annotations
@@ -117,7 +120,8 @@ class Bybit(Venue):
     def client_options(self) -> dict[str, Any]:
         return {
             "fetchMarkets": {"types": ["linear"]},  # not spot, inverse and options: four requests fewer
-            "fetchOrder": {"acknowledged": True},  # UTA: looked up among the last 500 orders, which is ours
+            # UTA: fetch_order sees only the last 500 orders; ours are recent (and found another way, below)
+            "fetchOrder": {"acknowledged": True},
         }
 
     def configure(self, exchange: ccxt.Exchange) -> None:

@@ -1,13 +1,15 @@
 """Point-in-time snapshots (DESIGN §4.3) from two sources that share one indicator function.
 
-- `LiveSnapshotSource` asks a `MarketData` for the last `bars` closed bars per timeframe at `as_of` and runs
-  `compute_indicators` on them (off the event loop). A timeframe whose bars did not change since the last
-  call (the 4h and 1d frames, most hours) reuses its indicators.
+- `LiveSnapshotSource` asks a `MarketData` for the last `bars` closed bars per timeframe at `as_of`. The first
+  time, and whenever a frame cannot be carried forward, it runs `compute_indicators` on them (off the event
+  loop); after that each frame's `IndicatorState` takes the new bars in constant time each (inline: cheaper
+  than a thread hop), and a frame whose next bar cannot have closed yet (4h and 1d, most hours) is not fetched.
+  Carried forward, the values are those of one pass from the first window on — the very floats a replay
+  started at that hour computes — not of each new 500-bar window (EMA 200's seed would move with it).
 - `SeriesSnapshotSource` (replay) runs `compute_indicators` once per whole series; `snapshot(symbol,
   as_of)` is then a bisect on bar close times and a read of plain Python floats — no pandas per call.
 
-Both only read bars with `open_time + timeframe <= as_of`. Their values agree to rounding except where an
-indicator's seed depends on where the window starts (EMA 200 over a 500-bar window vs a whole series).
+Both only read bars with `open_time + timeframe <= as_of`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -248,9 +251,9 @@ def _change_30d_pct(daily: tuple[_Rows, int] | None) -> float | None:
 
 
 # A live frame keeps the last LIVE_TAIL bars of its indicators (the flags look back GAP_WINDOW_BARS) and reads
-# the last LIVE_ROWS (the newest closed bar, and one before it as a margin).
+# the last LIVE_ROWS (the newest closed bar and the MOMENTUM_DAYS before it, which change_30d_pct compares).
 LIVE_TAIL = GAP_WINDOW_BARS + 14
-LIVE_ROWS = 2
+LIVE_ROWS = MOMENTUM_DAYS + 1
 MAX_CARRIED_BARS = 48  # more new bars than this at once (an outage): the window is computed again
 
 
@@ -279,6 +282,8 @@ class LiveSnapshotSource:
             tf_ms(tf)
         self._bars = bars
         self._cache: dict[tuple[str, str], _Cached] = {}
+        # a frame's state is read and moved on both in the event loop and in a build thread: one at a time
+        self._cache_lock = threading.Lock()
         # One CPU job at a time: parallel threads only fight over the GIL (measured: 10 concurrent builds
         # took longer than the same builds in a row), while the event loop stays free either way.
         self._cpu: asyncio.Semaphore | None = None
@@ -356,18 +361,23 @@ class LiveSnapshotSource:
         return cached.rows if last_open + step <= as_of_ms < last_open + 2 * step else None
 
     def _rows(self, symbol: str, timeframe: str, frame: pd.DataFrame) -> _Rows:
-        rows = self._quick_rows(symbol, timeframe, frame)
-        if rows is not None:
+        with self._cache_lock:
+            rows = self._quick_rows_locked(symbol, timeframe, frame)
+            if rows is not None:
+                return rows
+            whole = compute_indicators(frame, timeframe)
+            state = IndicatorState.start(whole, LIVE_TAIL)
+            rows = _Rows(whole.tail(LIVE_TAIL), last=LIVE_ROWS)
+            self._cache[(symbol, timeframe)] = _Cached(_key(*_ohlcv(frame)), frame, rows, state)
             return rows
-        whole = compute_indicators(frame, timeframe)
-        state = IndicatorState.start(whole, LIVE_TAIL)
-        rows = _Rows(whole.tail(LIVE_TAIL), last=LIVE_ROWS)
-        self._cache[(symbol, timeframe)] = _Cached(_key(*_ohlcv(frame)), frame, rows, state)
-        return rows
 
     def _quick_rows(self, symbol: str, timeframe: str, frame: pd.DataFrame) -> _Rows | None:
         """The rows of a frame unchanged since the last call, or carried forward by its new bars; None when
         the window must be computed again."""
+        with self._cache_lock:
+            return self._quick_rows_locked(symbol, timeframe, frame)
+
+    def _quick_rows_locked(self, symbol: str, timeframe: str, frame: pd.DataFrame) -> _Rows | None:
         times, values = _ohlcv(frame)
         key = _key(times, values)
         cached = self._cache.get((symbol, timeframe))

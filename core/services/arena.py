@@ -16,6 +16,7 @@ the primary cycle, the admin `/arena` command and its chart) is the composition 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,8 +26,8 @@ from core.decide.engines import ENGINE_KINDS
 from core.errors import UserInputError
 from core.execution.paper_book import BookStore, MemoryBookStore
 from core.execution.paper_broker import PaperBroker
-from core.models import DecisionRecord, RuntimeState, Snapshot, TradeEvent
-from core.protocols import Clock, DecisionEngine, SnapshotSource
+from core.models import AuditEntry, DecisionRecord, RuntimeState, Snapshot, TradeEvent
+from core.protocols import Clock, DecisionEngine, MarketData, SnapshotSource, StateStore
 from core.risk.guard import RiskGuard
 from core.services.cycle import TradingCycle
 from core.services.memory_log import MemoryDecisionLog
@@ -72,6 +73,43 @@ class _SharedSnapshots:
         return await asyncio.shield(task)
 
 
+class ContestantState:
+    """A contestant's runtime state (a StateStore for its cycle): the symbols and leverage cap the admins set for
+    the bot, so every contestant answers for the same symbols as the primary; its own pause (its drawdown
+    kill-switch) and its own values (daily-loss breaker day, data warnings) under `arena:<name>:` keys of the
+    bot's store, so they survive a restart; it always trades on paper; its audit stays in memory."""
+
+    def __init__(self, shared: StateStore, name: str) -> None:
+        self._shared = shared
+        self._prefix = f"arena:{name}:"
+        self._changing = asyncio.Lock()
+        self._audit = MemoryStateStore()
+
+    def changing(self) -> asyncio.Lock:
+        return self._changing
+
+    async def load_state(self, defaults: RuntimeState) -> RuntimeState:
+        bot = await self._shared.load_state(defaults)
+        own = json.loads(await self._shared.get_value(self._prefix + "pause") or '{"paused": false, "reason": ""}')
+        return RuntimeState(bool(own["paused"]), True, bot.max_leverage, bot.symbols, str(own["reason"]))
+
+    async def save_state(self, state: RuntimeState) -> None:
+        await self._shared.set_value(self._prefix + "pause", json.dumps({"paused": state.paused,
+                                                                          "reason": state.pause_reason}))
+
+    async def get_value(self, key: str) -> str | None:
+        return await self._shared.get_value(self._prefix + key)
+
+    async def set_value(self, key: str, value: str) -> None:
+        await self._shared.set_value(self._prefix + key, value)
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        await self._audit.append_audit(entry)
+
+    async def audit(self, limit: int = 20) -> list[AuditEntry]:
+        return await self._audit.audit(limit)
+
+
 class _Silent:
     """Contestants never post: only the primary engine speaks to followers."""
 
@@ -110,6 +148,8 @@ class Arena:
         initial_equity: float,
         timeout_s: float = 600.0,
         book_factory: BookFactory = _memory_book,
+        market_data: MarketData | None = None,  # live tickers: the guard's spread/volume filters, as the primary's
+        state: StateStore | None = None,  # the bot's: its symbols and leverage cap; each contestant's pause kept in it
     ) -> None:
         shared = _SharedSnapshots(snapshots)
         self.timeout_s = timeout_s
@@ -119,7 +159,9 @@ class Arena:
             broker = broker_factory(book)
             cycle = TradingCycle(
                 snapshots=shared, engine=engine, guard=guard, broker=broker, log=MemoryDecisionLog(keep_snapshots=False),
-                notifier=_Silent(), state=MemoryStateStore(), defaults=defaults, clock=clock, record_last_cycle=False,
+                notifier=_Silent(), state=ContestantState(state or MemoryStateStore(), name), defaults=defaults,
+                clock=clock, record_last_cycle=False,
+                market_data=market_data,
             )
             self.contestants.append(Contestant(name, engine, broker, book, cycle, initial_equity))
 

@@ -162,6 +162,8 @@ async def test_without_arena_nothing_runs_and_arena_says_how_to_turn_it_on(tmp_p
         session = RecordingSession()
         await app.dp.feed_update(Bot(token=TOKEN, session=session), command_update("/arena", ADMIN))
         assert "The arena is off" in session.texts()[0] and not session.named("SendPhoto")
+        await app.dp.feed_update(Bot(token=TOKEN, session=session), command_update("/arena", 999))
+        assert "admins only" in session.texts()[-1]
         async with app.db.conn.execute("SELECT COUNT(*) FROM arena_equity") as cursor:
             assert (await cursor.fetchone())[0] == 0
     finally:

@@ -4,7 +4,6 @@ them nothing of it is wired."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,13 +16,6 @@ from core.clock import SimulatedClock
 from core.market.offline import OfflineMarketData, sample_data_dir
 from storage.news_repo import SqliteNewsStore
 from tests.fakes.news_server import FakeNewsServer
-
-
-@pytest.fixture
-def server() -> Iterator[FakeNewsServer]:
-    fake = FakeNewsServer().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -42,10 +34,10 @@ def app_with(tmp_path: Path, demo: bool = True, **news: object) -> tuple[App, Si
     return App(settings, clock=clock, demo=demo, console_out=tmp_path / "out", market_data=market), clock
 
 
-async def test_news_is_fetched_recorded_and_in_the_cycles_snapshots(tmp_path: Path, server: FakeNewsServer) -> None:
-    feeds = (server.fixture("/coindesk", "coindesk.rss"), server.fixture("/telegraph", "cointelegraph.rss"),
-             server.serve("/down", "x", status=503))
-    fng = server.fixture("/fng/", "fng.json", content_type="application/json")
+async def test_news_is_fetched_recorded_and_in_the_cycles_snapshots(tmp_path: Path, news_server: FakeNewsServer) -> None:
+    feeds = (news_server.fixture("/coindesk", "coindesk.rss"), news_server.fixture("/telegraph", "cointelegraph.rss"),
+             news_server.serve("/down", "x", status=503))
+    fng = news_server.fixture("/fng/", "fng.json", content_type="application/json")
     app, clock = app_with(tmp_path, news_feeds=feeds, fear_greed=True, fear_greed_url=fng)
     await app.build()
     try:
@@ -65,8 +57,8 @@ async def test_news_is_fetched_recorded_and_in_the_cycles_snapshots(tmp_path: Pa
         await app.stop()
 
 
-async def test_the_live_plan_has_the_news_job_only_when_news_is_configured(tmp_path: Path, server) -> None:
-    app, _ = app_with(tmp_path, demo=False, news_feeds=(server.fixture("/rss", "coindesk.rss"),),
+async def test_the_live_plan_has_the_news_job_only_when_news_is_configured(tmp_path: Path, news_server) -> None:
+    app, _ = app_with(tmp_path, demo=False, news_feeds=(news_server.fixture("/rss", "coindesk.rss"),),
                       news_fetch_interval_s=600)
     await app.build()
     try:
