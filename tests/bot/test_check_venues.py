@@ -22,16 +22,18 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if key.startswith(("EXCHANGE_", "TELEGRAM_", "LLM_", "DRY_RUN", "SYMBOLS", "ENGINE", "MARKET_DATA_DIR")):
             monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(tmp_path)  # no stray .env
-    monkeypatch.setenv("DRY_RUN", "false")
-    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:ABCdefGhIJKlmnoPQRstuVWXyz0123456789")
-    monkeypatch.setenv("LLM_API_KEY", "sk-abcdef")
+    _env(monkeypatch, DRY_RUN="false", TELEGRAM_BOT_TOKEN="123456:ABCdefGhIJKlmnoPQRstuVWXyz0123456789",
+         LLM_API_KEY="sk-abcdef")
+
+
+def _env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
 
 
 async def test_check_hyperliquid_wallet_live(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("EXCHANGE_ID", "hyperliquid")
-    monkeypatch.setenv("SYMBOLS", "BTC/USDC:USDC,ETH/USDC:USDC")
-    monkeypatch.setenv("EXCHANGE_WALLET_ADDRESS", HL_WALLET)
-    monkeypatch.setenv("EXCHANGE_PRIVATE_KEY", HL_PRIVATE_KEY)
+    _env(monkeypatch, EXCHANGE_ID="hyperliquid", SYMBOLS="BTC/USDC:USDC,ETH/USDC:USDC",
+         EXCHANGE_WALLET_ADDRESS=HL_WALLET, EXCHANGE_PRIVATE_KEY=HL_PRIVATE_KEY)
     fake = FakeHyperliquid(user=HL_WALLET)
     code = await run_check(None, transport=_transport(), llm_probe=_probe_ok,
                            exchange_factory=lambda creds: fake.attach(make_exchange(creds)))
@@ -44,9 +46,8 @@ async def test_check_hyperliquid_wallet_live(monkeypatch: pytest.MonkeyPatch, ca
 async def test_check_hyperliquid_without_wallet_names_the_wallet_settings(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("EXCHANGE_ID", "hyperliquid")
-    monkeypatch.setenv("EXCHANGE_API_KEY", "key-123456")  # API keys mean nothing on Hyperliquid
-    monkeypatch.setenv("EXCHANGE_SECRET", "secret-123456")
+    # API keys mean nothing on Hyperliquid
+    _env(monkeypatch, EXCHANGE_ID="hyperliquid", EXCHANGE_API_KEY="key-123456", EXCHANGE_SECRET="secret-123456")
     assert await run_check(None) == 1
     assert "EXCHANGE_WALLET_ADDRESS and EXCHANGE_PRIVATE_KEY are not set" in capsys.readouterr().out
 
@@ -54,9 +55,7 @@ async def test_check_hyperliquid_without_wallet_names_the_wallet_settings(
 async def test_check_bybit_key_without_contract_rights_blocks_live(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("EXCHANGE_ID", "bybit")
-    monkeypatch.setenv("EXCHANGE_API_KEY", "key-123456")
-    monkeypatch.setenv("EXCHANGE_SECRET", "secret-123456")
+    _env(monkeypatch, EXCHANGE_ID="bybit", EXCHANGE_API_KEY="key-123456", EXCHANGE_SECRET="secret-123456")
     fake = FakeBybit(contract_permissions=())
     code = await run_check(None, transport=_transport(), llm_probe=_probe_ok,
                            exchange_factory=lambda creds: fake.attach(make_exchange(creds)))
