@@ -1,8 +1,15 @@
-"""Snapshot speed: cold start, warm full sets (10 symbols × 1h/4h/1d, 500 bars each), replay per call.
+"""Snapshot speed: cold start, the indicator pass, warm full sets (10 symbols × 1h/4h/1d, 500 bars each), replay
+per call (#18 target: the warm hourly set of 10 symbols <= 20 ms).
 
 Run: `.venv/bin/python bench/snapshot.py [--data DIR] [--rounds N]`. Uses the 5 real 1h series of
 ../shared/data/freqtrade-userdata-cyft_trader/original plus symlinked copies under other names to make
-10 symbols (4h and 1d resampled from 1h, as `aitrader snapshot` does). Prints figures; asserts nothing.
+10 symbols (4h and 1d resampled from 1h, as `aitrader snapshot` does). The indicator pass is compared in the same
+run with pandas-ta's (what the code used until #18) when pandas-ta is importable — it is no dependency any more:
+`.venv/bin/python -m pip install pandas-ta` for the comparison. Prints figures; asserts nothing.
+
+Sets: `recompute_all` every frame computed from its 500 bars (a first cycle); `hourly` the live case — one hour
+later each round, a frame fetched only once its next bar can have closed and carried forward by IndicatorState;
+`sequential_no_thread` the whole window pass per symbol, one after another, no event loop.
 """
 
 from __future__ import annotations
@@ -75,7 +82,7 @@ async def warm_sets(folder: Path, symbols: list[str], rounds: int) -> dict[str, 
     source = LiveSnapshotSource(market)
     await asyncio.gather(*(source.snapshot(s, AS_OF) for s in symbols))  # warm-up
 
-    timings: dict[str, list[float]] = {"recompute_all": [], "hourly_cached": [], "sequential_no_thread": []}
+    timings: dict[str, list[float]] = {"recompute_all": [], "hourly": [], "sequential_no_thread": []}
     for r in range(rounds):
         source._cache.clear()  # every frame recomputed: the worst case
         t = time.perf_counter()
@@ -86,7 +93,7 @@ async def warm_sets(folder: Path, symbols: list[str], rounds: int) -> dict[str, 
     for r in range(1, rounds * 4 + 1):  # the live case: one more hour each cycle, 4h/1d reused until they roll
         t = time.perf_counter()
         await asyncio.gather(*(source.snapshot(s, AS_OF + timedelta(hours=r)) for s in symbols))
-        timings["hourly_cached"].append(time.perf_counter() - t)
+        timings["hourly"].append(time.perf_counter() - t)
     for r in range(rounds):
         t = time.perf_counter()
         for s in symbols:
@@ -97,6 +104,44 @@ async def warm_sets(folder: Path, symbols: list[str], rounds: int) -> dict[str, 
             source.build(s, AS_OF + timedelta(hours=r), frames, funding)
         timings["sequential_no_thread"].append(time.perf_counter() - t)
     return timings
+
+
+def indicator_pass(data: Path, rounds: int) -> dict[str, list[float]]:
+    """Seconds per 500-bar frame of the numpy indicators, per bar carried forward, and (when importable) of
+    pandas-ta's calls."""
+    from core.market.indicator_state import IndicatorState
+    from core.market.indicators import compute_indicators
+    from core.market.offline import OfflineMarketData
+    from core.market.timeframes import index_ms
+
+    series = OfflineMarketData(data).frame("BTC/USDT:USDT", "1h")
+    frame = series.iloc[-2000:-1500]
+    after = series.iloc[-1500:]
+    new_bars = list(zip(index_ms(after).tolist(), *(after[c].tolist() for c in ("open", "high", "low", "close", "volume")),
+                        strict=True))
+    state = IndicatorState.start(compute_indicators(frame, "1h"), 64)
+    assert state is not None
+    feed = iter(new_bars)
+    passes = {
+        "numpy (compute_indicators, every column)": lambda: compute_indicators(frame, "1h"),
+        "one more bar carried forward (IndicatorState.extend)": lambda: state.extend([next(feed)]),
+    }
+    try:
+        from tests.core.market.reference.record_pandas_ta import pandas_ta_columns
+    except ImportError:
+        pass
+    else:
+        passes["pandas-ta (its 8 indicator calls only)"] = lambda: pandas_ta_columns(frame)
+    out: dict[str, list[float]] = {}
+    for name, run in passes.items():
+        run()
+        out[name] = []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            for _ in range(20):
+                run()
+            out[name].append((time.perf_counter() - t) / 20)
+    return out
 
 
 def series_per_call(data: Path) -> tuple[float, float, int]:
@@ -128,9 +173,24 @@ def main() -> None:
         sys.exit(f"error: --data: {args.data} does not exist (needs the real data of ../shared/data)")
     sys.path.insert(0, str(ROOT))
 
-    wall, imports, first, numba = cold_start(args.data)
-    print(f"cold start (subprocess): {wall * 1000:.0f} ms wall = interpreter + imports {imports * 1000:.0f} ms "
-          f"+ first snapshot {first * 1000:.0f} ms (incl. reading files); numba imported: {numba}")
+    starts = [cold_start(args.data) for _ in range(3)]
+    for wall, imports, first, numba in starts:
+        print(f"cold start (subprocess): {wall * 1000:.0f} ms wall = interpreter + imports {imports * 1000:.0f} ms "
+              f"+ first snapshot {first * 1000:.0f} ms (incl. reading files); numba imported: {numba}")
+    walls = [s[0] for s in starts]
+    print(f"  cold start wall min {min(walls) * 1000:.0f} ms, median {statistics.median(walls) * 1000:.0f} ms (3 runs)")
+
+    passes = indicator_pass(args.data, 3)
+    for name, values in passes.items():
+        print(f"indicator pass, 500 bars, {name}: min {min(values) * 1e6:.0f} µs, "
+              f"median {statistics.median(values) * 1e6:.0f} µs (3 rounds of 20)")
+    numpy_pass, carried = (statistics.median(v) for v in list(passes.values())[:2])
+    print(f"  the window pass / one carried bar: {numpy_pass / carried:.0f}x")
+    if len(passes) == 3:
+        ta_pass = statistics.median(list(passes.values())[2])
+        print(f"  pandas-ta / numpy: {ta_pass / numpy_pass:.1f}x")
+    else:
+        print("  (pandas-ta not installed: no same-run comparison)")
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

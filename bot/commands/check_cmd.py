@@ -50,6 +50,30 @@ async def probe_completion(settings: Settings, api_key: str | None, required: bo
     return Verdict("llm completion", True, f"{facts}; answer ok ({action})", required)
 
 
+async def check_news(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> list[Verdict]:
+    """One line per news source (#17); not required: without news the bot trades on candles alone."""
+    if not settings.news_enabled:
+        return []
+    from bot.wiring import news_providers
+
+    register_secret(settings.news_api_key.get_secret_value() if settings.news_api_key else None)
+    out = []
+    async with httpx.AsyncClient(transport=transport) as client:
+        providers, fear_greed = news_providers(settings, client)
+        for provider in providers:
+            items = await provider.fetch()
+            newest = max((h.published for h in items if h.published is not None), default=None)
+            detail = (f"{len(items)} headlines" + (f", newest published {newest:%Y-%m-%d %H:%M} UTC" if newest else "")
+                      if items else "no headlines (the reason is logged above): no news context from it")
+            out.append(Verdict(f"news {provider.name}", bool(items), detail, required=False))
+        if fear_greed is not None:
+            readings = await fear_greed.fetch(1)
+            detail = (f"{readings[-1].value} ({readings[-1].label}) on {readings[-1].day}" if readings
+                      else "no reading (the reason is logged above)")
+            out.append(Verdict("fear & greed", bool(readings), detail, required=False))
+    return out
+
+
 async def reset_capabilities(settings: Settings) -> int:
     async with Database(settings.database_path) as db:
         return await SqliteCapabilityStore(db).reset()
@@ -107,6 +131,7 @@ async def run_check(
         ]
     if verdicts[-1].ok and (llm_key or llm_required):
         verdicts.append(await llm_probe(settings, llm_key, llm_required))
+    verdicts.extend(await check_news(settings, transport))
     for verdict in verdicts:
         typer.echo(verdict.line())
     failed = any(not v.ok and v.required for v in verdicts)

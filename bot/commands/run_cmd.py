@@ -24,6 +24,7 @@ def register_secrets(settings: Settings) -> None:
         settings.exchange_secret,
         settings.exchange_private_key,
         settings.news_api_key,
+        settings.web_admin_token,
     ):
         if secret is not None:
             register_secret(secret.get_secret_value())

@@ -126,11 +126,12 @@ def split_targets(rules: MarketRules, qty: float, n_targets: int, first_fraction
 TRAIL_MIN_PCT, TRAIL_MAX_PCT = 0.1, 10.0  # Binance USDⓈ-M callbackRate: 0.1 to 10 (%), in steps of 0.1
 
 
-def trailing_percent(entry: float, initial_stop: float, price: float) -> float:
-    """The exit ladder trails 1 R (the initial stop distance) behind the best price; an exchange trails a
-    percentage of the best price: R over the price trailing starts from, to 0.1 %, within 0.1–10 %."""
-    pct = round(abs(entry - initial_stop) / price * 100.0, 1)
-    return min(max(pct, TRAIL_MIN_PCT), TRAIL_MAX_PCT)
+def trailing_percent(entry: float, initial_stop: float, price: float, configured_pct: float = 0.0) -> float | None:
+    """The callback rate for the exit ladder's trail: `configured_pct` of the best price when set
+    (TRAIL_AFTER_TP1_PCT), else 1 R (the initial stop distance) over the price trailing starts from; to
+    0.1 %, at least 0.1 %. None above the exchange's 10 %: no trailing order can follow that far."""
+    pct = round(configured_pct if configured_pct > 0 else abs(entry - initial_stop) / price * 100.0, 1)
+    return None if pct > TRAIL_MAX_PCT else max(pct, TRAIL_MIN_PCT)
 
 
 def supports_trailing(exchange: ccxt.Exchange) -> bool:

@@ -40,6 +40,9 @@ INDICATOR_COLUMNS = ("rsi_14", "macd", "macd_signal", "macd_hist", "ema_20", "em
 EXTRA_COLUMNS = (
     "atr_pct", "vol_ratio", "rv_20", "atr_ratio", "change_24h_pct", "quote_volume_24h", "change_4h_pct",
 )
+# The recursions behind the columns: EMA 12/26 (MACD's legs), EMA 20/50/200, MACD's signal, RSI's two Wilder
+# averages (gains, losses) and ATR's.
+RECURSIONS = ("ema_12", "ema_26", "ema_20", "ema_50", "ema_200", "macd_signal", "rsi_gain", "rsi_loss", "atr_14")
 # What a TimeframeView carries in `extra` (in the JSON every hour, so only what helps a reader decide).
 VIEW_EXTRA_COLUMNS = ("atr_pct", "vol_ratio", "rv_20")
 
@@ -56,6 +59,8 @@ class IndicatorFrame:
     gaps_cum: np.ndarray
     outliers: np.ndarray
     bad_cum: np.ndarray  # cumulative count of bars failing quality.bar_problems
+    # the last value of each recursion (RECURSIONS order), where IndicatorState carries them on from
+    recursions: tuple[float, ...] = ()
 
     def __len__(self) -> int:
         return len(self.open_ms)
@@ -74,6 +79,7 @@ class IndicatorFrame:
             self.gaps_cum[-n:],
             self.outliers[-n:],
             self.bad_cum[-n:],
+            self.recursions,
         )
 
     def last_closed_index(self, as_of_ms: int) -> int:
@@ -124,12 +130,13 @@ def _true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndar
     return out
 
 
-def _rsi_and_atr(close: np.ndarray, high: np.ndarray, low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """pandas-ta `rsi(close, 14)` and `atr(high, low, close, 14)`, their three Wilder averages in one pass."""
+def _rsi_and_atr(close: np.ndarray, high: np.ndarray, low: np.ndarray) -> tuple[np.ndarray, ...]:
+    """pandas-ta `rsi(close, 14)` and `atr(high, low, close, 14)`, their three Wilder averages in one pass:
+    RSI, ATR, and RSI's averages of gains and of losses."""
     n = len(close)
     nan = np.full(n, np.nan)
     if n < RSI_LENGTH + 1:  # both need length + 1 bars
-        return nan, nan.copy()
+        return nan, nan.copy(), nan, nan
     change = np.empty(n)
     change[0] = np.nan
     np.subtract(close[1:], close[:-1], out=change[1:])
@@ -145,35 +152,58 @@ def _rsi_and_atr(close: np.ndarray, high: np.ndarray, low: np.ndarray) -> tuple[
     avg_gain, avg_loss = averages[0], averages[1]
     with np.errstate(invalid="ignore", divide="ignore"):
         rsi = 100 * avg_gain / (avg_gain + np.abs(avg_loss))
-    return rsi, averages[2] if atr_ok else nan
+    return rsi, averages[2] if atr_ok else nan, avg_gain, avg_loss
 
 
-def _macd(close: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """pandas-ta `macd(close, 12, 26, 9)`'s steps: EMA 12 − EMA 26, signal = EMA 9 from the first valid MACD."""
+def _macd(close: np.ndarray) -> tuple[np.ndarray, ...]:
+    """pandas-ta `macd(close, 12, 26, 9)`'s steps: EMA 12 − EMA 26, signal = EMA 9 from the first valid MACD.
+    Returns the line, signal, histogram and the two EMAs."""
     n = len(close)
-    line = ema(close, 12) - ema(close, 26) if n >= 26 else np.full(n, np.nan)
+    fast, slow = ema(close, 12), ema(close, 26)
+    line = fast - slow if n >= 26 else np.full(n, np.nan)
     signal = np.full(n, np.nan)
     valid = np.flatnonzero(~np.isnan(line))
     first = int(valid[0]) if len(valid) else 0
     signal[first:] = ema(line[first:], 9)
-    return line, signal, line - signal
+    return line, signal, line - signal, fast, slow
+
+
+def day_bars(timeframe_ms: int) -> int:
+    """Bars in 24 h (the change and quote-volume window; 1 for timeframes of a day or more)."""
+    return max(1, DAY_MS // timeframe_ms)
+
+
+def four_hour_bars(timeframe_ms: int) -> int:
+    """Bars in 4 h (the BTC filter's window, #17)."""
+    return max(1, DAY_MS // 6 // timeframe_ms)
+
+
+def prefix_sums(values: np.ndarray) -> np.ndarray:
+    """0, then the running sum of `values` (NaN and ±inf as numpy's nan_to_num reads them when any is there):
+    the sums the trailing means take differences of."""
+    clean = values if np.isfinite(values).all() else np.nan_to_num(values, nan=0.0)
+    sums = np.empty(len(values) + 1)
+    sums[0] = 0.0
+    np.cumsum(clean, out=sums[1:])
+    return sums
 
 
 def _trailing_mean(values: np.ndarray, window: int, *, exclude_current: bool = False) -> np.ndarray:
-    """Mean of the last `window` values (ending at i, or at i-1 with exclude_current); NaN until full."""
+    """Mean of the last `window` values (ending at i, or at i-1 with exclude_current); NaN until full, and
+    NaN where a NaN is in the window. A difference of running sums (the floats replay reports depend on)."""
     n = len(values)
-    out = np.full(n, np.nan)
-    clean = np.nan_to_num(values, nan=0.0)
-    valid = (~np.isnan(values)).astype(np.int64)
-    sums = np.concatenate(([0.0], np.cumsum(clean)))
-    counts = np.concatenate(([0], np.cumsum(valid)))
     shift = 1 if exclude_current else 0
-    ends = np.arange(n) + 1 - shift
-    starts = ends - window
-    ok = starts >= 0
-    cnt = counts[ends[ok]] - counts[starts[ok]]
+    out = np.full(n, np.nan)
+    first = window - 1 + shift  # the first bar with a full window
+    if n <= first:
+        return out
+    sums = prefix_sums(values)
+    last = n - shift  # one past the last window's end
     with np.errstate(invalid="ignore", divide="ignore"):
-        out[ok] = np.where(cnt == window, (sums[ends[ok]] - sums[starts[ok]]) / window, np.nan)
+        out[first:] = (sums[window: last + 1] - sums[: last + 1 - window]) / window
+    if not np.isfinite(values).all():
+        counts = np.concatenate(([0], np.cumsum(~np.isnan(values), dtype=np.int64)))
+        out[first:][(counts[window: last + 1] - counts[: last + 1 - window]) != window] = np.nan
     return out
 
 
@@ -183,9 +213,9 @@ def compute_indicators(frame: pd.DataFrame, timeframe: str) -> IndicatorFrame:
     step = tf_ms(timeframe)
     open_times = index_ms(frame).astype(np.int64, copy=False)
     cols = {c: frame[c].to_numpy(dtype="float64") for c in ("open", "high", "low", "close", "volume")}
-    rsi, atr = _rsi_and_atr(cols["close"], cols["high"], cols["low"])
+    rsi, atr, avg_gain, avg_loss = _rsi_and_atr(cols["close"], cols["high"], cols["low"])
     rsi[: min(RSI_LENGTH, n)] = np.nan  # pandas-ta starts its RMA at the first change; wait for 14 changes
-    macd, macd_signal, macd_hist = _macd(cols["close"])
+    macd, macd_signal, macd_hist, ema_12, ema_26 = _macd(cols["close"])
     cols.update(
         rsi_14=rsi,
         macd=macd,
@@ -209,13 +239,13 @@ def compute_indicators(frame: pd.DataFrame, timeframe: str) -> IndicatorFrame:
         variance = np.maximum(mean_sq - mean * mean, 0.0) * RV_WINDOW / (RV_WINDOW - 1)
         cols["rv_20"] = np.sqrt(variance) * 100.0
         cols["atr_ratio"] = atr / _trailing_mean(atr, ATR_MEAN_WINDOW)
-        day_bars = max(1, DAY_MS // step)
-        cols["quote_volume_24h"] = _trailing_mean(c * cols["volume"], day_bars) * day_bars
+        day = day_bars(step)
+        cols["quote_volume_24h"] = _trailing_mean(c * cols["volume"], day) * day
         change = np.full(n, np.nan)
-        if n > day_bars:
-            change[day_bars:] = (c[day_bars:] / c[:-day_bars] - 1.0) * 100.0
+        if n > day:
+            change[day:] = (c[day:] / c[:-day] - 1.0) * 100.0
         cols["change_24h_pct"] = change
-        four_h_bars = max(1, DAY_MS // 6 // step)  # the BTC filter's window (#17)
+        four_h_bars = four_hour_bars(step)
         change_4h = np.full(n, np.nan)
         if n > four_h_bars:
             change_4h[four_h_bars:] = (c[four_h_bars:] / c[:-four_h_bars] - 1.0) * 100.0
@@ -230,4 +260,7 @@ def compute_indicators(frame: pd.DataFrame, timeframe: str) -> IndicatorFrame:
         gaps_cum=gap_counts(open_times, step),
         outliers=outlier_marks(cols["high"], cols["low"], c, atr),
         bad_cum=bad_counts(bar_problems(cols["open"], cols["high"], cols["low"], c), n),
+        recursions=tuple(float(x[-1]) for x in (
+            ema_12, ema_26, cols["ema_20"], cols["ema_50"], cols["ema_200"], macd_signal, avg_gain, avg_loss, atr,
+        )) if n else (),
     )

@@ -115,6 +115,8 @@ class OfflineMarketData:
         self._mark_files: dict[str, _Entry] = {}
         self._oi_files: dict[str, _Entry] = {}  # <STEM>-<tf>-open_interest.* (#17)
         self._frames: dict[tuple[str, str], pd.DataFrame] = {}
+        self._close_ms: dict[tuple[str, str], tuple[pd.DataFrame, np.ndarray]] = {}  # bar close times per frame
+        self._funding_ms: dict[str, tuple[pd.Series, np.ndarray]] = {}  # settlement times per series
         self._funding: dict[str, pd.Series] = {}
         self._scan()
 
@@ -257,7 +259,10 @@ class OfflineMarketData:
 
     def candles_sync(self, symbol: str, timeframe: str, *, until: datetime, limit: int) -> pd.DataFrame:
         frame = self.frame(symbol, timeframe)
-        closes = open_ms(frame) + tf_ms(timeframe)
+        cached = self._close_ms.get((symbol, timeframe))
+        if cached is None or cached[0] is not frame:
+            cached = self._close_ms[(symbol, timeframe)] = (frame, open_ms(frame) + tf_ms(timeframe))
+        closes = cached[1]
         end = int(np.searchsorted(closes, to_ms(until), side="right"))
         return frame.iloc[max(0, end - max(limit, 0)) : end]
 
@@ -265,7 +270,14 @@ class OfflineMarketData:
         series = self._funding.get(symbol)
         if series is None:
             series = await asyncio.to_thread(self.funding_series, symbol)
-        return series[(series.index >= since) & (series.index <= until)]
+        times = self._funding_ms.get(symbol)
+        if times is None or times[0] is not series:
+            times = self._funding_ms[symbol] = (series, index_ms(series))
+        if not series.index.is_monotonic_increasing:
+            return series[(series.index >= since) & (series.index <= until)]
+        lo = int(np.searchsorted(times[1], to_ms(since), side="left"))
+        hi = int(np.searchsorted(times[1], to_ms(until), side="right"))
+        return series.iloc[lo:hi]
 
     async def mark_prices(self, symbol: str, *, since: datetime, until: datetime) -> pd.Series | None:
         """Mark price at each mark bar's open (freqtrade's 8h mark files), or None when there is no mark file."""

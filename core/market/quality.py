@@ -14,10 +14,10 @@ checked further up: `core.market.data_file` refuses a file with a bad bar, namin
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 
 GAP_WINDOW_BARS = 50
 OUTLIER_ATR_MULTIPLE = 6.0
@@ -43,8 +43,7 @@ def bar_problems(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np
         nonpositive = (prices <= 0).any(axis=0) & ~nan
         inverted = (high < low) & ~nan & ~nonpositive
         outside = ((high < np.maximum(open_, close)) | (low > np.minimum(open_, close))) & ~nan & ~nonpositive & ~inverted
-        ref = pd.Series(np.where(nan | nonpositive | inverted, np.nan, close)).rolling(
-            SPIKE_LOOKBACK, min_periods=1).median().shift(1).to_numpy()
+        ref = _median_before(np.where(nan | nonpositive | inverted, np.nan, close), SPIKE_LOOKBACK)
         spike = ((np.maximum(high, close) > SPIKE_FACTOR * ref) | (np.minimum(low, close) * SPIKE_FACTOR < ref))
         spike &= ~nan & ~nonpositive & ~inverted & ~outside & ~np.isnan(ref)
     for k in np.flatnonzero(nan | nonpositive | inverted | outside | spike).tolist():
@@ -61,6 +60,46 @@ def bar_problems(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np
             out[k] = (f"a spike: high {h:g} / low {lo:g} / close {c:g} against a median close of {ref[k]:g} "
                       f"over the {SPIKE_LOOKBACK} bars before (more than {SPIKE_FACTOR:g}× away)")
     return out
+
+
+def _median_before(values: np.ndarray, window: int) -> np.ndarray:
+    """Per bar, the median of the (non-NaN) values among the `window` bars before it; NaN when there are none
+    (pandas' `rolling(window, min_periods=1).median().shift(1)`, the mean of the middle two for an even count)."""
+    out = np.full(len(values), np.nan)
+    if len(values) < 2:
+        return out
+    padded = np.concatenate((np.full(window - 1, np.nan), values[:-1]))
+    ordered = np.sort(np.lib.stride_tricks.sliding_window_view(padded, window), axis=1)  # NaNs sort last
+    count = window - np.isnan(ordered).sum(axis=1)
+    rows = np.arange(len(ordered))
+    high = ordered[rows, count // 2]
+    low = ordered[rows, np.maximum(count - 1, 0) // 2]
+    out[1:] = np.where(count % 2 == 1, high, (high + low) / 2)
+    out[1:][count == 0] = np.nan
+    return out
+
+
+def usable_close(open_: float, high: float, low: float, close: float) -> float:
+    """The close a later bar's spike check compares against: NaN when this bar's prices are unusable."""
+    prices = (open_, high, low, close)
+    if not all(math.isfinite(x) and x > 0 for x in prices) or high < low:
+        return math.nan
+    return close
+
+
+def next_bar_is_bad(open_: float, high: float, low: float, close: float, before: Sequence[float]) -> bool:
+    """`bar_problems`' verdict on one bar given the `usable_close`s of the SPIKE_LOOKBACK bars before it — what
+    carrying a series forward bar by bar needs without a pass over arrays."""
+    if math.isnan(usable_close(open_, high, low, close)):
+        return True
+    if high < max(open_, close) or low > min(open_, close):
+        return True
+    ordered = sorted(x for x in before[-SPIKE_LOOKBACK:] if not math.isnan(x))
+    if not ordered:
+        return False
+    mid = len(ordered) // 2
+    ref = ordered[mid] if len(ordered) % 2 else (ordered[mid] + ordered[mid - 1]) / 2
+    return max(high, close) > SPIKE_FACTOR * ref or min(low, close) * SPIKE_FACTOR < ref
 
 
 def bad_counts(problems: dict[int, str], n: int) -> np.ndarray:

@@ -1,13 +1,15 @@
 """Point-in-time snapshots (DESIGN §4.3) from two sources that share one indicator function.
 
-- `LiveSnapshotSource` asks a `MarketData` for the last `bars` closed bars per timeframe at `as_of` and runs
-  `compute_indicators` on them (off the event loop). A timeframe whose bars did not change since the last
-  call (the 4h and 1d frames, most hours) reuses its indicators.
+- `LiveSnapshotSource` asks a `MarketData` for the last `bars` closed bars per timeframe at `as_of`. The first
+  time, and whenever a frame cannot be carried forward, it runs `compute_indicators` on them (off the event
+  loop); after that each frame's `IndicatorState` takes the new bars in constant time each (inline: cheaper
+  than a thread hop), and a frame whose next bar cannot have closed yet (4h and 1d, most hours) is not fetched.
+  Carried forward, the values are those of one pass from the first window on — the very floats a replay
+  started at that hour computes — not of each new 500-bar window (EMA 200's seed would move with it).
 - `SeriesSnapshotSource` (replay) runs `compute_indicators` once per whole series; `snapshot(symbol,
   as_of)` is then a bisect on bar close times and a read of plain Python floats — no pandas per call.
 
-Both only read bars with `open_time + timeframe <= as_of`. Their values agree to rounding except where an
-indicator's seed depends on where the window starts (EMA 200 over a 500-bar window vs a whole series).
+Both only read bars with `open_time + timeframe <= as_of`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from core.market.context import BOOK_KEYS, FUNDING_KEY, book_context, funding_avg_24h, oi_context
+from core.market.indicator_state import IndicatorState
 from core.market.indicators import VIEW_EXTRA_COLUMNS, IndicatorFrame, compute_indicators
 from core.market.offline import OfflineMarketData, open_ms
 from core.market.quality import GAP_WINDOW_BARS, bad_window_marks, gap_window_marks
@@ -35,6 +39,7 @@ from core.protocols import MarketData
 
 SNAPSHOT_TIMEFRAMES = ("1h", "4h", "1d")
 REGIME_TIMEFRAMES = ("4h", "1h", "1d")  # the first one present decides the regime
+MOMENTUM_DAYS = 30  # `change_30d_pct`: the last closed daily bar against the one 30 daily bars before (#14)
 FUNDING_LOOKBACK = timedelta(days=3)
 OI_LOOKBACK = timedelta(hours=26)  # the 24 h change needs a reading from a day before as_of
 BOOK_MAX_LAG = timedelta(minutes=15)  # an order book read this long after as_of still describes it
@@ -82,7 +87,14 @@ class _Rows:
         "timeframe_ms", "values", "view_args",
     )
 
-    def __init__(self, frame: IndicatorFrame) -> None:
+    def __init__(self, frame: IndicatorFrame, last: int | None = None) -> None:
+        """`last`: keep only the last bars (a live snapshot reads the newest); the marks are computed first,
+        over the whole frame, so the flags read the same."""
+        gap_window = gap_window_marks(frame.gaps_cum)
+        # a bad bar among the last GAP_WINDOW_BARS: the indicators (ATR above all) still carry it
+        bad_window = bad_window_marks(frame.bad_cum)
+        if last is not None and last < len(frame):
+            frame, gap_window, bad_window = frame.tail(last), gap_window[-last:], bad_window[-last:]
         self.timeframe = frame.timeframe
         self.timeframe_ms = frame.timeframe_ms
         # tf_ms also reads " 1h"-like strings, which Snapshot's look-ahead check refuses: those take its path.
@@ -90,8 +102,12 @@ class _Rows:
         self.open_ms: list[int] = frame.open_ms.tolist()
         self.close_ms: list[int] = frame.close_ms.tolist()
         self.cols: dict[str, list[float]] = {k: v.tolist() for k, v in frame.columns.items()}
-        # The same values with NaN and ±inf as None, for the views' optional fields.
-        self.values: dict[str, list[float | None]] = {k: _finite_list(v) for k, v in frame.columns.items()}
+        # The same values with NaN and ±inf as None, for the views' optional fields (a few live bars: plain
+        # Python is cheaper than numpy's per-column calls).
+        self.values: dict[str, list[float | None]] = (
+            {k: [x if math.isfinite(x) else None for x in v] for k, v in self.cols.items()} if len(frame) <= 8
+            else {k: _finite_list(v) for k, v in frame.columns.items()}
+        )
         v = self.values
         self.view_args: list[tuple[float | None, ...]] = list(
             zip(*(self.cols[k] for k in _VIEW_OHLCV), *(v[k] for k in _VIEW_INDICATORS), strict=True)
@@ -99,9 +115,8 @@ class _Rows:
         self.extra_args: list[tuple[float | None, ...]] = list(zip(*(v[k] for k in VIEW_EXTRA_COLUMNS), strict=True))
         self.gaps_cum: list[int] = frame.gaps_cum.tolist()
         self.outliers: list[bool] = frame.outliers.tolist()
-        self.gap_window: list[bool] = gap_window_marks(frame.gaps_cum).tolist()
-        # a bad bar among the last GAP_WINDOW_BARS: the indicators (ATR above all) still carry it
-        self.bad_window: list[bool] = bad_window_marks(frame.bad_cum).tolist()
+        self.gap_window: list[bool] = gap_window.tolist()
+        self.bad_window: list[bool] = bad_window.tolist()
         self.flag_gap, self.flag_stale, self.flag_outlier, self.flag_bad = (
             f"{kind}:{self.timeframe}" for kind in _FLAG_KINDS
         )
@@ -203,6 +218,7 @@ def assemble_snapshot(
         FUNDING_KEY: funding_avg_24h(funding_ms, funding_rates, as_of_ms),
         **oi_context(oi_ms, oi_values, as_of_ms),
         **{key: (book or {}).get(key) for key in BOOK_KEYS},
+        "change_30d_pct": _change_30d_pct(regime_rows.get("1d")),
     }
     # Every view above is of a bar with close_ms <= as_of_ms, so no look-ahead; with a whole-millisecond UTC
     # as_of that holds exactly and only the price is left for Snapshot's checks.
@@ -220,9 +236,25 @@ def assemble_snapshot(
     )
 
 
+def _change_30d_pct(daily: tuple[_Rows, int] | None) -> float | None:
+    """Time-series momentum's input: % change of the daily close over MOMENTUM_DAYS closed daily bars."""
+    if daily is None or daily[1] < MOMENTUM_DAYS:
+        return None
+    closes, j = daily[0].cols["close"], daily[1]
+    then = closes[j - MOMENTUM_DAYS]
+    return (closes[j] / then - 1.0) * 100.0 if then > 0.0 else None
+
+
 # ------------------------------------------------------------------------------------------------
 # Live: from MarketData
 # ------------------------------------------------------------------------------------------------
+
+
+# A live frame keeps the last LIVE_TAIL bars of its indicators (the flags look back GAP_WINDOW_BARS) and reads
+# the last LIVE_ROWS (the newest closed bar and the MOMENTUM_DAYS before it, which change_30d_pct compares).
+LIVE_TAIL = GAP_WINDOW_BARS + 14
+LIVE_ROWS = MOMENTUM_DAYS + 1
+MAX_CARRIED_BARS = 48  # more new bars than this at once (an outage): the window is computed again
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,22 +281,35 @@ class LiveSnapshotSource:
         for tf in self._timeframes:
             tf_ms(tf)
         self._bars = bars
-        self._cache: dict[tuple[str, str], tuple[_CacheKey, _Rows]] = {}
+        self._cache: dict[tuple[str, str], _Cached] = {}
+        # a frame's state is read and moved on both in the event loop and in a build thread: one at a time
+        self._cache_lock = threading.Lock()
         # One CPU job at a time: parallel threads only fight over the GIL (measured: 10 concurrent builds
         # took longer than the same builds in a row), while the event loop stays free either way.
         self._cpu: asyncio.Semaphore | None = None
 
     async def snapshot(self, symbol: str, as_of: datetime) -> Snapshot:
         as_of = require_utc(as_of, "as_of")
-        frames = await asyncio.gather(
-            *(self._md.candles(symbol, tf, until=as_of, limit=self._bars) for tf in self._timeframes)
-        )
+        as_of_ms = to_ms(as_of)
+        # a frame whose next bar cannot have closed yet (the 4h and 1d frames, most hours) is not fetched again
+        held = [self._still_current(symbol, tf, as_of_ms) for tf in self._timeframes]
+        fetched = iter(await asyncio.gather(*(
+            self._md.candles(symbol, tf, until=as_of, limit=self._bars)
+            for tf, rows in zip(self._timeframes, held, strict=True) if rows is None
+        )))
         funding = await self._md.funding_rates(symbol, since=as_of - FUNDING_LOOKBACK, until=as_of)
         oi, book = await self._context(symbol, as_of)
+        frames = [self._cache[(symbol, tf)].frame if rows is not None else next(fetched)
+                  for tf, rows in zip(self._timeframes, held, strict=True)]
+        quick = [rows or self._quick_rows(symbol, tf, frame)
+                 for tf, rows, frame in zip(self._timeframes, held, frames, strict=True)]
+        if all(rows is not None for rows in quick):
+            # every frame unchanged or carried forward by its new bars: far less than a thread hop costs
+            return self._assemble(symbol, as_of, cast(list[_Rows], quick), funding, oi, book)
         if self._cpu is None:
             self._cpu = asyncio.Semaphore(1)
         async with self._cpu:
-            return await asyncio.to_thread(self.build, symbol, as_of, list(frames), funding, oi, book)
+            return await asyncio.to_thread(self.build, symbol, as_of, frames, funding, oi, book)
 
     async def _context(self, symbol: str, as_of: datetime) -> tuple[pd.Series | None, dict | None]:
         """Open interest history and the order book, when the MarketData offers them (ccxt does; offline
@@ -291,27 +336,99 @@ class LiveSnapshotSource:
     ) -> Snapshot:
         """The CPU part: indicators per frame (cached while a frame is unchanged), then assembly."""
         rows = [self._rows(symbol, tf, frame) for tf, frame in zip(self._timeframes, frames, strict=True)]
-        funding = funding[funding.index <= as_of] if len(funding) else funding
-        funding_ms = index_ms(funding).tolist() if len(funding) else []
+        return self._assemble(symbol, as_of, rows, funding, oi, book)
+
+    def _assemble(
+        self, symbol: str, as_of: datetime, rows: list[_Rows], funding: pd.Series,
+        oi: pd.Series | None, book: Mapping[str, float | None] | None,
+    ) -> Snapshot:
+        funding_ms: list[int] = []
+        rates: list[float] = []
+        if len(funding):
+            times = index_ms(funding)
+            settled = times <= to_ms(as_of)
+            funding_ms, rates = times[settled].tolist(), funding.to_numpy(dtype="float64")[settled].tolist()
         oi_ms, oi_values = _series_lists(oi, as_of)
-        return assemble_snapshot(symbol, as_of, rows, funding_ms, funding.to_numpy(dtype="float64").tolist(),
-                                 oi_ms, oi_values, book)
+        return assemble_snapshot(symbol, as_of, rows, funding_ms, rates, oi_ms, oi_values, book)
+
+    def _still_current(self, symbol: str, timeframe: str, as_of_ms: int) -> _Rows | None:
+        """The cached rows of a frame whose last bar is closed at as_of and whose next bar is not yet."""
+        cached = self._cache.get((symbol, timeframe))
+        if cached is None or not cached.key.length:
+            return None
+        step = tf_ms(timeframe)
+        last_open = cached.key.last_open_ms
+        return cached.rows if last_open + step <= as_of_ms < last_open + 2 * step else None
 
     def _rows(self, symbol: str, timeframe: str, frame: pd.DataFrame) -> _Rows:
-        if len(frame):
-            times = open_ms(frame)
-            key = _CacheKey(len(frame), int(times[0]), int(times[-1]), float(cast(float, frame["close"].iat[-1])),
-                            float(cast(float, frame["volume"].iat[-1])))
-        else:
-            key = _CacheKey(0, 0, 0, 0.0, 0.0)
+        with self._cache_lock:
+            rows = self._quick_rows_locked(symbol, timeframe, frame)
+            if rows is not None:
+                return rows
+            whole = compute_indicators(frame, timeframe)
+            state = IndicatorState.start(whole, LIVE_TAIL)
+            rows = _Rows(whole.tail(LIVE_TAIL), last=LIVE_ROWS)
+            self._cache[(symbol, timeframe)] = _Cached(_key(*_ohlcv(frame)), frame, rows, state)
+            return rows
+
+    def _quick_rows(self, symbol: str, timeframe: str, frame: pd.DataFrame) -> _Rows | None:
+        """The rows of a frame unchanged since the last call, or carried forward by its new bars; None when
+        the window must be computed again."""
+        with self._cache_lock:
+            return self._quick_rows_locked(symbol, timeframe, frame)
+
+    def _quick_rows_locked(self, symbol: str, timeframe: str, frame: pd.DataFrame) -> _Rows | None:
+        times, values = _ohlcv(frame)
+        key = _key(times, values)
         cached = self._cache.get((symbol, timeframe))
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        # a live snapshot reads the last closed bar, whose quality flags look back GAP_WINDOW_BARS: the
-        # per-bar preparation of _Rows (made for replay) is only worth doing for that tail
-        rows = _Rows(compute_indicators(frame, timeframe).tail(GAP_WINDOW_BARS + 14))
-        self._cache[(symbol, timeframe)] = (key, rows)
+        if cached is None:
+            return None
+        if cached.key == key:
+            return cached.rows
+        if cached.state is None:
+            return None
+        indicators = _carried_forward(cached.state, times, values)
+        if indicators is None:
+            self._cache[(symbol, timeframe)] = _Cached(cached.key, cached.frame, cached.rows, None)  # state spent
+            return None
+        rows = _Rows(indicators, last=LIVE_ROWS)
+        self._cache[(symbol, timeframe)] = _Cached(key, frame, rows, cached.state)
         return rows
+
+
+def _ohlcv(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Open times (ms) and the OHLCV values as one (bars × 5) float array."""
+    columns = list(_VIEW_OHLCV)
+    table = frame if list(frame.columns) == columns else frame[columns]
+    return open_ms(frame), table.to_numpy(dtype="float64")
+
+
+def _key(times: np.ndarray, values: np.ndarray) -> _CacheKey:
+    if not len(times):
+        return _CacheKey(0, 0, 0, 0.0, 0.0)
+    return _CacheKey(len(times), int(times[0]), int(times[-1]), float(values[-1, 3]), float(values[-1, 4]))
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    key: _CacheKey
+    frame: pd.DataFrame  # the bars the rows were built from
+    rows: _Rows
+    state: IndicatorState | None  # None: the frame is recomputed whenever it changes
+
+
+def _carried_forward(state: IndicatorState, times: np.ndarray, values: np.ndarray) -> IndicatorFrame | None:
+    """The state moved on by the bars after the last one it knows — when that bar is among `times` unchanged
+    and at most MAX_CARRIED_BARS follow it; else None (compute the window again)."""
+    known = state.frame
+    last = int(known.open_ms[-1])
+    k = int(np.searchsorted(times, last))
+    new = len(times) - k - 1
+    if k >= len(times) or int(times[k]) != last or not 0 < new <= MAX_CARRIED_BARS:
+        return None
+    if any(float(values[k, j]) != known.columns[c][-1] for j, c in enumerate(_VIEW_OHLCV)):
+        return None  # the bar was revised: what was computed on it no longer holds
+    return state.extend(list(zip(times[k + 1:].tolist(), *values[k + 1:].T.tolist(), strict=True)))
 
 
 # ------------------------------------------------------------------------------------------------

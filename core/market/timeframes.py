@@ -69,4 +69,9 @@ def last_closed_bar_time(as_of: datetime, timeframe: str) -> datetime:
 
 def index_ms(frame: pd.DataFrame | pd.Series) -> np.ndarray:
     """The UTC DatetimeIndex of candles or funding rates as int64 epoch milliseconds."""
-    return cast("pd.DatetimeIndex", frame.index).as_unit("ms").asi8
+    index = cast("pd.DatetimeIndex", frame.index)
+    if index.unit == "ns":  # whole milliseconds (always, for bars and settlements): skip as_unit's copy
+        nanoseconds = index.asi8
+        if not (nanoseconds % 1_000_000).any():
+            return nanoseconds // 1_000_000
+    return index.as_unit("ms").asi8

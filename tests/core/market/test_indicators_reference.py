@@ -15,6 +15,7 @@ import pytest
 
 from core.market.indicators import compute_indicators
 from tests.core.market.reference.cases import CASES, COLUMNS, DATA, VALUES, digest, window
+from tests.core.market.reference.pandas_steps import indicator_columns
 
 RECORDED = json.loads(VALUES.read_text())["cases"]
 
@@ -34,3 +35,10 @@ def test_indicators_are_pandas_ta_bit_for_bit(case: dict) -> None:
         value, last = float(columns[key][-1]), case["last"][key]
         assert (None if math.isnan(value) else value) == (None if last is None else pytest.approx(last, rel=1e-9)), key
         assert digest(columns[key]) == case["sha256"][key], key
+
+
+@pytest.mark.parametrize("case", RECORDED[::4], ids=lambda c: f"{c['symbol']}-{c['timeframe']}-{c['offset']}")
+def test_the_pandas_level_reference_is_pandas_ta_too(case: dict) -> None:
+    frame = window(case["folder"], case["symbol"], case["timeframe"], case["offset"], case["bars"])
+    columns = indicator_columns(frame)
+    assert {key: digest(columns[key]) for key in COLUMNS} == case["sha256"]

@@ -160,9 +160,9 @@ def test_series_accessors_and_from_offline(sample: OfflineMarketData) -> None:
 async def test_live_source_reuses_indicators_of_unchanged_frames(sample: OfflineMarketData) -> None:
     source = LiveSnapshotSource(sample)
     first = await source.snapshot(BTC, utc(2024, 4, 2, 13))
-    cached_1d = source._cache[(BTC, "1d")][1]
+    cached_1d = source._cache[(BTC, "1d")].rows
     second = await source.snapshot(BTC, utc(2024, 4, 2, 14))
-    assert source._cache[(BTC, "1d")][1] is cached_1d  # same day: not recomputed
+    assert source._cache[(BTC, "1d")].rows is cached_1d  # same day: not recomputed
     assert second.timeframes["1d"] is first.timeframes["1d"]
     assert second.timeframes["1h"].bar_time == utc(2024, 4, 2, 13)
 
