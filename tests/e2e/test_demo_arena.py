@@ -14,14 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_demo_emulator import (  # noqa: F401  (emulator and emulator_dir are fixtures)
+from tests.e2e.test_demo_emulator import (  # noqa: F401  (emulator is a fixture; emulator_dir comes from conftest)
     admin_command,
     admin_texts,
     channel_calls,
     demo_cmd,
     demo_env,
     emulator,
-    emulator_dir,
     is_entry,
     wait_for,
 )
