@@ -189,6 +189,7 @@ def replay(
     initial_equity: Annotated[float, typer.Option(help="starting equity in quote currency")] = 10_000.0,
     folds: Annotated[int, typer.Option(help="walk-forward folds (anchored); 0 = one replay")] = 0,
     news_db: Annotated[Path | None, typer.Option(help="headlines and Fear & Greed a bot recorded (its DATABASE_PATH): the snapshot's sentiment, point-in-time")] = None,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="ask the LLM again for the decisions this folder's cache recorded as failed")] = False,
 ) -> None:
     """Replay the live cycle over history and write the report (report.json, trades.csv, report.png, …)."""
     from bot.wiring import parse_engine
@@ -218,6 +219,7 @@ def replay(
             initial_equity=initial_equity,
             folds=folds,
             news_db=news_db,
+            retry_failed=retry_failed,
         )
 
     _run(go)

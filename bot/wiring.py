@@ -293,11 +293,13 @@ class CycleFactory:
         clock: SimulatedClock | None = None,
         source: SeriesSnapshotSource | None = None,
         sentiment: SentimentReader | None = None,
+        retry_failed: bool = False,
     ) -> ReplayResult:
         """The entry over the window: cycle engines through the live TradingCycle (`run_replay_cycle`), LLM
         ones through a decision cache in `cache_dir`; baselines through the same accounting. `source`: the
         window's indicators when already built (a sweep reuses them across the cells of one window); `sentiment`:
-        recorded news read point-in-time into each snapshot (`--news-db`, #17)."""
+        recorded news read point-in-time into each snapshot (`--news-db`, #17); `retry_failed`: ask again the decisions
+        the folder's cache recorded as failed (`replay --retry-failed`)."""
         spec = self.replay_spec(entry, symbols, start, end, initial_equity)
         if entry.kind == "baseline":
             from core.evaluation.baseline_replay import replay_baseline
@@ -311,7 +313,7 @@ class CycleFactory:
         if entry.kind not in ("rules", "trend") and cache_dir is not None:
             from core.decide.jsonl_cache import JsonlDecisionCache
 
-            cache = JsonlDecisionCache(cache_dir / CACHE_FILE)
+            cache = JsonlDecisionCache(cache_dir / CACHE_FILE, retry_failed=retry_failed)
         engine = self.decision_engine(entry, clock=clock, cache=cache)
         # An LLM step takes seconds: the progress moves every bar (rules: every 200 steps at ~20,000 bars/s).
         every = {"progress_every": 1} if entry.kind in ("llm", "ensemble") else {}

@@ -86,6 +86,7 @@ async def run_replay(
     *,
     folds: int = 0,
     news_db: Path | None = None,
+    retry_failed: bool = False,
 ) -> int:
     from bot.commands.replay_folder import (
         intrabar_of,
@@ -134,7 +135,8 @@ async def run_replay(
             with _logs_above_the_bar():
                 async with news_reader(news_db, factory.settings, clock) as sentiment:
                     result = await factory.replay(market, entry, symbols, first, last, initial_equity, cache_dir=out,
-                                                  progress=on_progress, clock=clock, sentiment=sentiment)
+                                                  progress=on_progress, clock=clock, sentiment=sentiment,
+                                                  retry_failed=retry_failed)
                     news = getattr(sentiment, "provenance", None)
         elapsed = time.perf_counter() - started
         stats = {

@@ -1,7 +1,8 @@
 """Decision cache: the same model, prompt version, snapshot and account context give the same record.
 
 A replay of the same history therefore costs nothing the second time and gives the same decisions.
-Only `ok` and `rejected` outcomes are cached: a transport failure says nothing about the question.
+Live caches keep only `ok` and `rejected` outcomes: a transport failure says nothing about the question. A
+replay folder's cache (jsonl_cache.py) keeps failures too, so that a re-run gives the same report.
 """
 
 from __future__ import annotations

@@ -288,7 +288,7 @@ class LlmEngine:
             latency_ms=round(total.latency_ms, 1),
             mode=total.mode,
         )
-        if self.cache is not None and record.status != "failed":
+        if self.cache is not None:  # the cache decides whether a failure is kept (a replay's is)
             await self.cache.put(key, record)
         return record
 

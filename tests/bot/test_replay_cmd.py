@@ -187,6 +187,30 @@ async def test_llm_replay_progress_moves_every_bar_and_the_summary_counts_outcom
     assert "decisions: 26 (13 ok, 0 rejected, 13 failed)" in out
 
 
+async def test_llm_replay_rerun_asks_nothing_even_for_failures_unless_told_to_retry_them(
+    env: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The 24-hour real-model replay's second run asked the model again for its 10 failed decisions (#15): a
+    # replay folder's cache now records failures too, and --retry-failed asks them again.
+    monkeypatch.setenv("LLM_BASE_URL", server.base_url)
+    server.script(lambda body: _long(body) if "BTC/USDT" in json.dumps(body["messages"]) else answer("no idea"))
+    window = (utc(2023, 3, 6), utc(2023, 3, 6, 6))
+    assert await run_replay(DATA, SYMBOLS, *window, "llm", env / "o", 10_000.0) == 0
+    first = (env / "o" / "report.json").read_bytes()
+    asked = len(server.requests)
+    assert "decisions: 14 (7 ok, 0 rejected, 7 failed)" in capsys.readouterr().out
+    assert await run_replay(DATA, SYMBOLS, *window, "llm", env / "o", 10_000.0) == 0
+    assert len(server.requests) == asked  # no request at all
+    assert "decisions: 14 (7 ok, 0 rejected, 7 failed)" in capsys.readouterr().out
+    assert (env / "o" / "report.json").read_bytes() == first
+    server.script(lambda body: _long(body))  # the model answers now
+    assert await run_replay(DATA, SYMBOLS, *window, "llm", env / "o", 10_000.0, retry_failed=True) == 0
+    assert len(server.requests) == asked + 7  # only the failed ones were asked again
+    assert "decisions: 14 (14 ok, 0 rejected, 0 failed)" in capsys.readouterr().out
+    assert await run_replay(DATA, SYMBOLS, *window, "llm", env / "o", 10_000.0) == 0
+    assert len(server.requests) == asked + 7  # the answers replaced the failures in the cache
+
+
 def test_the_sdks_request_log_lines_are_quiet() -> None:
     import logging
 
