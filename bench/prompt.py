@@ -1,6 +1,9 @@
 """Prompt tokens per symbol (system + user) for real snapshots. Target: at most 1,200 tokens per symbol.
 
-    .venv/bin/python bench/prompt.py [--data DIR] [--at ISO]
+    .venv/bin/python bench/prompt.py [--data DIR] [--at ISO] [--news]
+
+`--news` adds the worst usual `sentiment` (#17): Fear & Greed, a news score and the most key events a snapshot
+carries, with long real-style headlines.
 
 Snapshots come from the real Binance perp data in ../shared/data (built the way `aitrader snapshot` builds
 them); the account context is the worst usual case: an open position on the symbol and three closed
@@ -106,15 +109,35 @@ def busy_account(snapshot: Snapshot) -> AccountView:
     return AccountView(10_432.17, 8_900.0, positions=(position,), recent_trades=trades)
 
 
+def with_news(snapshot: Snapshot) -> Snapshot:
+    from dataclasses import replace
+
+    from core.market.sentiment import MAX_KEY_EVENTS
+    from core.models import KeyEvent, Sentiment
+
+    titles = (
+        "Exchange halts withdrawals after $200M hack drains hot wallets; user funds in cold storage said to be safe",
+        "SEC sues crypto lender over unregistered yield product as regulators widen crackdown on the industry",
+        "Bitcoin surges past $62K as spot ETF inflows hit a record $670 million in a single trading day",
+        "Ether options traders bet on $4K by end of March as Dencun upgrade date is confirmed by core developers",
+    )
+    events = tuple(KeyEvent(snapshot.as_of - timedelta(hours=2 + 5 * k), titles[k], (-2, -2, 2, 1)[k])
+                   for k in range(MAX_KEY_EVENTS))
+    return replace(snapshot, sentiment=Sentiment(23, -1.37, events, "cointelegraph.com"))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--at", default="2024-03-01T12:00:00Z")
+    parser.add_argument("--news", action="store_true", help="with the worst usual sentiment (#17)")
     args = parser.parse_args()
     at = datetime.fromisoformat(args.at.replace("Z", "+00:00")).astimezone(UTC)
     name, count = token_counter()
     print(f"token counter: {name}")
     snapshots = real_snapshots(args.data, at)
+    if args.news:
+        snapshots = [with_news(s) for s in snapshots]
     worst = 0
     print(f"{'symbol':<20} {'system':>7} {'user':>6} {'total':>6}  (flat account: total)")
     for snapshot in snapshots:

@@ -53,6 +53,7 @@ from core.services.ledger import LedgerReports
 from core.services.reachability import ObservedMarketData, ObservedUsageLog
 from core.services.track_record import TrackRecord
 from handlers.admin import build_admin_router
+from handlers.admin_arena import build_admin_arena_router
 from handlers.admin_reports import build_admin_reports_router
 from handlers.admin_risk import build_admin_risk_router
 from handlers.errors import build_errors_router
@@ -75,6 +76,7 @@ if TYPE_CHECKING:
     from bot.wiring import NewsWiring
     from core.execution.exchange_client import ExchangeCredentials
     from core.execution.live_gate import LiveGate
+    from core.services.arena import Arena
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +99,7 @@ def build_dispatcher(*, rate_limiter: RateLimiter | None = None, **deps: Any) ->
     which refuses admin commands politely and answers unknown ones with /help."""
     dp = Dispatcher(**deps)
     dp.include_routers(
-        build_admin_router(), build_admin_reports_router(), build_admin_risk_router(),
+        build_admin_router(), build_admin_reports_router(), build_admin_risk_router(), build_admin_arena_router(),
         build_public_router(rate_limiter), build_errors_router(),
     )
     return dp
@@ -186,6 +188,7 @@ class Services:
     news: NewsWiring | None = None  # NEWS_FEEDS / FEAR_GREED / NEWS_API_KEY (#17)
     # what the cycle and the pulse read: `snapshots` plus the sentiment when news is configured
     cycle_snapshots: SnapshotSource | None = None
+    arena: Arena | None = None  # ARENA's contestants (#15), None when the setting is empty
 
 
 class App:
@@ -332,14 +335,7 @@ class App:
         credentials: ExchangeCredentials | None = None  # the demo never talks to an exchange (nor loads ccxt)
         live_gate: LiveGate | None = None
         if not self.demo:
-            from core.execution.exchange_client import ExchangeCredentials
-
-            credentials = ExchangeCredentials(
-                s.exchange_id,
-                api_key=s.exchange_api_key.get_secret_value() if s.exchange_api_key else None,
-                secret=s.exchange_secret.get_secret_value() if s.exchange_secret else None,
-                testnet=s.exchange_testnet,
-            )
+            credentials = s.exchange_credentials()
             if credentials.has_keys:  # without keys live trading is refused before the gate is asked
                 from core.execution.live_gate import LiveGate
 
@@ -374,6 +370,7 @@ class App:
             limits=limits,
         )
         broker = SwitchingBroker(paper, self._live_factory(credentials, db), state_store, self.defaults)
+        arena = self._arena(db, market_data, cycle_snapshots, guard, state_store) if s.arena_contestants else None
 
         token = s.telegram_bot_token.get_secret_value() if s.telegram_bot_token else None
         bot: Bot | None = None
@@ -448,7 +445,9 @@ class App:
             config_view=self.config_view,
             reload_view=self.reload_config,
             alert=self._alert,
-            leaderboard=self._leaderboard(db, history),
+            leaderboard=self._leaderboard(db, history, arena),
+            arena_view=self.arena_view,
+            dashboard_url=s.web_public_url,  # the Mini App button under /stats (#20)
             hunter=CoinHunter(market_data if hasattr(market_data, "market_stats") else None,  # type: ignore[arg-type]
                               self.settings.scan_filters(), state_store, self.defaults),
         )
@@ -475,6 +474,7 @@ class App:
             live_gate=live_gate,
             news=news,
             cycle_snapshots=cycle_snapshots,
+            arena=arena,
         )
 
     def _news(self, db: Database) -> NewsWiring | None:
@@ -527,15 +527,7 @@ class App:
             # The demo's accelerated clock shows a few days: the trend engine trades about weekly on daily
             # bars (docs/strategy.md), so the showcase runs the hourly rules engine unless ENGINE is set.
             kind = "rules"
-        llm_stores = {}
-        if kind not in ("rules", "trend"):
-            from storage.llm_repo import SqliteCapabilityStore, SqliteDecisionCache, SqliteUsageLog
-
-            llm_stores = {
-                "usage": ObservedUsageLog(SqliteUsageLog(db), self.reachability),
-                "capabilities": SqliteCapabilityStore(db),
-                "cache": SqliteDecisionCache(db),
-            }
+        llm_stores = self._llm_stores(db) if kind not in ("rules", "trend") else {}
         return decision_engine_for(
             self.settings,
             kind,
@@ -544,10 +536,48 @@ class App:
             **llm_stores,
         )
 
-    def _leaderboard(self, db: Database, history: TrackRecord) -> LeaderboardService:
+    def _llm_stores(self, db: Database) -> dict[str, Any]:
+        """The LLM's usage log (the daily token budget), capabilities and decision cache: the primary engine
+        and every LLM contestant share them, so one budget governs all of their calls."""
+        from storage.llm_repo import SqliteCapabilityStore, SqliteDecisionCache, SqliteUsageLog
+
+        return {"usage": ObservedUsageLog(SqliteUsageLog(db), self.reachability),
+                "capabilities": SqliteCapabilityStore(db), "cache": SqliteDecisionCache(db)}
+
+    def _arena(self, db: Database, market_data: MarketData, snapshots: SnapshotSource, guard: RiskGuard,
+               state_store: SqliteStateStore) -> Arena:
+        """ARENA's contestants, each engine from the one factory (bot.wiring), each with its own paper book in
+        SQLite (resumed after a restart), the same guard, costs, limits and bar feed as the primary's book."""
+        from bot.wiring import CycleFactory, parse_engine
+        from core.services.arena import Arena
+
+        s = self.settings
+        factory = CycleFactory(s)
+        stores = self._llm_stores(db)
+        engines = []
+        for name in s.arena_contestants:
+            entry = parse_engine(name, "ARENA")
+            llm = {} if entry.kind in ("rules", "trend") else {**stores, "on_budget_exhausted": self._alert}
+            engines.append((name, factory.decision_engine(entry, clock=SystemClock(), **llm)))
+        feed = MarketDataBarFeed(market_data, "5m" if self._exchange_data else "1h")
+        limits, costs = s.risk_limits(), s.cost_model()
+
+        def broker(book: Any) -> PaperBroker:
+            return PaperBroker(feed=feed, store=book, clock=self.clock, initial_equity=s.initial_equity,
+                               costs=costs, limits=limits)
+
+        # a cycle of one contestant: each symbol's decision within its LLM budget, then a minute to spare
+        timeout_s = s.llm_timeout_budget_s * max(1, len(s.symbols)) + 60
+        return Arena(engines, snapshots=snapshots, guard=guard, broker_factory=broker, defaults=self.defaults,
+                     clock=self.clock, initial_equity=s.initial_equity, timeout_s=timeout_s,
+                     book_factory=lambda name: SqliteBookStore(db, contestant=name),
+                     market_data=None if self.demo else market_data, state=state_store)
+
+    def _leaderboard(self, db: Database, history: TrackRecord, arena: Arena | None = None) -> LeaderboardService:
         """Recorded lab results, and the live book under the version the channel runs (engine + model +
-        prompt version + decision settings)."""
-        from bot.wiring import CycleFactory, EngineEntry
+        prompt version + decision settings); each arena contestant's book under its own version (source
+        "arena"), marked daily the same way."""
+        from bot.wiring import CycleFactory, EngineEntry, parse_engine
         from core.evaluation.leaderboard import LiveBook
         from storage.leaderboard_repo import SqliteLeaderboard
 
@@ -556,7 +586,13 @@ class App:
         entry = EngineEntry("live", s.effective_engine)
         live = LiveBook(factory.version(entry).id, entry.engine, factory.model_of(entry), tuple(s.symbols),
                         s.initial_equity, history)
-        return LeaderboardService(SqliteLeaderboard(db), live=live)
+        contestants = []
+        for c in arena.contestants if arena is not None else ():
+            contestant = parse_engine(c.name, "ARENA")
+            contestants.append(LiveBook(factory.version(contestant).id, contestant.engine,
+                                        factory.model_of(contestant), tuple(s.symbols), s.initial_equity, c.book,
+                                        source="arena"))
+        return LeaderboardService(SqliteLeaderboard(db), live=live, contestants=contestants)
 
     def _live_factory(self, credentials: ExchangeCredentials | None, db: Database) -> Callable[[], Broker] | None:
         if self.demo or credentials is None or not credentials.has_keys:
@@ -566,9 +602,12 @@ class App:
         from storage.exchange_repo import SqliteExchangeLedger
 
         def factory() -> Broker:
+            limits = self.settings.risk_limits()  # the exit ladder's split and trail, as the paper broker has them
             return ExchangeBroker(
                 make_exchange(credentials), SqliteExchangeLedger(db), self.clock, alert=self._alert,
-                taker_fee_bps=self.settings.taker_fee_bps,
+                taker_fee_bps=self.settings.taker_fee_bps, tp1_fraction=limits.tp1_close_fraction,
+                trail_after_tp1_pct=limits.trail_after_tp1_pct, lock_trigger_pct=limits.lock_profit_trigger_pct,
+                lock_offset_pct=limits.lock_profit_offset_pct,
             )
 
         return factory
@@ -779,6 +818,7 @@ class App:
             if services.news is not None:
                 with contextlib.suppress(Exception):
                     await services.news.client.aclose()
+                    await services.news.reader.close()
             await services.db.close()
             if services.bot is not None:
                 with contextlib.suppress(Exception):
@@ -883,8 +923,12 @@ class App:
                 from bot.telegram.faults import telegram_probe
 
                 probes["telegram"] = telegram_probe(self.bot)
-        return await run_reachability_job(self.reachability, probes, self._alert,
-                                          quiet=timedelta(seconds=REACHABILITY_INTERVAL_S))
+        telegram_was_down = "telegram" in self.reachability.targets and not self.reachability.status("telegram").ok
+        due = await run_reachability_job(self.reachability, probes, self._alert,
+                                         quiet=timedelta(seconds=REACHABILITY_INTERVAL_S))
+        if telegram_was_down and self.reachability.status("telegram").ok and self._services is not None:
+            await self.publisher.retry_now()  # what waited out the outage goes now, not after its backoff
+        return due
 
     # ---- jobs -----------------------------------------------------------------------------------
 
@@ -919,6 +963,7 @@ class App:
         summary = await self.cycle.run(as_of)
         if self.web is not None:
             self.web.observe_cycle(summary)
+        await self.run_arena(summary.as_of)
         return summary
 
     async def run_cycle(self) -> CycleSummary | None:
@@ -930,7 +975,74 @@ class App:
         summary = await run_cycle_job(self.cycle, MinuteClock(self.clock), AlertVia(self._alert))
         if self.web is not None:
             self.web.observe_cycle(summary)
+        if summary is not None:
+            await self.run_arena(summary.as_of)
         return summary
+
+    async def run_arena(self, as_of: datetime) -> dict[str, str | None]:
+        """After the primary cycle (which has posted): every contestant on the same as_of, concurrently, each
+        into its own book; name → None when it ran, else why not. Never raises: the arena must not stop the bot."""
+        arena = self.services.arena
+        if arena is None:
+            return {}
+        try:
+            outcome = await arena.run(as_of)
+        except Exception as error:
+            log.warning("the arena failed at %s: %s: %s", as_of, type(error).__name__, error)
+            return {}
+        failed = {name: why for name, why in outcome.items() if why}
+        if failed:
+            log.info("arena at %s: %s", as_of, "; ".join(f"{n}: {w}" for n, w in failed.items()))
+        return outcome
+
+    async def arena_view(self) -> tuple[str, bytes | None]:
+        """`/arena`: the standings (compare's figures) and one equity chart of every contestant."""
+        from bot.telegram.arena_format import ARENA_OFF, arena_text
+        from core.evaluation.arena_standings import equity_curves, standings
+
+        arena = self.services.arena
+        if arena is None:
+            return ARENA_OFF, None
+        text = arena_text(await standings(arena), primary=self.engine.name, initial_equity=self.settings.initial_equity)
+        curves = await equity_curves(arena)
+        if not any(len(points) >= 2 for points in curves.values()):
+            return text + "\nNo equity chart yet: the contestants have not run two cycles.", None
+        from bot.telegram import charts
+
+        image = await asyncio.to_thread(charts.arena_chart, curves, initial_equity=self.settings.initial_equity)
+        return text, image
+
+    async def close_arena(self, reason: str) -> None:
+        """Close every contestant's open positions at the last price (the demo's end), silently as they trade."""
+        for contestant in self.services.arena.contestants if self.services.arena is not None else ():
+            await contestant.broker.close_all(reason=reason)
+
+    async def arena_lines(self) -> list[str]:
+        """One summary line per contestant (the demo's last words): name, equity, return, positions closed."""
+        from core.evaluation.arena_standings import standings
+
+        if self.services.arena is None:
+            return []
+        return [f"Arena {row.name}: equity {row.equity:,.2f} USDT ({row.return_pct:+.2f}%), positions closed "
+                f"{row.trades}" + (f", {row.failures} failed cycle(s)" if row.failures else "")
+                for row in await standings(self.services.arena)]
+
+    async def arena_post_now(self) -> bool:
+        """The daily arena post to the channel (ARENA_DAILY_POST), through the outbox; once per UTC day."""
+        from bot.telegram.arena_format import arena_text
+        from core.evaluation.arena_standings import equity_curves, standings
+
+        arena = self.services.arena
+        if arena is None or not self.settings.arena_daily_post:
+            return False
+        try:
+            text = arena_text(await standings(arena), primary=self.engine.name,
+                              initial_equity=self.settings.initial_equity)
+            day = self.clock.now().astimezone(UTC).strftime("%Y-%m-%d")
+            return await self.notifier.arena(day, text, await equity_curves(arena), self.settings.initial_equity)
+        except Exception as error:
+            log.warning("the daily arena post failed: %s: %s", type(error).__name__, error)
+            return False
 
     async def run_monitor(self) -> int:
         """Between cycles: stops, targets, trailing, stale exits, funding and liquidation from the broker's
@@ -963,6 +1075,7 @@ class App:
         posted = await run_daily_summary(as_of=now, history=self.history, broker=self.broker, notifier=self.notifier)
         if now.astimezone(UTC).weekday() == 0:
             await run_weekly_summary(as_of=now, history=self.history, broker=self.broker, notifier=self.notifier)
+        await self.arena_post_now()
         await self.record_now()
         return posted
 

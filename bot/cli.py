@@ -234,6 +234,7 @@ def compare(
     initial_equity: Annotated[float, typer.Option(help="starting equity in quote currency")] = 10_000.0,
     set_: Annotated[list[str] | None, typer.Option("--set", help="NAME:KEY=VALUE override for one entry")] = None,
     folds: Annotated[int, typer.Option(help="walk-forward folds (anchored); 0 = one replay per entry")] = 0,
+    news_db: Annotated[Path | None, typer.Option(help="headlines and Fear & Greed a bot recorded (its DATABASE_PATH): the snapshot's sentiment, point-in-time")] = None,
 ) -> None:
     """Several engines or configurations over the same symbols and window, in one report."""
     from bot.wiring import apply_sets, parse_engines
@@ -247,6 +248,8 @@ def compare(
         raise_bad("--initial-equity", f"must be positive, got {initial_equity}")
     if folds < 0 or folds == 1:
         raise_bad("--folds", f"must be 0 (off) or from 2 to 20, got {folds}")
+    if folds and news_db is not None:
+        raise_bad("--news-db", "not with --folds yet: compare one window with and without news")
 
     async def go() -> int | None:
         start_at, end_at = parse_time(start, "--start"), parse_time(end, "--end")
@@ -255,7 +258,7 @@ def compare(
         from bot.commands.compare_cmd import run_compare
 
         return await run_compare(data, parse_symbols(symbols), start_at, end_at, entries, out, initial_equity,
-                                 folds=folds)
+                                 folds=folds, news_db=news_db)
 
     _run(go)
 

@@ -27,7 +27,7 @@ RISK = ("risk_per_trade_pct", "max_open_positions", "min_reward_risk", "min_conf
         "cooldown_after_stop_h", "stale_exit_h", "max_stop_pct", "correlation_groups", "btc_filter_drop_pct",
         "btc_filter_symbol")
 SCHEDULES = {"cycle_cron": "cycle", "pulse_cron": "pulse", "daily_summary_cron": "daily",
-             "monitor_interval_s": "monitor"}
+             "monitor_interval_s": "monitor", "news_fetch_interval_s": "news"}  # *_s: interval jobs
 LLM_REQUEST = ("llm_model", "llm_fallback_models", "llm_timeout_s", "llm_max_retries", "llm_daily_token_budget",
                "llm_price_prompt_per_mtok", "llm_price_completion_per_mtok", "llm_prices", "llm_max_tokens",
                "llm_temperature")
@@ -73,12 +73,12 @@ def _reschedule(app: Any, fresh: Settings, name: str) -> str | None:
     job_id = SCHEDULES[name]
     scheduler = app.scheduler
     if scheduler is None or scheduler.get_job(job_id) is None:
-        return "no such job running (the demo runs on its own clock)"
+        return "no such job running (the demo runs on its own clock; news only with a source)"
     trigger: Any
-    if name == "monitor_interval_s":
+    if name.endswith("_s"):
         from datetime import UTC
 
-        trigger = IntervalTrigger(seconds=fresh.monitor_interval_s, timezone=UTC)
+        trigger = IntervalTrigger(seconds=getattr(fresh, name), timezone=UTC)
     else:
         trigger = cron(getattr(fresh, name), name.upper())
     scheduler.reschedule_job(job_id, trigger=trigger)

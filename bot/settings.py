@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import annotated_types
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.config import CostModel, LlmConfig, RiskLimits
@@ -20,6 +20,7 @@ from core.decide.endpoints import is_local_endpoint
 from core.decide.prices import parse_prices
 from core.decide.trend import TrendParams
 from core.errors import UserInputError
+from core.execution.exchange_client import ExchangeCredentials
 from core.market.scan import ScanFilters
 from core.models import HARD_MAX_LEVERAGE
 from core.urls import scrub_url
@@ -68,6 +69,10 @@ class Settings(BaseSettings):
     exchange_api_key: SecretStr | None = None
     exchange_secret: SecretStr | None = None
     exchange_testnet: bool = False
+    # Hyperliquid (#19): a wallet signs instead of an API key; optionally trade for a vault or subaccount
+    exchange_wallet_address: str | None = None
+    exchange_private_key: SecretStr | None = None
+    exchange_vault_address: str | None = None
     symbols: Annotated[tuple[str, ...], NoDecode] = ("BTC/USDT:USDT", "ETH/USDT:USDT")
     dry_run: bool = True
 
@@ -112,12 +117,12 @@ class Settings(BaseSettings):
     trend_atr_stop_multiple: float = Field(2.0, gt=0, le=10)
     trend_tp1_r: float = Field(6.0, gt=0, le=50)
     trend_tp2_r: float = Field(20.0, gt=0, le=100)
-    trend_allow_shorts: bool = False
-    # Round 2 of the research (docs/strategy.md): the TSMOM direction, the funding veto, the regime filter
-    trend_signal: Literal["ema", "tsmom"] = "ema"
-    trend_lookback_days: int = Field(30, ge=2, le=365)
+    # Round 2 of the research (docs/strategy.md): the shipped default is the 30-day TSMOM direction, long and
+    # short, entered only while the snapshot's regime trends the same way; the funding veto stays off
+    trend_allow_shorts: bool = True
+    trend_signal: Literal["ema", "tsmom"] = "tsmom"
     trend_funding_veto_quantile: float = Field(0.0, ge=0, lt=1)  # 0 = off; 0.9 = no long in funding's top decile
-    trend_regime_filter: bool = False
+    trend_regime_filter: bool = True
     # The seed's two-phase trailing (exit ladder; 0 = off): stop to entry + offset once the profit reaches
     # the trigger, and after TP1 a trail at this % of the best price instead of the initial stop distance
     lock_profit_trigger_pct: float = Field(0.0, ge=0, le=100)
@@ -134,6 +139,20 @@ class Settings(BaseSettings):
     # opens it as a Telegram Mini App from the bot's menu button (none: no menu button)
     web_port: int | None = Field(None, ge=1, le=65535)
     web_public_url: str | None = None
+    # plain web access to the admin views: `Authorization: Bearer <token>` (none: only through Mini App initData)
+    web_admin_token: SecretStr | None = None
+
+    @field_validator("web_admin_token", mode="before")
+    @classmethod
+    def _empty_admin_token_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("web_admin_token")
+    @classmethod
+    def _check_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 24:
+            raise ValueError("must be at least 24 characters (e.g. `openssl rand -hex 24`), or empty for none")
+        return value
 
     # News and sentiment (#17, DESIGN §4.3 `sentiment`): every effect off by default
     news_feeds: Annotated[tuple[str, ...], NoDecode] = ()  # RSS/Atom feed URLs
@@ -144,6 +163,7 @@ class Settings(BaseSettings):
     news_fetch_interval_s: int = Field(900, ge=60, le=86400)
     news_analyst: Literal["auto", "llm", "keywords"] = "auto"  # auto: the LLM when one is configured
     news_veto_hours: float = Field(0.0, ge=0, le=168)  # critical negative news vetoes entries this long (0 = off)
+    news_veto_close: bool = False  # with NEWS_VETO_HOURS: such a headline also closes open longs
     news_regime: bool = False  # PANIC/DIGESTING scale leverage down and widen stops
 
     @field_validator("news_feeds", mode="before")
@@ -169,6 +189,28 @@ class Settings(BaseSettings):
     @property
     def news_enabled(self) -> bool:
         return bool(self.news_feeds or self.fear_greed or self.news_api_key)
+
+    # Arena (#15): contestants that trade their own paper books beside the primary engine, never posting
+    # (rules,llm:MODEL_A,llm:MODEL_B; empty: off); a daily standings post to the channel
+    arena: str = ""
+    arena_daily_post: bool = False
+
+    @field_validator("arena")
+    @classmethod
+    def _check_arena(cls, value: str) -> str:
+        from core.services.arena import parse_arena
+
+        try:
+            parse_arena(value)
+        except UserInputError as error:
+            raise ValueError(str(error).removeprefix("ARENA: ")) from None
+        return value
+
+    @property
+    def arena_contestants(self) -> tuple[str, ...]:
+        from core.services.arena import parse_arena
+
+        return parse_arena(self.arena)
 
     @field_validator("web_port", "web_public_url", mode="before")
     @classmethod
@@ -216,6 +258,17 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_secret_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("exchange_wallet_address", "exchange_vault_address", "exchange_private_key", mode="before")
+    @classmethod
+    def _wallet_shape(cls, value: object, info: ValidationInfo) -> object:
+        if value in ("", None):
+            return None
+        digits = 64 if info.field_name == "exchange_private_key" else 40
+        if not isinstance(value, str) or not re.fullmatch(rf"0x[0-9a-fA-F]{{{digits}}}", value.strip()):
+            shown = "something else (not shown: a key is secret)" if digits == 64 else repr(value)[:60]
+            raise ValueError(f"must be 0x and {digits} hex digits, got {shown}")
+        return value.strip()
 
     @field_validator("llm_timeout_s", "llm_price_prompt_per_mtok", "llm_price_completion_per_mtok", mode="before")
     @classmethod
@@ -308,6 +361,9 @@ class Settings(BaseSettings):
     def _check_engine(self) -> Settings:
         if self.engine in ("llm", "ensemble") and self.llm_api_key is None and not is_local_endpoint(self.llm_base_url):
             raise ValueError(f"ENGINE={self.engine} needs LLM_API_KEY (or a local LLM_BASE_URL)")
+        llm_contestants = [c for c in self.arena_contestants if c.split(":")[0] in ("llm", "ensemble")]
+        if llm_contestants and self.llm_api_key is None and not is_local_endpoint(self.llm_base_url):
+            raise ValueError(f"ARENA: {', '.join(llm_contestants)} need LLM_API_KEY (or a local LLM_BASE_URL)")
         if self.trend_tp2_r <= self.trend_tp1_r:
             raise ValueError(f"TREND_TP2_R ({self.trend_tp2_r}) must be above TREND_TP1_R ({self.trend_tp1_r})")
         return self
@@ -324,6 +380,16 @@ class Settings(BaseSettings):
     @property
     def live_requested(self) -> bool:
         return not self.dry_run
+
+    def exchange_credentials(self) -> ExchangeCredentials:
+        def secret(value: SecretStr | None) -> str | None:
+            return value.get_secret_value() if value else None
+
+        return ExchangeCredentials(
+            self.exchange_id, api_key=secret(self.exchange_api_key), secret=secret(self.exchange_secret),
+            testnet=self.exchange_testnet, wallet_address=self.exchange_wallet_address,
+            private_key=secret(self.exchange_private_key), vault_address=self.exchange_vault_address,
+        )
 
     def risk_limits(self) -> RiskLimits:
         groups = tuple(
@@ -351,6 +417,7 @@ class Settings(BaseSettings):
             lock_profit_offset_pct=self.lock_profit_offset_pct,
             trail_after_tp1_pct=self.trail_after_tp1_pct,
             news_veto_hours=self.news_veto_hours,
+            news_veto_close=self.news_veto_close,
             news_regime=self.news_regime,
         )
 
@@ -362,7 +429,6 @@ class Settings(BaseSettings):
             allow_shorts=self.trend_allow_shorts,
             max_stop_pct=self.max_stop_pct,
             signal=self.trend_signal,
-            lookback_days=self.trend_lookback_days,
             funding_veto_quantile=self.trend_funding_veto_quantile or None,
             regime_filter=self.trend_regime_filter,
         )

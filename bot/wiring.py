@@ -50,7 +50,8 @@ _NOT_DECISIONS = frozenset({
     "llm_price_completion_per_mtok", "llm_prices", "exchange_id", "exchange_api_key", "exchange_secret", "exchange_testnet",
     "symbols", "dry_run", "database_path", "market_data_dir", "cycle_cron", "pulse_cron", "daily_summary_cron",
     "monitor_interval_s", "initial_equity", "engine", "replay_resume_after_days",
-    "news_api_key", "news_api_url", "fear_greed_url", "news_fetch_interval_s",
+    "news_api_key", "news_api_url", "fear_greed_url", "news_fetch_interval_s", "arena", "arena_daily_post",
+    "unreachable_alert_min", "web_admin_token",  # ops (#16, #20): they change no decision, nor a version id
 })
 
 
@@ -361,17 +362,24 @@ def news_scorer_for(settings: Settings, *, clock: Any, cache: Any = None, **llm_
     return LlmNewsScorer(LlmEngine(settings.llm_config(), key, clock=clock, **llm_stores), cache)
 
 
-def news_for(settings: Settings, store: Any, *, clock: Any, score_cache: Any = None, **llm_stores: Any) -> NewsWiring:
-    import httpx
-
+def news_providers(settings: Settings, client: Any) -> tuple[list[Any], Any | None]:
+    """(headline providers, the Fear & Greed provider or None) the settings name, on one httpx client."""
     from core.market.news_feeds import AlternativeMeFearGreed, CryptoPanicPosts, RssFeed
-    from core.market.sentiment import SentimentReader
 
-    client = httpx.AsyncClient()
     providers: list[Any] = [RssFeed(url, client) for url in settings.news_feeds]
     if settings.news_api_key is not None:
         providers.append(CryptoPanicPosts(settings.news_api_key.get_secret_value(), client, url=settings.news_api_url))
     fear_greed = AlternativeMeFearGreed(client, url=settings.fear_greed_url) if settings.fear_greed else None
+    return providers, fear_greed
+
+
+def news_for(settings: Settings, store: Any, *, clock: Any, score_cache: Any = None, **llm_stores: Any) -> NewsWiring:
+    import httpx
+
+    from core.market.sentiment import SentimentReader
+
+    client = httpx.AsyncClient()
+    providers, fear_greed = news_providers(settings, client)
     scorer = news_scorer_for(settings, clock=clock, cache=score_cache, **llm_stores)
     reader = SentimentReader(store, scorer, fear_greed=settings.fear_greed)
     return NewsWiring(tuple(providers), fear_greed, reader, client)
@@ -387,6 +395,7 @@ __all__ = [
     "decision_engine_for",
     "llm_configured",
     "news_for",
+    "news_providers",
     "news_scorer_for",
     "parse_engine",
     "parse_engines",

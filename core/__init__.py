@@ -6,3 +6,7 @@ control service, the track record). Layered evaluation > services > risk > execu
 the kernel here (models, protocols, config, clock, errors); ccxt only in the exchange gateways, openai only
 in `decide.llm`. Imports no aiogram, apscheduler or aiosqlite; anyone may import it (pyproject's contracts).
 """
+
+from core.market import ccxt_lazy
+
+ccxt_lazy.install()  # before anything imports ccxt: only the configured exchange's class is loaded (#19)

@@ -42,6 +42,7 @@ class RiskLimits:
     # news (#17), both off by default: a critical negative headline (impact −2) first seen within this many hours
     # vetoes new entries (0 = off); news regimes PANIC/DIGESTING scale leverage down and widen stops
     news_veto_hours: float = 0.0
+    news_veto_close: bool = False  # also close open longs on such a headline (within news_veto_hours)
     news_regime: bool = False
 
     def __post_init__(self) -> None:

@@ -124,10 +124,16 @@ class TimeframeView:
             out[key] = r(getattr(self, key), coarse if key.startswith(("macd", "rsi")) else digits)
         for key, value in self.extra.items():
             out[key] = r(value, coarse)
+        if prompt:
+            # Room for the news (#17) within 1,200 tokens, losing nothing: each view is the last bar closed at the
+            # snapshot's as_of (stale data never reaches an engine), and the MACD signal is macd − macd_hist.
+            del out["bar_time"], out["macd_signal"]
         return out
 
 
 MAX_KEY_EVENT_TITLE = 160
+PROMPT_KEY_EVENTS = 2  # key events in the LLM prompt (the snapshot JSON keeps all, at most 3)
+PROMPT_TITLE_CHARS = 56
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,15 +171,27 @@ class Sentiment:
         if self.news_score is not None and not (-2.0 <= self.news_score <= 2.0):
             raise DomainError(f"news_score must be within [-2, 2], got {self.news_score!r}")
 
-    def to_json_dict(self, *, prompt: bool = False) -> dict[str, Any]:
-        """The §4.3 shape; `prompt=True` leaves out null and empty parts (tokens)."""
-        out: dict[str, Any] = {
-            "fear_greed": self.fear_greed,
-            "news_score": None if self.news_score is None else round(self.news_score, 2),
-            "key_events": [e.to_json_dict() for e in self.key_events],
-        }
-        if prompt:
-            out = {k: v for k, v in out.items() if v not in (None, [])}
+    def to_json_dict(self, *, prompt: bool = False, as_of: datetime | None = None) -> dict[str, Any]:
+        """The §4.3 shape. `prompt=True` (tokens every hour) leaves out null and empty parts and gives at most
+        PROMPT_KEY_EVENTS key events, each one short line "impact, age: title" (age from `as_of`)."""
+        if not prompt:
+            return {
+                "fear_greed": self.fear_greed,
+                "news_score": None if self.news_score is None else round(self.news_score, 2),
+                "key_events": [e.to_json_dict() for e in self.key_events],
+            }
+        out: dict[str, Any] = {}
+        if self.fear_greed is not None:
+            out["fear_greed"] = self.fear_greed
+        if self.news_score is not None:
+            out["news_score"] = round(self.news_score, 1)
+        events = []
+        for e in self.key_events[:PROMPT_KEY_EVENTS]:
+            age = f"{max(0, int((as_of - e.time).total_seconds() // 3600))}h ago" if as_of is not None else iso_z(e.time)
+            title = e.title if len(e.title) <= PROMPT_TITLE_CHARS else e.title[:PROMPT_TITLE_CHARS].rsplit(" ", 1)[0] + "…"
+            events.append(f"{e.impact:+d} {age}: {title}")
+        if events:
+            out["key_events"] = events
         return out
 
 
@@ -247,7 +265,7 @@ class Snapshot:
             elif not prompt:
                 out[key] = None
         if self.sentiment is not None:
-            reading = self.sentiment.to_json_dict(prompt=prompt)
+            reading = self.sentiment.to_json_dict(prompt=prompt, as_of=self.as_of)
             if reading or not prompt:
                 out["sentiment"] = reading
         elif not prompt:
@@ -605,7 +623,8 @@ class GuardVerdict:
 
 
 TradeEventKind = Literal["entry", "exit", "stop_moved", "liquidation_warning"]
-ExitReason = Literal["tp1", "tp2", "tp3", "stop", "breakeven", "trailing", "stale", "liquidation", "manual", "end", "signal"]
+ExitReason = Literal["tp1", "tp2", "tp3", "stop", "breakeven", "trailing", "stale", "liquidation", "manual", "end", "signal",
+                     "news"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,14 @@ from typing import Protocol
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
-from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    WebAppInfo,
+)
 
 from bot.telegram import reply_format as fmt
 from core.errors import UserInputError
@@ -22,6 +29,7 @@ from handlers.filters import ForAnotherBot
 from handlers.rate_limit import RateLimiter, RateLimitMiddleware
 
 CAPTION_LIMIT = 1024
+DASHBOARD_BUTTON = "📊 Open the dashboard"
 
 
 class ChartSource(Protocol):
@@ -36,6 +44,14 @@ class ChartSource(Protocol):
 
 def _is_admin(message: Message | CallbackQuery, admin_ids: Collection[int]) -> bool:
     return message.from_user is not None and message.from_user.id in admin_ids
+
+
+def _dashboard_button(message: Message, url: str | None) -> InlineKeyboardMarkup | None:
+    """The Mini App under /stats (WEB_PUBLIC_URL); Telegram takes web_app buttons in private chats only."""
+    if not url or message.chat.type != "private":
+        return None
+    return InlineKeyboardMarkup(inline_keyboard=[[
+        InlineKeyboardButton(text=DASHBOARD_BUTTON, web_app=WebAppInfo(url=url))]])
 
 
 def build_public_router(limiter: RateLimiter | None = None) -> Router:
@@ -62,17 +78,20 @@ def build_public_router(limiter: RateLimiter | None = None) -> Router:
         )
 
     @router.message(Command("stats"))
-    async def stats(message: Message, command: CommandObject, control: ControlService, charts: ChartSource) -> None:
+    async def stats(message: Message, command: CommandObject, control: ControlService, charts: ChartSource,
+                    dashboard_url: str | None = None) -> None:
         period = (command.args or "30d").strip().lower()
         if period not in ("7d", "30d", "all"):
             raise UserInputError(f"/stats takes 7d, 30d or all, got {period!r}")
         report = await control.stats(period)  # type: ignore[arg-type]
         text = fmt.stats_text(report)
+        button = _dashboard_button(message, dashboard_url)
         if len(report.equity_points) < 2:
-            await message.answer(text + "\nNo equity history to chart yet.")
+            await message.answer(text + "\nNo equity history to chart yet.", reply_markup=button)
             return
         image = await charts.equity_chart(report.equity_points)
-        await message.answer_photo(BufferedInputFile(image, filename="equity.png"), caption=text[:CAPTION_LIMIT])
+        await message.answer_photo(BufferedInputFile(image, filename="equity.png"), caption=text[:CAPTION_LIMIT],
+                                   reply_markup=button)
 
     @router.message(Command("why"))
     async def why(message: Message, command: CommandObject, control: ControlService) -> None:

@@ -39,8 +39,8 @@ async def run_news_fetch(
     *, providers: Sequence[NewsProvider], fear_greed: FearGreedProvider | None, store: NewsStore, clock: Clock,
     reader: SentimentReader | None = None, first: bool = False,
 ) -> NewsFetch:
-    seen_at = clock.now()
     results = await asyncio.gather(*(_one(p) for p in providers))
+    seen_at = clock.now()  # when they reached the store (a cycle reading before this could not have seen them)
     fetched = [h for batch in results for h in batch]
     new = await store.record(fetched, seen_at) if fetched else 0
     days = 0

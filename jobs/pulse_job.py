@@ -130,6 +130,7 @@ async def run_pulse(
                     regime=str(snapshot.regime),
                     view=one_line_view(record),
                     doing=what_the_bot_does(logged),
+                    sentiment=snapshot.sentiment,
                 )
             )
             closes[symbol] = window_closes(candles)

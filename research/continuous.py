@@ -1,6 +1,7 @@
 """One continuous replay 2020-04 → 2024-05 (no fold resets): what the kill-switch does over the whole span.
 
     nice .venv/bin/python research/continuous.py --risk 1.0,0.75 --kill 20,25
+    nice .venv/bin/python research/continuous.py --set signal=tsmom --set allow_shorts=true --risk 0.5,0.75
 """
 
 from __future__ import annotations
@@ -24,16 +25,17 @@ def main() -> int:
     ap.add_argument("--kill", default="20")
     ap.add_argument("--start", default=wf.FOLDS[0][0])
     ap.add_argument("--end", default=wf.FOLDS[-1][1])
+    ap.add_argument("--set", action="append", default=[], help="engine parameter KEY=VALUE")
     args = ap.parse_args()
     for risk in (float(r) for r in args.risk.split(",")):
         for kill in (float(k) for k in args.kill.split(",")):
-            r = wf.run_window({"engine": args.engine, "params": {}, "symbols": list(wf.SYMBOLS), "cost_mult": 1.0,
+            r = wf.run_window({"engine": args.engine, "params": wf._pairs(args.set), "symbols": list(wf.SYMBOLS), "cost_mult": 1.0,
                                "limits": {"risk_per_trade_pct": risk, "max_drawdown_pct": kill},
                                "start": args.start, "end": args.end})
             e = np.asarray(r["equity"])
             sharpe, _ = sharpe_sortino(np.diff(e) / e[:-1], wf.HOURS_PER_YEAR)
             pf = r["wins"] / r["losses"] if r["losses"] else float("nan")
-            print(f"{args.engine} risk {risk}% kill-switch {kill}%: return {(e[-1] / e[0] - 1) * 100:+.1f}%  "
+            print(f"{args.engine} {' '.join(args.set)} risk {risk}% kill-switch {kill}%: return {(e[-1] / e[0] - 1) * 100:+.1f}%  "
                   f"maxDD {max_drawdown_pct(e[0], e):.1f}%  Sharpe {sharpe:.2f}  PF {pf:.2f}  positions "
                   f"{r['positions']}  kill-switch fired: {'yes' if r['paused'] else 'no'}")
     return 0

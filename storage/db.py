@@ -50,6 +50,10 @@ class DatabaseReplaced(FatalError):
     """The database file was deleted or replaced while this process had it open."""
 
 
+def _open_and_close(path: str) -> None:
+    sqlite3.connect(path).close()  # as aiosqlite.connect opens it
+
+
 def _explain(error: BaseException, path: str) -> str:
     text = str(error)
     target = Path(path)
@@ -97,6 +101,11 @@ class Database:
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            if self.path != ":memory:":
+                # aiosqlite stops its worker thread after a failed open by resolving a future on this loop;
+                # when the failure ends the process straight away that races the loop's close and prints a
+                # traceback from the thread. Opening once here first keeps that failure out of aiosqlite.
+                _open_and_close(self.path)  # at start-up, before anything else runs on the loop
             self._conn = await aiosqlite.connect(self.path)
             self._conn.row_factory = aiosqlite.Row
             await self._conn.execute("PRAGMA journal_mode=WAL")

@@ -7,7 +7,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from core.models import Decision, DecisionRecord, GuardVerdict, OrderIntent, TokenUsage
+from core.market.snapshot_json import snapshot_from_json
+from core.models import Decision, DecisionRecord, GuardVerdict, OrderIntent, Snapshot, TokenUsage
 from core.protocols import CycleRecord
 from storage.db import Database
 
@@ -27,6 +28,16 @@ def _verdict_json(verdict: GuardVerdict) -> str:
             "cycle_id": intent.cycle_id, "created_at": intent.created_at.astimezone(UTC).isoformat(),
         },
     })
+
+
+def _snapshot(raw: str | None) -> Snapshot | None:
+    """The stored snapshot back, or None (none stored, or a row older than today's snapshot shape)."""
+    if raw is None:
+        return None
+    try:
+        return snapshot_from_json(json.loads(raw))
+    except (ValueError, TypeError):
+        return None
 
 
 def _record_from_json(raw: str) -> DecisionRecord:
@@ -99,7 +110,7 @@ class SqliteDecisionLog:
             cycle_id=row[0],
             symbol=row[1],
             as_of=datetime.fromisoformat(row[2]),
-            snapshot=None,  # the snapshot JSON is kept in the row; see snapshot_json()
+            snapshot=_snapshot(row[6]),  # for /why's context (#17); the JSON itself: snapshot_json()
             record=None if row[3] is None else _record_from_json(row[3]),
             verdict=None if row[4] is None else _verdict_from_json(row[4]),
             signal_id=signal_id,

@@ -44,6 +44,12 @@ class SqliteUsageLog:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
+    async def cost_total(self) -> float:
+        """Estimated USD of every call recorded (the `aitrader_llm_cost_usd_total` counter)."""
+        async with self._db.conn.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls") as cursor:
+            row = await cursor.fetchone()
+        return float(row[0]) if row else 0.0
+
     async def calls(self, since: datetime | None = None) -> list[LlmCall]:
         query = (
             "SELECT at, endpoint, model, mode, prompt_tokens, completion_tokens, latency_ms, status, cost_usd "

@@ -50,23 +50,44 @@ async def probe_completion(settings: Settings, api_key: str | None, required: bo
     return Verdict("llm completion", True, f"{facts}; answer ok ({action})", required)
 
 
+async def check_news(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> list[Verdict]:
+    """One line per news source (#17); not required: without news the bot trades on candles alone."""
+    if not settings.news_enabled:
+        return []
+    from bot.wiring import news_providers
+
+    register_secret(settings.news_api_key.get_secret_value() if settings.news_api_key else None)
+    out = []
+    async with httpx.AsyncClient(transport=transport) as client:
+        providers, fear_greed = news_providers(settings, client)
+        for provider in providers:
+            items = await provider.fetch()
+            newest = max((h.published for h in items if h.published is not None), default=None)
+            detail = (f"{len(items)} headlines" + (f", newest published {newest:%Y-%m-%d %H:%M} UTC" if newest else "")
+                      if items else "no headlines (the reason is logged above): no news context from it")
+            out.append(Verdict(f"news {provider.name}", bool(items), detail, required=False))
+        if fear_greed is not None:
+            readings = await fear_greed.fetch(1)
+            detail = (f"{readings[-1].value} ({readings[-1].label}) on {readings[-1].day}" if readings
+                      else "no reading (the reason is logged above)")
+            out.append(Verdict("fear & greed", bool(readings), detail, required=False))
+    return out
+
+
 async def reset_capabilities(settings: Settings) -> int:
     async with Database(settings.database_path) as db:
         return await SqliteCapabilityStore(db).reset()
 
-NO_KEYS_LINE = (
-    "✗ live trading requested (DRY_RUN=false) but EXCHANGE_API_KEY and EXCHANGE_SECRET are not set: "
-    "set both, or DRY_RUN=true"
-)
+def no_keys_line(credentials: ExchangeCredentials) -> str:
+    return (f"✗ live trading requested (DRY_RUN=false) but {credentials.key_names} are not set: "
+            "set both, or DRY_RUN=true")
+
+
+NO_KEYS_LINE = no_keys_line(ExchangeCredentials("binanceusdm"))
 
 
 def credentials_of(settings: Settings) -> ExchangeCredentials:
-    return ExchangeCredentials(
-        exchange_id=settings.exchange_id,
-        api_key=settings.exchange_api_key.get_secret_value() if settings.exchange_api_key else None,
-        secret=settings.exchange_secret.get_secret_value() if settings.exchange_secret else None,
-        testnet=settings.exchange_testnet,
-    )
+    return settings.exchange_credentials()
 
 
 async def run_check(
@@ -81,11 +102,11 @@ async def run_check(
     credentials = credentials_of(settings)
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else None
     llm_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-    for secret in (token, llm_key, credentials.api_key, credentials.secret):
+    for secret in (token, llm_key, credentials.api_key, credentials.secret, credentials.private_key):
         register_secret(secret)
 
     if settings.live_requested and not credentials.has_keys:
-        typer.echo(NO_KEYS_LINE)
+        typer.echo(no_keys_line(credentials))
         return 1
 
     typer.echo(f"✓ settings: valid ({'live' if settings.live_requested else 'dry-run'}, "
@@ -110,6 +131,7 @@ async def run_check(
         ]
     if verdicts[-1].ok and (llm_key or llm_required):
         verdicts.append(await llm_probe(settings, llm_key, llm_required))
+    verdicts.extend(await check_news(settings, transport))
     for verdict in verdicts:
         typer.echo(verdict.line())
     failed = any(not v.ok and v.required for v in verdicts)

@@ -77,6 +77,7 @@ async def run_compare(
     *,
     folds: int = 0,
     factory: CycleFactory | None = None,
+    news_db: Path | None = None,
 ) -> int:
     from bot.leaderboard import record_results, result_of
     from bot.reports.compare_chart import render_compare_chart
@@ -115,12 +116,18 @@ async def run_compare(
         elif entry.kind == "baseline":
             result = await factory.replay(market, entry, symbols, first, last, initial_equity)
         else:
+            from bot.commands.news_db import news_reader
+            from core.clock import SimulatedClock
+
+            clock = SimulatedClock(first)  # each entry's own; with --news-db every cycle entry reads the same news
             with replay_progress(console, entry.name) as progress:
                 task = progress.add_task(entry.name, total=None)
-                result = await factory.replay(
-                    market, entry, symbols, first, last, initial_equity, cache_dir=folder,
-                    progress=lambda done, total, task=task: progress.update(task, completed=done, total=total),
-                )
+                async with news_reader(news_db, factory.settings_for(entry), clock) as sentiment:
+                    result = await factory.replay(
+                        market, entry, symbols, first, last, initial_equity, cache_dir=folder, clock=clock,
+                        progress=lambda done, total, task=task: progress.update(task, completed=done, total=total),
+                        sentiment=sentiment,
+                    )
         elapsed = time.perf_counter() - entry_started
         await write_replay_folder(
             result, folder, market, run=run_json(factory, entry, result, market, "compare"),

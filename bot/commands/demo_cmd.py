@@ -258,6 +258,7 @@ async def finish(app: object) -> None:
     assert isinstance(app, App)
     events = await app.broker.close_all(reason="end")
     await app.control.announce(events)
+    await app.close_arena(reason="end")
     await app.record_now()
 
 
@@ -290,6 +291,7 @@ async def demo_summary(app: object, progress: Progress, interrupted: bool) -> st
         f"Positions closed: {finished.positions}{wins}; P&L {net:+,.2f} USDT{pct} after costs; "
         f"equity {account.equity:,.2f} USDT.",
     ]
+    lines += await app.arena_lines()
     if app.bot is None:
         lines.append(f"Charts: {app.console_out.resolve()}/ (one PNG per post with a picture).")
     return "\n".join(lines)

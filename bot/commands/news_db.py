@@ -40,6 +40,10 @@ async def news_reader(path: Path | None, settings: Any, clock: Any) -> AsyncIter
         archive = MemoryNewsStore(await store.all_headlines(), await store.all_fear_greed())
         scorer = news_scorer_for(settings, clock=clock, cache=SqliteScoreCache(db), usage=SqliteUsageLog(db),
                                  capabilities=SqliteCapabilityStore(db))
-        yield SentimentReader(archive, scorer, fear_greed=True)
+        reader = SentimentReader(archive, scorer, fear_greed=True)
+        try:
+            yield reader
+        finally:
+            await reader.close()
     finally:
         await db.close()

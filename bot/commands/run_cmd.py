@@ -22,7 +22,9 @@ def register_secrets(settings: Settings) -> None:
         settings.llm_api_key,
         settings.exchange_api_key,
         settings.exchange_secret,
+        settings.exchange_private_key,
         settings.news_api_key,
+        settings.web_admin_token,
     ):
         if secret is not None:
             register_secret(secret.get_secret_value())

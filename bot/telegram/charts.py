@@ -337,3 +337,35 @@ def equity_chart(points: Sequence[tuple[datetime, float]], *, title: str = "Equi
         fontsize=LABEL_PT + 0.5,
     )
     return _png(fig)
+
+
+ARENA_COLOURS = ("#4fc3f7", "#ffb74d", "#ba68c8", "#26a69a", "#f06292", "#aed581", "#90a4ae", "#fff176")
+
+
+@_collected
+def arena_chart(curves: Mapping[str, Sequence[tuple[datetime, float]]], *, initial_equity: float,
+                title: str = "Arena") -> bytes:
+    """`/arena` and the daily arena post: every contestant's equity on one time axis, each line named with
+    its return, so a phone shows who leads at a glance."""
+    drawn = {name: list(points) for name, points in curves.items() if len(points) >= 2}
+    if not drawn:
+        raise DomainError("arena_chart needs a contestant with at least two equity marks")
+    times = pd.DatetimeIndex(sorted({t for points in drawn.values() for t, _ in points}))
+    position = {t: i for i, t in enumerate(times)}
+    fig = _figure()
+    ax = fig.add_axes((0.09, 0.1, 0.73, 0.62))  # the first date label stays inside the picture
+    _style(ax)
+    ax.axhline(initial_equity, color=MUTED, linewidth=0.8, linestyle=":")
+    ranked = sorted(drawn.items(), key=lambda item: -item[1][-1][1])
+    for i, (name, points) in enumerate(ranked):
+        colour = ARENA_COLOURS[i % len(ARENA_COLOURS)]
+        x = [position[pd.Timestamp(t)] for t, _ in points]
+        values = [v for _, v in points]
+        ax.plot(x, values, color=colour, linewidth=1.6)
+        change = (values[-1] / initial_equity - 1) * 100
+        column, row = divmod(i, 3)
+        fig.text(0.03 + 0.4 * column, 0.86 - 0.05 * row, f"{name}  {change:+.2f}%", color=colour,
+                 fontsize=LABEL_PT, fontweight="bold")
+    _time_labels(ax, times)
+    fig.text(0.03, 0.94, title, color=TEXT, fontsize=TITLE_PT, fontweight="bold")
+    return _png(fig)

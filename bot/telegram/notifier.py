@@ -249,6 +249,18 @@ class ChannelNotifier:
                        reply_to_key=RECORD_KEY)
         return await self._enqueue(edit)
 
+    async def arena(self, day: str, text: str, curves: Mapping[str, Sequence[tuple[datetime, float]]],
+                    initial_equity: float) -> bool:
+        """The daily arena standings (ARENA_DAILY_POST) with the contestants' equity chart: once per day."""
+        key = f"arena:{day}"
+        if await self._outbox.get(key) is not None:
+            return False
+        image = None
+        if any(len(points) >= 2 for points in curves.values()):
+            image = await self._render(charts.arena_chart, dict(curves), initial_equity=initial_equity,
+                                       title=f"Arena to {day}")
+        return await self._enqueue(NewPost(key, self.channel_id, "arena", text, self._clock.now(), image=image))
+
     # ---- internals ------------------------------------------------------------------------------
 
     async def _enqueue(self, post: NewPost) -> bool:

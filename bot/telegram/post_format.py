@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
 
+from bot.telegram.context_format import pulse_fear_greed_line, pulse_news_line
 from core.models import ClosedTrade, DecisionRecord, DomainError, Snapshot, TradeEvent, iso_z
 from core.services.summaries import DailySummary, PulseItem, TrackRecordCard
 
@@ -37,6 +38,7 @@ EXIT_LABELS = {
     "manual": "✋ Closed manually",
     "end": "⏹ Closed at the end of the run",
     "signal": "🔁 Closed on signal",
+    "news": "📰 Closed on critical news",
     "external": "🔄 Closed on the exchange",
 }
 
@@ -463,7 +465,11 @@ def update_text(event: TradeEvent, *, dry_run: bool = True) -> str:
 
 def pulse_text(items: Sequence[PulseItem], as_of: datetime, *, dry_run: bool = True) -> str:
     """Changes are over the last 24 h, the same window the picture draws and labels."""
-    lines = [f"<b>📊 Market Pulse</b> — {escape(iso_z(as_of).replace('T', ' ').removesuffix(':00Z'))} UTC", ""]
+    lines = [f"<b>📊 Market Pulse</b> — {escape(iso_z(as_of).replace('T', ' ').removesuffix(':00Z'))} UTC"]
+    fear_greed = pulse_fear_greed_line([item.sentiment for item in items])
+    if fear_greed is not None:
+        lines.append(fear_greed)
+    lines.append("")
     for item in items:
         change = "n/a" if item.change_24h_pct is None else fmt_signed(item.change_24h_pct, "%")
         funding = "n/a" if item.funding_rate is None else fmt_signed(item.funding_rate * 100, "%", 4)
@@ -472,6 +478,9 @@ def pulse_text(items: Sequence[PulseItem], as_of: datetime, *, dry_run: bool = T
         lines.append(f"↳ {escape(item.view)}")
         if item.doing:
             lines.append(f"↳ {escape(item.doing)}")
+        news = pulse_news_line(item.sentiment)
+        if news is not None:
+            lines.append(news)
         lines.append("")
     if not items:
         lines.append("No market data this time.")

@@ -243,6 +243,7 @@ class Publisher:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[DrainReport] | None = None
         self._again = False
+        self._backing_off: set[int] = set()  # posts waiting out a network/server backoff (not flood control)
 
     @property
     def outbox(self) -> Outbox:
@@ -297,6 +298,22 @@ class Publisher:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
+    async def retry_now(self) -> int:
+        """Telegram is reachable again (#16 item 11): the posts backing off after network or server errors are
+        due now instead of after up to `max_backoff_s`, in their order; flood-control waits are kept. Returns
+        how many were released, and drains in the background."""
+        now = self._clock.now()
+        released = 0
+        async with self._lock:
+            for post in await self._outbox.posts():
+                if post.id in self._backing_off and post.status == "pending" and post.next_attempt_at > now:
+                    await self._outbox.mark_retry(post.id, now, post.last_error or "")
+                    released += 1
+            self._backing_off.clear()
+        if released:
+            self.kick()
+        return released
+
     async def drain(self) -> DrainReport:
         """Send every due post once at most; delayed posts wait for a later drain."""
         report = DrainReport()
@@ -323,6 +340,7 @@ class Publisher:
                 sent_ids.append(message_id)
         except TelegramRetryAfter as error:
             wait = max(1, int(error.retry_after))
+            self._backing_off.discard(post.id)
             await self._outbox.mark_retry(post.id, self._clock.now() + timedelta(seconds=wait), self._error_text(error))
             log.warning("flood control on chat %s: post %s waits %ss", post.chat_id, post.dedupe_key, wait)
             report.delayed += 1
@@ -347,9 +365,11 @@ class Publisher:
             # the exponent is capped: after ~1000 attempts (days of outage) 2**n no longer fits a float
             delay = min(self._max_backoff_s, self._base_backoff_s * 2 ** min(max(0, post.attempts), 30))
             await self._outbox.mark_retry(post.id, self._clock.now() + timedelta(seconds=delay), text)
+            self._backing_off.add(post.id)
             log.warning("post %s not delivered (%s); retry in %.0fs", post.dedupe_key, text, delay)
             report.delayed += 1
             return
+        self._backing_off.discard(post.id)
         await self._outbox.mark_sent(post.id, self._clock.now())
         report.sent += 1
         report.keys.append(post.dedupe_key)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from bot.telegram.context_format import context_lines
 from core.config import RiskLimits
 from core.models import AuditEntry, Position, RuntimeState, TradeEvent, iso_z
 from core.protocols import CycleRecord
@@ -50,6 +51,7 @@ ADMIN_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("monthly", "[n] — P&L of the last n months"),
         ("trades", "[n] — the last closed positions"),
         ("leaderboard", "strategy versions ranked by Sharpe"),
+        ("arena", "the arena: every contestant's paper book, standings and equity chart"),
     )),
     ("Settings", (
         ("risk", "the risk limits"),
@@ -217,7 +219,7 @@ def trailing_line(p: Position) -> str:
     if p.trailing_on_exchange_pct is not None:
         return f"trailing stop resting on the exchange, {p.trailing_on_exchange_pct:g} % behind the best price"
     now = f", now at {_price(p.trailing_stop)}" if p.trailing_stop is not None else ""
-    return f"trailing by the bot: it moves the stop 1 R behind the best price{now}"
+    return f"trailing by the bot: it moves the stop behind the best price{now}"
 
 
 def _age(seconds: float) -> str:
@@ -357,6 +359,8 @@ def why_text(entry: CycleRecord) -> str:
                 lines.append(f"Reasoning: {escape(decision.reasoning)}")
         elif record.error:
             lines.append(f"Error: {escape(record.error)}")
+    if entry.snapshot is not None:  # what the decision saw beyond candles (#17)
+        lines.extend(context_lines(entry.snapshot))
     verdict = entry.verdict
     if verdict is not None:
         if verdict.approved:

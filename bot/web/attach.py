@@ -45,7 +45,7 @@ def sources_of(app: Any, max_cycle_age: timedelta = MAX_CYCLE_AGE) -> WebSources
     for name in ("exchange", "llm"):  # the reachability monitor's view (#16 item 11): the exchange when market
         if name in app.reachability.targets:  # data comes from it, the LLM when an LLM engine decides
             checks[name] = reachability_check(app.reachability, name)
-    tokens = None
+    tokens = cost = None
     if app.settings.effective_engine not in ("rules", "trend"):
         from storage.llm_repo import SqliteUsageLog
 
@@ -54,7 +54,10 @@ def sources_of(app: Any, max_cycle_age: timedelta = MAX_CYCLE_AGE) -> WebSources
         async def tokens() -> int:
             return await usage.tokens_on(_wall_now().date())
 
+        cost = usage.cost_total
+
     token = app.settings.telegram_bot_token
+    admin_token = app.settings.web_admin_token
     return WebSources(
         control=app.control,
         history=app.history,
@@ -64,6 +67,8 @@ def sources_of(app: Any, max_cycle_age: timedelta = MAX_CYCLE_AGE) -> WebSources
         token=token.get_secret_value() if token else None,
         wall_now=_wall_now,
         llm_tokens_today=tokens,
+        llm_cost_usd=cost,
+        admin_token=admin_token.get_secret_value() if admin_token else None,
         decisions=app.services.decision_log,
         leaderboard=app.dp["leaderboard"] if app.dp is not None else None,  # the one the /leaderboard command reads
     )

@@ -27,6 +27,7 @@ class Scrape:
     equity: float = 0.0
     outbox_depth: int = 0
     llm_tokens_today: int | None = None  # None: no LLM engine
+    llm_cost_usd: float | None = None  # every LLM call's estimated cost since the database began
 
 
 class _ScrapeCollector(Collector):
@@ -46,6 +47,9 @@ class _ScrapeCollector(Collector):
         if s.llm_tokens_today is not None:
             yield GaugeMetricFamily("aitrader_llm_tokens_today", "LLM tokens used today (UTC)",
                                     value=s.llm_tokens_today)
+        if s.llm_cost_usd is not None:
+            yield CounterMetricFamily("aitrader_llm_cost_usd", "Estimated USD spent on LLM calls (LLM_PRICES)",
+                                      value=s.llm_cost_usd)
 
 
 class Metrics:

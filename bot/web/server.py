@@ -1,11 +1,13 @@
 """The read-only aiohttp server (DESIGN §4.9): GET only; data through the app's services, never the database.
 
 Public: `/healthz`, `/readyz`, `/metrics`, `/api/track_record`, `/api/positions`, `/api/trades`,
-`/api/why/{signal_id}` and the page at `/`. `/api/admin/*` needs a Mini App `initData` of an admin."""
+`/api/why/{signal_id}` and the page at `/`. `/api/admin/*` needs a Mini App `initData` of an admin,
+or `Authorization: Bearer <WEB_ADMIN_TOKEN>` when that is set."""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import time
@@ -63,6 +65,8 @@ class WebSources:
     token: str | None
     wall_now: Callable[[], datetime]
     llm_tokens_today: Callable[[], Awaitable[int]] | None = None
+    llm_cost_usd: Callable[[], Awaitable[float]] | None = None
+    admin_token: str | None = None  # WEB_ADMIN_TOKEN: `Authorization: Bearer …` opens the admin views too
     leaderboard: LeaderboardService | None = None
     decisions: RecentDecisions | None = None
 
@@ -196,8 +200,10 @@ class WebServer:
         s = self.sources
         status = await s.control.status()
         tokens = await s.llm_tokens_today() if s.llm_tokens_today else None
+        cost = await s.llm_cost_usd() if s.llm_cost_usd else None
         scrape = Scrape(guard_counts=status.guard_counts, open_positions=len(status.positions),
-                        equity=status.equity, outbox_depth=await s.outbox_depth(), llm_tokens_today=tokens)
+                        equity=status.equity, outbox_depth=await s.outbox_depth(), llm_tokens_today=tokens,
+                        llm_cost_usd=cost)
         body = self.metrics.render(scrape)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
@@ -251,7 +257,20 @@ class WebServer:
     # ---- admins (Mini App initData) -------------------------------------------------------------
 
     def _admin(self, request: web.Request) -> web.Response | None:
+        """None when the request may see admin views: a Mini App initData signed for an admin, or (plain web)
+        the WEB_ADMIN_TOKEN as a bearer token, compared in constant time and never logged."""
         s = self.sources
+        authorization = request.headers.get("Authorization")
+        if authorization is not None:
+            scheme, _, given = authorization.partition(" ")
+            if not s.admin_token:
+                return _json({"error": "no WEB_ADMIN_TOKEN is set: admin views open only from the Mini App"},
+                             status=401)
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), s.admin_token.encode()):
+                return _json({"error": "bearer token is not valid"}, status=401)
+            return None
+        if s.admin_token and not s.token and not request.headers.get(INIT_DATA_HEADER):
+            return _json({"error": "missing Authorization: Bearer <WEB_ADMIN_TOKEN>"}, status=401)
         try:
             admin_of(request.headers.get(INIT_DATA_HEADER), token=s.token, admin_ids=s.admin_ids, now=s.wall_now())
         except InitDataRefused as refused:

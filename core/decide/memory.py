@@ -1,42 +1,25 @@
-"""What the trend engine remembers between snapshots, per symbol: the inputs that need more history than one
-snapshot carries (docs/strategy.md, the TSMOM and funding candidates).
+"""What the trend engine remembers between snapshots, per symbol (docs/strategy.md, the TSMOM and funding
+candidates).
 
-- `DailyCloses`: the daily closes seen so far (one per closed daily bar), for the time-series-momentum
-  direction — the sign of the return over the last `lookback` daily closes, as the lab's `baseline:tsmom`
-  computes it — and whether that sign flipped since the last entry (one position per signal flip).
+- `FlipGate`: whether the momentum signal flipped since the last entry (one position per signal flip).
 - `FundingHistory`: the 24 h mean funding rates seen so far (one sample per new value), and the share of
   them at or below the current one: its point-in-time percentile.
 
 Both only ever see snapshots already decided on, so they are point in time by construction; they start empty
-(after a restart the engine needs `lookback` days before its first momentum entry).
+(after a restart the funding veto needs a month of samples before it acts).
 """
 
 from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
-from datetime import datetime
 
 
 @dataclass(slots=True)
-class DailyCloses:
-    lookback: int
-    closes: list[float] = field(default_factory=list)
-    last_bar: datetime | None = None
-    entered_sign: int = 0  # the signal of the last entry; a new entry needs the signal to differ from it
+class FlipGate:
+    """One position per signal: `entered_sign` is the signal the last position was taken on."""
 
-    def observe(self, bar_time: datetime, close: float) -> None:
-        if self.last_bar is None or bar_time > self.last_bar:
-            self.closes.append(close)
-            self.last_bar = bar_time
-            del self.closes[: max(0, len(self.closes) - self.lookback - 1)]
-
-    def sign(self) -> int | None:
-        """+1 / -1 / 0 for the return over `lookback` daily closes; None until that many have been seen."""
-        if len(self.closes) <= self.lookback:
-            return None
-        change = self.closes[-1] - self.closes[-1 - self.lookback]
-        return (change > 0.0) - (change < 0.0)
+    entered_sign: int = 0
 
     def armed(self, sign: int) -> bool:
         """True when `sign` may open a position: it is not the signal the last entry was taken on."""

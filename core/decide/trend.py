@@ -9,9 +9,10 @@ of the profit at `target_r[0]` R, TP2 sits far away so the broker's trailing sto
 a daily close back through EMA 50 closes the position. No calendar dates, no symbols' prices: only the
 snapshot's closed bars. Plain floats: replay calls `decide_sync` for every symbol-bar.
 
-Research variants (settings, off by default; docs/strategy.md has their results): `signal="tsmom"` takes the
-direction from the sign of the last `lookback_days` daily return instead (the lab's `baseline:tsmom`
-direction, each position with the same ATR stop, closed when the sign flips, one position per flip);
+Variants (settings; docs/strategy.md has their results — the bot ships `signal="tsmom"`, shorts and the regime
+filter on, through bot.settings; these dataclass defaults are the round-1 engine): `signal="tsmom"` takes the
+direction from the sign of the snapshot's `change_30d_pct` instead (the 30-day return: the lab's
+`baseline:tsmom` direction, each position with the same ATR stop, closed when the sign flips, one position per flip);
 `funding_veto_quantile` skips entries on the side paying funding while `funding_avg_24h` is in that top
 share of its own history; `regime_filter` enters only while the snapshot's regime trends the same way.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from core.decide.memory import DailyCloses, FundingHistory
+from core.decide.memory import FlipGate, FundingHistory
 from core.decide.rules import atr_stop
 from core.models import AccountView, Action, Decision, DecisionRecord, Regime, Snapshot, TimeframeView
 
@@ -39,8 +40,7 @@ class TrendParams:
     slow_trend: bool = False  # direction from the 1d EMA50 / EMA200 pair (research variant, not kept)
     long_term_filter: bool = False  # longs only above the 1d EMA200, shorts only below it
     crowded_funding: float | None = None  # per 8h; no entry on the side paying at least this (contrarian)
-    signal: str = "ema"  # "ema": the daily EMA stack; "tsmom": the sign of the `lookback_days` daily return
-    lookback_days: int = 30
+    signal: str = "ema"  # "ema": the daily EMA stack; "tsmom": the sign of the snapshot's change_30d_pct
     funding_veto_quantile: float | None = None  # e.g. 0.9: no long while funding_avg_24h is in its top decile
     regime_filter: bool = False  # enter only while the snapshot's regime trends in the trade's direction
     confidence: float = 0.7
@@ -68,15 +68,21 @@ def _direction(view: TimeframeView | None, min_spread_atr: float, slow: bool = F
     return 0
 
 
+def _sign(value: float | None) -> int | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return (value > 0.0) - (value < 0.0)
+
+
 class TrendEngine:
     name = "trend"
 
     def __init__(self, params: TrendParams | None = None) -> None:
         self.params = params or TrendParams()
-        if self.params.signal not in ("ema", "tsmom") or self.params.lookback_days < 1:
-            raise ValueError(f"trend signal must be ema or tsmom with lookback_days >= 1, got {self.params}")
+        if self.params.signal not in ("ema", "tsmom"):
+            raise ValueError(f"trend signal must be ema or tsmom, got {self.params.signal!r}")
         self._holds: dict[str, DecisionRecord] = {}
-        self._closes: dict[str, DailyCloses] = {}
+        self._flips: dict[str, FlipGate] = {}
         self._funding: dict[str, FundingHistory] = {}
 
     async def decide(self, snapshot: Snapshot, account: AccountView) -> DecisionRecord:
@@ -86,8 +92,9 @@ class TrendEngine:
         p = self.params
         frames = snapshot.timeframes
         daily = frames.get("1d")
-        momentum = self._momentum(snapshot.symbol, daily) if p.signal == "tsmom" else None
-        direction = momentum.sign() if momentum is not None else _direction(daily, p.min_spread_atr, p.slow_trend)
+        momentum = self._flips.setdefault(snapshot.symbol, FlipGate()) if p.signal == "tsmom" else None
+        direction = _sign(snapshot.extra.get("change_30d_pct")) if momentum is not None else _direction(
+            daily, p.min_spread_atr, p.slow_trend)
         # every signal seen counts for the flip, also one this engine does not trade (a short while long-only)
         armed = momentum is None or direction is None or momentum.armed(direction)
         funding_pct = self._funding_percentile(snapshot)
@@ -98,7 +105,7 @@ class TrendEngine:
                 momentum.entered_sign = sign  # this signal has had its position
                 if direction is not None and direction != sign:
                     return self._record(Decision(
-                        Action.CLOSE, p.confidence, reasoning=f"{p.lookback_days}-day momentum no longer {position.side}"
+                        Action.CLOSE, p.confidence, reasoning=f"30-day momentum no longer {position.side}"
                     ))
                 return self._hold(f"holding {position.side} with the momentum")
             ema = ({20: daily.ema_20, 200: daily.ema_200}.get(p.exit_ema, daily.ema_50)) if daily is not None else None
@@ -138,14 +145,6 @@ class TrendEngine:
             return self._hold("no sound stop at this price")
         return self._record(entry)
 
-    def _momentum(self, symbol: str, daily: TimeframeView | None) -> DailyCloses:
-        memory = self._closes.get(symbol)
-        if memory is None:
-            memory = self._closes[symbol] = DailyCloses(self.params.lookback_days)
-        if daily is not None:
-            memory.observe(daily.bar_time, daily.close)
-        return memory
-
     def _funding_percentile(self, snapshot: Snapshot) -> float | None:
         if self.params.funding_veto_quantile is None:
             return None
@@ -173,7 +172,7 @@ class TrendEngine:
             targets = tuple(float(f"{price * (1.0 + sign * x):.6g}") for x in reach)
             leverage = max(1, min(p.max_leverage, int(p.margin_at_stop * 100.0 / stop_pct)))
             if p.signal == "tsmom":
-                why, invalidation = f"{p.lookback_days}-day return", f"{p.lookback_days}-day return turns {'down' if sign > 0 else 'up'}"
+                why, invalidation = "30-day return", f"30-day return turns {'down' if sign > 0 else 'up'}"
             else:
                 why, invalidation = "1d EMA stack and 4h close", f"1d close {'below' if sign > 0 else 'above'} EMA50"
             decision = Decision(

@@ -26,7 +26,7 @@ class LeaderboardResult:
     version: str
     engine: str
     model: str | None
-    source: str  # replay | compare | walk_forward | sweep | paper
+    source: str  # replay | compare | walk_forward | sweep | paper | arena
     symbols: tuple[str, ...]
     window: tuple[str, str]  # ISO start, ISO end
     oos: bool
@@ -112,15 +112,18 @@ class LiveBook:
     symbols: tuple[str, ...]
     initial_equity: float
     history: PaperHistory
+    source: str = "paper"  # "arena": an arena contestant's own paper book (#15)
 
 
 class LeaderboardService:
     """What `/leaderboard` and `aitrader leaderboard` ask: the recorded versions, ranked."""
 
-    def __init__(self, store: LeaderboardStore, live_version: str | None = None, live: LiveBook | None = None) -> None:
+    def __init__(self, store: LeaderboardStore, live_version: str | None = None, live: LiveBook | None = None,
+                 contestants: Sequence[LiveBook] = ()) -> None:
         self._store = store
         self.live_version = live.version if live is not None else live_version
         self._live = live
+        self._contestants = tuple(contestants)
 
     async def board(self, limit: int = 10) -> Board:
         await self.record_live_book()
@@ -128,10 +131,13 @@ class LeaderboardService:
 
     async def record_live_book(self) -> LeaderboardResult | None:
         """The live book's figures so far: equity marked once a day (its last mark of each UTC day), Sharpe
-        annualised over 365 days; trades are its closed positions. None until it has two days of marks."""
-        live = self._live
-        if live is None:
-            return None
+        annualised over 365 days; trades are its closed positions. None until it has two days of marks.
+        Each arena contestant's book is recorded the same way, under its own version."""
+        for contestant in self._contestants:
+            await self._record_book(contestant)
+        return None if self._live is None else await self._record_book(self._live)
+
+    async def _record_book(self, live: LiveBook) -> LeaderboardResult | None:
         points = await live.history.equity_curve()
         daily: dict[str, tuple[datetime, float]] = {}
         for moment, value in points:
@@ -144,13 +150,13 @@ class LeaderboardService:
         metrics = compute_metrics(initial_equity=live.initial_equity, equity=equity,
                                   trades=await live.history.closed_trades(), bar_seconds=86_400, step_ms=step_ms)
         result = result_from_metrics(
-            version=live.version, engine=live.engine, model=live.model, source="paper", symbols=live.symbols,
+            version=live.version, engine=live.engine, model=live.model, source=live.source, symbols=live.symbols,
             start=iso_z(marks[0][0]), end=iso_z(marks[-1][0]), oos=True, metrics=metrics,
         )
         # one row per version for the live book: its window grows, so older rows of it are replaced
         forget = getattr(self._store, "forget", None)
         if forget is not None:
-            await forget(live.version, "paper")
+            await forget(live.version, live.source)
         await self._store.record(result)
         return result
 

@@ -14,20 +14,22 @@ Same `Broker` protocol as the paper broker (DESIGN §3). What it guarantees (iss
   holds one lock and works through private helpers that never take it (a close that finds nothing left
   reconciles from inside the lock instead of calling `sync`). Without it two closes of one position both
   booked the same fill. The `PositionKeeper` methods (`protect`, `move_stop`, `book_exit`,
-  `unbooked_funding`) are for the reconciler, which only runs under that lock.
+  `unbooked_funding`, `start_trailing`, `keep_trailing`) are for the reconciler, which only runs under it;
+- after TP1 the rest trails (`core.execution.exchange_trailing`): a trailing stop resting on the exchange
+  where the venue has one, else the bot moves the stop;
+- an entry that fills beyond its stop (the market ran through it before the fill) is closed at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime
 from typing import Any
 
 import ccxt.async_support as ccxt
 
-from core.execution.exchange_errors import ErrorKind, OrderRejected, classify, with_retry
+from core.execution.exchange_errors import ErrorKind, OrderRejected, classify, describe, with_retry
 from core.execution.exchange_ledger import ExchangeLedger, LivePosition, RestingOrder
 from core.execution.exchange_orders import (
     MarketRules,
@@ -40,20 +42,18 @@ from core.execution.exchange_orders import (
     place_market,
     place_stop,
     place_take_profit,
-    place_trailing_stop,
     position_key,
     split_targets,
-    supports_trailing,
-    trailing_percent,
 )
+from core.execution.exchange_trailing import Trailing
 from core.execution.reconcile import Reconciler
+from core.execution.venues import venue_of
 from core.models import AccountView, ClosedTrade, OrderIntent, Position, TradeEvent, side_sign
 from core.protocols import Alert, Clock
 
 log = logging.getLogger(__name__)
 
 FUNDING_ROWS = 1000  # Binance's maximum page of /fapi/v1/income
-TRAIL_STEP_PCT = 0.1  # the bot moves a trailing stop only by this much of the price: each move is two requests
 
 
 async def _no_alert(_text: str) -> None:
@@ -73,6 +73,9 @@ class ExchangeBroker:
         taker_fee_bps: float = 5.0,
         margin_buffer: float = 1.02,
         retry_wait_s: float = 0.5,
+        trail_after_tp1_pct: float = 0.0,
+        lock_trigger_pct: float = 0.0,
+        lock_offset_pct: float = 0.15,
     ) -> None:
         self._ex = exchange
         # open orders of every symbol in one request (heavier weight, but one call per cycle)
@@ -88,6 +91,9 @@ class ExchangeBroker:
         self._paused_reason: str | None = None
         self._one_change = asyncio.Lock()  # see the module docstring: public entry points only
         self._reconciler = Reconciler(exchange, ledger, self, clock, alert=alert, wait_s=retry_wait_s)
+        self._trailing = Trailing(exchange, ledger, self.move_stop, alert=alert, wait_s=retry_wait_s,
+                                  trail_pct=trail_after_tp1_pct, lock_trigger_pct=lock_trigger_pct,
+                                  lock_offset_pct=lock_offset_pct)
         self._last_account: AccountView | None = None
 
     # ---- state -------------------------------------------------------------------------------
@@ -118,10 +124,7 @@ class ExchangeBroker:
                 raise
             log.warning("balance unavailable (%s); using the last one", type(error).__name__)
             return AccountView(**{**_view_fields(self._last_account), "positions": positions})
-        info = balance.get("info") or {}
-        cash = balance.get(self._quote) or {}
-        equity = float(info.get("totalMarginBalance") or cash.get("total") or 0.0)
-        available = float(info.get("availableBalance") or cash.get("free") or 0.0)
+        equity, available = venue_of(self._ex).account_figures(balance, self._quote)
         view = AccountView(
             equity=equity,
             available=available,
@@ -186,7 +189,7 @@ class ExchangeBroker:
             await self.protect(live)
         except (OrderRejected, ccxt.BaseError) as error:
             await self._alert(
-                f"{intent.symbol}: protective orders failed ({_describe(error)}); closing the position at market"
+                f"{intent.symbol}: protective orders failed ({describe(error)}); closing the position at market"
             )
             events += await self._close_live(live, "unprotected")
             return events
@@ -201,8 +204,13 @@ class ExchangeBroker:
         await self._alert(
             f"{intent.symbol}: entry filled at {average}, already beyond its stop {intent.stop_loss}; closing at market"
         )
-        order = await place_market(self._ex, intent.symbol, exit_side(intent.side), filled, client_id(key, "x1"),
-                                   reduce_only=True, wait_s=self._wait)
+        try:
+            order = await place_market(self._ex, intent.symbol, exit_side(intent.side), filled, client_id(key, "x1"),
+                                       reduce_only=True, wait_s=self._wait)
+        except ccxt.BaseError as error:
+            await self._alert(f"{intent.symbol}: could not close it ({describe(error)}): a {intent.side} of {filled} "
+                              "is open WITHOUT a stop — close it by hand")
+            return
         qty, price = order_fill(order)
         if qty < filled * 0.999:
             await self._alert(f"{intent.symbol}: only {qty} of {filled} closed; the rest is for reconciliation")
@@ -225,7 +233,7 @@ class ExchangeBroker:
         qty = rules.amount(intent.qty)
         rules.check_entry(qty, intent.reference_price)
         balance = await with_retry(lambda: self._ex.fetch_balance(), base_wait_s=self._wait)
-        free = float((balance.get(self._quote) or {}).get("free") or 0.0)
+        free = venue_of(self._ex).account_figures(balance, self._quote)[1]
         needed = qty * intent.reference_price / intent.leverage * self._margin_buffer
         if needed > free:
             raise OrderRejected(f"{intent.symbol} needs {needed:.2f} {self._quote} of margin, {free:.2f} available")
@@ -235,9 +243,7 @@ class ExchangeBroker:
         )
 
     async def _prepare_symbol(self, symbol: str, leverage: int) -> None:
-        with contextlib.suppress(ccxt.MarginModeAlreadySet, ccxt.NoChange):
-            await with_retry(lambda: self._ex.set_margin_mode("isolated", symbol), base_wait_s=self._wait)
-        await with_retry(lambda: self._ex.set_leverage(leverage, symbol), base_wait_s=self._wait)
+        await venue_of(self._ex).prepare_symbol(self._ex, symbol, leverage, wait_s=self._wait)
 
     async def protect(self, live: LivePosition) -> None:
         pos = live.position
@@ -252,51 +258,13 @@ class ExchangeBroker:
                 order = await place_take_profit(self._ex, pos.symbol, pos.side, size, price, cid, wait_s=self._wait)
                 live.targets.append(RestingOrder(role, cid, str(order.get("id")), price, size))  # type: ignore[arg-type]
 
-    # ---- trailing (DESIGN §5: after TP1 the rest trails 1 R behind the best price) ------------
+    # ---- trailing (core.execution.exchange_trailing) -------------------------------------------
 
     async def start_trailing(self, live: LivePosition, price: float) -> None:
-        """From TP1 on (and again when the size changes): a reduce-only trailing stop resting on the exchange,
-        beside the break-even stop, when the venue has one; otherwise `trail_by_moving_stop` moves the stop
-        each sync. A new trailing order is placed before the previous one is cancelled."""
-        pos = live.position
-        if not supports_trailing(self._ex):
-            log.info("%s: %s has no trailing stop order; the bot trails by moving the stop (new before old off)",
-                     pos.symbol, self._ex.id)
-            return
-        pct = trailing_percent(pos.entry_price, pos.initial_stop, price)
-        old = live.trail
-        generation = live.trail_generation + (1 if old is not None else 0)
-        cid = client_id(live.key, f"r{generation}")
-        try:
-            order = await place_trailing_stop(self._ex, pos.symbol, pos.side, pos.qty, pct, cid, wait_s=self._wait)
-        except (OrderRejected, ccxt.InvalidOrder) as error:
-            await self._alert(f"{pos.symbol}: trailing stop refused ({_describe(error)}); the bot trails by moving "
-                              "the stop instead")
-            return
-        live.trail = RestingOrder("trail", cid, str(order.get("id")), price, pos.qty, callback_pct=pct)
-        live.trail_generation = generation
-        pos.trailing_on_exchange_pct = pct
-        await self._ledger.save(live)
-        log.info("%s: trailing stop resting on %s, %.1f %% behind the best mark price, for %s",
-                 pos.symbol, self._ex.id, pct, pos.qty)
-        if old is not None:
-            await cancel_trigger(self._ex, pos.symbol, old.order_id, wait_s=self._wait)
+        await self._trailing.start(live, price)
 
-    async def trail_by_moving_stop(self, live: LivePosition, mark: float) -> None:
-        """Where no trailing order rests: follow the best mark seen at syncs and move the stop up to 1 R behind
-        it (new stop first, then the old one off), only ever tighter and by at least `TRAIL_STEP_PCT`."""
-        pos = live.position
-        if pos.sign * (mark - pos.best_price) > 0:
-            pos.best_price = mark
-        rules = MarketRules.of(self._ex, pos.symbol)
-        trail = rules.price(pos.best_price - pos.sign * abs(pos.entry_price - pos.initial_stop))
-        if pos.sign * (trail - pos.stop_loss) < mark * TRAIL_STEP_PCT / 100:
-            await self._ledger.save(live)  # the best price, for the next sync
-            return
-        pos.trailing_stop = trail
-        await self.move_stop(live, trail)
-        log.info("%s: the bot moved the trailing stop to %s (best %s; %s has no trailing stop order)",
-                 pos.symbol, trail, pos.best_price, self._ex.id)
+    async def keep_trailing(self, live: LivePosition, mark: float) -> None:
+        await self._trailing.keep(live, mark)
 
     async def _place_new_stop(self, live: LivePosition, price: float, rules: MarketRules) -> RestingOrder:
         """Place a stop of the next generation; the caller cancels the previous one afterwards."""
@@ -332,7 +300,7 @@ class ExchangeBroker:
                 try:
                     events += await self._close_symbol(symbol, reason)
                 except ccxt.BaseError as error:  # one failure must not leave the others open
-                    await self._alert(f"{symbol}: close failed ({_describe(error)}); will retry next cycle")
+                    await self._alert(f"{symbol}: close failed ({describe(error)}); will retry next cycle")
             return events
 
     async def _close_symbol(self, symbol: str, reason: str) -> list[TradeEvent]:
@@ -405,11 +373,12 @@ class ExchangeBroker:
                 base_wait_s=self._wait,
             )
         except ccxt.BaseError as error:
-            log.warning("%s: funding history unavailable (%s); booking 0.0 funding", live.symbol, _describe(error))
+            log.warning("%s: funding history unavailable (%s); booking 0.0 funding", live.symbol, describe(error))
             return 0.0
+        venue = venue_of(self._ex)
         settled = sum(
-            float(r.get("amount") or 0.0) for r in rows
-            if r.get("symbol") in (None, live.symbol) and int(r.get("timestamp") or 0) >= live.opened_ms
+            venue.funding_received(r) for r in rows
+            if venue.row_symbol(r) in (None, live.symbol) and int(r.get("timestamp") or 0) >= live.opened_ms
         )
         return settled - live.funding_booked
 
@@ -426,10 +395,10 @@ class ExchangeBroker:
         except ccxt.BaseError as error:
             kind = classify(error)
             if kind is ErrorKind.UNAVAILABLE:
-                await self._pause(_describe(error))
+                await self._pause(describe(error))
             elif kind is not ErrorKind.TEMPORARY:
-                await self._alert(f"reconciliation failed: {_describe(error)}")
-            log.warning("reconciliation skipped this tick: %s", _describe(error))
+                await self._alert(f"reconciliation failed: {describe(error)}")
+            log.warning("reconciliation skipped this tick: %s", describe(error))
             return []
         if self._paused_reason is not None:
             self._paused_reason = None
@@ -454,13 +423,13 @@ class ExchangeBroker:
     async def _on_entry_error(self, intent: OrderIntent, error: BaseException) -> None:
         kind = classify(error)
         if kind is ErrorKind.UNAVAILABLE:
-            await self._pause(_describe(error))
-            await self._reject(intent, f"exchange unavailable: {_describe(error)}")
+            await self._pause(describe(error))
+            await self._reject(intent, f"exchange unavailable: {describe(error)}")
         elif kind is ErrorKind.FATAL:
-            await self._pause(_describe(error))
-            await self._reject(intent, f"exchange refused our credentials or account: {_describe(error)}")
+            await self._pause(describe(error))
+            await self._reject(intent, f"exchange refused our credentials or account: {describe(error)}")
         else:
-            await self._reject(intent, _describe(error))
+            await self._reject(intent, describe(error))
 
     async def _reject(self, intent: OrderIntent, why: str) -> None:
         log.warning("intent %s %s rejected: %s", intent.symbol, intent.side, why)
@@ -470,12 +439,6 @@ class ExchangeBroker:
         if self._paused_reason is None:
             self._paused_reason = why
             await self._alert(f"exchange unavailable ({why}): new entries paused until it answers again")
-
-
-def _describe(error: BaseException) -> str:
-    """Short, key-free description: ccxt messages carry the exchange's reply, never our credentials."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__
 
 
 def _view_fields(view: AccountView) -> dict[str, Any]:

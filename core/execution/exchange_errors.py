@@ -40,6 +40,12 @@ def classify(error: BaseException) -> ErrorKind:
     return ErrorKind.FATAL
 
 
+def describe(error: BaseException) -> str:
+    """Short, key-free description: ccxt messages carry the exchange's reply, never our credentials."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__
+
+
 def is_temporary(error: BaseException) -> bool:
     return classify(error) is ErrorKind.TEMPORARY
 

@@ -49,6 +49,7 @@ class LivePosition:
     trail: RestingOrder | None = None  # a trailing stop resting on the exchange (after TP1, where the venue has one)
     stop_generation: int = 0
     trail_generation: int = 0
+    trail_by_bot: bool = False  # the venue has no trailing stop order (or refused it): the bot moves the stop
     close_generation: int = 0
     booked_order_ids: list[str] = field(default_factory=list)  # exit orders already booked as trades
     funding_booked: float = 0.0  # funding (cash received) already carried by booked legs
@@ -81,6 +82,7 @@ class LivePosition:
             trail=RestingOrder(**data["trail"]) if data.get("trail") else None,
             stop_generation=int(data.get("stop_generation", 0)),
             trail_generation=int(data.get("trail_generation", 0)),
+            trail_by_bot=bool(data.get("trail_by_bot", False)),
             close_generation=int(data.get("close_generation", 0)),
             booked_order_ids=list(data.get("booked_order_ids", [])),
             funding_booked=float(data.get("funding_booked", 0.0)),

@@ -12,13 +12,15 @@ import hashlib
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import ccxt.async_support as ccxt
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from core.execution.exchange_errors import OrderRejected, is_temporary
+from core.execution.exchange_errors import OrderRejected, is_temporary, with_retry
 from core.execution.exit_ladder import target_fractions
+from core.execution.venues import venue_of
 from core.models import DomainError, Side
 
 CLIENT_ID_PREFIX = "at"
@@ -124,11 +126,12 @@ def split_targets(rules: MarketRules, qty: float, n_targets: int, first_fraction
 TRAIL_MIN_PCT, TRAIL_MAX_PCT = 0.1, 10.0  # Binance USDⓈ-M callbackRate: 0.1 to 10 (%), in steps of 0.1
 
 
-def trailing_percent(entry: float, initial_stop: float, price: float) -> float:
-    """The exit ladder trails 1 R (the initial stop distance) behind the best price; an exchange trails a
-    percentage of the best price: R over the price trailing starts from, to 0.1 %, within 0.1–10 %."""
-    pct = round(abs(entry - initial_stop) / price * 100.0, 1)
-    return min(max(pct, TRAIL_MIN_PCT), TRAIL_MAX_PCT)
+def trailing_percent(entry: float, initial_stop: float, price: float, configured_pct: float = 0.0) -> float | None:
+    """The callback rate for the exit ladder's trail: `configured_pct` of the best price when set
+    (TRAIL_AFTER_TP1_PCT), else 1 R (the initial stop distance) over the price trailing starts from; to
+    0.1 %, at least 0.1 %. None above the exchange's 10 %: no trailing order can follow that far."""
+    pct = round(configured_pct if configured_pct > 0 else abs(entry - initial_stop) / price * 100.0, 1)
+    return None if pct > TRAIL_MAX_PCT else max(pct, TRAIL_MIN_PCT)
 
 
 def supports_trailing(exchange: ccxt.Exchange) -> bool:
@@ -191,11 +194,8 @@ async def submit_once(
 
 
 async def find_order(exchange: ccxt.Exchange, symbol: str, cid: str, *, trigger: bool) -> dict[str, Any] | None:
-    params: dict[str, Any] = {"clientOrderId": cid}
-    if trigger:
-        params["trigger"] = True
     try:
-        return await exchange.fetch_order(None, symbol, params)
+        return await venue_of(exchange).find_order(exchange, symbol, cid, trigger=trigger)
     except ccxt.OrderNotFound:
         return None
 
@@ -203,17 +203,23 @@ async def find_order(exchange: ccxt.Exchange, symbol: str, cid: str, *, trigger:
 async def place_market(
     exchange: ccxt.Exchange, symbol: str, side: str, qty: float, cid: str, *, reduce_only: bool, wait_s: float
 ) -> dict[str, Any]:
-    params: dict[str, Any] = {"clientOrderId": cid}
+    venue = venue_of(exchange)
+    params: dict[str, Any] = {"clientOrderId": venue.wire_id(cid)}
     if reduce_only:
         params["reduceOnly"] = True
-    return await submit_once(
+    price = await venue.order_price(exchange, symbol, None)
+    order = await submit_once(
         exchange,
         symbol,
         cid,
-        lambda: exchange.create_order(symbol, "market", side, qty, None, params),
+        lambda: exchange.create_order(symbol, "market", side, qty, price, params),
         trigger=False,
         wait_s=wait_s,
     )
+    if order.get("filled") is None:  # acknowledged without its fill (Bybit): ask for the order itself
+        looked_up = await with_retry(partial(find_order, exchange, symbol, cid, trigger=False), base_wait_s=wait_s)
+        order = looked_up or order
+    return order
 
 
 async def place_stop(
@@ -234,7 +240,9 @@ async def place_trailing_stop(
 ) -> dict[str, Any]:
     """Reduce-only trailing stop resting on the exchange (Binance: TRAILING_STOP_MARKET with callbackRate),
     tracking the mark price from now on: it follows the best price and fires `callback_pct` behind it."""
-    params = {"trailingPercent": callback_pct, "reduceOnly": True, "clientOrderId": cid, "workingType": "MARK_PRICE"}
+    venue = venue_of(exchange)
+    params = {"trailingPercent": callback_pct, "reduceOnly": True, "clientOrderId": venue.wire_id(cid),
+              **venue.trigger_params()}
     return await submit_once(
         exchange,
         symbol,
@@ -248,12 +256,14 @@ async def place_trailing_stop(
 async def _place_trigger(
     exchange: ccxt.Exchange, symbol: str, side: Side, qty: float, kind: str, price: float, cid: str, *, wait_s: float
 ) -> dict[str, Any]:
-    params = {kind: price, "reduceOnly": True, "clientOrderId": cid, "workingType": "MARK_PRICE"}
+    venue = venue_of(exchange)
+    params = {kind: price, "reduceOnly": True, "clientOrderId": venue.wire_id(cid), **venue.trigger_params()}
+    limit = await venue.order_price(exchange, symbol, price)
     return await submit_once(
         exchange,
         symbol,
         cid,
-        lambda: exchange.create_order(symbol, "market", exit_side(side), qty, None, params),
+        lambda: exchange.create_order(symbol, "market", exit_side(side), qty, limit, params),
         trigger=True,
         wait_s=wait_s,
     )
@@ -269,7 +279,7 @@ async def cancel_trigger(exchange: ccxt.Exchange, symbol: str, order_id: str, *,
             reraise=True,
         ):
             with attempt:
-                await exchange.cancel_order(order_id, symbol, {"trigger": True})
+                await exchange.cancel_order(order_id, symbol, venue_of(exchange).trigger_query())
     except ccxt.OrderNotFound:
         return True
     return True

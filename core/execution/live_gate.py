@@ -14,6 +14,7 @@ import httpx
 
 from core.execution.exchange_client import ExchangeCredentials, make_exchange
 from core.execution.exchange_errors import with_retry
+from core.execution.venues import venue_of
 from core.urls import scrub_urls_in
 
 ExchangeFactory = Callable[[ExchangeCredentials], ccxt.Exchange]
@@ -97,13 +98,22 @@ async def check_exchange(
         if not credentials.has_keys:
             return Verdict(name, True, f"{len(markets)} markets; no keys (data only)", required)
         balance = await exchange.fetch_balance()
-        usdt = (balance.get("USDT") or {}).get("free")
-        return Verdict(name, True, f"keys accepted, {float(usdt or 0):.2f} USDT available", required)
-    except ccxt.AuthenticationError:
-        return Verdict(name, False, "API key or secret refused", required)
+        venue = venue_of(exchange)
+        problem = await venue.probe(exchange)
+        if problem:
+            return Verdict(name, False, problem, required)
+        free = venue.account_figures(balance, venue.quote)[1]
+        return Verdict(name, True, f"keys accepted, {free:.2f} {venue.quote} available", required)
     except ccxt.BaseError as error:
-        detail = _scrub(f"{type(error).__name__}: {str(error)[:160]}", credentials.api_key, credentials.secret)
-        return Verdict(name, False, detail, required)
+        known = venue_of(exchange).diagnose(error)
+        if known:
+            detail = known
+        elif isinstance(error, ccxt.AuthenticationError):
+            detail = "API key or secret refused"
+        else:
+            detail = f"{type(error).__name__}: {str(error)[:160]}"
+        return Verdict(name, False, _scrub(detail, credentials.api_key, credentials.secret, credentials.private_key),
+                       required)
     finally:
         await exchange.close()
 
@@ -111,7 +121,7 @@ async def check_exchange(
 def live_blocker(dry_run: bool, credentials: ExchangeCredentials, exchange: Verdict | None) -> str | None:
     """Why live trading is impossible right now, or None when it may go ahead (an admin still confirms)."""
     if not credentials.has_keys:
-        return "live trading needs EXCHANGE_API_KEY and EXCHANGE_SECRET"
+        return f"live trading needs {credentials.key_names}"
     if exchange is None:
         return "the exchange has not been checked yet"
     if not exchange.ok:

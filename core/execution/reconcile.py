@@ -29,6 +29,7 @@ from core.execution.exchange_errors import with_retry
 from core.execution.exchange_ledger import ExchangeLedger, LivePosition
 from core.execution.exchange_orders import cancel_trigger, exit_side, parse_client_id
 from core.execution.exit_ladder import stop_reason
+from core.execution.venues import venue_of
 from core.models import TradeEvent
 from core.protocols import Clock
 
@@ -169,7 +170,7 @@ class PositionKeeper(Protocol):
 
     async def start_trailing(self, live: LivePosition, price: float) -> None: ...
 
-    async def trail_by_moving_stop(self, live: LivePosition, mark: float) -> None: ...
+    async def keep_trailing(self, live: LivePosition, mark: float) -> None: ...
 
     async def unbooked_funding(self, live: LivePosition) -> float: ...
 
@@ -199,10 +200,12 @@ class Reconciler:
         stored = await self._ledger.live_positions()
         raw_positions = await with_retry(lambda: self._ex.fetch_positions(), base_wait_s=self._wait)
         raw_orders = await with_retry(
-            lambda: self._ex.fetch_open_orders(None, None, None, {"trigger": True}), base_wait_s=self._wait
+            lambda: self._ex.fetch_open_orders(None, None, None, venue_of(self._ex).trigger_query()),
+            base_wait_s=self._wait,
         )
         positions = [p for p in (ExchangePosition.from_ccxt(r) for r in raw_positions) if p is not None]
-        orders = [OpenOrder.from_ccxt(r) for r in raw_orders]
+        local_id = venue_of(self._ex).local_id
+        orders = [OpenOrder.from_ccxt({**r, "clientOrderId": local_id(r.get("clientOrderId"))}) for r in raw_orders]
         plan = plan_reconciliation(stored, positions, orders)
         return await self.carry_out(plan, positions)
 
@@ -245,10 +248,10 @@ class Reconciler:
                 await self._alert(f"{live.symbol}: trailing stop missing on the exchange; placing it again")
                 await self._keeper.start_trailing(live, live.trail.price)
         marks = {p.symbol: p.mark_price for p in positions}
-        for live in plan.in_step:  # after TP1 with no trailing order resting: the bot trails
+        for live in plan.in_step:  # the profit lock before TP1, the bot's trail after it
             price = marks.get(live.symbol)
-            if live.position.targets_hit >= 1 and live.trail is None and price:
-                await self._keeper.trail_by_moving_stop(live, price)
+            if price:
+                await self._keeper.keep_trailing(live, price)
 
     async def _exit_trades(self, live: LivePosition) -> list[dict[str, Any]]:
         # no `since`: Binance caps a since-query at a 7-day window, the default is the latest trades
@@ -269,7 +272,7 @@ class Reconciler:
             roles[resting.order_id] = role
             try:
                 order = await with_retry(
-                    partial(self._ex.fetch_order, resting.order_id, live.symbol, {"trigger": True}),
+                    partial(self._ex.fetch_order, resting.order_id, live.symbol, venue_of(self._ex).trigger_query()),
                     base_wait_s=self._wait,
                 )
             except ccxt.OrderNotFound:
@@ -334,8 +337,9 @@ class Reconciler:
         live.targets = [t for t in live.targets if t.role not in hit]
         pos.targets_hit = max([pos.targets_hit, *(int(role[2:]) for role in hit)])
         await self._ledger.save(live)
-        if tp1_hit:
-            await self._keeper.move_stop(live, pos.entry_price)
+        if tp1_hit:  # to break-even, unless the profit lock is already beyond it (as the exit ladder)
+            await self._keeper.move_stop(live, pos.entry_price if pos.sign * (pos.entry_price - pos.stop_loss) > 0
+                                         else pos.stop_loss)
             events.append(
                 TradeEvent("stop_moved", pos.id, pos.symbol, pos.side, self._clock.now(), pos.stop_loss, pos.qty,
                            signal_id=pos.signal_id, reason="breakeven", position=pos)

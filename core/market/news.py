@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Protocol
 
@@ -50,6 +50,10 @@ class Headline:
     published: datetime | None
     first_seen: datetime
     summary: str = ""
+    first_seen_s: float = field(init=False, repr=False, compare=False)  # POSIX seconds, for the sentiment arrays
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "first_seen_s", require_utc(self.first_seen, "first_seen").timestamp())
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
+import numpy as np
+
 from core.market.news import Headline, NewsStore
 from core.models import KeyEvent, Sentiment, Snapshot
 from core.protocols import SnapshotSource
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 WINDOW = timedelta(hours=72)  # past three half-lives a headline weighs < 1/8
 HALF_LIFE_H = 24.0
 MAX_KEY_EVENTS = 3
+MAX_REMEMBERED_SCORES = 20_000
 PANIC_AGE = timedelta(hours=4)
 DIGESTING_AGE = timedelta(hours=24)
 PANIC_SCORE = -1.5
@@ -65,28 +68,55 @@ def decay_weight(age: timedelta) -> float:
     return float(0.5 ** (max(0.0, age.total_seconds()) / 3600.0 / HALF_LIFE_H))
 
 
+class ScoredWindow:
+    """The scored headlines of one as_of as arrays, so each symbol's reading is a few numpy operations (a replay
+    asks for every symbol at every bar, over a few hundred headlines each time)."""
+
+    def __init__(self, headlines: Sequence[Headline], scores: dict[str, HeadlineScore]) -> None:
+        scored = [(h, scores[h.guid]) for h in headlines if h.guid in scores]
+        self.headlines = [h for h, _ in scored]
+        self.coins = [s.coins for _, s in scored]
+        self.seen_s = np.array([h.first_seen_s for h in self.headlines], dtype=np.float64)
+        self.impact = np.array([s.impact for _, s in scored], dtype=np.float64)
+        self.market_wide = np.array([not c for c in self.coins], dtype=bool)
+        self._by_coin: dict[str, np.ndarray] = {}
+
+    def about(self, coin: str) -> np.ndarray:
+        mask = self._by_coin.get(coin)
+        if mask is None:
+            mask = self.market_wide | np.array([coin in c for c in self.coins], dtype=bool)
+            self._by_coin[coin] = mask
+        return mask
+
+    def sentiment(self, symbol: str, as_of: datetime, fear_greed: int | None) -> Sentiment:
+        now = as_of.timestamp()
+        keep = self.about(base_coin(symbol)) & (self.seen_s <= now)
+        if not keep.any():
+            return Sentiment(fear_greed, None, (), "")
+        index = np.flatnonzero(keep)
+        weights = 0.5 ** ((now - self.seen_s[index]) / 3600.0 / HALF_LIFE_H)
+        impacts = self.impact[index]
+        total_w = float(weights.sum())
+        score = max(-2.0, min(2.0, float((impacts * weights).sum()) / max(1.0, total_w)))
+        strength = np.abs(impacts) * weights
+        strong = np.flatnonzero(np.abs(impacts) >= 1)
+        if len(strong) > MAX_KEY_EVENTS:  # only those at least as strong as the third strongest can make it
+            kth = np.partition(strength[strong], -MAX_KEY_EVENTS)[-MAX_KEY_EVENTS]
+            strong = strong[strength[strong] >= kth]
+        # strongest first; ties: the newer, then by guid (stable across runs)
+        order = sorted(strong.tolist(), key=lambda k: (
+            -strength[k], -self.seen_s[index[k]], self.headlines[index[k]].guid))[:MAX_KEY_EVENTS]
+        top = [self.headlines[index[k]] for k in order]
+        events = tuple(KeyEvent(h.first_seen, h.title, int(impacts[k])) for h, k in zip(top, order, strict=True))
+        return Sentiment(fear_greed, score, events, top[0].source if top else "")
+
+
 def build_sentiment(
     symbol: str, as_of: datetime, headlines: Sequence[Headline], scores: dict[str, HeadlineScore],
     fear_greed: int | None,
 ) -> Sentiment:
-    """The pure part: headlines (first seen ≤ as_of) and their scores → the symbol's reading."""
-    coin = base_coin(symbol)
-    weighted: list[tuple[float, Headline, int]] = []
-    total_w = total = 0.0
-    for h in headlines:
-        s = scores.get(h.guid)
-        if s is None or h.first_seen > as_of or (s.coins and coin not in s.coins):
-            continue
-        w = decay_weight(as_of - h.first_seen)
-        total_w += w
-        total += s.impact * w
-        if abs(s.impact) >= 1:
-            weighted.append((abs(s.impact) * w, h, s.impact))
-    score = None if total_w == 0 else max(-2.0, min(2.0, total / max(1.0, total_w)))
-    weighted.sort(key=lambda item: (-item[0], -item[1].first_seen.timestamp(), item[1].guid))
-    top = weighted[:MAX_KEY_EVENTS]
-    events = tuple(KeyEvent(h.first_seen, h.title, impact) for _, h, impact in top)
-    return Sentiment(fear_greed, score, events, top[0][1].source if top else "")
+    """The pure part: headlines (only those first seen ≤ as_of count) and their scores → the symbol's reading."""
+    return ScoredWindow(headlines, scores).sentiment(symbol, as_of, fear_greed)
 
 
 class SentimentReader:
@@ -98,10 +128,16 @@ class SentimentReader:
         self._fear_greed = fear_greed
         self._scores: dict[str, HeadlineScore] = {}
         self._window: tuple[datetime, list[Headline]] | None = None
+        self._scored: tuple[datetime, ScoredWindow] | None = None
 
     @property
     def scorer_name(self) -> str:
         return self._scorer.name if self._scorer is not None else "none"
+
+    async def close(self) -> None:
+        close = getattr(self._scorer, "close", None)
+        if close is not None:
+            await close()
 
     async def _headlines(self, as_of: datetime) -> list[Headline]:
         if self._window is not None and self._window[0] == as_of:  # every symbol of one cycle asks the same
@@ -114,6 +150,9 @@ class SentimentReader:
         """Scores of `headlines`, asking the scorer only for those not scored yet in this process."""
         if self._scorer is None:
             return {}
+        if len(self._scores) > MAX_REMEMBERED_SCORES:  # a bot running for months: keep what the window needs
+            wanted = {h.guid for h in headlines}
+            self._scores = {g: s for g, s in self._scores.items() if g in wanted}
         missing = [h for h in headlines if h.guid not in self._scores]
         if missing:
             try:
@@ -123,13 +162,14 @@ class SentimentReader:
         return self._scores
 
     async def at(self, symbol: str, as_of: datetime) -> Sentiment:
-        headlines = await self._headlines(as_of)
-        scores = await self.score(headlines)
+        if self._scored is None or self._scored[0] != as_of:  # every symbol of one cycle shares the window
+            headlines = await self._headlines(as_of)
+            self._scored = (as_of, ScoredWindow(headlines, await self.score(headlines)))
         fear_greed = None
         if self._fear_greed:
             reading = await self._store.fear_greed_at(as_of)
             fear_greed = reading.value if reading is not None else None
-        return build_sentiment(symbol, as_of, headlines, scores, fear_greed)
+        return self._scored[1].sentiment(symbol, as_of, fear_greed)
 
 
 class SentimentSnapshots:

@@ -39,6 +39,7 @@ from core.protocols import MarketData
 
 SNAPSHOT_TIMEFRAMES = ("1h", "4h", "1d")
 REGIME_TIMEFRAMES = ("4h", "1h", "1d")  # the first one present decides the regime
+MOMENTUM_DAYS = 30  # `change_30d_pct`: the last closed daily bar against the one 30 daily bars before (#14)
 FUNDING_LOOKBACK = timedelta(days=3)
 OI_LOOKBACK = timedelta(hours=26)  # the 24 h change needs a reading from a day before as_of
 BOOK_MAX_LAG = timedelta(minutes=15)  # an order book read this long after as_of still describes it
@@ -217,6 +218,7 @@ def assemble_snapshot(
         FUNDING_KEY: funding_avg_24h(funding_ms, funding_rates, as_of_ms),
         **oi_context(oi_ms, oi_values, as_of_ms),
         **{key: (book or {}).get(key) for key in BOOK_KEYS},
+        "change_30d_pct": _change_30d_pct(regime_rows.get("1d")),
     }
     # Every view above is of a bar with close_ms <= as_of_ms, so no look-ahead; with a whole-millisecond UTC
     # as_of that holds exactly and only the price is left for Snapshot's checks.
@@ -234,15 +236,24 @@ def assemble_snapshot(
     )
 
 
+def _change_30d_pct(daily: tuple[_Rows, int] | None) -> float | None:
+    """Time-series momentum's input: % change of the daily close over MOMENTUM_DAYS closed daily bars."""
+    if daily is None or daily[1] < MOMENTUM_DAYS:
+        return None
+    closes, j = daily[0].cols["close"], daily[1]
+    then = closes[j - MOMENTUM_DAYS]
+    return (closes[j] / then - 1.0) * 100.0 if then > 0.0 else None
+
+
 # ------------------------------------------------------------------------------------------------
 # Live: from MarketData
 # ------------------------------------------------------------------------------------------------
 
 
 # A live frame keeps the last LIVE_TAIL bars of its indicators (the flags look back GAP_WINDOW_BARS) and reads
-# the last LIVE_ROWS (the newest closed bar, and one before it as a margin).
+# the last LIVE_ROWS (the newest closed bar and the MOMENTUM_DAYS before it, which change_30d_pct compares).
 LIVE_TAIL = GAP_WINDOW_BARS + 14
-LIVE_ROWS = 2
+LIVE_ROWS = MOMENTUM_DAYS + 1
 MAX_CARRIED_BARS = 48  # more new bars than this at once (an outage): the window is computed again
 
 

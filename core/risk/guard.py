@@ -155,6 +155,12 @@ class RiskGuard:
         if self._breaker_day is None or day > self._breaker_day:
             self._breaker_day = day
 
+    def news_closes(self, snapshot: Snapshot, side: str) -> bool:
+        """NEWS_VETO_CLOSE: an open long goes when a critical negative headline is fresh (within news_veto_hours)."""
+        lim = self.limits
+        return (lim.news_veto_close and lim.news_veto_hours > 0 and side == "long"
+                and bool(critical_events(snapshot.sentiment, snapshot.as_of, timedelta(hours=lim.news_veto_hours))))
+
     def review(self, decision: Any, account: AccountView, snapshot: Snapshot, ctx: ReviewContext) -> GuardVerdict:
         """Approve a sized OrderIntent or reject with a reason code; counts every outcome."""
         checks: list[str] = []

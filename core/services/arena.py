@@ -5,35 +5,42 @@ and limits) and a silent notifier: only the primary engine's cycle posts to the 
 symbol at an `as_of` is built once and shared, so every contestant answers the same question. Contestants
 run concurrently (their LLM calls overlap; the engines share the usage log that holds the daily token
 budget); one contestant that raises or overruns its time is marked and skipped for that cycle, never
-stalling the others. `standings()` gives equity, return, max drawdown, positions and win rate per position.
+stalling the others. Each book is a `BookStore` from `book_factory` (in the bot: SQLite, one per contestant,
+so books survive a restart; in memory by default). The figures of a contestant (`core.evaluation.arena_standings`)
+come from its book alone: the same metrics as `aitrader compare`.
 
-`parse_arena("rules,llm:MODEL_A,llm:MODEL_B")` reads the ARENA setting. The wiring into the bot (a job after
+`parse_arena("rules,llm:MODEL_A,llm:MODEL_B")` reads the ARENA setting. The wiring into the bot (run after
 the primary cycle, the admin `/arena` command and its chart) is the composition root's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from core.decide.engines import ENGINE_KINDS
 from core.errors import UserInputError
-from core.execution.paper_book import MemoryBookStore
+from core.execution.paper_book import BookStore, MemoryBookStore
 from core.execution.paper_broker import PaperBroker
-from core.models import DecisionRecord, RuntimeState, Snapshot, TradeEvent
-from core.protocols import Clock, DecisionEngine, SnapshotSource
+from core.models import AuditEntry, DecisionRecord, RuntimeState, Snapshot, TradeEvent
+from core.protocols import Clock, DecisionEngine, MarketData, SnapshotSource, StateStore
 from core.risk.guard import RiskGuard
 from core.services.cycle import TradingCycle
 from core.services.memory_log import MemoryDecisionLog
 from core.services.memory_state import MemoryStateStore
-from core.trade_stats import trade_stats
 
 log = logging.getLogger(__name__)
 
-BrokerFactory = Callable[[MemoryBookStore], PaperBroker]  # a paper broker on the given (own) book
+BrokerFactory = Callable[[BookStore], PaperBroker]  # a paper broker on the given (own) book
+BookFactory = Callable[[str], BookStore]  # contestant name → its own book
+
+
+def _memory_book(name: str) -> BookStore:
+    return MemoryBookStore()
 
 
 def parse_arena(text: str) -> tuple[str, ...]:
@@ -66,6 +73,43 @@ class _SharedSnapshots:
         return await asyncio.shield(task)
 
 
+class ContestantState:
+    """A contestant's runtime state (a StateStore for its cycle): the symbols and leverage cap the admins set for
+    the bot, so every contestant answers for the same symbols as the primary; its own pause (its drawdown
+    kill-switch) and its own values (daily-loss breaker day, data warnings) under `arena:<name>:` keys of the
+    bot's store, so they survive a restart; it always trades on paper; its audit stays in memory."""
+
+    def __init__(self, shared: StateStore, name: str) -> None:
+        self._shared = shared
+        self._prefix = f"arena:{name}:"
+        self._changing = asyncio.Lock()
+        self._audit = MemoryStateStore()
+
+    def changing(self) -> asyncio.Lock:
+        return self._changing
+
+    async def load_state(self, defaults: RuntimeState) -> RuntimeState:
+        bot = await self._shared.load_state(defaults)
+        own = json.loads(await self._shared.get_value(self._prefix + "pause") or '{"paused": false, "reason": ""}')
+        return RuntimeState(bool(own["paused"]), True, bot.max_leverage, bot.symbols, str(own["reason"]))
+
+    async def save_state(self, state: RuntimeState) -> None:
+        await self._shared.set_value(self._prefix + "pause", json.dumps({"paused": state.paused,
+                                                                          "reason": state.pause_reason}))
+
+    async def get_value(self, key: str) -> str | None:
+        return await self._shared.get_value(self._prefix + key)
+
+    async def set_value(self, key: str, value: str) -> None:
+        await self._shared.set_value(self._prefix + key, value)
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        await self._audit.append_audit(entry)
+
+    async def audit(self, limit: int = 20) -> list[AuditEntry]:
+        return await self._audit.audit(limit)
+
+
 class _Silent:
     """Contestants never post: only the primary engine speaks to followers."""
 
@@ -84,33 +128,11 @@ class Contestant:
     name: str
     engine: DecisionEngine
     broker: PaperBroker
-    book: MemoryBookStore
+    book: BookStore
     cycle: TradingCycle
     initial_equity: float
-    peak: float = 0.0
-    max_drawdown_pct: float = 0.0
-    failures: int = 0
+    failures: int = 0  # cycles it failed or overran since the process started
     last_error: str | None = None
-    equity_curve: list[tuple[datetime, float]] = field(default_factory=list)
-
-    def mark(self, at: datetime) -> None:
-        equity = self.broker.equity()
-        self.peak = max(self.peak, equity, self.initial_equity)
-        if self.peak > 0:
-            self.max_drawdown_pct = max(self.max_drawdown_pct, (self.peak - equity) / self.peak * 100)
-        self.equity_curve.append((at, equity))
-
-
-@dataclass(frozen=True, slots=True)
-class Standing:
-    name: str
-    equity: float
-    return_pct: float
-    max_drawdown_pct: float
-    trades: int  # positions closed
-    win_rate: float | None  # per position
-    net_pnl: float  # Σ net of the closed legs
-    failures: int
 
 
 class Arena:
@@ -125,16 +147,21 @@ class Arena:
         clock: Clock,
         initial_equity: float,
         timeout_s: float = 600.0,
+        book_factory: BookFactory = _memory_book,
+        market_data: MarketData | None = None,  # live tickers: the guard's spread/volume filters, as the primary's
+        state: StateStore | None = None,  # the bot's: its symbols and leverage cap; each contestant's pause kept in it
     ) -> None:
         shared = _SharedSnapshots(snapshots)
         self.timeout_s = timeout_s
         self.contestants: list[Contestant] = []
         for name, engine in engines:
-            book = MemoryBookStore()
+            book = book_factory(name)
             broker = broker_factory(book)
             cycle = TradingCycle(
                 snapshots=shared, engine=engine, guard=guard, broker=broker, log=MemoryDecisionLog(keep_snapshots=False),
-                notifier=_Silent(), state=MemoryStateStore(), defaults=defaults, clock=clock, record_last_cycle=False,
+                notifier=_Silent(), state=ContestantState(state or MemoryStateStore(), name), defaults=defaults,
+                clock=clock, record_last_cycle=False,
+                market_data=market_data,
             )
             self.contestants.append(Contestant(name, engine, broker, book, cycle, initial_equity))
 
@@ -153,24 +180,4 @@ class Arena:
             contestant.failures += 1
             contestant.last_error = reason[:200]
             log.warning("arena contestant %s failed at %s: %s", contestant.name, as_of, reason)
-        contestant.mark(as_of)
         return contestant.last_error
-
-    async def standings(self) -> list[Standing]:
-        """Best return first."""
-        rows = []
-        for c in self.contestants:
-            legs = await c.book.closed_trades()
-            stats = trade_stats(legs)
-            equity = c.broker.equity()
-            rows.append(Standing(
-                name=c.name,
-                equity=equity,
-                return_pct=(equity / c.initial_equity - 1) * 100,
-                max_drawdown_pct=c.max_drawdown_pct,
-                trades=stats.positions,
-                win_rate=stats.win_rate,
-                net_pnl=sum(leg.net_pnl for leg in legs),
-                failures=c.failures,
-            ))
-        return sorted(rows, key=lambda r: -r.return_pct)

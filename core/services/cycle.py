@@ -259,8 +259,11 @@ class TradingCycle:
                 self._guard.counts[Reason.POSITION_EXISTS.value] += 1
                 summary.rejected[symbol] = Reason.POSITION_EXISTS.value
             await self._log.record_cycle(CycleRecord(cycle_id, symbol, as_of, snapshot, record, verdict, signal_id))
-            if action == "close" and position is not None:
-                events = await self._broker.close_position(symbol, reason="signal")
+            exit_reason = "signal" if action == "close" else None
+            if position is not None and exit_reason is None and self._guard.news_closes(snapshot, position.side):
+                exit_reason = "news"  # NEWS_VETO_CLOSE (#17)
+            if exit_reason is not None and position is not None:
+                events = await self._broker.close_position(symbol, reason=exit_reason)
                 summary.events.extend(events)
                 await self._announce(events)
             return None

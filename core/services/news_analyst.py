@@ -102,6 +102,9 @@ class LlmNewsScorer:
             f"{llm.endpoint}|{models}|{NEWS_PROMPT_VERSION}|{SYSTEM_PROMPT}".encode()
         ).hexdigest()[:16]
 
+    async def close(self) -> None:
+        await self._llm.close()
+
     async def score(self, headlines: Sequence[Headline]) -> dict[str, HeadlineScore]:
         scores = await self._cache.get_many(self.identity, [h.guid for h in headlines])
         missing = [h for h in headlines if h.guid not in scores]

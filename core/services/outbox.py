@@ -17,6 +17,7 @@ from core.models import DomainError, require_utc
 PostKind = Literal[
     "entry", "exit", "update", "pulse", "daily", "alert", "chart", "stats", "weekly", "record", "record_edit",
     "notice",  # to the admins, not a warning: the bot started or stopped
+    "arena",  # the daily arena standings (ARENA_DAILY_POST)
 ]
 PostStatus = Literal["pending", "sent", "failed"]
 POST_KINDS: tuple[str, ...] = get_args(PostKind)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from core.models import DomainError, Position
+from core.models import DomainError, Position, Sentiment
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +18,7 @@ class PulseItem:
     regime: str
     view: str  # the engine's one-line view
     doing: str = ""  # what the bot did about it this hour (entered, refused by the guard and why)
+    sentiment: Sentiment | None = None  # news and Fear & Greed at the pulse's time (#17)
 
 
 @dataclass(frozen=True, slots=True)

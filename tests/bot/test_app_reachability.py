@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -171,51 +171,76 @@ async def _until(condition: Callable[[], bool], timeout_s: float = 20.0) -> None
         await asyncio.sleep(0.1)
 
 
+async def telegram_outage_and_return(
+    app: App, wall: SimulatedClock, go_away: Callable[[], Awaitable[None]], come_back: Callable[[], Awaitable[None]],
+    admin_texts: Callable[[], list[str]], caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Telegram answers, goes away for five minutes of wall time, comes back: one alert, queued while it is
+    down (and logged), one recovery line, both delivered to the admin once it is back. Shared with the e2e
+    run against the Bot API emulator."""
+    monitor = app.reachability
+    assert set(monitor.targets) == {"telegram"}  # offline data, rules engine
+    await _until(lambda: any("started" in t for t in admin_texts()))  # start-up's own calls are done
+    await app.publisher.wait_idle()
+    assert monitor.status("telegram").detail.startswith("reachable")  # polling answers
+
+    await go_away()  # polling's getUpdates fails from now on
+    await _until(lambda: not monitor.status("telegram").ok)
+    await asyncio.sleep(1.5)  # polling has retried (after 1 s) and failed again
+    assert not monitor.status("telegram").ok
+    wall.advance(timedelta(minutes=5))
+    with caplog.at_level(logging.WARNING, logger="jobs.reachability_job"):
+        due = await app.check_reachability()
+    assert len(due) == 1 and due[0].startswith("⚠️ Telegram unreachable since 13:05 UTC (5 min): ")
+    assert TOKEN not in due[0]
+    assert any("Telegram unreachable since" in r.getMessage() for r in caplog.records)  # logged now
+    [queued] = [p for p in await app.outbox.posts(kind="alert") if "Telegram unreachable" in p.text]
+    assert queued.status == "pending" and queued.chat_id == str(ADMIN)  # kept, not lost
+
+    await come_back()
+    await _until(lambda: monitor.status("telegram").ok)
+    wall.advance(timedelta(minutes=1))
+    assert await app.check_reachability() == ["✅ Telegram reachable again after 5 min"]
+
+    def delivered() -> bool:
+        texts = admin_texts()
+        return any("Telegram unreachable since 13:05 UTC" in t for t in texts) and any(
+            "Telegram reachable again after 5 min" in t for t in texts)
+
+    await _until(delivered, timeout_s=30)
+    assert all(TOKEN not in t for t in admin_texts())
+
+
+def telegram_app(tmp_path: Path, api_base: str, wall: SimulatedClock) -> App:
+    settings = load_settings(
+        env_file=None, market_data_dir=sample_data_dir(), database_path=tmp_path / "bot.sqlite",
+        telegram_bot_token=TOKEN, telegram_api_base=api_base, telegram_channel_id="@aitrader_test",
+        telegram_admin_ids=(ADMIN,), symbols=("BTC/USDT:USDT",),
+    )
+    return App(settings, clock=SystemClock(), wall_clock=wall)
+
+
 @pytest.mark.slow
 async def test_telegram_going_away_queues_the_alert_and_delivers_it_when_back(
     tmp_path: Path, api: FakeBotApi, caplog: pytest.LogCaptureFixture
 ) -> None:
     wall = SimulatedClock(WALL)
-    settings = load_settings(
-        env_file=None, market_data_dir=sample_data_dir(), database_path=tmp_path / "bot.sqlite",
-        telegram_bot_token=TOKEN, telegram_api_base=api.url, telegram_channel_id="@aitrader_test",
-        telegram_admin_ids=(ADMIN,), symbols=("BTC/USDT:USDT",),
-    )
     port = int(api.url.rsplit(":", 1)[1])
-    app = App(settings, clock=SystemClock(), wall_clock=wall)
+    app = telegram_app(tmp_path, api.url, wall)
     await app.start()
     try:
-        monitor = app.reachability
-        assert set(monitor.targets) == {"telegram"}  # offline data, rules engine
-        await _until(lambda: any("started" in m["text"] for m in api.sent))  # start-up's own calls are done
-        await app.publisher.wait_idle()
-        assert monitor.status("telegram").detail.startswith("reachable")  # polling answers
-
-        await api.stop()  # Telegram goes away: polling's getUpdates fails from now on
-        await _until(lambda: not monitor.status("telegram").ok)
-        await asyncio.sleep(1.5)  # polling has retried (after 1 s) and failed again
-        assert not monitor.status("telegram").ok
-        wall.advance(timedelta(minutes=5))
-        with caplog.at_level(logging.WARNING, logger="jobs.reachability_job"):
-            due = await app.check_reachability()
-        assert len(due) == 1 and due[0].startswith("⚠️ Telegram unreachable since 13:05 UTC (5 min): ")
-        assert TOKEN not in due[0]
-        assert any("Telegram unreachable since" in r.getMessage() for r in caplog.records)  # logged now
-        [queued] = [p for p in await app.outbox.posts(kind="alert") if "Telegram unreachable" in p.text]
-        assert queued.status == "pending" and queued.chat_id == str(ADMIN)  # kept, not lost
-
-        sent_before = len(api.sent)
-        await api.start(port)  # ... and comes back at the same address
-        await _until(lambda: monitor.status("telegram").ok)
-        wall.advance(timedelta(minutes=1))
-        assert await app.check_reachability() == ["✅ Telegram reachable again after 5 min"]
-
-        def delivered() -> bool:
-            texts = [m["text"] for m in api.sent[sent_before:] if m["chat_id"] == str(ADMIN)]
-            return any("Telegram unreachable since 13:05 UTC" in t for t in texts) and any(
-                "Telegram reachable again after 5 min" in t for t in texts)
-
-        await _until(delivered, timeout_s=30)  # the outbox drain's backoff brings both
-        assert all(TOKEN not in m["text"] for m in api.sent)
+        await telegram_outage_and_return(
+            app, wall, go_away=api.stop, come_back=lambda: api.start(port),
+            admin_texts=lambda: [m["text"] for m in api.sent if m["chat_id"] == str(ADMIN)], caplog=caplog,
+        )
     finally:
         await app.stop()
+
+
+def test_ops_settings_are_no_part_of_the_strategy_version() -> None:
+    from bot.wiring import CycleFactory, EngineEntry
+
+    def version(**extra: object) -> str:
+        return CycleFactory(load_settings(env_file=None, **extra)).version(EngineEntry("live", "rules")).id
+
+    assert version() == version(unreachable_alert_min=30, web_admin_token="t" * 32)

@@ -54,3 +54,16 @@ def test_version_and_help_texts_a_lone_clone_can_follow() -> None:
     for command in ("demo", "snapshot", "decide", "replay", "download"):
         shown = runner.invoke(cli_app, [command, "--help"]).output
         assert "DESIGN" not in shown, f"{command} --help cites DESIGN, which a lone clone does not have"
+
+
+@pytest.mark.parametrize("arena", ["rules,magic", "rules,rules", "llm:"])
+def test_a_bad_arena_setting_stops_the_start_with_one_line_and_exit_2(
+    arena: str, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("ARENA", arena)
+    monkeypatch.setenv("DATABASE_PATH", str(tmp_path / "bot.sqlite"))
+    result = runner.invoke(app, ["run"])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: invalid settings: ARENA: "), result.output

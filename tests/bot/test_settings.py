@@ -189,3 +189,12 @@ def test_bad_llm_knobs_name_the_variable(monkeypatch: pytest.MonkeyPatch, name: 
     monkeypatch.setenv(name, value)
     with pytest.raises(UserInputError, match=name):
         load_settings(env_file=None)
+
+
+def test_arena_setting_is_read_and_a_bad_one_names_the_part() -> None:
+    assert load_settings(None, arena="rules, llm:m1,llm:m2", llm_api_key="sk-test").arena_contestants == ("rules", "llm:m1", "llm:m2")
+    assert load_settings(None).arena_contestants == ()
+    with pytest.raises(UserInputError, match=r"^invalid settings: ARENA: 'magic' is not one of llm, rules"):
+        load_settings(None, arena="rules,magic")
+    with pytest.raises(UserInputError, match="ARENA: a contestant is listed twice"):
+        load_settings(None, arena="rules,rules")

@@ -82,6 +82,8 @@ START_UP_FAILURES: list[tuple[dict[str, str], str]] = [
     ({"SYMBOLS": "NOPE/USDT:USDT"}, "SYMBOLS: NOPE/USDT:USDT not offered"),
     ({"INITIAL_EQUITY": "inf"}, "INITIAL_EQUITY"),
     ({"TELEGRAM_API_BASE": "nonsense"}, "TELEGRAM_API_BASE"),
+    ({"ARENA": "rules,magic"}, "ARENA: 'magic' is not one of"),
+    ({"ARENA": "rules,llm:gpt-4o", "LLM_BASE_URL": "https://api.openai.com/v1", "LLM_API_KEY": ""}, "ARENA: llm:gpt-4o need"),
 ]
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import sqlite3
@@ -23,40 +22,21 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.conftest import start_emulator
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO / ".." / "shared"
-EMULATOR_SRC = SHARED / "tools" / "telegram-emulator"
 DATA = SHARED / "data" / "freqtrade-userdata-cyft_trader" / "original"
 TOKEN = "123456789:AAE2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e"
 CHANNEL = "@aitrader_test"
 ADMIN_ID = 4242
 
 
-def _require_tools() -> None:
-    if not EMULATOR_SRC.is_dir() or not DATA.is_dir():
-        pytest.skip(f"needs ../shared (emulator in {EMULATOR_SRC}, data in {DATA}); not present")
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("needs node and npm to run the Telegram Bot API emulator")
-
-
-@pytest.fixture(scope="session")
-def emulator_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The emulator with its node_modules, installed once per test session."""
-    _require_tools()
-    target = tmp_path_factory.mktemp("tgemu")
-    for name in ("emulator.js", "package.json"):
-        shutil.copy(EMULATOR_SRC / name, target / name)
-    try:
-        done = subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund"], cwd=target, capture_output=True, text=True, timeout=240
-        )
-    except subprocess.TimeoutExpired:
-        pytest.skip("npm install of the emulator timed out (offline?)")
-    if done.returncode != 0:
-        pytest.skip(f"npm install of the emulator failed (offline?): {done.stderr.strip()[-300:]}")
-    return target
+def _require_data() -> None:
+    if not DATA.is_dir():
+        pytest.skip(f"needs ../shared (data in {DATA}); not present")
 
 
 def _free_port() -> int:
@@ -67,16 +47,9 @@ def _free_port() -> int:
 
 @pytest.fixture
 def emulator(emulator_dir: Path) -> Iterator[str]:
+    _require_data()
     port = _free_port()
-    proc = subprocess.Popen(
-        ["node", "emulator.js", str(port)], cwd=emulator_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if "READY" not in line:
-        proc.kill()
-        pytest.fail(f"emulator did not start: {line!r}")
+    proc = start_emulator(emulator_dir, port)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -119,6 +119,13 @@ def _aitrader(args: list[str], env: dict[str, str], cwd: Path, timeout: float) -
                           timeout=timeout, check=False)
 
 
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _plain(text: str) -> str:
+    return ANSI.sub("", text)
+
+
 def _check_outcome(record: dict[str, Any]) -> None:
     assert record["status"] in ("ok", "rejected", "failed")
     if record["status"] == "ok":
@@ -166,10 +173,15 @@ def test_a_day_of_replay_on_two_symbols_then_the_rerun_asks_nothing(llama_server
             "--out", str(out)]
     decisions = 2 * (REPLAY_HOURS + 1)
     started = time.monotonic()
-    first = _aitrader(args, env, tmp_path, timeout=decisions * BUDGET_S)
+    # Drawn as on a terminal (rich repaints ~10×/s), so the captured frames show every count the bar reached.
+    first = _aitrader(args, {**env, "TTY_COMPATIBLE": "1", "COLUMNS": "120"}, tmp_path, timeout=decisions * BUDGET_S)
     wall = time.monotonic() - started
     assert first.returncode == 0, first.stderr[-2000:]
     assert "Traceback" not in first.stderr and "HTTP Request" not in first.stderr
+    bars = REPLAY_HOURS + 1
+    shown = {int(n) for n, total in re.findall(r"(\d+)/(\d+) bars", _plain(first.stderr)) if int(total) == bars}
+    print(f"progress counts shown: {sorted(shown)} of {bars} bars")
+    assert set(range(1, bars + 1)) <= shown  # the bar moved on every bar, not every 200 steps
     report = json.loads((out / "report.json").read_text())
     stats = report["engine_stats"]
     run = json.loads((out / "run-stats.json").read_text())  # the run-dependent figures
@@ -177,7 +189,7 @@ def test_a_day_of_replay_on_two_symbols_then_the_rerun_asks_nothing(llama_server
     assert stats["decisions"] == decisions
     assert sum(stats.get(f"status_{s}", 0) for s in ("ok", "rejected", "failed")) == decisions
     assert run["prompt_tokens"] > decisions * 500 and run["cached_decisions"] == 0
-    assert f"decisions: {decisions} ({stats.get('status_ok', 0)} ok" in first.stdout
+    assert f"decisions: {decisions} ({stats.get('status_ok', 0)} ok" in _plain(first.stdout)
     final = report["metrics"]["final_equity"]
     with (out / "trades.csv").open() as handle:
         net = sum(float(row["net_pnl"]) for row in csv.DictReader(handle))

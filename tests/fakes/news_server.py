@@ -7,11 +7,14 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import pytest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "news"
 
@@ -73,3 +76,11 @@ class FakeNewsServer:
                     self.wfile.write(route.body)
 
         return Handler
+
+
+@pytest.fixture
+def news_server() -> Iterator[FakeNewsServer]:
+    """The stand-in, started and stopped around one test (import it into a test module to use it)."""
+    fake = FakeNewsServer().start()
+    yield fake
+    fake.stop()

@@ -1,13 +1,11 @@
-"""The news fetch job (#17) over real-shaped feeds from a local server: new headlines recorded once with their
+"""The news fetch job (#17) over real-shaped feeds from a local news_server: new headlines recorded once with their
 first-seen time, Fear & Greed stored, new headlines scored; a provider that fails gives nothing, the rest go on."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
-import pytest
 
 from core.clock import SimulatedClock
 from core.market.news import MemoryNewsStore
@@ -20,14 +18,9 @@ from tests.fakes.news_server import FakeNewsServer
 T0 = datetime(2024, 3, 1, 12, tzinfo=UTC)
 
 
-@pytest.fixture
-def server() -> Iterator[FakeNewsServer]:
-    fake = FakeNewsServer().start()
-    yield fake
-    fake.stop()
 
 
-async def test_fetch_records_first_seen_and_survives_failing_providers(server: FakeNewsServer) -> None:
+async def test_fetch_records_first_seen_and_survives_failing_providers(news_server: FakeNewsServer) -> None:
     clock = SimulatedClock(T0)
     store = MemoryNewsStore()
     scorer_calls: list[int] = []
@@ -40,17 +33,17 @@ async def test_fetch_records_first_seen_and_survives_failing_providers(server: F
     reader = SentimentReader(store, CountingScorer(), fear_greed=True)
     async with httpx.AsyncClient() as client:
         providers = [
-            RssFeed(server.fixture("/coindesk", "coindesk.rss"), client, name="coindesk.com"),
-            RssFeed(server.fixture("/telegraph", "cointelegraph.rss"), client, name="cointelegraph.com"),
-            RssFeed(server.serve("/limited", "slow down", status=429), client),
-            RssFeed(server.fixture("/broken", "broken.rss"), client),
+            RssFeed(news_server.fixture("/coindesk", "coindesk.rss"), client, name="coindesk.com"),
+            RssFeed(news_server.fixture("/telegraph", "cointelegraph.rss"), client, name="cointelegraph.com"),
+            RssFeed(news_server.serve("/limited", "slow down", status=429), client),
+            RssFeed(news_server.fixture("/broken", "broken.rss"), client),
             RssFeed("http://127.0.0.1:9/nothing-listens", client),
         ]
-        fng = AlternativeMeFearGreed(client, url=server.fixture("/fng/", "fng.json", content_type="application/json"))
+        fng = AlternativeMeFearGreed(client, url=news_server.fixture("/fng/", "fng.json", content_type="application/json"))
         first = await run_news_fetch(providers=providers, fear_greed=fng, store=store, clock=clock, reader=reader,
                                      first=True)
         assert (first.new_headlines, first.fetched, first.providers_failed, first.fear_greed_days) == (4, 4, 3, 3)
-        assert any("limit=30" in r for r in server.requests)  # the first fetch fills a month of history
+        assert any("limit=30" in r for r in news_server.requests)  # the first fetch fills a month of history
         clock.set(T0 + timedelta(minutes=15))
         again = await run_news_fetch(providers=providers, fear_greed=fng, store=store, clock=clock, reader=reader)
         assert again.new_headlines == 0 and again.fetched == 4
@@ -63,10 +56,10 @@ async def test_fetch_records_first_seen_and_survives_failing_providers(server: F
     assert reading.top_source == "cointelegraph.com" and reading.news_score is not None
 
 
-async def test_every_provider_failing_is_an_empty_fetch(server: FakeNewsServer) -> None:
+async def test_every_provider_failing_is_an_empty_fetch(news_server: FakeNewsServer) -> None:
     async with httpx.AsyncClient() as client:
-        providers = [RssFeed(server.fixture("/empty", "empty.rss"), client)]
-        fng = AlternativeMeFearGreed(client, url=server.serve("/fng/", "not json", content_type="application/json"))
+        providers = [RssFeed(news_server.fixture("/empty", "empty.rss"), client)]
+        fng = AlternativeMeFearGreed(client, url=news_server.serve("/fng/", "not json", content_type="application/json"))
         result = await run_news_fetch(providers=providers, fear_greed=fng, store=MemoryNewsStore(),
                                       clock=SimulatedClock(T0))
     assert (result.new_headlines, result.fetched, result.providers_failed, result.fear_greed_days) == (0, 0, 1, 0)

@@ -119,3 +119,32 @@ async def test_pulse_never_presents_old_prices_as_now() -> None:
                          market=market, engine=RulesEngine(), notifier=notifier(outbox))
     assert not ok
     assert [p for p in await outbox.posts() if p.kind == "pulse"] == []
+
+
+async def test_pulse_shows_the_sentiment_reading_and_the_top_headline_with_its_source() -> None:
+    """#17: Fear & Greed once per pulse; per symbol the news score and its top headline and source; a symbol
+    without news shows no news line. Point-in-time: the headline first seen after as_of is not there."""
+    from datetime import timedelta
+
+    from core.market.news import FearGreed, FetchedHeadline, MemoryNewsStore
+    from core.market.news_keywords import KeywordScorer
+    from core.market.offline import sample_data_dir
+    from core.market.sentiment import SentimentReader, SentimentSnapshots
+
+    sample = OfflineMarketData(sample_data_dir())
+    store = MemoryNewsStore(fear_greed=[FearGreed(AS_OF.date(), 23, "Extreme Fear")])
+    await store.record([FetchedHeadline("h1", "cointelegraph.com", "Exchange halts withdrawals after bitcoin hack")],
+                       AS_OF - timedelta(hours=3))
+    await store.record([FetchedHeadline("h2", "coindesk.com", "Bitcoin soars to a record high")],
+                       AS_OF + timedelta(minutes=5))
+    snapshots = SentimentSnapshots(LiveSnapshotSource(sample), SentimentReader(store, KeywordScorer(), fear_greed=True))
+    outbox = MemoryOutbox()
+    assert await run_pulse(as_of=AS_OF, symbols=["BTC/USDT:USDT", "ETH/USDT:USDT"], snapshots=snapshots, market=sample,
+                           engine=RulesEngine(), notifier=notifier(outbox))
+    [pulse] = await outbox.posts()
+    text = pulse.text
+    assert text.count("Fear &amp; Greed: <b>23</b> (extreme fear)") == 1
+    assert "📰 News -1.8 · “Exchange halts withdrawals after bitcoin hack” (cointelegraph.com)" in text
+    assert "record high" not in text
+    eth = text.split("ETH/USDT", 1)[1]
+    assert "📰" not in eth  # the hack names bitcoin: nothing about ETH

@@ -60,3 +60,33 @@ async def test_book_survives_a_restart_with_partial_exit_and_moved_stop(tmp_path
     assert [f.kind for f in await store.fills()] == ["entry", "exit", "exit"]
     assert await history.closed_trades(since=T0 + timedelta(hours=6)) == trades[1:]
     await db.close()
+
+
+async def test_arena_contestants_keep_their_own_books_beside_the_bots_across_a_restart(tmp_path):
+    """The same cycle's order (same id) in two contestants' books and none in the bot's: three books."""
+    path = tmp_path / "book.sqlite"
+    feed = ArrayBarFeed({"BTC/USDT:USDT": bars()}, {})
+
+    def broker(store):
+        return PaperBroker(feed=feed, store=store, clock=SimulatedClock(T0), initial_equity=1_000.0)
+
+    db = await Database(path).connect()
+    a, b = SqliteBookStore(db, contestant="rules"), SqliteBookStore(db, contestant="llm:m1")
+    await broker(a).execute(intent())
+    trader = broker(b)
+    await trader.execute(intent())
+    await trader.sync(T0 + timedelta(hours=40))
+    await db.close()
+
+    db = await Database(path).connect()
+    main, a, b = SqliteBookStore(db), SqliteBookStore(db, contestant="rules"), SqliteBookStore(db, contestant="llm:m1")
+    assert await broker(main).positions() == [] and await main.closed_trades() == [] and await main.equity_curve() == []
+    assert len(await broker(a).pending_orders()) == 1 and await a.closed_trades() == []
+    trades = await b.closed_trades()
+    assert [t.exit_reason for t in trades] == ["tp1", "breakeven"]
+    resumed = broker(b)
+    assert await resumed.execute(intent()) == []  # its own order ids came back with it
+    assert (await resumed.account()).equity == pytest.approx(1_000.0 + sum(t.net_pnl for t in trades))
+    assert (await b.equity_curve())[-1][1] == pytest.approx((await resumed.account()).equity)
+    assert [f.kind for f in await b.fills()] == ["entry", "exit", "exit"] and await a.fills() == []
+    await db.close()

@@ -82,6 +82,15 @@ async def test_unusable_path_names_the_setting_and_leaves_no_thread(tmp_path: Pa
     await _threads_back_to(threads)  # the connection's thread did not outlive the error
 
 
+async def test_unopenable_path_starts_no_database_thread_to_race_the_loop_closing(tmp_path: Path) -> None:
+    """A failed open used to leave aiosqlite's worker thread resolving a future on a loop that the exiting
+    process had already closed, printing a traceback after the one-line error (#12's start-up failures)."""
+    threads = threading.active_count()
+    with pytest.raises(DatabaseUnusable):
+        await Database(Path("/proc/x.sqlite"), setting="DATABASE_PATH").connect()
+    assert threading.active_count() == threads  # at once, not after the thread winds down
+
+
 async def _threads_back_to(count: int) -> None:
     for _ in range(100):  # aiosqlite stops its thread asynchronously after a failed connect
         if threading.active_count() <= count:

@@ -2,7 +2,11 @@
 // The dashboard page: reads the JSON API and draws the equity curve as an SVG polyline (no library, no CDN).
 (function () {
   const $ = (id) => document.getElementById(id);
-  const initData = new URLSearchParams(location.hash.slice(1)).get("tgWebAppData") || "";
+  const hash = new URLSearchParams(location.hash.slice(1));
+  const initData = hash.get("tgWebAppData") || "";
+  // plain web admin: /#admin_token=… (a fragment never reaches the server or its logs); out of the address bar
+  const adminToken = hash.get("admin_token") || "";
+  if (adminToken) history.replaceState(null, "", location.pathname + location.search);
 
   function text(tag, value, cls) {
     const el = document.createElement(tag);
@@ -143,8 +147,9 @@
   }
 
   async function showAdmin() {
-    if (!initData) return;
-    const headers = { "X-Telegram-Init-Data": initData };
+    const headers = initData ? { "X-Telegram-Init-Data": initData }
+      : adminToken ? { "Authorization": "Bearer " + adminToken } : null;
+    if (!headers) return;
     try {
       const [risk, audit] = await Promise.all([get("/api/admin/risk", headers), get("/api/admin/audit", headers)]);
       const dl = $("admin-risk");

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
-from bot.telegram.charts import entry_chart, equity_chart, pulse_chart, symbol_chart
+from bot.telegram.charts import arena_chart, entry_chart, equity_chart, pulse_chart, symbol_chart
 from core.models import DomainError
 
 DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "freqtrade-userdata-cyft_trader"
@@ -136,7 +136,7 @@ def _drawn_text_heights(render, monkeypatch) -> tuple[int, list[tuple[str, float
     return int(width_px), heights
 
 
-@pytest.mark.parametrize("which", ["entry", "symbol", "pulse", "equity"])
+@pytest.mark.parametrize("which", ["entry", "symbol", "pulse", "equity", "arena"])
 def test_every_label_reads_at_least_10_pt_tall_on_a_phone(which: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Was ~4 px for the TP/STOP labels of a 1000 px picture at 390 pt wide."""
     frame = candles()
@@ -147,6 +147,9 @@ def test_every_label_reads_at_least_10_pt_tall_on_a_phone(which: str, monkeypatc
         "symbol": lambda: symbol_chart(frame, "1h", symbol="BTC/USDT:USDT"),
         "pulse": lambda: pulse_chart({"BTC/USDT:USDT": frame["close"].iloc[-25:], "ETH/USDT:USDT": frame["close"].iloc[-25:] / 20}),
         "equity": lambda: equity_chart([(t, 10_000 + i) for i, t in enumerate(frame.index[-50:])]),
+        "arena": lambda: arena_chart({name: [(t, 10_000 + k * i) for i, t in enumerate(frame.index[-50:])]
+                                      for k, name in ((1, "rules"), (-2, "llm:model-a"), (3, "llm:model-b"))},
+                                     initial_equity=10_000),
     }
     width, heights = _drawn_text_heights(renders[which], monkeypatch)
     assert width >= 1200
@@ -173,3 +176,14 @@ def test_the_pulse_is_near_square_and_the_light_theme_is_light() -> None:
         module.use_theme("dark")
     with pytest.raises(DomainError):
         module.use_theme("neon")
+
+
+def test_the_arena_chart_draws_every_contestant_on_one_time_axis() -> None:
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    curves = {"rules": [(t0 + timedelta(hours=i), 10_000.0 + 5 * i) for i in range(48)],
+              "llm:m1": [(t0 + timedelta(hours=i), 10_000.0 - 3 * i) for i in range(10, 48)],  # joined later
+              "llm:m2": [(t0, 10_000.0)]}  # one mark: nothing to draw yet, the others still are
+    png = arena_chart(curves, initial_equity=10_000.0)
+    assert png.startswith(b"\x89PNG") and 20_000 < len(png) < 400_000
+    with pytest.raises(DomainError, match="at least two equity marks"):
+        arena_chart({"rules": curves["llm:m2"]}, initial_equity=10_000.0)

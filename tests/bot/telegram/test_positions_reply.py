@@ -23,7 +23,7 @@ def test_positions_names_a_trailing_stop_resting_on_the_exchange() -> None:
 
 
 def test_positions_says_when_the_bot_trails_by_moving_the_stop() -> None:
-    assert "trailing by the bot: it moves the stop 1 R behind the best price" in positions_text([_view()])
+    assert "trailing by the bot: it moves the stop behind the best price" in positions_text([_view()])
     moved = positions_text([_view(trailing_stop=62_800.0)])
     assert "trailing by the bot" in moved and "now at 62,800" in moved
 

@@ -289,3 +289,24 @@ async def test_a_post_that_cannot_be_split_is_failed_not_fatal_to_the_drain() ->
     report = await publisher.drain()
     assert report.sent == 2 and (await outbox.get("alert:1:x:1")).status == "sent"
     assert isinstance(session.accepted[0][1], SendPhoto) and session.accepted[0][1].caption is None
+
+
+async def test_retry_now_releases_network_backoffs_but_keeps_flood_control_waits() -> None:
+    bot, session = make_bot()
+    outbox, clock = MemoryOutbox(), SimulatedClock(T0)
+    publisher = Publisher(outbox, TelegramSender(bot), clock=clock, base_backoff_s=2)
+    await outbox.enqueue(NewPost("alert:1:down:1", "42", "alert", "Telegram unreachable", T0))
+    await outbox.enqueue(entry())
+    for _ in range(6):  # a long outage: the alert's backoff has grown to 64 s
+        session.script = ["network", ("429", 90) if _ == 5 else "network"]
+        clock.advance(timedelta(seconds=200))
+        await publisher.drain()
+    alert = await outbox.get("alert:1:down:1")
+    flood = await outbox.get("entry:p1")
+    assert alert.next_attempt_at == clock.now() + timedelta(seconds=64)
+    assert flood.next_attempt_at == clock.now() + timedelta(seconds=90)
+    assert await publisher.retry_now() == 1  # Telegram is back
+    await publisher.wait_idle()
+    assert (await outbox.get("alert:1:down:1")).status == "sent"
+    assert (await outbox.get("entry:p1")).next_attempt_at == flood.next_attempt_at  # the 429's wait stands
+    assert await publisher.retry_now() == 0

@@ -1,5 +1,5 @@
-"""The trend engine's round-2 research variants (docs/strategy.md): the TSMOM direction with an ATR stop, the
-funding veto by its own history's percentile, the regime filter; and the memories behind them."""
+"""The trend engine's round-2 research variants (docs/strategy.md): the TSMOM direction (the snapshot's
+change_30d_pct) with an ATR stop, the funding veto by its own history's percentile, the regime filter."""
 
 from __future__ import annotations
 
@@ -9,91 +9,63 @@ from pathlib import Path
 
 import pytest
 
-from core.decide.memory import DailyCloses, FundingHistory
+from core.decide.memory import FundingHistory
 from core.decide.trend import TrendEngine, TrendParams
 from core.models import AccountView, Action, Position, Regime, Snapshot, TimeframeView
 from tests.core.decide.test_trend import TRAIN_DATA, perturbed_after
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 FLAT = AccountView(equity=10_000.0, available=10_000.0)
-TSMOM = TrendParams(signal="tsmom", lookback_days=3, allow_shorts=True)
+TSMOM = TrendParams(signal="tsmom", allow_shorts=True)
 
 
-def _snap(day: int, close: float, *, regime: Regime = Regime.RANGING, funding_24h: float | None = None) -> Snapshot:
+def _snap(day: int, change_30d: float | None, *, close: float = 100.0, regime: Regime = Regime.RANGING,
+          funding_24h: float | None = None) -> Snapshot:
     as_of = T0 + timedelta(days=day, hours=1)
     daily = TimeframeView(as_of - timedelta(hours=25), close, close, close, close, 1.0, atr_14=close * 0.04)
     hourly = TimeframeView(as_of - timedelta(hours=1), close, close, close, close, 1.0)
     return Snapshot("BTC/USDT:USDT", as_of, close, {"1h": hourly, "1d": daily}, 0.0001, regime,
-                    extra={"funding_avg_24h": funding_24h})
+                    extra={"funding_avg_24h": funding_24h, "change_30d_pct": change_30d})
 
 
-def _holding(side: str, close: float) -> AccountView:
+def _holding(side: str, close: float = 100.0) -> AccountView:
     stop = close * (0.9 if side == "long" else 1.1)
     p = Position("p", "BTC/USDT:USDT", side, 1.0, close, T0, 1, stop, stop,  # type: ignore[arg-type]
                  (close * (1.5 if side == "long" else 0.5),), close * (0.5 if side == "long" else 1.5), close)
     return AccountView(equity=10_000.0, available=9_000.0, positions=(p,))
 
 
-def test_daily_closes_give_the_sign_of_the_lookback_return_once_enough_are_seen() -> None:
-    m = DailyCloses(lookback=2)
-    for day, close in enumerate((100.0, 90.0)):
-        m.observe(T0 + timedelta(days=day), close)
-        assert m.sign() is None
-    m.observe(T0 + timedelta(days=1), 500.0)  # the same daily bar again (hourly snapshots): ignored
-    m.observe(T0 + timedelta(days=2), 101.0)
-    assert m.sign() == 1 and m.closes == [100.0, 90.0, 101.0]
-    m.observe(T0 + timedelta(days=3), 80.0)
-    assert m.sign() == -1 and len(m.closes) == 3
-
-
-def test_tsmom_enters_with_an_atr_stop_once_warm_and_closes_when_the_sign_flips() -> None:
+def test_tsmom_enters_with_an_atr_stop_on_the_30_day_return_and_closes_when_its_sign_flips() -> None:
     engine = TrendEngine(TSMOM)
-    closes = [100.0, 101.0, 102.0, 104.0]
-    for day, close in enumerate(closes[:-1]):
-        assert engine.decide_sync(_snap(day, close), FLAT).effective.action is Action.HOLD  # warming up
-    d = engine.decide_sync(_snap(3, 104.0), FLAT).effective
+    assert engine.decide_sync(_snap(0, None), FLAT).effective.action is Action.HOLD  # not 30 daily bars yet
+    d = engine.decide_sync(_snap(1, 12.0, close=104.0), FLAT).effective
     assert d.action is Action.LONG and d.stop_loss == pytest.approx(104.0 * (1 - 2 * 0.04))
     d.check_prices(104.0)
-    assert "3-day return" in d.reasoning
-    assert engine.decide_sync(_snap(4, 103.0), _holding("long", 104.0)).effective.action is Action.HOLD  # 103 > 101
-    assert engine.decide_sync(_snap(5, 100.0), _holding("long", 104.0)).effective.action is Action.CLOSE  # < 102
+    assert "30-day return" in d.reasoning
+    assert engine.decide_sync(_snap(2, 3.0), _holding("long")).effective.action is Action.HOLD
+    assert engine.decide_sync(_snap(3, -0.5), _holding("long")).effective.action is Action.CLOSE
 
 
 def test_tsmom_takes_one_position_per_signal_flip() -> None:
     engine = TrendEngine(TSMOM)
-    for day, close in enumerate((100.0, 101.0, 102.0)):
-        engine.decide_sync(_snap(day, close), FLAT)
-    assert engine.decide_sync(_snap(3, 104.0), FLAT).effective.action is Action.LONG
-    engine.decide_sync(_snap(4, 105.0), _holding("long", 104.0))  # the position was opened
+    assert engine.decide_sync(_snap(0, 5.0), FLAT).effective.action is Action.LONG
+    engine.decide_sync(_snap(1, 6.0), _holding("long"))  # the position was opened
     # stopped out while the momentum is still up: no second long on the same signal
-    held = engine.decide_sync(_snap(5, 106.0), FLAT).effective
+    held = engine.decide_sync(_snap(2, 4.0), FLAT).effective
     assert held.action is Action.HOLD and "flip" in held.reasoning
-    # the sign flips: a short is a new signal
-    assert engine.decide_sync(_snap(6, 90.0), FLAT).effective.action is Action.SHORT
-    # and back up again later: a long is allowed again
-    for day, close in ((7, 95.0), (8, 99.0)):
-        engine.decide_sync(_snap(day, close), FLAT)
-    assert engine.decide_sync(_snap(9, 120.0), FLAT).effective.action is Action.LONG
-
-
-def test_tsmom_is_long_only_unless_shorts_are_allowed() -> None:
-    engine = TrendEngine(replace(TSMOM, allow_shorts=False))
-    for day, close in enumerate((100.0, 99.0, 98.0, 97.0)):
-        d = engine.decide_sync(_snap(day, close), FLAT).effective
-    assert d.action is Action.HOLD and "long-only" in d.reasoning
+    # the sign flips: a short is a new signal; back up later, a long is allowed again
+    assert engine.decide_sync(_snap(3, -2.0), FLAT).effective.action is Action.SHORT
+    assert engine.decide_sync(_snap(4, 8.0), FLAT).effective.action is Action.LONG
 
 
 def test_long_only_tsmom_is_re_armed_by_a_down_signal_it_does_not_trade() -> None:
     # regression: the flip to a downtrend was never seen while long-only, so no second long ever came
     engine = TrendEngine(replace(TSMOM, allow_shorts=False))
-    for day, close in enumerate((100.0, 101.0, 102.0)):
-        engine.decide_sync(_snap(day, close), FLAT)
-    assert engine.decide_sync(_snap(3, 104.0), FLAT).effective.action is Action.LONG
-    engine.decide_sync(_snap(4, 105.0), _holding("long", 104.0))
-    assert engine.decide_sync(_snap(5, 90.0), FLAT).effective.action is Action.HOLD  # down: long-only
-    for day, close in ((6, 95.0), (7, 99.0)):
-        engine.decide_sync(_snap(day, close), FLAT)
-    assert engine.decide_sync(_snap(8, 120.0), FLAT).effective.action is Action.LONG
+    assert engine.decide_sync(_snap(0, 5.0), FLAT).effective.action is Action.LONG
+    engine.decide_sync(_snap(1, 6.0), _holding("long"))
+    down = engine.decide_sync(_snap(2, -3.0), FLAT).effective
+    assert down.action is Action.HOLD and "long-only" in down.reasoning
+    assert engine.decide_sync(_snap(3, 2.0), FLAT).effective.action is Action.LONG
 
 
 def test_funding_history_percentile_counts_only_what_was_seen() -> None:
@@ -111,20 +83,16 @@ def test_funding_veto_skips_longs_in_the_top_decile_of_its_own_history() -> None
     params = replace(TSMOM, funding_veto_quantile=0.9)
     engine = TrendEngine(params)
     engine._funding["BTC/USDT:USDT"] = FundingHistory(min_samples=10, values=[i * 1e-5 for i in range(20)])
-    for day, close in enumerate((100.0, 101.0, 102.0)):
-        engine.decide_sync(_snap(day, close, funding_24h=1e-5), FLAT)
-    crowded = engine.decide_sync(_snap(3, 104.0, funding_24h=5e-4), FLAT).effective  # above all 20 samples
+    crowded = engine.decide_sync(_snap(0, 5.0, funding_24h=5e-4), FLAT).effective  # above all 20 samples
     assert crowded.action is Action.HOLD and "funding" in crowded.reasoning
-    assert engine.decide_sync(_snap(4, 105.0, funding_24h=5e-5), FLAT).effective.action is Action.LONG
+    assert engine.decide_sync(_snap(1, 5.0, funding_24h=5e-5), FLAT).effective.action is Action.LONG
 
 
 def test_regime_filter_needs_the_snapshots_regime_to_trend_the_trades_way() -> None:
     engine = TrendEngine(replace(TSMOM, regime_filter=True))
-    for day, close in enumerate((100.0, 101.0, 102.0)):
-        engine.decide_sync(_snap(day, close), FLAT)
-    d = engine.decide_sync(_snap(3, 104.0, regime=Regime.RANGING), FLAT).effective
+    d = engine.decide_sync(_snap(0, 5.0, regime=Regime.RANGING), FLAT).effective
     assert d.action is Action.HOLD and "regime ranging" in d.reasoning
-    assert engine.decide_sync(_snap(4, 105.0, regime=Regime.TRENDING_UP), FLAT).effective.action is Action.LONG
+    assert engine.decide_sync(_snap(1, 5.0, regime=Regime.TRENDING_UP), FLAT).effective.action is Action.LONG
 
 
 def test_an_unknown_signal_is_refused() -> None:
@@ -143,16 +111,11 @@ PINNED_TSMOM = [
 
 
 def _tsmom_decision(folder: Path, symbol: str, at: datetime):  # type: ignore[no-untyped-def]
-    """The engine fed one snapshot a day for the 31 days before `at` (its momentum memory), then `at`'s."""
     from core.market.offline import OfflineMarketData
     from core.market.snapshot import SeriesSnapshotSource
 
-    source = SeriesSnapshotSource.from_offline(OfflineMarketData(folder), [symbol], at - timedelta(days=31), at)
-    engine = TrendEngine(TrendParams(signal="tsmom", allow_shorts=True))
-    for days in range(31, 0, -1):
-        engine.decide_sync(source.snapshot_sync(symbol, at - timedelta(days=days)), FLAT)
-    snapshot = source.snapshot_sync(symbol, at)
-    return snapshot, engine.decide_sync(snapshot, FLAT)
+    snapshot = SeriesSnapshotSource.from_offline(OfflineMarketData(folder), [symbol], at, at).snapshot_sync(symbol, at)
+    return snapshot, TrendEngine(TrendParams(signal="tsmom", allow_shorts=True)).decide_sync(snapshot, FLAT)
 
 
 @pytest.mark.parametrize(("symbol", "at", "action", "stop", "targets"), PINNED_TSMOM)
@@ -172,3 +135,28 @@ def test_tsmom_point_in_time_bars_after_as_of_change_nothing(tmp_path: Path, sym
         pytest.skip(f"training data not found at {TRAIN_DATA}")
     perturbed_after(tmp_path, symbol, at)
     assert _tsmom_decision(TRAIN_DATA, symbol, at)[1].to_json_dict() == _tsmom_decision(tmp_path, symbol, at)[1].to_json_dict()
+
+
+def test_change_30d_pct_is_the_last_closed_daily_bar_against_30_daily_bars_before() -> None:
+    if not TRAIN_DATA.is_dir():
+        pytest.skip(f"training data not found at {TRAIN_DATA}")
+    from core.market.offline import OfflineMarketData
+
+    at = datetime(2022, 5, 15, 13, tzinfo=UTC)
+    snapshot = _tsmom_decision(TRAIN_DATA, "BTC/USDT:USDT", at)[0]
+    daily = OfflineMarketData(TRAIN_DATA).frame("BTC/USDT:USDT", "1d")["close"]
+    last = daily[datetime(2022, 5, 14, tzinfo=UTC)]  # the daily bar closed at 2022-05-15 00:00, the last one at 13:00
+    assert snapshot.extra["change_30d_pct"] == pytest.approx((last / daily[datetime(2022, 4, 14, tzinfo=UTC)] - 1) * 100)
+
+
+def test_the_shipped_default_is_tsmom_long_and_short_with_the_regime_filter(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.settings import load_settings
+
+    for name in ("TREND_SIGNAL", "TREND_ALLOW_SHORTS", "TREND_REGIME_FILTER", "TREND_FUNDING_VETO_QUANTILE", "ENGINE",
+                 "LLM_API_KEY", "LLM_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings(env_file=None)
+    params = settings.trend_params()
+    assert settings.effective_engine == "trend"
+    assert (params.signal, params.allow_shorts, params.regime_filter, params.funding_veto_quantile) == ("tsmom", True, True, None)
+    assert settings.risk_limits().lock_profit_trigger_pct == 0.0 and settings.risk_limits().trail_after_tp1_pct == 0.0

@@ -22,7 +22,9 @@ import ccxt.async_support as ccxt
 import pytest
 
 from core.execution.exchange_orders import parse_client_id
+from core.execution.venues import venue_of
 from tests.fixtures.exchange.env import Env, intent, make_env
+from tests.fixtures.exchange.venue_fakes import btc, eth, new_fake
 
 SYMBOLS = {"BTCUSDT": "BTC/USDT:USDT", "ETHUSDT": "ETH/USDT:USDT"}
 
@@ -162,3 +164,89 @@ async def test_exchange_entry_filled_beyond_its_stop_is_closed_at_once_and_booke
         assert any("beyond its stop" in a for a in env.alerts)
     finally:
         await env.exchange.close()
+
+
+# ---- the same interleavings on the other venues (their venue-neutral fake account) ------------------
+
+
+async def _venue_interleaving(venue: str, seed: int) -> tuple[Env, list[BaseException]]:
+    env = await make_env(new_fake(venue))
+    fake = env.fake
+    long_btc = intent(btc(fake))
+    short_eth = intent(eth(fake), "short", qty=1.0, price=3_000.0, stop=3_060.0, targets=(2_900.0, 2_800.0))
+    await env.broker.execute(long_btc)
+    await env.broker.execute(short_eth)
+    rng = random.Random(seed)
+    fake.rng, fake.max_hops, fake.error_rate = rng, 6, 0.08 if seed % 2 else 0.0
+    broker, now = env.broker, env.clock.now()
+
+    async def market_moves() -> None:
+        for _ in range(rng.randint(0, 30)):
+            await asyncio.sleep(0)
+        symbol, price = rng.choice([(btc(fake), 61_850.0), (btc(fake), 58_700.0), (eth(fake), 2_899.0),
+                                    (eth(fake), 3_070.0), (btc(fake), 60_000.0)])
+        fake.move(symbol, price)
+
+    later = "2024-06-10T07:00:00Z"
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: broker.close_position(btc(fake)),
+        lambda: broker.sync(now),
+        lambda: broker.close_all(),
+        lambda: broker.execute(intent(btc(fake), cycle_id=later)),
+        lambda: broker.execute(intent(eth(fake), "short", qty=1.0, price=3_000.0, stop=3_060.0,
+                                      targets=(2_900.0, 2_800.0), cycle_id=later)),
+        lambda: broker.reconcile(),
+        lambda: broker.sync(now),
+        market_moves,
+    ]
+    rng.shuffle(calls)
+    results = await asyncio.gather(*(call() for call in calls), return_exceptions=True)
+    unexpected = [r for r in results if isinstance(r, BaseException) and not isinstance(r, ccxt.NetworkError)]
+    fake.rng = None
+    await broker.sync(now)
+    return env, unexpected
+
+
+def _venue_disagreements(env: Env, live: list, trades: list) -> list[str]:
+    fake, local = env.fake, venue_of(env.exchange).local_id
+    ours = {o.id: parse_client_id(local(o.cid)) for o in fake.orders.values()}
+    entries = {oid for oid, parsed in ours.items() if parsed and parsed[1] == "e"}
+    problems = []
+    open_by_symbol = {p.symbol: p for p in live}
+    for symbol, market_id in fake.symbols.items():
+        reduced = sum(f.qty for f in fake.fills if f.symbol == market_id and f.order_id not in entries)
+        booked = sum(t.qty for t in trades if t.symbol == symbol)
+        if abs(booked - reduced) > 1e-9:
+            problems.append(f"{symbol}: booked exits {booked:.4f}, the venue reduced {reduced:.4f}")
+        p = open_by_symbol.get(symbol)
+        in_book = 0.0 if p is None else p.position.qty * p.position.sign
+        if abs(fake.amount(symbol) - in_book) > 1e-9:
+            problems.append(f"{symbol}: the venue holds {fake.amount(symbol)}, the book {in_book}")
+    filled = {ours[o.id][0] for o in fake.orders.values() if o.id in entries and o.filled > 0}
+    booked_keys = {t.position_id for t in trades} | {p.key for p in live}
+    if filled != booked_keys:
+        problems.append(f"entries filled {sorted(filled)} vs positions booked {sorted(booked_keys)}")
+    attached = {o.client_id for p in live for o in p.resting()}
+    for order in fake.open_triggers():
+        if parse_client_id(local(order.cid)) and local(order.cid) not in attached:
+            problems.append(f"orphan {order.kind} {local(order.cid)} on {order.symbol}")
+    for p in live:
+        stop = next((o for o in fake.open_triggers("stop") if p.stop and local(o.cid) == p.stop.client_id), None)
+        if stop is None or stop.qty != pytest.approx(p.position.qty):
+            problems.append(f"{p.symbol}: open {p.position.qty} without its stop resting at that size")
+    return problems
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("venue", ["bybit", "hyperliquid"])
+async def test_exchange_concurrent_calls_50_interleavings_on_other_venues(venue: str) -> None:
+    failures: list[str] = []
+    for seed in range(50):
+        env, unexpected = await _venue_interleaving(venue, seed)
+        try:
+            live, trades = await env.ledger.live_positions(), await env.ledger.trades()
+            problems = [f"{type(e).__name__}: {e}" for e in unexpected] + _venue_disagreements(env, live, trades)
+            failures += [f"{venue} seed {seed}: {p}" for p in problems]
+        finally:
+            await env.exchange.close()
+    assert failures == [], "\n".join(failures)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import logging
 
+import ccxt.async_support as ccxt
 import pytest
 
+from core.execution.exchange_broker import ExchangeBroker
 from core.execution.exchange_orders import client_id, position_key
 from tests.fixtures.exchange.env import Env, intent, make_env
 
@@ -111,7 +113,7 @@ async def test_exchange_without_trailing_orders_the_bot_moves_the_stop(
     env: Env, caplog: pytest.LogCaptureFixture
 ) -> None:
     env.exchange.has["createTrailingPercentOrder"] = False  # a venue whose ccxt client cannot trail
-    with caplog.at_level(logging.INFO, logger="core.execution.exchange_broker"):
+    with caplog.at_level(logging.INFO, logger="core.execution.exchange_trailing"):
         await _tp1(env)
         assert _placed(env, "TRAILING_STOP_MARKET") == []
         assert any("has no trailing stop order; the bot trails by moving the stop" in r.getMessage()
@@ -132,3 +134,74 @@ async def test_exchange_without_trailing_orders_the_bot_moves_the_stop(
     env.fake.move("BTCUSDT", 62_700.0)
     events = await env.broker.sync(env.clock.now())
     assert [(e.kind, e.reason) for e in events] == [("exit", "trailing")]
+
+
+async def test_exchange_trailing_stop_lost_to_the_network_is_placed_next_sync_without_losing_tp1(env: Env) -> None:
+    await env.broker.execute(intent(targets=(61_800.0, 70_000.0)))
+    env.fake.move("BTCUSDT", 61_850.0)
+    for _ in range(4):  # every attempt of the trailing order fails before reaching the exchange
+        env.fake.fail("POST", "/fapi/v1/algoOrder", ccxt.RequestTimeout("timed out"),
+                      where={"type": "TRAILING_STOP_MARKET"})
+    events = await env.broker.sync(env.clock.now())
+    assert [(e.kind, e.reason) for e in events] == [("exit", "tp1"), ("stop_moved", "breakeven")]
+    assert _open(env, "TRAILING_STOP_MARKET") == []
+    await env.broker.sync(env.clock.now())
+    (trail,) = _open(env, "TRAILING_STOP_MARKET")
+    assert trail["quantity"] == "0.017"
+
+
+def _with_trail_setting(env: Env, pct: float = 0.0, **ladder: float) -> None:
+    """The broker as bot.app builds it with TRAIL_AFTER_TP1_PCT (the exit ladder's trail in % of the best) or the
+    profit lock (LOCK_PROFIT_TRIGGER_PCT / LOCK_PROFIT_OFFSET_PCT) set."""
+    env.broker = ExchangeBroker(env.exchange, env.ledger, env.clock, alert=env._alert, retry_wait_s=0,
+                                trail_after_tp1_pct=pct, **ladder)
+
+
+async def test_exchange_trail_after_tp1_pct_is_the_callback_rate(env: Env) -> None:
+    _with_trail_setting(env, 2.5)
+    await _tp1(env)
+    (trail,) = _placed(env, "TRAILING_STOP_MARKET")
+    assert trail["callbackRate"] == "2.5"
+
+
+async def test_exchange_trail_wider_than_a_trailing_order_can_follow_is_kept_by_the_bot(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    _with_trail_setting(env, 12.0)  # Binance's callbackRate stops at 10 %
+    with caplog.at_level(logging.INFO, logger="core.execution.exchange_trailing"):
+        await _tp1(env)
+    assert _placed(env, "TRAILING_STOP_MARKET") == []
+    assert any("wider than the 10 % a trailing order can follow" in r.getMessage() for r in caplog.records)
+    env.fake.move("BTCUSDT", 69_000.0)  # best 69,000 → 12 % behind: 60,720
+    await env.broker.sync(env.clock.now())
+    assert float(_open(env, "STOP_MARKET")[0]["triggerPrice"]) == 60_720.0
+
+
+async def test_exchange_profit_lock_before_tp1_moves_the_stop_beyond_entry_as_the_ladder_does(env: Env) -> None:
+    _with_trail_setting(env, lock_trigger_pct=2.0, lock_offset_pct=0.15)
+    await env.broker.execute(intent(targets=(61_800.0, 70_000.0)))
+    env.fake.move("BTCUSDT", 61_100.0)  # +1.8 %: not yet
+    await env.broker.sync(env.clock.now())
+    assert float(_open(env, "STOP_MARKET")[0]["triggerPrice"]) == 58_800.0
+    env.fake.move("BTCUSDT", 61_300.0)  # +2.2 % (TP1 at 61,800 not reached): stop to entry + 0.15 %
+    await env.broker.sync(env.clock.now())
+    (stop,) = _open(env, "STOP_MARKET")
+    assert float(stop["triggerPrice"]) == 60_090.0 and stop["clientAlgoId"] == client_id(KEY, "s1")
+    env.fake.move("BTCUSDT", 61_850.0)  # TP1: the locked stop stays (beyond break-even), resized to the rest
+    await env.broker.sync(env.clock.now())
+    (stop,) = _open(env, "STOP_MARKET")
+    assert float(stop["triggerPrice"]) == 60_090.0 and stop["quantity"] == "0.017"
+    env.fake.move("BTCUSDT", 60_050.0)  # the trailing order (1.9 % below 61,850 = 60,675) fires first
+    events = await env.broker.sync(env.clock.now())
+    assert [(e.kind, e.reason) for e in events] == [("exit", "trailing")]
+
+
+async def test_exchange_locked_stop_fill_before_tp1_is_booked_as_breakeven(env: Env) -> None:
+    _with_trail_setting(env, lock_trigger_pct=2.0, lock_offset_pct=0.15)
+    await env.broker.execute(intent(targets=(61_800.0, 70_000.0)))
+    env.fake.move("BTCUSDT", 61_300.0)
+    await env.broker.sync(env.clock.now())
+    env.fake.move("BTCUSDT", 60_000.0)
+    events = await env.broker.sync(env.clock.now())
+    assert [(e.kind, e.reason) for e in events] == [("exit", "breakeven")]  # the exit ladder's name for it
+    assert events[0].price == pytest.approx(60_000.0) and _open(env) == []

@@ -22,6 +22,7 @@ from core.market.sentiment import (
     news_regime,
 )
 from core.market.snapshot import SeriesSnapshotSource
+from core.market.timeframes import tf_ms, to_ms
 from core.models import Sentiment
 from tests.core.market.test_snapshot import (  # noqa: F401  (fixtures)
     BTC,
@@ -138,7 +139,29 @@ def test_the_prompt_form_leaves_out_empty_parts_and_the_full_form_keeps_the_shap
     assert empty.to_json_dict()["sentiment"] == {"fear_greed": None, "news_score": None, "key_events": []}
     assert "sentiment" not in empty.to_json_dict(prompt=True)
     some = replace(base, sentiment=Sentiment(22, -0.4321, ()))
-    assert some.to_json_dict(prompt=True)["sentiment"] == {"fear_greed": 22, "news_score": -0.43}
+    assert some.to_json_dict(prompt=True)["sentiment"] == {"fear_greed": 22, "news_score": -0.4}
+    from core.models import KeyEvent
+
+    events = tuple(KeyEvent(base.as_of - timedelta(hours=h), t, i) for h, t, i in (
+        (2, "Exchange halts withdrawals after $200M hack drains hot wallets; funds safe", -2),
+        (7, "SEC sues lender", -2), (9, "third", 1)))
+    busy = replace(base, sentiment=Sentiment(22, -1.37, events))
+    assert busy.to_json_dict(prompt=True)["sentiment"]["key_events"] == [
+        "-2 2h ago: Exchange halts withdrawals after $200M hack drains hot…", "-2 7h ago: SEC sues lender",
+    ]
+    assert len(busy.to_json_dict()["sentiment"]["key_events"]) == 3  # the snapshot JSON keeps them all
+
+
+def test_the_prompt_views_leave_out_only_what_as_of_and_macd_hist_imply(hourly, funding) -> None:  # noqa: F811
+    as_of = utc(2024, 4, 20, 12)
+    snap = SeriesSnapshotSource({BTC: frames_from(hourly)}, {BTC: funding}).snapshot_sync(BTC, as_of)
+    full, prompt = snap.to_json_dict(), snap.to_json_dict(prompt=True)
+    for tf, view in full["timeframes"].items():
+        assert set(view) - set(prompt["timeframes"][tf]) == {"bar_time", "macd_signal"}
+        # each view is the last bar closed at as_of, and the signal is macd − hist
+        step = tf_ms(tf)
+        assert to_ms(snap.timeframes[tf].bar_time) + step == to_ms(as_of) // step * step
+        assert view["macd_signal"] == pytest.approx(view["macd"] - view["macd_hist"], rel=1e-4, abs=1e-6)
 
 
 def test_regimes() -> None:

@@ -10,8 +10,10 @@ import pytest
 from core.clock import SimulatedClock
 from core.config import CostModel, RiskLimits
 from core.errors import UserInputError
+from core.evaluation.arena_standings import standings
 from core.execution.paper_broker import PaperBroker
 from core.models import AccountView, Decision, DecisionRecord, RuntimeState, Snapshot
+from core.protocols import Ticker
 from core.risk.guard import RiskGuard
 from core.services.arena import Arena, parse_arena
 from tests.core.csv_feed import ArrayBarFeed
@@ -77,7 +79,7 @@ async def test_contestants_trade_their_own_books_on_the_same_snapshots() -> None
         assert await a.run(at) == {"momentum": None, "hold": None}
     assert source.built == 70 * len(SYMS)  # one snapshot per symbol and hour, shared by both
     assert holder.calls == 70 * len(SYMS)
-    rows = {r.name: r for r in await a.standings()}
+    rows = {r.name: r for r in await standings(a)}
     assert rows["hold"].equity == 10_000.0 and rows["hold"].trades == 0 and rows["hold"].win_rate is None
     momentum = rows["momentum"]
     assert momentum.trades > 0 and momentum.equity != 10_000.0 and 0 <= momentum.max_drawdown_pct < 100
@@ -101,7 +103,7 @@ async def test_one_contestants_failure_or_stall_never_stops_the_others() -> None
     assert outcome["momentum"] is None and outcome["slow"] == "timeout"
     momentum = next(c for c in a.contestants if c.name == "momentum")
     assert len(await momentum.broker.pending_orders()) == len(SYMS)  # it traded regardless
-    rows = {r.name: r for r in await a.standings()}
+    rows = {r.name: r for r in await standings(a)}
     assert rows["slow"].failures == 1 and rows["broken"].equity == 10_000.0
 
 
@@ -111,3 +113,66 @@ def test_arena_setting() -> None:
     for bad in ("rules,magic", "llm:", "rules,rules"):
         with pytest.raises(UserInputError, match="ARENA"):
             parse_arena(bad)
+
+
+class WideSpreads:
+    """Live tickers whose spread is far over MAX_SPREAD_BPS: no entry may pass the guard on them."""
+
+    async def ticker(self, symbol: str) -> Ticker:
+        return Ticker(symbol, 100.0, 99.0, 101.0, 1e9)
+
+
+async def test_contestants_meet_the_live_spread_filter_like_the_primary() -> None:
+    """Was: the contestants' cycles got no market data, so the guard's spread filter never saw a ticker."""
+    bars = {s: series(n=300, drift=0.05) for s in SYMS}
+    clock = SimulatedClock(T0)
+    limits = RiskLimits(max_open_positions=5)
+    feed = ArrayBarFeed(bars, {})
+    a = Arena(
+        [("momentum", MomentumEngine())], snapshots=ArraySnapshotSource(bars), guard=RiskGuard(limits),
+        broker_factory=lambda book: PaperBroker(feed=feed, store=book, clock=clock, initial_equity=10_000.0,
+                                                costs=CostModel(), limits=limits),
+        defaults=RuntimeState(False, True, 10, SYMS), clock=clock, initial_equity=10_000.0,
+        market_data=WideSpreads(),  # type: ignore[arg-type]
+    )
+    at = T0 + timedelta(hours=60)
+    clock.set(at)
+    assert await a.run(at) == {"momentum": None}
+    (momentum,) = a.contestants
+    assert await momentum.broker.pending_orders() == []
+    records = momentum.cycle._log.records()  # type: ignore[attr-defined]
+    assert {r.verdict.reason for r in records if r.verdict is not None} == {"spread_too_wide"}
+
+
+async def test_contestants_follow_the_bots_symbols_and_keep_their_own_pause_in_its_store() -> None:
+    from core.services.memory_state import MemoryStateStore
+
+    bars = {s: series(n=300, drift=0.05) for s in SYMS}
+    shared = MemoryStateStore()
+    defaults = RuntimeState(False, True, 10, SYMS)
+    await shared.save_state(RuntimeState(True, False, 3, SYMS[:1], "an admin's /pause"))  # the bot's own state
+
+    def build() -> tuple[Arena, ScriptedEngine, SimulatedClock]:
+        clock = SimulatedClock(T0)
+        limits = RiskLimits(max_open_positions=5)
+        feed = ArrayBarFeed(bars, {})
+        holder = ScriptedEngine(flat)
+        made = Arena([("hold", holder)], snapshots=ArraySnapshotSource(bars), guard=RiskGuard(limits),
+                     broker_factory=lambda book: PaperBroker(feed=feed, store=book, clock=clock, initial_equity=10_000.0,
+                                                             costs=CostModel(), limits=limits),
+                     defaults=defaults, clock=clock, initial_equity=10_000.0, state=shared)
+        return made, holder, clock
+
+    a, holder, clock = build()
+    at = T0 + timedelta(hours=60)
+    clock.set(at)
+    await a.run(at)
+    assert holder.calls == 1  # only the symbol the admins kept; the bot's pause is not the contestant's
+    state = a.contestants[0].cycle._state  # type: ignore[attr-defined]
+    assert (await state.load_state(defaults)) == RuntimeState(False, True, 3, SYMS[:1])
+    await state.save_state(RuntimeState(True, True, 3, SYMS[:1], "drawdown kill-switch"))  # its own kill-switch
+
+    again, _, _ = build()  # after a restart, over the same store
+    resumed = again.contestants[0].cycle._state  # type: ignore[attr-defined]
+    assert (await resumed.load_state(defaults)).pause_reason == "drawdown kill-switch"
+    assert await shared.load_state(defaults) == RuntimeState(True, False, 3, SYMS[:1], "an admin's /pause")

@@ -4,7 +4,6 @@ schema, downgrade, re-ask), its usage log and daily budget; failure → no score
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,6 +16,7 @@ from core.decide.usage import MemoryUsageLog
 from core.market.news import Headline
 from core.market.sentiment import HeadlineScore, SentimentReader
 from core.services.news_analyst import LlmNewsScorer, MemoryScoreCache
+from tests.core.decide.test_llm import server  # noqa: F401  (the module's OpenAI stand-in)
 from tests.fakes.openai_server import FakeOpenAIServer, answer, error
 
 NOW = datetime(2024, 3, 1, 12, tzinfo=UTC)
@@ -30,15 +30,8 @@ GOOD = {"items": [{"id": 1, "impact": -2, "coins": []}, {"id": 2, "impact": 2, "
                   {"id": 3, "impact": 1, "coins": ["ETH"]}]}
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeOpenAIServer]:
-    fake = FakeOpenAIServer().start()
-    yield fake
-    fake.stop()
-
-
 @pytest.fixture
-def fake(server: FakeOpenAIServer) -> FakeOpenAIServer:
+def fake(server: FakeOpenAIServer) -> FakeOpenAIServer:  # noqa: F811
     server.requests.clear()
     server.script(answer(json.dumps(GOOD)))
     return server
