@@ -102,10 +102,10 @@ class _Rows:
         self.open_ms: list[int] = frame.open_ms.tolist()
         self.close_ms: list[int] = frame.close_ms.tolist()
         self.cols: dict[str, list[float]] = {k: v.tolist() for k, v in frame.columns.items()}
-        # The same values with NaN and ±inf as None, for the views' optional fields (a few live bars: plain
+        # The same values with NaN and ±inf as None, for the views' optional fields (a live tail: plain
         # Python is cheaper than numpy's per-column calls).
         self.values: dict[str, list[float | None]] = (
-            {k: [x if math.isfinite(x) else None for x in v] for k, v in self.cols.items()} if len(frame) <= 8
+            {k: [x if math.isfinite(x) else None for x in v] for k, v in self.cols.items()} if len(frame) <= 64
             else {k: _finite_list(v) for k, v in frame.columns.items()}
         )
         v = self.values
