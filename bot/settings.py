@@ -118,10 +118,10 @@ class Settings(BaseSettings):
     trend_tp1_r: float = Field(6.0, gt=0, le=50)
     trend_tp2_r: float = Field(20.0, gt=0, le=100)
     # Round 2 of the research (docs/strategy.md): the shipped default is the 30-day TSMOM direction, long and
-    # short, entered only while the snapshot's regime trends the same way; the funding veto stays off
+    # short, entered only while the snapshot's regime trends the same way and funding is not at its own extreme
     trend_allow_shorts: bool = True
     trend_signal: Literal["ema", "tsmom"] = "tsmom"
-    trend_funding_veto_quantile: float = Field(0.0, ge=0, lt=1)  # 0 = off; 0.9 = no long in funding's top decile
+    trend_funding_veto_quantile: float = Field(0.9, ge=0, lt=1)  # 0 = off; 0.9 = no long in funding's top decile
     trend_regime_filter: bool = True
     # The seed's two-phase trailing (exit ladder; 0 = off): stop to entry + offset once the profit reaches
     # the trigger, and after TP1 a trail at this % of the best price instead of the initial stop distance

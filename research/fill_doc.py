@@ -11,9 +11,10 @@ import tables
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "strategy.md"
 ORDER = [
-    ("tsmom_regime_filter", "**tsmom + regime filter (default)**"), ("tsmom_stop", "tsmom with a stop"),
+    ("tsmom_regime_funding", "**tsmom + regime filter + funding decile (default)**"),
+    ("tsmom_regime_filter", "tsmom + regime filter"), ("tsmom_stop", "tsmom with a stop"),
     ("tsmom_stop_long", "tsmom, long-only"), ("tsmom_regime_long", "tsmom + regime, long-only"),
-    ("tsmom_regime_funding", "tsmom + regime + funding decile"), ("tsmom_funding_decile", "tsmom + funding decile"),
+    ("tsmom_funding_decile", "tsmom + funding decile"),
     ("tsmom_regime_trail2", "tsmom + regime + 2 % trail after TP1"), ("trend_default", "EMA trend (round 1)"),
     ("regime_filter", "EMA trend + regime filter"), ("two_phase_trail", "EMA trend + two-phase trailing"),
     ("lock_only", "EMA trend + lock at +2.5 % only"), ("trail2_only", "EMA trend + 2 % trail after TP1 only"),
@@ -22,9 +23,9 @@ ORDER = [
 
 
 INPUTS = [
-    ("tsmom_regime_filter", "default (BTC filter 2 %, no funding input)"),
-    ("tsmom_regime_btc_filter_off", "default, BTC filter off (`BTC_FILTER_DROP_PCT=0`)"),
-    ("tsmom_regime_funding", "default + funding_avg_24h decile veto"),
+    ("tsmom_regime_funding", "default (BTC filter 2 %, funding_avg_24h decile veto)"),
+    ("tsmom_regime_filter", "default without the funding input"),
+    ("tsmom_regime_btc_filter_off", "default without the funding input, BTC filter off (`BTC_FILTER_DROP_PCT=0`)"),
     ("trend_default", "EMA trend (round 1), BTC filter 2 %"),
     ("trend_btc_filter_off", "EMA trend (round 1), BTC filter off"),
 ]

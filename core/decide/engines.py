@@ -1,7 +1,7 @@
 """`build_engine(kind, ...)`: the one place that turns ENGINE=llm|rules|trend|ensemble into a DecisionEngine.
 
 `trend` (core/decide/trend.py) is the researched default when no LLM is configured (docs/strategy.md; the
-settings pick its shipped variant: 30-day TSMOM, long and short, with the regime filter);
+settings pick its shipped variant: 30-day TSMOM, long and short, with the regime filter and the funding veto);
 `rules` is the original multi-timeframe score engine, kept under its name.
 
 Used by the composition root (`bot/app.py`) and the CLI. Stores default to in-memory ones; the app passes

@@ -9,8 +9,8 @@ of the profit at `target_r[0]` R, TP2 sits far away so the broker's trailing sto
 a daily close back through EMA 50 closes the position. No calendar dates, no symbols' prices: only the
 snapshot's closed bars. Plain floats: replay calls `decide_sync` for every symbol-bar.
 
-Variants (settings; docs/strategy.md has their results — the bot ships `signal="tsmom"`, shorts and the regime
-filter on, through bot.settings; these dataclass defaults are the round-1 engine): `signal="tsmom"` takes the
+Variants (settings; docs/strategy.md has their results — the bot ships `signal="tsmom"`, shorts, the regime
+filter and the funding veto at 0.9 on, through bot.settings; these dataclass defaults are the round-1 engine): `signal="tsmom"` takes the
 direction from the sign of the snapshot's `change_30d_pct` instead (the 30-day return: the lab's
 `baseline:tsmom` direction, each position with the same ATR stop, closed when the sign flips, one position per flip);
 `funding_veto_quantile` skips entries on the side paying funding while `funding_avg_24h` is in that top

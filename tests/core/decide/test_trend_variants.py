@@ -149,7 +149,7 @@ def test_change_30d_pct_is_the_last_closed_daily_bar_against_30_daily_bars_befor
     assert snapshot.extra["change_30d_pct"] == pytest.approx((last / daily[datetime(2022, 4, 14, tzinfo=UTC)] - 1) * 100)
 
 
-def test_the_shipped_default_is_tsmom_long_and_short_with_the_regime_filter(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_shipped_default_is_tsmom_long_and_short_with_the_regime_filter_and_funding_veto(monkeypatch: pytest.MonkeyPatch) -> None:
     from bot.settings import load_settings
 
     for name in ("TREND_SIGNAL", "TREND_ALLOW_SHORTS", "TREND_REGIME_FILTER", "TREND_FUNDING_VETO_QUANTILE", "ENGINE",
@@ -158,5 +158,5 @@ def test_the_shipped_default_is_tsmom_long_and_short_with_the_regime_filter(monk
     settings = load_settings(env_file=None)
     params = settings.trend_params()
     assert settings.effective_engine == "trend"
-    assert (params.signal, params.allow_shorts, params.regime_filter, params.funding_veto_quantile) == ("tsmom", True, True, None)
+    assert (params.signal, params.allow_shorts, params.regime_filter, params.funding_veto_quantile) == ("tsmom", True, True, 0.9)
     assert settings.risk_limits().lock_profit_trigger_pct == 0.0 and settings.risk_limits().trail_after_tp1_pct == 0.0
