@@ -1,14 +1,24 @@
-"""Replay speed: symbol-bars per second of the rules-engine replay, against backtesting.py on the same bars.
+"""Replay speed as ratios against peers measured in the same run, so the figures hold on any machine.
 
-Times, in one process and after a warm-up:
-1. loading the data and computing indicators once per series (SeriesSnapshotSource) — reported apart;
-2. the replay itself: the live TradingCycle, RiskGuard and PaperBroker (5m intrabar fills, funding,
-   liquidation) stepping every hourly close of BTC and ETH, 2023-01 → 2024-05. Run twice: with the
-   default limits (the drawdown kill-switch may pause trading, and paused hours skip the engine), and
-   with the kill-switch out of reach so every symbol-bar goes through engine and guard;
-3. backtesting.py (`backtesting` package) running an EMA 20/50 cross on the same BTC and ETH 1h bars.
+1. ours, in-process: the live TradingCycle, RiskGuard and PaperBroker (5m intrabar fills, funding,
+   isolated-margin liquidation, every guard rule) with the rules engine over every hourly close of BTC and
+   ETH, 2023-01-15 → 2024-05-14 (the README replay), data and indicators loaded before the clock starts;
+   with the kill-switch out of reach, so every symbol-bar goes through engine and guard (and once with the
+   default limits, where the kill-switch may pause);
+2. backtesting.py (`backtesting` package): a bare EMA 20/50 cross on the same 1h bars, one Backtest per symbol
+   (it models no funding, liquidation, guard or intrabar resolution);
+3. freqtrade 2026.9 in a virtualenv of its own (bench/freqtrade_peer.py): futures, isolated margin, EMA 20/50
+   cross long and short with a stop, 5m detail bars, on the same feather files — its `Backtesting.backtest`
+   loop, indicators apart as ours;
+4. with `--whole-process`: `aitrader replay` as a user runs it (import, load, replay, report files,
+   report.png, tearsheet, run.json) against `python -c "import pandas"` plus the in-process replay of (1), in
+   CPU seconds of the child processes.
 
-Usage: .venv/bin/python bench/replay.py [--data DIR] [--profile]
+Each figure is the min and median of `--repeat` runs (3); the machine is shared, so CPU seconds are printed
+beside wall seconds and the ratios use CPU seconds (both processes are single-threaded loops).
+Targets (#18): ours ≥ 3× freqtrade and ≥ 0.5× backtesting.py; whole process ≤ 1.5× (import pandas + replay).
+
+Usage: .venv/bin/python bench/replay.py [--data DIR] [--repeat N] [--no-freqtrade] [--whole-process] [--profile]
 """
 
 from __future__ import annotations
@@ -18,10 +28,15 @@ import asyncio
 import contextlib
 import cProfile
 import io
+import os
 import pstats
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,42 +46,50 @@ sys.path.insert(0, str(ROOT))
 
 from bot.settings import load_settings  # noqa: E402
 from core.decide.rules import RulesEngine  # noqa: E402
-from core.evaluation.replay import INTRABAR_TIMEFRAMES, WARMUP_BARS, ReplaySpec, plan_steps, run_replay_cycle  # noqa: E402
+from core.evaluation.replay import WARMUP_BARS, ReplaySpec, plan_steps, run_replay_cycle  # noqa: E402
 from core.market.offline import OfflineMarketData  # noqa: E402
 from core.market.snapshot import SeriesSnapshotSource  # noqa: E402
 from core.market.timeframes import from_ms  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "freqtrade-userdata-cyft_trader" / "original"
 SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT")
-START = datetime(2023, 1, 1, tzinfo=UTC)
-END = datetime(2024, 5, 15, tzinfo=UTC)
+START = datetime(2023, 1, 15, tzinfo=UTC)
+END = datetime(2024, 5, 14, tzinfo=UTC)
+
+Timing = tuple[float, float]  # (wall seconds, CPU seconds)
+
+
+def timed(work: Callable[[], object]) -> tuple[Timing, object]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = work()
+    return (time.perf_counter() - wall, time.process_time() - cpu), out
+
+
+def spread(values: list[float]) -> str:
+    return f"min {min(values):.2f} / median {statistics.median(values):.2f}"
 
 
 def build_source(market: OfflineMarketData, spec: ReplaySpec) -> SeriesSnapshotSource:
     steps = plan_steps(market, spec)
     return SeriesSnapshotSource.from_offline(
         market, spec.symbols, from_ms(int(steps[0])), from_ms(int(steps[-1])), warmup_bars=WARMUP_BARS,
-        bar_timeframes=INTRABAR_TIMEFRAMES,
+        bar_timeframes=(),
     )
 
 
-async def time_replay(market: OfflineMarketData, spec: ReplaySpec, source: SeriesSnapshotSource,
-                      profile: bool) -> tuple[float, int, object]:
+def ours(market: OfflineMarketData, spec: ReplaySpec, source: SeriesSnapshotSource, profile: bool) -> tuple[Timing, object]:
     profiler = cProfile.Profile() if profile else None
-    started = time.perf_counter()
     if profiler:
         profiler.enable()
-    result = await run_replay_cycle(market, spec, RulesEngine(), source=source)
+    timing, result = timed(lambda: asyncio.run(run_replay_cycle(market, spec, RulesEngine(), source=source)))
     if profiler:
         profiler.disable()
-    elapsed = time.perf_counter() - started
-    if profiler:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(18)
-    return elapsed, len(result.step_ms) * len(result.symbols), result
+    return timing, result
 
 
-def backtesting_speed(market: OfflineMarketData) -> tuple[float, int, float]:
-    """backtesting.py EMA 20/50 cross over the same 1h bars: (seconds, bars, bars per second)."""
+def backtesting_py(market: OfflineMarketData) -> tuple[Timing, int]:
+    """backtesting.py EMA 20/50 cross over the same 1h bars: ((wall, cpu) seconds, bars)."""
     import pandas as pd
     from backtesting import Backtest, Strategy
     from backtesting.lib import crossover
@@ -90,31 +113,57 @@ def backtesting_speed(market: OfflineMarketData) -> tuple[float, int, float]:
     frames = []
     for symbol in SYMBOLS:
         frame = market.frame(symbol, "1h")
-        frame = frame[(frame.index >= START) & (frame.index < END)]
-        frame = frame.rename(columns=str.capitalize)
+        frame = frame[(frame.index >= START) & (frame.index < END)].rename(columns=str.capitalize)
         frame.index = frame.index.tz_localize(None)
         frames.append(frame)
-    # warm-up (imports, numba-free but first-call costs)
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):  # its tqdm progress bar
         warnings.simplefilter("ignore")
-        Backtest(frames[0].iloc[:300], EmaCross, cash=10_000_000, commission=0.0005).run()
-        elapsed = 0.0
-        bars = 0
-        for frame in frames:
-            started = time.perf_counter()
-            Backtest(frame, EmaCross, cash=10_000_000, commission=0.0005, finalize_trades=True).run()
-            elapsed += time.perf_counter() - started
-            bars += len(frame)
-    return elapsed, bars, bars / elapsed
+        Backtest(frames[0].iloc[:300], EmaCross, cash=10_000_000, commission=0.0005).run()  # warm-up
+
+        def run_all() -> None:
+            for frame in frames:
+                Backtest(frame, EmaCross, cash=10_000_000, commission=0.0005, finalize_trades=True).run()
+
+        timing, _ = timed(run_all)
+    return timing, sum(len(f) for f in frames)
+
+
+def child_cpu(command: list[str], **kw: object) -> float:
+    """CPU seconds (user + system) of one child process run to its end."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(command, check=True, capture_output=True, **kw)  # type: ignore[call-overload]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def whole_process(data: Path, repeat: int) -> tuple[list[float], list[float]]:
+    """(CPU seconds of `aitrader replay` …, of `python -c "import pandas"`), `repeat` each."""
+    exe = Path(sys.executable)
+    replay_cmd = [str(exe.with_name("aitrader")), "replay", "--data", str(data), "--symbols", ",".join(SYMBOLS),
+                  "--start", START.strftime("%Y-%m-%dT%H:%M:%SZ"), "--end", END.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  "--engine", "rules"]
+    env = {**os.environ, "DATABASE_PATH": str(Path(tempfile.mkdtemp()) / "bench.sqlite")}
+    full, pandas = [], []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as out:
+            full.append(child_cpu([*replay_cmd, "--out", out], env=env, cwd=out))
+        pandas.append(child_cpu([str(exe), "-c", "import pandas"]))
+    return full, pandas
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--profile", action="store_true", help="print the cProfile top functions of the replay")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-freqtrade", action="store_true", help="leave freqtrade out (no virtualenv made)")
+    parser.add_argument("--whole-process", action="store_true", help="also time `aitrader replay` end to end")
+    parser.add_argument("--profile", action="store_true", help="print the cProfile top functions of one replay")
     args = parser.parse_args()
     if not args.data.is_dir():
         sys.exit(f"data folder {args.data} not found (expected ../shared/data next to the repo)")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (a shared machine: read the CPU-second ratios)")
 
     market = OfflineMarketData(args.data)
     settings = load_settings(env_file=None)  # the defaults `aitrader replay` uses without a .env
@@ -124,35 +173,66 @@ def main() -> None:
     default = ReplaySpec(limits=limits, **common)  # type: ignore[arg-type]
     no_kill = ReplaySpec(limits=replace(limits, max_drawdown_pct=100.0, daily_loss_limit_pct=100.0), **common)  # type: ignore[arg-type]
 
-    started = time.perf_counter()
-    source = build_source(market, default)
-    setup = time.perf_counter() - started
-    print(f"setup: data load + indicators once per series: {setup:.2f} s")
-
-    # warm-up: a short replay through every code path
+    (setup, _), source = timed(lambda: build_source(market, default))
+    print(f"setup: data load + indicators once per series: {setup:.2f} s (apart from every figure below)")
     warm = ReplaySpec(symbols=SYMBOLS, start=datetime(2023, 3, 1, tzinfo=UTC), end=datetime(2023, 3, 8, tzinfo=UTC),
                       engine="rules")
-    asyncio.run(run_replay_cycle(market, warm, RulesEngine(), source=source))
+    asyncio.run(run_replay_cycle(market, warm, RulesEngine(), source=source))  # warm-up: every code path once
 
-    rows = []
-    for label, spec in (("default limits", default), ("kill-switch out of reach", no_kill)):
-        elapsed, symbol_bars, result = asyncio.run(time_replay(market, spec, source, args.profile))
-        speed = symbol_bars / elapsed
-        approved = result.guard_approved  # type: ignore[attr-defined]
-        paused = result.guard_reasons.get("paused", 0)  # type: ignore[attr-defined]
-        rows.append((label, speed))
-        print(f"replay ({label}): {symbol_bars} symbol-bars in {elapsed:.2f} s = {speed:,.0f} symbol-bars/s "
-              f"({len(result.trades)} trade legs, {approved} approved, {paused} paused symbol-bars, "  # type: ignore[attr-defined]
-              f"intrabar {result.engine_stats['intrabar_timeframe_ms'] // 60000}m)")  # type: ignore[attr-defined]
+    speeds: dict[str, list[float]] = {}
+    walls: dict[str, list[float]] = {}
+    for label, spec in (("ours, default limits", default), ("ours, every symbol-bar decided", no_kill)):
+        for k in range(args.repeat):
+            (wall, cpu), result = ours(market, spec, source, args.profile and k == 0)
+            bars = len(result.step_ms) * len(result.symbols)  # type: ignore[attr-defined]
+            speeds.setdefault(label, []).append(bars / cpu)
+            walls.setdefault(label, []).append(wall)
+        res = result.intrabar_ms  # type: ignore[attr-defined]
+        print(f"{label}: {bars:,} symbol-bars, wall {spread(walls[label])} s, "
+              f"{min(speeds[label]):,.0f}–{max(speeds[label]):,.0f} symbol-bars per CPU-s "
+              f"({len(result.trades)} legs, {result.guard_approved} approved, "  # type: ignore[attr-defined]
+              f"{result.guard_reasons.get('paused', 0)} paused symbol-bars, intrabar "  # type: ignore[attr-defined]
+              f"{sorted({v // 60_000 for v in res.values()})} min)")
 
-    bt_elapsed, bt_bars, bt_speed = backtesting_speed(market)
-    print(f"backtesting.py EMA 20/50 cross: {bt_bars} bars in {bt_elapsed:.2f} s = {bt_speed:,.0f} bars/s")
-    for label, speed in rows:
-        print(f"ratio replay ({label}) / backtesting.py: {speed / bt_speed:.2f}")
-    target = 20_000
-    full_speed = rows[-1][1]
-    print(f"target {target:,} symbol-bars/s: {'met' if full_speed >= target else 'NOT met'} "
-          f"({full_speed:,.0f} with every symbol-bar through engine and guard)")
+    for _ in range(args.repeat):
+        (wall, cpu), bt_bars = backtesting_py(market)
+        speeds.setdefault("backtesting.py", []).append(bt_bars / cpu)
+        walls.setdefault("backtesting.py", []).append(wall)
+    print(f"backtesting.py EMA 20/50 cross: {bt_bars:,} bars, wall {spread(walls['backtesting.py'])} s, "
+          f"{statistics.median(speeds['backtesting.py']):,.0f} bars per CPU-s (median)")
+
+    if not args.no_freqtrade:
+        import freqtrade_peer
+
+        try:
+            with tempfile.TemporaryDirectory() as work:
+                for _ in range(args.repeat):
+                    got = freqtrade_peer.run(args.data, SYMBOLS, START, END, Path(work))
+                    speeds.setdefault("freqtrade", []).append(got["bars"] / got["cpu_seconds"])
+                    walls.setdefault("freqtrade", []).append(got["seconds"])
+            print(f"freqtrade {got['version']} backtest (futures, isolated, 5m detail): {got['bars']:,} bars, "
+                  f"{got['trades']} trades, wall {spread(walls['freqtrade'])} s, "
+                  f"{statistics.median(speeds['freqtrade']):,.0f} bars per CPU-s (median)")
+        except freqtrade_peer.PeerUnavailable as error:
+            print(f"freqtrade: not measured — {error}")
+
+    full = speeds["ours, every symbol-bar decided"]
+    for peer, target in (("backtesting.py", 0.5), ("freqtrade", 3.0)):
+        if peer in speeds:
+            ratios = [a / b for a, b in zip(sorted(full), sorted(speeds[peer]), strict=True)]
+            verdict = "met" if statistics.median(ratios) >= target else "NOT met"
+            print(f"ratio ours / {peer} (symbol-bars per CPU-s): {spread(ratios)} — target ≥ {target}: {verdict}")
+
+    if args.whole_process:
+        replay_cpu, pandas_cpu = whole_process(args.data, args.repeat)
+        inproc = [len(result.step_ms) * len(SYMBOLS) / v for v in speeds["ours, default limits"]]  # type: ignore[attr-defined]
+        budget = [p + r for p, r in zip(sorted(pandas_cpu), sorted(inproc), strict=True)]
+        ratios = [f / b for f, b in zip(sorted(replay_cpu), budget, strict=True)]
+        print(f"whole process `aitrader replay` (README window, report files, report.png, tearsheet, run.json): "
+              f"{spread(replay_cpu)} CPU-s; `python -c 'import pandas'` {spread(pandas_cpu)} CPU-s; "
+              f"in-process replay {spread(inproc)} CPU-s")
+        verdict = "met" if statistics.median(ratios) <= 1.5 else "NOT met"
+        print(f"ratio whole process / (import pandas + in-process replay): {spread(ratios)} — target ≤ 1.5: {verdict}")
 
 
 if __name__ == "__main__":

@@ -679,6 +679,8 @@ class App:
             "Trading": ("paused" if status.state.paused else "active") + (", dry-run" if status.state.dry_run else ", live"),
             "Engine": status.engine,
         }
+        for name in self.reachability.targets:  # exchange, LLM, Telegram as the reachability monitor sees them
+            checks[self.reachability.labels[name]] = self.reachability.status(name).detail
         return health_text(self.clock.now(), status.last_cycle_at, checks)
 
     # ---- life cycle -----------------------------------------------------------------------------

@@ -7,7 +7,8 @@ The protocols shared by several consumers live here. A protocol with one consume
 - `core.decide`: `cache.DecisionCache`, `capabilities.CapabilityStore`, `usage.UsageLog` (LLM engine's stores)
 - `core.execution`: `paper_book.BookStore`, `paper_broker.BarFeed`, `exchange_ledger.ExchangeLedger`,
   `reconcile.PositionKeeper`
-- `core.services`: `outbox.Outbox` (notifier → publisher), `track_record.LiveTrades`
+- `core.services`: `outbox.Outbox` (notifier → publisher), `track_record.LiveTrades`, `news_analyst.ScoreCache`
+- `core.market` (#17): `news.NewsProvider`, `news.FearGreedProvider`, `news.NewsStore`, `sentiment.HeadlineScorer`
 - outside core: `bot.telegram.publisher.PostSender`, `handlers.public.ChartSource`,
   `jobs.daily_job.DailyNotifier`, `jobs.pulse_job.PulseNotifier`
 """

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import UserInputError
+from core.models import iso_z
 
 
 def _check(path: Path) -> None:
@@ -41,6 +42,12 @@ async def news_reader(path: Path | None, settings: Any, clock: Any) -> AsyncIter
         scorer = news_scorer_for(settings, clock=clock, cache=SqliteScoreCache(db), usage=SqliteUsageLog(db),
                                  capabilities=SqliteCapabilityStore(db))
         reader = SentimentReader(archive, scorer, fear_greed=True)
+        seen = archive.first_seen_range()
+        # run.json's record of the news a replay read (#17): a headline first seen after the window changes nothing
+        reader.provenance = {  # type: ignore[attr-defined]
+            "news_db": str(path), "headlines": len(archive), "analyst": reader.scorer_name,
+            "first_seen": [iso_z(seen[0]), iso_z(seen[1])] if seen else None,
+        }
         try:
             yield reader
         finally:

@@ -135,6 +135,7 @@ async def run_replay(
                 async with news_reader(news_db, factory.settings, clock) as sentiment:
                     result = await factory.replay(market, entry, symbols, first, last, initial_equity, cache_dir=out,
                                                   progress=on_progress, clock=clock, sentiment=sentiment)
+                    news = getattr(sentiment, "provenance", None)
         elapsed = time.perf_counter() - started
         stats = {
             **dict(result.run_stats),
@@ -145,9 +146,10 @@ async def run_replay(
             "alerts": list(result.alerts),
         }
         async with staged_folder(out) as staging:  # a finished report or none: never a half-written folder
-            files = await write_replay_folder(
-                result, staging, market, run=run_json(factory, entry, result, market, "replay"), stats=stats
-            )
+            run = run_json(factory, entry, result, market, "replay")
+            if news is not None:
+                run["news"] = news
+            files = await write_replay_folder(result, staging, market, run=run, stats=stats)
     except (asyncio.CancelledError, KeyboardInterrupt):
         console.print(interrupted_line(out, *done), markup=False, highlight=False, soft_wrap=True)
         return 130

@@ -14,7 +14,7 @@ from typing import Any
 
 from core.evaluation.deflated_sharpe import ReturnStats
 from core.evaluation.metrics import equity_returns
-from core.evaluation.replay import INTRABAR_TIMEFRAMES, WARMUP_BARS, ReplaySpec, plan_steps
+from core.evaluation.replay import WARMUP_BARS, ReplaySpec, plan_steps
 from core.evaluation.report import ReplayResult, build_report, check_identity
 from core.evaluation.sweep import SweepCell, cell_result
 from core.market.offline import OfflineMarketData
@@ -45,7 +45,7 @@ def source_for(cell: SweepCell, market: OfflineMarketData, spec: ReplaySpec) -> 
         from_ms(int(steps[0])),
         from_ms(int(steps[-1])),
         warmup_bars=WARMUP_BARS,
-        bar_timeframes=INTRABAR_TIMEFRAMES if spec.intrabar else (),
+        bar_timeframes=(),  # the replay loads each symbol's one intrabar timeframe itself
     )
     _local.source = (key, source)
     return source

@@ -422,7 +422,11 @@ class ExchangeBroker:
 
     async def _on_entry_error(self, intent: OrderIntent, error: BaseException) -> None:
         kind = classify(error)
-        if kind is ErrorKind.UNAVAILABLE:
+        key_problem = venue_of(self._ex).diagnose(error)
+        if key_problem:  # e.g. Hyperliquid's unknown signer comes as InvalidOrder: still the keys, not the intent
+            await self._pause(key_problem)
+            await self._reject(intent, f"exchange refused our credentials or account: {key_problem}")
+        elif kind is ErrorKind.UNAVAILABLE:
             await self._pause(describe(error))
             await self._reject(intent, f"exchange unavailable: {describe(error)}")
         elif kind is ErrorKind.FATAL:

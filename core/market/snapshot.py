@@ -73,18 +73,18 @@ _FLAG_KINDS = ("gap", "stale", "outlier", "bad")  # in the order flags_at emits 
 
 
 class _Rows:
-    """One timeframe's columns as Python lists (cheap to index), built from an IndicatorFrame.
+    """One timeframe's bars and indicators as one float64 matrix (a row per bar), built from an IndicatorFrame.
 
-    Everything a snapshot reads per bar is prepared here once per series, so that assembling a snapshot is
-    list indexing: indicator values with NaN/inf already turned into None, each bar's view arguments as one
-    tuple, the gap-window and outlier marks as booleans and the flag strings.
+    Columnar, so a long replay holds 8 bytes per value instead of Python lists of floats (#18: ~24 MiB per
+    symbol-year before); a row becomes Python floats only when a snapshot reads it, once per bar (the last
+    row read is kept: replay asks for the same 4h/1d bar on several consecutive hours). Indicator values
+    that are NaN/±inf read as None, OHLCV as stored; the gap-window and outlier marks are boolean arrays.
     """
 
     __slots__ = (
-        "_regime_cache", "_view_cache", "bad_window", "close_ms", "cols", "extra_args", "flag_bad", "flag_gap",
-        "flag_outlier",
-        "flag_stale", "gap_window", "gaps_cum", "open_ms", "outliers", "plain_timeframe", "timeframe",
-        "timeframe_ms", "values", "view_args",
+        "_columns", "_extra_at", "_indicators_at", "_ohlcv_at", "_regime_cache", "_row_cache", "_view_cache",
+        "bad_window", "close_ms", "flag_bad", "flag_gap", "flag_outlier", "flag_stale", "gap_window", "matrix",
+        "open_ms", "outliers", "plain_timeframe", "timeframe", "timeframe_ms",
     )
 
     def __init__(self, frame: IndicatorFrame, last: int | None = None) -> None:
@@ -99,43 +99,60 @@ class _Rows:
         self.timeframe_ms = frame.timeframe_ms
         # tf_ms also reads " 1h"-like strings, which Snapshot's look-ahead check refuses: those take its path.
         self.plain_timeframe = is_timeframe(frame.timeframe)
-        self.open_ms: list[int] = frame.open_ms.tolist()
-        self.close_ms: list[int] = frame.close_ms.tolist()
-        self.cols: dict[str, list[float]] = {k: v.tolist() for k, v in frame.columns.items()}
-        # The same values with NaN and ±inf as None, for the views' optional fields (a few live bars: plain
-        # Python is cheaper than numpy's per-column calls).
-        self.values: dict[str, list[float | None]] = (
-            {k: [x if math.isfinite(x) else None for x in v] for k, v in self.cols.items()} if len(frame) <= 8
-            else {k: _finite_list(v) for k, v in frame.columns.items()}
-        )
-        v = self.values
-        self.view_args: list[tuple[float | None, ...]] = list(
-            zip(*(self.cols[k] for k in _VIEW_OHLCV), *(v[k] for k in _VIEW_INDICATORS), strict=True)
-        )
-        self.extra_args: list[tuple[float | None, ...]] = list(zip(*(v[k] for k in VIEW_EXTRA_COLUMNS), strict=True))
-        self.gaps_cum: list[int] = frame.gaps_cum.tolist()
-        self.outliers: list[bool] = frame.outliers.tolist()
-        self.gap_window: list[bool] = gap_window.tolist()
-        self.bad_window: list[bool] = bad_window.tolist()
+        self.open_ms: np.ndarray = frame.open_ms
+        self.close_ms: list[int] = frame.close_ms.tolist()  # bisected every step: a list is 5× faster
+        names = list(frame.columns)
+        self._columns = {name: k for k, name in enumerate(names)}
+        self._ohlcv_at = tuple(self._columns[k] for k in _VIEW_OHLCV)
+        self._indicators_at = tuple(self._columns[k] for k in _VIEW_INDICATORS)
+        self._extra_at = tuple(self._columns[k] for k in VIEW_EXTRA_COLUMNS)
+        n = len(frame.open_ms)
+        self.matrix = np.empty((n, len(names)), dtype=np.float64)
+        for k, name in enumerate(names):
+            self.matrix[:, k] = frame.columns[name]
+        self.outliers: np.ndarray = np.asarray(frame.outliers, dtype=bool)
+        self.gap_window: np.ndarray = gap_window
+        self.bad_window: np.ndarray = bad_window
         self.flag_gap, self.flag_stale, self.flag_outlier, self.flag_bad = (
             f"{kind}:{self.timeframe}" for kind in _FLAG_KINDS
         )
-        # The last view and regime built: replay asks for the same 4h/1d bar on several consecutive hours.
+        self._row_cache: tuple[int, list[float]] = (-1, [])
         self._view_cache: tuple[int, TimeframeView] = (-1, None)  # type: ignore[assignment]
         self._regime_cache: tuple[int, Regime] = (-1, Regime.RANGING)
 
     def last_closed(self, as_of_ms: int) -> int:
         return bisect_right(self.close_ms, as_of_ms) - 1
 
+    def _row(self, i: int) -> list[float]:
+        cached_i, cached = self._row_cache
+        if cached_i != i:
+            cached = self.matrix[i].tolist()
+            self._row_cache = (i, cached)
+        return cached
+
+    def raw(self, name: str, i: int) -> float:
+        """The value as stored (OHLCV); another row than the one being read is not cached."""
+        cached_i, cached = self._row_cache
+        k = self._columns[name]
+        return cached[k] if cached_i == i else float(self.matrix[i, k])
+
+    def value(self, name: str, i: int) -> float | None:
+        """An indicator value, None while warming up (NaN) or when not finite."""
+        v = self._row(i)[self._columns[name]]
+        return v if v - v == 0.0 else None
+
     def view(self, i: int) -> TimeframeView:
         cached_i, cached = self._view_cache
         if cached_i == i:
             return cached
-        # positional from the precomputed row (hot path): mypy cannot see the tuple's length
+        row = self._row(i)
+        # positional (hot path): mypy cannot see the tuple's length; v - v == 0 is False for NaN and ±inf
         view = TimeframeView(  # type: ignore[call-arg]
-            from_ms(self.open_ms[i]),
-            *self.view_args[i],  # type: ignore[arg-type]
-            dict(zip(VIEW_EXTRA_COLUMNS, self.extra_args[i], strict=True)),
+            from_ms(self.close_ms[i] - self.timeframe_ms),
+            *[row[k] for k in self._ohlcv_at],  # type: ignore[arg-type]
+            *[v if v - v == 0.0 else None for v in [row[k] for k in self._indicators_at]],
+            {name: (v if v - v == 0.0 else None) for name, v in zip(VIEW_EXTRA_COLUMNS, [row[k] for k in self._extra_at],
+                                                                       strict=True)},
         )
         self._view_cache = (i, view)
         return view
@@ -144,17 +161,10 @@ class _Rows:
         cached_i, cached = self._regime_cache
         if cached_i == i:
             return cached
-        v = self.values
-        regime = classify_regime(self.cols["close"][i], v["ema_20"][i], v["ema_50"][i], v["atr_14"][i], v["atr_ratio"][i])
+        v = self.value
+        regime = classify_regime(self.raw("close", i), v("ema_20", i), v("ema_50", i), v("atr_14", i), v("atr_ratio", i))
         self._regime_cache = (i, regime)
         return regime
-
-
-def _finite_list(values: np.ndarray) -> list[float | None]:
-    out: list[float | None] = values.tolist()
-    for k in np.flatnonzero(~np.isfinite(values)).tolist():
-        out[k] = None
-    return out
 
 
 def assemble_snapshot(
@@ -186,7 +196,7 @@ def assemble_snapshot(
         if rows.gap_window[i]:
             quality.append(rows.flag_gap)
         step = rows.timeframe_ms
-        if rows.open_ms[i] < (as_of_ms // step) * step - step:
+        if rows.close_ms[i] - step < (as_of_ms // step) * step - step:  # its open time
             quality.append(rows.flag_stale)
         if rows.outliers[i]:
             quality.append(rows.flag_outlier)
@@ -199,7 +209,7 @@ def assemble_snapshot(
         tf = frames[0].timeframe if frames else "any"
         raise SnapshotUnavailable(f"no {tf} bar of {symbol} has closed by {as_of.isoformat()}")
     rows, i = price_row
-    price = rows.cols["close"][i]
+    price = rows.raw("close", i)
 
     regime = Regime.RANGING
     for tf in (*REGIME_TIMEFRAMES, *regime_rows):
@@ -210,11 +220,10 @@ def assemble_snapshot(
 
     k = bisect_right(funding_ms, as_of_ms) - 1
     funding = funding_rates[k] if k >= 0 else None
-    values = rows.values
     extra = {
-        "change_24h_pct": values["change_24h_pct"][i],
-        "change_4h_pct": values["change_4h_pct"][i],
-        "quote_volume_24h": values["quote_volume_24h"][i],
+        "change_24h_pct": rows.value("change_24h_pct", i),
+        "change_4h_pct": rows.value("change_4h_pct", i),
+        "quote_volume_24h": rows.value("quote_volume_24h", i),
         FUNDING_KEY: funding_avg_24h(funding_ms, funding_rates, as_of_ms),
         **oi_context(oi_ms, oi_values, as_of_ms),
         **{key: (book or {}).get(key) for key in BOOK_KEYS},
@@ -240,9 +249,9 @@ def _change_30d_pct(daily: tuple[_Rows, int] | None) -> float | None:
     """Time-series momentum's input: % change of the daily close over MOMENTUM_DAYS closed daily bars."""
     if daily is None or daily[1] < MOMENTUM_DAYS:
         return None
-    closes, j = daily[0].cols["close"], daily[1]
-    then = closes[j - MOMENTUM_DAYS]
-    return (closes[j] / then - 1.0) * 100.0 if then > 0.0 else None
+    rows, j = daily
+    then = rows.raw("close", j - MOMENTUM_DAYS)
+    return (rows.raw("close", j) / then - 1.0) * 100.0 if then > 0.0 else None
 
 
 # ------------------------------------------------------------------------------------------------

@@ -112,6 +112,9 @@ async def test_exchange_and_llm_outages_alert_once_recover_once_and_show_in_read
         assert body["checks"]["exchange"]["detail"].startswith("unreachable since 13:05 UTC (1 min): binanceusdm")
         assert body["checks"]["llm"]["ok"] is False and "unreachable since 13:05 UTC" in body["checks"]["llm"]["detail"]
         assert "sk-test" not in str(body)
+        health = await app.health_text()  # /health shows the same
+        assert "Exchange (binanceusdm): unreachable since 13:05 UTC (1 min): binanceusdm" in health
+        assert "LLM: unreachable since 13:05 UTC" in health
 
         wall.advance(timedelta(minutes=4))
         due = sorted(await app.check_reachability())

@@ -96,6 +96,10 @@ def test_replay_with_news_db_vetoes_on_recorded_news_and_is_repeatable(
         assert result.exit_code == 0, result.output
         reports[name] = (out / "report.json").read_text()
     assert reports["a"] == reports["b"]
+    news = json.loads((news_db.parent / "a" / "run.json").read_text())["news"]
+    assert news == {"news_db": str(hacks), "headlines": 48, "analyst": "keywords",
+                    "first_seen": ["2024-02-27T00:00:00Z", "2024-03-03T21:00:00Z"]}  # every 3 h for 6 days
+    assert "news" not in json.loads((news_db.parent / "none" / "run.json").read_text())
     with_news, without = json.loads(reports["a"])["guard"], json.loads(reports["none"])["guard"]
     assert without["approved"] > 0 and "news_veto" not in without["reasons"]
     # every entry the engine asked for met a fresh hack: vetoed (hour after hour, where without news it held one)

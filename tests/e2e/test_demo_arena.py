@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_demo_emulator import (  # noqa: F401  (emulator is a fixture; emulator_dir is conftest's)
+from tests.e2e.test_demo_emulator import (  # noqa: F401  (emulator is a fixture; emulator_dir comes from conftest)
     admin_command,
     admin_texts,
     channel_calls,

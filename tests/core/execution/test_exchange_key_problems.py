@@ -12,7 +12,7 @@ import pytest
 from core.execution.exchange_client import ExchangeCredentials, make_exchange
 from core.execution.live_gate import Verdict, check_exchange
 from core.execution.venues import venue_of
-from tests.fixtures.exchange.env import HL_PRIVATE_KEY, HL_WALLET, credentials_for
+from tests.fixtures.exchange.env import HL_PRIVATE_KEY, HL_WALLET, credentials_for, intent, make_env
 from tests.fixtures.exchange.fake_bybit import FakeBybit
 from tests.fixtures.exchange.fake_hyperliquid import FakeHyperliquid
 from tests.fixtures.exchange.venue_fakes import btc, new_fake
@@ -103,3 +103,23 @@ def test_exchange_hyperliquid_unknown_signer_reply_is_named(payload: str) -> Non
     with pytest.raises(Exception) as raised:  # ccxt's own mapping of the reply
         exchange.handle_errors(status, "OK", "https://api.hyperliquid.xyz/exchange", "POST", {}, text, body, {}, "{}")
     assert "API wallet it approved" in (venue_of(exchange).diagnose(raised.value) or "")
+
+
+@pytest.mark.parametrize(("exchange_id", "payload", "needle"), [
+    ("bybit", "ip_not_whitelisted", "bound IPs (10010)"),
+    ("binanceusdm", "invalid_key_ip_or_permissions", "(-2015)"),
+    ("hyperliquid", "order_from_unknown_signer", "API wallet it approved"),
+])
+async def test_exchange_key_problem_while_trading_pauses_entries_and_says_why(
+    exchange_id: str, payload: str, needle: str
+) -> None:
+    fake = new_fake(exchange_id)
+    env = await make_env(fake)
+    try:
+        fake.answer("order", *_payload(exchange_id, payload))
+        assert await env.broker.execute(intent(btc(fake), qty=0.033)) == []
+        assert env.broker.entries_paused is not None and needle in env.broker.entries_paused
+        assert any(needle in a for a in env.alerts)
+        assert await env.ledger.live_positions() == []
+    finally:
+        await env.exchange.close()
