@@ -13,7 +13,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "strategy.md"
 ORDER = [
     ("tsmom_regime_funding", "**tsmom + regime filter + funding decile (default)**"),
     ("tsmom_regime_filter", "tsmom + regime filter"), ("tsmom_stop", "tsmom with a stop"),
-    ("tsmom_stop_long", "tsmom, long-only"), ("tsmom_regime_long", "tsmom + regime, long-only"),
+    ("default_long_only", "default, long-only"), ("tsmom_stop_long", "tsmom with a stop, long-only"), ("tsmom_regime_long", "tsmom + regime, long-only"),
     ("tsmom_funding_decile", "tsmom + funding decile"),
     ("tsmom_regime_trail2", "tsmom + regime + 2 % trail after TP1"), ("trend_default", "EMA trend (round 1)"),
     ("regime_filter", "EMA trend + regime filter"), ("two_phase_trail", "EMA trend + two-phase trailing"),
