@@ -5,19 +5,16 @@ from __future__ import annotations
 import re
 
 import ccxt
-import ccxt.async_support as ccxt_async
 import pytest
 from aiogram import Bot
-from tenacity import wait_none
 
 from bot.app import build_dispatcher
 from bot.telegram.reply_limits import install_reply_limits
-from core.market.ccxt_source import CcxtMarketData
 from core.market.scan import ScanFilters
 from core.models import RuntimeState
 from core.services.coin_hunter import CoinHunter
 from core.services.memory_state import MemoryStateStore
-from tests.core.market.test_scan import AllMarketsBinance
+from tests.core.market.test_scan import venue  # noqa: F401  (a fixture: ccxt's binanceusdm on recorded markets)
 from tests.handlers.conftest import TOKEN
 from tests.handlers.tg_session import ADMIN_ID, RecordingSession, command_update
 
@@ -25,11 +22,8 @@ DEFAULTS = RuntimeState(paused=False, dry_run=True, max_leverage=5, symbols=("BT
 
 
 @pytest.fixture
-async def chat():
-    exchange = ccxt_async.binanceusdm({"enableRateLimit": True})
-    fake = AllMarketsBinance()
-    exchange.fetch = fake.fetch
-    market = CcxtMarketData(exchange, attempts=2, wait=wait_none())
+async def chat(venue):  # noqa: F811
+    market, fake = venue
     store = MemoryStateStore()
     hunter = CoinHunter(market, ScanFilters(min_volume_usd=50e6, max_spread_pct=0.2), store, DEFAULTS)
     session = RecordingSession()
@@ -41,8 +35,7 @@ async def chat():
         await dp.feed_update(bot, command_update(text, user))
         return re.sub(r"<[^>]+>", "", session.last_text())
 
-    yield send, fake, store
-    await market.close()
+    return send, fake, store
 
 
 async def test_scan_lists_ranked_markets_marks_watched_and_proposes_the_rest(chat) -> None:
