@@ -448,6 +448,8 @@ class App:
             leaderboard=self._leaderboard(db, history, arena),
             arena_view=self.arena_view,
             dashboard_url=s.web_public_url,  # the Mini App button under /stats (#20)
+            # hasattr, not isinstance(…, MarketStatsSource): a runtime protocol check reads attributes statically
+            # and misses what ObservedMarketData passes through from the exchange source by __getattr__.
             hunter=CoinHunter(market_data if hasattr(market_data, "market_stats") else None,  # type: ignore[arg-type]
                               self.settings.scan_filters(), state_store, self.defaults),
         )
