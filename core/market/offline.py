@@ -290,42 +290,39 @@ class OfflineMarketData:
         series.index = times
         return series[(times >= pd.Timestamp(since)) & (times <= pd.Timestamp(until))]
 
-    async def ticker(self, symbol: str) -> Ticker:
+    def _last_day(self, symbol: str) -> tuple[pd.DataFrame, int, str, datetime]:
+        """The symbol's finest bars of the 24 h closed at the clock's now (or its data end) and the bar before
+        them (the 24 h change's reference) when there is one; with bars per day, that timeframe and that now."""
         finest = self.native_timeframes(symbol)[0]
         until = self._clock.now() if self._clock is not None else self.data_end(symbol)
         bars_per_day = max(1, DAY_MS // tf_ms(finest))
-        recent = self.candles_sync(symbol, finest, until=until, limit=bars_per_day + 1)
+        return self.candles_sync(symbol, finest, until=until, limit=bars_per_day + 1), bars_per_day, finest, until
+
+    async def ticker(self, symbol: str) -> Ticker:
+        recent, bars_per_day, finest, until = self._last_day(symbol)
         if recent.empty:
             raise MissingDataError(f"no {finest} bar of {symbol} has closed by {until.isoformat()}")
-        last = float(recent["close"].iloc[-1])
         day = recent.iloc[-bars_per_day:]
-        change = None
-        if len(recent) > bars_per_day:
-            change = (last / float(recent["close"].iloc[0]) - 1.0) * 100.0
-        quote_volume = float((day["close"] * day["volume"]).sum())
-        return Ticker(symbol=symbol, last=last, bid=None, ask=None, quote_volume_24h=quote_volume,
-                      change_24h_pct=change)
+        return Ticker(symbol=symbol, last=float(day["close"].iloc[-1]), bid=None, ask=None,
+                      quote_volume_24h=float((day["close"] * day["volume"]).sum()),
+                      change_24h_pct=_change_24h_pct(recent, bars_per_day))
 
     async def market_stats(self) -> list[MarketStats]:
         """Every symbol of the folder with a closed day of bars at the clock's now (or each symbol's data end):
         volume, range and change of its last 24 h; no bid/ask (files have no book)."""
         out = []
         for symbol in self.symbol_list():
-            finest = self.native_timeframes(symbol)[0]
-            until = self._clock.now() if self._clock is not None else self.data_end(symbol)
-            bars_per_day = max(1, DAY_MS // tf_ms(finest))
-            recent = self.candles_sync(symbol, finest, until=until, limit=bars_per_day + 1)
+            recent, bars_per_day, _, until = self._last_day(symbol)
             if len(recent) <= bars_per_day or recent.index[-1] + pd.Timedelta(days=1) < pd.Timestamp(until):
                 continue  # no whole day of bars, or the data ended more than a day before now
             day = recent.iloc[-bars_per_day:]
-            last = float(day["close"].iloc[-1])
             out.append(MarketStats(
                 symbol=symbol,
-                last=last,
+                last=float(day["close"].iloc[-1]),
                 quote_volume_24h=float((day["close"] * day["volume"]).sum()),
                 high_24h=float(day["high"].max()),
                 low_24h=float(day["low"].min()),
-                change_24h_pct=(last / float(recent["close"].iloc[0]) - 1.0) * 100.0,
+                change_24h_pct=_change_24h_pct(recent, bars_per_day),
             ))
         return out
 
@@ -342,3 +339,9 @@ class OfflineMarketData:
         self._frames.clear()
         self._funding.clear()
 
+
+def _change_24h_pct(recent: pd.DataFrame, bars_per_day: int) -> float | None:
+    """% change of the last close against the close a day before it (None without that bar)."""
+    if len(recent) <= bars_per_day:
+        return None
+    return (float(recent["close"].iloc[-1]) / float(recent["close"].iloc[0]) - 1.0) * 100.0
