@@ -23,6 +23,14 @@ app = typer.Typer(
 )
 
 
+
+# Options several commands share, spelled once
+DataFolder = Annotated[Path, typer.Option("--data", help="folder of candle files in freqtrade's layout (BTC_USDT_USDT-1h-futures.feather, …)")]
+FirstAsOf = Annotated[str, typer.Option("--start", help="first as_of, ISO-8601")]
+LastAsOf = Annotated[str, typer.Option("--end", help="last as_of, ISO-8601")]
+InitialEquity = Annotated[float, typer.Option("--initial-equity", help="starting equity in quote currency")]
+NewsDb = Annotated[Path | None, typer.Option("--news-db", help="headlines and Fear & Greed a bot recorded (its DATABASE_PATH): the snapshot's sentiment, point-in-time")]
+
 def parse_time(value: str, name: str) -> datetime:
     """ISO-8601 → aware UTC datetime; `name` is the argument named in the error."""
     try:
@@ -145,10 +153,10 @@ def demo(
 
 @app.command()
 def snapshot(
-    data: Annotated[Path, typer.Option(help="folder of candle files in freqtrade's layout (BTC_USDT_USDT-1h-futures.feather, …)")],
+    data: DataFolder,
     symbol: Annotated[str, typer.Option(help="ccxt symbol, e.g. BTC/USDT:USDT")],
     at: Annotated[str, typer.Option(help="as_of, ISO-8601 UTC")],
-    news_db: Annotated[Path | None, typer.Option(help="headlines and Fear & Greed a bot recorded (its DATABASE_PATH): the snapshot's sentiment, point-in-time")] = None,
+    news_db: NewsDb = None,
 ) -> None:
     """Print the point-in-time snapshot JSON (closed bars only, indicators, regime) at a time."""
 
@@ -180,15 +188,15 @@ def decide(
 
 @app.command()
 def replay(
-    data: Annotated[Path, typer.Option(help="folder of candle files in freqtrade's layout (BTC_USDT_USDT-1h-futures.feather, …)")],
+    data: DataFolder,
     symbols: Annotated[str, typer.Option(help="comma-separated symbols")],
-    start: Annotated[str, typer.Option(help="first as_of, ISO-8601")],
-    end: Annotated[str, typer.Option(help="last as_of, ISO-8601")],
+    start: FirstAsOf,
+    end: LastAsOf,
     out: Annotated[Path, typer.Option(help="report folder")],
     engine: Annotated[str, typer.Option(help="rules, trend, llm, llm:MODEL, ensemble or baseline:NAME")] = "rules",
-    initial_equity: Annotated[float, typer.Option(help="starting equity in quote currency")] = 10_000.0,
+    initial_equity: InitialEquity = 10_000.0,
     folds: Annotated[int, typer.Option(help="walk-forward folds (anchored); 0 = one replay")] = 0,
-    news_db: Annotated[Path | None, typer.Option(help="headlines and Fear & Greed a bot recorded (its DATABASE_PATH): the snapshot's sentiment, point-in-time")] = None,
+    news_db: NewsDb = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="ask the LLM again for the decisions this folder's cache recorded as failed")] = False,
 ) -> None:
     """Replay the live cycle over history and write the report (report.json, trades.csv, report.png, …)."""
@@ -227,16 +235,16 @@ def replay(
 
 @app.command()
 def compare(
-    data: Annotated[Path, typer.Option(help="folder of candle files in freqtrade's layout (BTC_USDT_USDT-1h-futures.feather, …)")],
+    data: DataFolder,
     symbols: Annotated[str, typer.Option(help="comma-separated symbols")],
-    start: Annotated[str, typer.Option(help="first as_of, ISO-8601")],
-    end: Annotated[str, typer.Option(help="last as_of, ISO-8601")],
+    start: FirstAsOf,
+    end: LastAsOf,
     engines: Annotated[str, typer.Option(help="E1,E2,… each rules|llm|llm:MODEL|ensemble|baseline:NAME, or NAME=ENGINE")],
     out: Annotated[Path, typer.Option(help="output folder: compare.json, compare.png, one folder per entry")],
-    initial_equity: Annotated[float, typer.Option(help="starting equity in quote currency")] = 10_000.0,
+    initial_equity: InitialEquity = 10_000.0,
     set_: Annotated[list[str] | None, typer.Option("--set", help="NAME:KEY=VALUE override for one entry")] = None,
     folds: Annotated[int, typer.Option(help="walk-forward folds (anchored); 0 = one replay per entry")] = 0,
-    news_db: Annotated[Path | None, typer.Option(help="headlines and Fear & Greed a bot recorded (its DATABASE_PATH): the snapshot's sentiment, point-in-time")] = None,
+    news_db: NewsDb = None,
 ) -> None:
     """Several engines or configurations over the same symbols and window, in one report."""
     from bot.wiring import apply_sets, parse_engines
@@ -284,10 +292,10 @@ def leaderboard(
 
 @app.command()
 def sweep(
-    data: Annotated[Path, typer.Option(help="folder of candle files in freqtrade's layout (BTC_USDT_USDT-1h-futures.feather, …)")],
+    data: DataFolder,
     symbols: Annotated[str, typer.Option(help="comma-separated symbols replayed together in a cell; ';' between sets: A,B;C")],
-    start: Annotated[str, typer.Option(help="first as_of, ISO-8601")],
-    end: Annotated[str, typer.Option(help="last as_of, ISO-8601")],
+    start: FirstAsOf,
+    end: LastAsOf,
     out: Annotated[Path, typer.Option(help="sweep folder (cells/, sweep.csv, sweep.json)")],
     grid: Annotated[list[str] | None, typer.Option(help="SETTING=V1,V2 (repeatable), e.g. MIN_CONFIDENCE=0.55,0.6")] = None,
     engine: Annotated[str, typer.Option(help="rules, llm, llm:MODEL, ensemble or baseline:NAME")] = "rules",
@@ -295,7 +303,7 @@ def sweep(
     per_symbol: Annotated[bool, typer.Option(help="one cell per symbol instead of all symbols together")] = False,
     workers: Annotated[int | None, typer.Option(help="local worker processes (default: CPUs, at most 4)")] = None,
     cluster: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:8786); needs the optional cluster extra")] = None,
-    initial_equity: Annotated[float, typer.Option(help="starting equity in quote currency")] = 10_000.0,
+    initial_equity: InitialEquity = 10_000.0,
     folds: Annotated[int, typer.Option(help="N > 1: each cell an anchored walk-forward, ranked out-of-sample")] = 0,
 ) -> None:
     """Replay a grid of settings × symbols × windows, resumably, on local processes or a Dask cluster."""
