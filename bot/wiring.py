@@ -317,8 +317,13 @@ class CycleFactory:
         engine = self.decision_engine(entry, clock=clock, cache=cache)
         # An LLM step takes seconds: the progress moves every bar (rules: every 200 steps at ~20,000 bars/s).
         every = {"progress_every": 1} if entry.kind in ("llm", "ensemble") else {}
-        return await run_replay_cycle(market, spec, engine, progress=progress, clock=clock, source=source,
-                                      sentiment=sentiment, **every)
+        try:
+            return await run_replay_cycle(market, spec, engine, progress=progress, clock=clock, source=source,
+                                          sentiment=sentiment, **every)
+        finally:
+            close = getattr(engine, "close", None)  # an LLM engine's HTTP client, on this run's event loop
+            if close is not None:
+                await close()
 
 
 def decision_engine_for(settings: Settings, kind: str, *, clock: Any, **stores: Any) -> DecisionEngine:

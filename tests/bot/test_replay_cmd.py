@@ -211,6 +211,27 @@ async def test_llm_replay_rerun_asks_nothing_even_for_failures_unless_told_to_re
     assert len(server.requests) == asked + 7  # the answers replaced the failures in the cache
 
 
+async def test_llm_replay_closes_the_engines_http_client_on_its_own_loop(
+    env: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Left open, the client was closed by the garbage collector later, on whatever loop ran then, logging
+    # "Task exception was never retrieved … Event loop is closed" into another command's output.
+    from core.decide.llm import LlmEngine
+
+    closed: list[LlmEngine] = []
+    original = LlmEngine.close
+
+    async def recording_close(self: LlmEngine) -> None:
+        closed.append(self)
+        await original(self)
+
+    monkeypatch.setattr(LlmEngine, "close", recording_close)
+    monkeypatch.setenv("LLM_BASE_URL", server.base_url)
+    server.script(lambda body: _long(body))
+    assert await run_replay(DATA, SYMBOLS, utc(2023, 3, 6), utc(2023, 3, 6, 2), "llm", env / "o", 10_000.0) == 0
+    assert len(closed) == 1
+
+
 def test_the_sdks_request_log_lines_are_quiet() -> None:
     import logging
 
