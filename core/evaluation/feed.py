@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
 from core.models import DomainError
 
 MS_PER_HOUR = 3_600_000
+Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # open_ms, open, high, low, close
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,33 +41,44 @@ class Bars:
     def __len__(self) -> int:
         return len(self.open_ms)
 
-    def closed_count(self, as_of_ms: int) -> int:
-        """How many bars have fully closed at `as_of_ms` (open + timeframe <= as_of)."""
-        return int(np.searchsorted(self.open_ms, as_of_ms - self.timeframe_ms, side="right"))
-
     def index_of(self, open_ms: int) -> int | None:
         i = int(np.searchsorted(self.open_ms, open_ms))
         return i if i < len(self.open_ms) and int(self.open_ms[i]) == open_ms else None
 
-    def columns(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    @property
+    def first_open_ms(self) -> int:
+        return int(self.open_ms[0])
+
+    @property
+    def last_open_ms(self) -> int:
+        return int(self.open_ms[-1])
+
+    def rank(self, open_ms: int, side: Literal["left", "right"]) -> int:
+        """Rows opening before `open_ms` ("left") or at or before it ("right")."""
+        return int(self.open_ms.searchsorted(open_ms, side))
+
+    def columns(self, lo: int, hi: int) -> Columns:
         """Open times and OHLC of rows lo..hi-1."""
         return self.open_ms[lo:hi], self.open[lo:hi], self.high[lo:hi], self.low[lo:hi], self.close[lo:hi]
 
 
 class BarSeries(Protocol):
-    """What the feed reads of a timeframe's bars: `Bars`, or `bar_spill.SpilledBars` (OHLC in a file)."""
+    """What the feed reads of a timeframe's bars: `Bars`, or `bar_spill.SpilledBars` (bars in a file)."""
 
     @property
     def timeframe_ms(self) -> int: ...
 
     @property
-    def open_ms(self) -> np.ndarray: ...
+    def first_open_ms(self) -> int: ...
+
+    @property
+    def last_open_ms(self) -> int: ...
 
     def __len__(self) -> int: ...
 
-    def closed_count(self, as_of_ms: int) -> int: ...
+    def rank(self, open_ms: int, side: Literal["left", "right"]) -> int: ...
 
-    def columns(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+    def columns(self, lo: int, hi: int) -> Columns: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +117,9 @@ def covers(bars: BarSeries, start_ms: int, end_ms: int) -> bool:
     """The finer series spans the window (bars opening from start to the last close) with few holes."""
     if not len(bars):
         return False
-    if int(bars.open_ms[0]) > start_ms or int(bars.open_ms[-1]) + bars.timeframe_ms < end_ms:
+    if bars.first_open_ms > start_ms or bars.last_open_ms + bars.timeframe_ms < end_ms:
         return False
-    inside = bars.closed_count(end_ms) - int(np.searchsorted(bars.open_ms, start_ms))
+    inside = bars.rank(end_ms - bars.timeframe_ms, "right") - bars.rank(start_ms, "left")
     expected = (end_ms - start_ms) // bars.timeframe_ms
     return inside >= expected * (1 - MAX_MISSING_FINER_SHARE)
 
@@ -119,7 +131,7 @@ class ReplayBarFeed:
     else 15m, else the base bars): the order in which a stop and a target were touched inside an hour then
     comes from the data instead of the pessimistic stop-first assumption, for every symbol that has it —
     one symbol without 5m bars never sends the others back to 1h. `resolution` says which per symbol.
-    Bars stay columnar (one int64 and four float64 arrays per symbol, or OHLC in a file, `bar_spill`); a call
+    Bars stay columnar (one int64 and four float64 arrays per symbol, or in a file: `bar_spill`); a call
     converts only its slice.
     """
 
@@ -145,9 +157,7 @@ class ReplayBarFeed:
     async def bars(self, symbol: str, start_ms: int, until_ms: int) -> list[Bar]:
         """Bars with open_time ≥ start_ms and open_time + timeframe ≤ until_ms, oldest first."""
         series = self._series[symbol]
-        t = series.open_ms
-        lo = int(t.searchsorted(start_ms, "left"))
-        hi = int(t.searchsorted(until_ms - self.resolution[symbol], "right"))
+        lo, hi = series.rank(start_ms, "left"), series.rank(until_ms - self.resolution[symbol], "right")
         if hi <= lo:
             return []
         t, o, h, low, c = series.columns(lo, hi)

@@ -71,17 +71,26 @@ def test_spilled_bars_serve_what_the_arrays_hold(chunk_bars: int) -> None:
     spill.close()
 
 
-def test_only_a_chunk_is_held() -> None:
+def test_only_the_chunks_read_are_held() -> None:
     bars = five_minute_bars(1000)
     spilled = BarSpill(100).put(bars)
     assert isinstance(spilled, SpilledBars)
     t, o, *_ = spilled.columns(250, 260)
     assert t.tolist() == bars.open_ms[250:260].tolist() and o.tolist() == bars.open[250:260].tolist()
-    assert spilled._held == (200, 300) and spilled._chunk.shape == (100, 4)
+    assert held(spilled) == (200, 300, 100)
     spilled.columns(290, 310)  # across the edge: both chunks
-    assert spilled._held == (200, 400)
-    spilled.columns(990, 1000)  # the last chunk
-    assert spilled._held == (900, 1000)
+    assert held(spilled) == (200, 400, 200)
+    assert spilled.rank(int(bars.open_ms[999]), "right") == 1000 and held(spilled) == (900, 1000, 100)
+    for k in (0, 99, 100, 101, 555, 999):  # searches agree with the arrays' at, between and around the bars
+        for moment in (int(bars.open_ms[k]) - 1, int(bars.open_ms[k]), int(bars.open_ms[k]) + 1):
+            for side in ("left", "right"):
+                assert spilled.rank(moment, side) == bars.rank(moment, side)  # type: ignore[arg-type]
+    assert spilled.rank(-1, "right") == 0 and spilled.rank(10**15, "left") == 1000
+
+
+def held(spilled: SpilledBars) -> tuple[int, int, int]:
+    first, end, rows = spilled._held
+    return first, end, len(rows)
 
 
 def test_no_temporary_file_keeps_the_bars_in_memory(monkeypatch: pytest.MonkeyPatch,
@@ -131,7 +140,7 @@ async def test_replay_across_chunk_edges_fills_the_same(tmp_path: Path, monkeypa
         outputs[name] = {f: hashlib.sha256((tmp_path / name / f).read_bytes()).hexdigest()
                          for f in ("report.json", "trades.csv", "equity.csv")}
         if name == "chunks":
-            held = [bars._held for bars in spilled if isinstance(bars, SpilledBars)]
-            assert len(held) == 2 and all(first > 0 for first, _ in held)  # reads moved on through the file
+            chunks = [held(bars) for bars in spilled if isinstance(bars, SpilledBars)]
+            assert len(chunks) == 2 and all(first > 0 for first, _, _ in chunks)  # reads moved on through the file
             assert any((t.exit_time - t.entry_time).total_seconds() > 35 * 60 for t in result.trades)
     assert outputs["chunks"] == outputs["memory"]
