@@ -2,7 +2,7 @@
 
 1. ours, in-process: the live TradingCycle, RiskGuard and PaperBroker (5m intrabar fills, funding,
    isolated-margin liquidation, every guard rule) with the rules engine over every hourly close of BTC and
-   ETH, 2023-01-15 → 2024-05-14 (the README replay), data and indicators loaded before the clock starts;
+   ETH, 2023-01-15 → 2024-05-14 (the README replay), data (5m bars too) and indicators loaded before the clock starts;
    with the kill-switch out of reach, so every symbol-bar goes through engine and guard (and once with the
    default limits, where the kill-switch may pause);
 2. backtesting.py (`backtesting` package): a bare EMA 20/50 cross on the same 1h bars, one Backtest per symbol
@@ -46,7 +46,8 @@ sys.path.insert(0, str(ROOT))
 
 from bot.settings import load_settings  # noqa: E402
 from core.decide.rules import RulesEngine  # noqa: E402
-from core.evaluation.replay import WARMUP_BARS, ReplaySpec, plan_steps, run_replay_cycle  # noqa: E402
+from core.evaluation.feed import SymbolBars  # noqa: E402
+from core.evaluation.replay import WARMUP_BARS, ReplaySpec, plan_steps, replay_bars, run_replay_cycle  # noqa: E402
 from core.market.offline import OfflineMarketData  # noqa: E402
 from core.market.snapshot import SeriesSnapshotSource  # noqa: E402
 from core.market.timeframes import from_ms  # noqa: E402
@@ -69,19 +70,24 @@ def spread(values: list[float]) -> str:
     return f"min {min(values):.2f} / median {statistics.median(values):.2f}"
 
 
-def build_source(market: OfflineMarketData, spec: ReplaySpec) -> SeriesSnapshotSource:
+def build_source(market: OfflineMarketData, spec: ReplaySpec) -> tuple[SeriesSnapshotSource, list[SymbolBars]]:
+    """The snapshot series (indicators) and the broker's bars (5m intrabar included): the data a replay reads,
+    loaded before the clock starts, as backtesting.py and freqtrade get theirs."""
     steps = plan_steps(market, spec)
-    return SeriesSnapshotSource.from_offline(
+    source = SeriesSnapshotSource.from_offline(
         market, spec.symbols, from_ms(int(steps[0])), from_ms(int(steps[-1])), warmup_bars=WARMUP_BARS,
         bar_timeframes=(),
     )
+    return source, replay_bars(market, spec, source, (int(steps[0]), int(steps[-1])))
 
 
-def ours(market: OfflineMarketData, spec: ReplaySpec, source: SeriesSnapshotSource, profile: bool) -> tuple[Timing, object]:
+def ours(market: OfflineMarketData, spec: ReplaySpec, data: tuple[SeriesSnapshotSource, list[SymbolBars]],
+         profile: bool) -> tuple[Timing, object]:
     profiler = cProfile.Profile() if profile else None
     if profiler:
         profiler.enable()
-    timing, result = timed(lambda: asyncio.run(run_replay_cycle(market, spec, RulesEngine(), source=source)))
+    source, bars = data
+    timing, result = timed(lambda: asyncio.run(run_replay_cycle(market, spec, RulesEngine(), source=source, bars=bars)))
     if profiler:
         profiler.disable()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(18)
@@ -173,8 +179,10 @@ def main() -> None:
     default = ReplaySpec(limits=limits, **common)  # type: ignore[arg-type]
     no_kill = ReplaySpec(limits=replace(limits, max_drawdown_pct=100.0, daily_loss_limit_pct=100.0), **common)  # type: ignore[arg-type]
 
-    (setup, _), source = timed(lambda: build_source(market, default))
-    print(f"setup: data load + indicators once per series: {setup:.2f} s (apart from every figure below)")
+    (setup, _), data = timed(lambda: build_source(market, default))
+    source = data[0]
+    print(f"setup: data load (5m intrabar bars included) + indicators once per series: {setup:.2f} s "
+          "(apart from every figure below)")
     warm = ReplaySpec(symbols=SYMBOLS, start=datetime(2023, 3, 1, tzinfo=UTC), end=datetime(2023, 3, 8, tzinfo=UTC),
                       engine="rules")
     asyncio.run(run_replay_cycle(market, warm, RulesEngine(), source=source))  # warm-up: every code path once
@@ -183,7 +191,7 @@ def main() -> None:
     walls: dict[str, list[float]] = {}
     for label, spec in (("ours, default limits", default), ("ours, every symbol-bar decided", no_kill)):
         for k in range(args.repeat):
-            (wall, cpu), result = ours(market, spec, source, args.profile and k == 0)
+            (wall, cpu), result = ours(market, spec, data, args.profile and k == 0)
             bars = len(result.step_ms) * len(result.symbols)  # type: ignore[attr-defined]
             speeds.setdefault(label, []).append(bars / cpu)
             walls.setdefault(label, []).append(wall)
