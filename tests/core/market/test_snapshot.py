@@ -173,6 +173,7 @@ def test_live_snapshot_from_the_tail_equals_one_from_every_row(hourly: pd.DataFr
     # the live source keeps only the tail of each frame after computing indicators on all 500 bars;
     # gap flags look back 50 bars, so holes just inside and outside that window must read the same
     from core.market.indicators import compute_indicators
+    from core.market.context import FundingWindow
     from core.market.snapshot import _Rows, assemble_snapshot
 
     rng = np.random.default_rng(7)
@@ -187,7 +188,7 @@ def test_live_snapshot_from_the_tail_equals_one_from_every_row(hourly: pd.DataFr
         live = LiveSnapshotSource(OfflineMarketData(sample_data_dir())).build(BTC, as_of, frames, rates)
         full = assemble_snapshot(
             BTC, as_of, [_Rows(compute_indicators(f, tf)) for f, tf in zip(frames, ("1h", "4h", "1d"), strict=True)],
-            rates.index.as_unit("ms").asi8.tolist(), rates.to_numpy(dtype="float64").tolist(),
+            FundingWindow(rates.index.as_unit("ms").asi8.tolist(), rates.to_numpy(dtype="float64").tolist()),
         )
         assert live == full
         flagged.append("gap:1h" in live.quality)
