@@ -21,8 +21,8 @@ import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import cast
 
 import numpy as np

@@ -172,8 +172,8 @@ def test_live_snapshot_from_the_tail_equals_one_from_every_row(hourly: pd.DataFr
                                                               hole: int | None) -> None:
     # the live source keeps only the tail of each frame after computing indicators on all 500 bars;
     # gap flags look back 50 bars, so holes just inside and outside that window must read the same
-    from core.market.indicators import compute_indicators
     from core.market.context import FundingWindow
+    from core.market.indicators import compute_indicators
     from core.market.snapshot import _Rows, assemble_snapshot
 
     rng = np.random.default_rng(7)
