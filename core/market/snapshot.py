@@ -114,7 +114,7 @@ class _Rows:
             self.matrix[:, k] = frame.columns[name]
         checked = [self._columns[k] for k in (*_VIEW_INDICATORS, *VIEW_EXTRA_COLUMNS)]
         # a row whose indicators are all finite (every row after the warm-up) is read without a None check
-        self._finite: list[bool] = np.isfinite(self.matrix[:, checked]).all(axis=1).tolist()
+        self._finite: list[bool] = np.isfinite(self.matrix[:, checked]).all(axis=1).tolist()  # type: ignore[assignment]
         self._read = itemgetter(*(self._columns[k] for k in (*_VIEW_OHLCV, *_VIEW_INDICATORS, *VIEW_EXTRA_COLUMNS)))
         self._snapshot_at = itemgetter(*(self._columns[k] for k in _SNAPSHOT_EXTRA))
         marks = (np.asarray(gap_window, dtype=np.int8) * _GAP | np.asarray(frame.outliers, dtype=np.int8) * _OUTLIER
@@ -158,7 +158,7 @@ class _Rows:
         if not self._finite[i]:  # v - v == 0 is False for NaN and ±inf; OHLCV stay as stored
             values = (*values[:_N_OHLCV], *(v if v - v == 0.0 else None for v in values[_N_OHLCV:]))
         # positional (hot path): mypy cannot see the tuple's length
-        view = TimeframeView(  # type: ignore[misc]
+        view = TimeframeView(  # type: ignore[call-arg]
             from_ms(self.close_ms[i] - self.timeframe_ms), *values[:_N_FIELDS],
             dict(zip(VIEW_EXTRA_COLUMNS, values[_N_FIELDS:], strict=True)),
         )
