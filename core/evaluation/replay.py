@@ -282,8 +282,10 @@ async def run_replay_cycle(
             kill.paused(as_of_ms, broker.equity())
             markers.append((as_of_ms, "trading paused (kill-switch)"))
         kill.count(k)
-        reasons.update(summary.rejected.values())
-        errors.update(summary.errors.values())
+        if summary.rejected:
+            reasons.update(summary.rejected.values())
+        if summary.errors:
+            errors.update(summary.errors.values())
         equity[k] = broker.equity()
         exposure[k] = bool(await broker.positions())
         if progress is not None and (k % progress_every == 0 or k == total - 1):

@@ -88,7 +88,8 @@ class _Rows:
     """
 
     __slots__ = (
-        "_columns", "_finite", "_read", "_regime_cache", "_row_cache", "_snapshot_at", "_view_cache", "close_ms",
+        "_columns", "_cursor", "_finite", "_read", "_regime_cache", "_row_cache", "_snapshot_at", "_view_cache",
+        "close_ms",
         "marks", "matrix", "open_ms", "plain_timeframe", "timeframe", "timeframe_ms",
     )
 
@@ -120,12 +121,25 @@ class _Rows:
         marks = (np.asarray(gap_window, dtype=np.int8) * _GAP | np.asarray(frame.outliers, dtype=np.int8) * _OUTLIER
                  | np.asarray(bad_window, dtype=np.int8) * _BAD)
         self.marks: list[int] = marks.tolist()
+        self._cursor = -1  # the last index last_closed returned
         self._row_cache: tuple[int, list[float]] = (-1, [])
         self._view_cache: tuple[int, TimeframeView] = (-1, None)  # type: ignore[assignment]
         self._regime_cache: tuple[int, Regime] = (-1, Regime.RANGING)
 
     def last_closed(self, as_of_ms: int) -> int:
-        return bisect_right(self.close_ms, as_of_ms) - 1
+        """The index of the last bar closed at as_of_ms (-1: none). A replay asks for the same bar or the next
+        one each step: those are checked first (two list reads, not a bisect over the whole series)."""
+        close_ms, c = self.close_ms, self._cursor
+        if c >= 0 and close_ms[c] <= as_of_ms:
+            n = len(close_ms)
+            if c + 1 == n or as_of_ms < close_ms[c + 1]:
+                return c
+            if c + 2 == n or as_of_ms < close_ms[c + 2]:
+                self._cursor = c + 1
+                return c + 1
+        i = bisect_right(close_ms, as_of_ms) - 1
+        self._cursor = i
+        return i
 
     def _row(self, i: int) -> list[float]:
         cached_i, cached = self._row_cache
@@ -157,9 +171,8 @@ class _Rows:
         values = self._read(self._row(i))
         if not self._finite[i]:  # v - v == 0 is False for NaN and ±inf; OHLCV stay as stored
             values = (*values[:_N_OHLCV], *(v if v - v == 0.0 else None for v in values[_N_OHLCV:]))
-        # positional (hot path): mypy cannot see the tuple's length
-        view = TimeframeView(  # type: ignore[call-arg]
-            from_ms(self.close_ms[i] - self.timeframe_ms), *values[:_N_FIELDS],
+        view = TimeframeView.from_fields(
+            (from_ms(self.close_ms[i] - self.timeframe_ms), *values[:_N_FIELDS]),
             dict(zip(VIEW_EXTRA_COLUMNS, values[_N_FIELDS:], strict=True)),
         )
         self._view_cache = (i, view)
@@ -204,7 +217,7 @@ def assemble_snapshot(
     read: dict[str, tuple[_Rows, int]] = {}  # timeframe -> (rows, index of its last closed bar)
     plain = True
     for rows in frames:
-        i = bisect_right(rows.close_ms, as_of_ms) - 1
+        i = rows.last_closed(as_of_ms)
         if i < 0:
             quality.append(f"missing:{rows.timeframe}")
             continue
@@ -220,7 +233,11 @@ def assemble_snapshot(
         raise SnapshotUnavailable(f"no {tf} bar of {symbol} has closed by {as_of.isoformat()}")
     rows, i = finest
     price = rows.raw("close", i)
-    regime_at = next((read[tf] for tf in REGIME_TIMEFRAMES if tf in read), finest)
+    regime_at = finest
+    for tf in REGIME_TIMEFRAMES:
+        if tf in read:
+            regime_at = read[tf]
+            break
     regime = regime_at[0].regime(regime_at[1])
 
     funding, funding_avg = funding_window.at(as_of_ms)

@@ -13,6 +13,7 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from functools import cache
 
 from core.models import (
     AccountView,
@@ -53,8 +54,13 @@ def cycle_id_for(as_of: datetime) -> str:
 
 
 def signal_id_for(cycle_id: str, symbol: str) -> str:
-    pair = symbol.split(":", 1)[0].replace("/", "")
-    return f"{cycle_id}-{pair}"
+    return f"{cycle_id}-{_pair(symbol)}"
+
+
+@cache
+def _pair(symbol: str) -> str:
+    """BTC/USDT:USDT → BTCUSDT (a handful of symbols, each once per symbol-bar of a replay)."""
+    return symbol.split(":", 1)[0].replace("/", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,13 +335,13 @@ class TradingCycle:
     async def _data_warning(self, summary: CycleSummary) -> None:
         """Keep the why-nothing-is-entered line for /status current, and tell the admins once when data
         turns unfit (and once when it is fit again) — not every hour."""
-        if any(action == "paused" for action in summary.decisions.values()) or all(
-            action in ("skipped", "error") for action in summary.decisions.values()
-        ):
+        actions = summary.decisions.values()
+        if "paused" in actions or all(action in ("skipped", "error") for action in actions):
             # paused symbols are not looked at, and every snapshot skipped (a re-run of a finished hour) or
             # failed: nothing learnt, the warning stays as it was
             return
-        warning = "; ".join(summary.data_problems[s] for s in sorted(summary.data_problems))
+        problems = summary.data_problems
+        warning = "; ".join(problems[s] for s in sorted(problems)) if problems else ""
         before = await self._state.get_value(DATA_WARNING_KEY) or ""
         if warning == before:
             return
@@ -348,7 +354,7 @@ class TradingCycle:
     async def _restore_breaker(self, as_of: datetime) -> None:
         """Tell a freshly started guard that the daily-loss breaker already tripped today (read once a
         day: in this process the guard itself remembers a trip)."""
-        day = as_of.astimezone(UTC).date()
+        day = (as_of if as_of.tzinfo is UTC else as_of.astimezone(UTC)).date()
         if self._breaker_checked_day == day:
             return
         self._breaker_checked_day = day
