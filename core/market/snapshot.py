@@ -22,8 +22,9 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from operator import itemgetter
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -73,7 +74,7 @@ _VIEW_INDICATORS = SNAPSHOT_INDICATOR_KEYS
 _N_OHLCV = len(_VIEW_OHLCV)
 _N_FIELDS = _N_OHLCV + len(_VIEW_INDICATORS)
 _SNAPSHOT_EXTRA = ("change_24h_pct", "change_4h_pct", "quote_volume_24h")  # top-level keys from the finest frame
-_GAP, _OUTLIER, _BAD = 1, 2, 4  # _Rows.marks bits
+_GAP, _OUTLIER, _BAD = 1, 2, 4  # _Rows.marks bits (a gap mark is the bool itself)
 _NO_BOOK = dict.fromkeys(BOOK_KEYS)
 
 
@@ -107,20 +108,14 @@ class _Rows:
         self.plain_timeframe = is_timeframe(frame.timeframe)
         self.open_ms: np.ndarray = frame.open_ms
         self.close_ms: list[int] = frame.close_ms.tolist()  # bisected every step: a list is 5× faster
-        names = list(frame.columns)
-        self._columns = {name: k for k, name in enumerate(names)}
-        n = len(frame.open_ms)
-        self.matrix = np.empty((n, len(names)), dtype=np.float64)
+        names = tuple(frame.columns)
+        self._columns, self._read, self._snapshot_at = _layout(names)
+        self.matrix = np.empty((len(frame.open_ms), len(names)), dtype=np.float64)
         for k, name in enumerate(names):
             self.matrix[:, k] = frame.columns[name]
-        checked = [self._columns[k] for k in (*_VIEW_INDICATORS, *VIEW_EXTRA_COLUMNS)]
-        # a row whose indicators are all finite (every row after the warm-up) is read without a None check
-        self._finite: list[bool] = np.isfinite(self.matrix[:, checked]).all(axis=1).tolist()  # type: ignore[assignment]
-        self._read = itemgetter(*(self._columns[k] for k in (*_VIEW_OHLCV, *_VIEW_INDICATORS, *VIEW_EXTRA_COLUMNS)))
-        self._snapshot_at = itemgetter(*(self._columns[k] for k in _SNAPSHOT_EXTRA))
-        marks = (np.asarray(gap_window, dtype=np.int8) * _GAP | np.asarray(frame.outliers, dtype=np.int8) * _OUTLIER
-                 | np.asarray(bad_window, dtype=np.int8) * _BAD)
-        self.marks: list[int] = marks.tolist()
+        # a row whose values are all finite (every row after the warm-up) is read without a None check
+        self._finite: list[bool] = np.isfinite(self.matrix).all(axis=1).tolist()  # type: ignore[assignment]
+        self.marks: list[int] = (gap_window + _OUTLIER * frame.outliers + _BAD * bad_window).tolist()
         self._cursor = -1  # the last index last_closed returned
         self._row_cache: tuple[int, list[float]] = (-1, [])
         self._view_cache: tuple[int, TimeframeView] = (-1, None)  # type: ignore[assignment]
@@ -199,6 +194,14 @@ class _Rows:
         regime = classify_regime(self.raw("close", i), v("ema_20", i), v("ema_50", i), v("atr_14", i), v("atr_ratio", i))
         self._regime_cache = (i, regime)
         return regime
+
+
+@cache
+def _layout(names: tuple[str, ...]) -> tuple[dict[str, int], itemgetter[Any], itemgetter[Any]]:
+    """For an IndicatorFrame's column order: name → column, the view's fields in order, _SNAPSHOT_EXTRA."""
+    columns = {name: k for k, name in enumerate(names)}
+    view_fields = itemgetter(*(columns[k] for k in (*_VIEW_OHLCV, *_VIEW_INDICATORS, *VIEW_EXTRA_COLUMNS)))
+    return columns, view_fields, itemgetter(*(columns[k] for k in _SNAPSHOT_EXTRA))
 
 
 def assemble_snapshot(

@@ -130,6 +130,7 @@ class TradingCycle:
         self._breaker_alerted_day = ""
         self._breaker_checked_day: date | None = None
         self._btc_change: tuple[datetime, float | None] | None = None  # (as_of, change): one read per cycle
+        self._reference: tuple[datetime, Snapshot] | None = None  # the BTC filter symbol's snapshot, when traded
 
     async def run(self, as_of: datetime) -> CycleSummary:
         started = time.perf_counter()
@@ -242,6 +243,8 @@ class TradingCycle:
                 CycleRecord(cycle_id, symbol, as_of, None, None, None, signal_id, f"snapshot: {error}")
             )
             raise
+        if symbol == self._guard.limits.btc_filter_symbol:
+            self._reference = (as_of, snapshot)  # the BTC filter reads it for the other symbols' longs
         problem = data_problem(snapshot)
         if problem is not None:
             summary.data_problems[symbol] = problem[1]
@@ -320,6 +323,8 @@ class TradingCycle:
             snapshot: Snapshot | None = item.snapshot
         elif self._btc_change is not None and self._btc_change[0] == item.as_of:
             return self._btc_change[1]
+        elif self._reference is not None and self._reference[0] == item.as_of:
+            snapshot = self._reference[1]  # already built this cycle: the same snapshot, not assembled again
         else:
             try:
                 snapshot = await self._snapshots.snapshot(reference, item.as_of)
