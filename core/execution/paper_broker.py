@@ -285,7 +285,7 @@ class PaperBroker:
         rules = self._rules
         if booked is not None and not settlements and len(bars) > 1:
             # most hours of an open position touch nothing: one look at the span instead of a walk per bar
-            _, _, highs, lows, _ = zip(*bars, strict=True)
+            highs, lows = [b[2] for b in bars], [b[3] for b in bars]
             if quiet_span(booked.position, highs, lows, bars[-1][0] + tf, self._entry_ms[symbol], rules):
                 carry_best(booked.position, highs, lows)
                 booked.cursor_ms, booked.mark = bars[-1][0], bars[-1][4]

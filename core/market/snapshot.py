@@ -89,9 +89,8 @@ class _Rows:
     """
 
     __slots__ = (
-        "_columns", "_cursor", "_finite", "_read", "_regime_cache", "_row_cache", "_snapshot_at", "_view_cache",
-        "close_ms",
-        "marks", "matrix", "open_ms", "plain_timeframe", "timeframe", "timeframe_ms",
+        "_columns", "_cursor", "_finite", "_momentum_cache", "_read", "_regime_cache", "_row_cache", "_snapshot_at",
+        "_view_cache", "close_ms", "marks", "matrix", "open_ms", "plain_timeframe", "timeframe", "timeframe_ms",
     )
 
     def __init__(self, frame: IndicatorFrame, last: int | None = None) -> None:
@@ -120,6 +119,7 @@ class _Rows:
         self._row_cache: tuple[int, list[float]] = (-1, [])
         self._view_cache: tuple[int, TimeframeView] = (-1, None)  # type: ignore[assignment]
         self._regime_cache: tuple[int, Regime] = (-1, Regime.RANGING)
+        self._momentum_cache: tuple[int, float | None] = (-1, None)
 
     def last_closed(self, as_of_ms: int) -> int:
         """The index of the last bar closed at as_of_ms (-1: none). A replay asks for the same bar or the next
@@ -185,6 +185,15 @@ class _Rows:
         if marks & _BAD:
             out.append(f"bad:{tf}")
         return out
+
+    def momentum(self, j: int) -> float | None:
+        """% change of the close of bar j over the MOMENTUM_DAYS bars before it (kept for the last j asked)."""
+        cached_j, cached = self._momentum_cache
+        if cached_j != j:
+            then = self.raw("close", j - MOMENTUM_DAYS)
+            cached = (self.raw("close", j) / then - 1.0) * 100.0 if then > 0.0 else None
+            self._momentum_cache = (j, cached)
+        return cached
 
     def regime(self, i: int) -> Regime:
         cached_i, cached = self._regime_cache
@@ -272,11 +281,7 @@ def assemble_snapshot(
 
 def _change_30d_pct(daily: tuple[_Rows, int] | None) -> float | None:
     """Time-series momentum's input: % change of the daily close over MOMENTUM_DAYS closed daily bars."""
-    if daily is None or daily[1] < MOMENTUM_DAYS:
-        return None
-    rows, j = daily
-    then = rows.raw("close", j - MOMENTUM_DAYS)
-    return (rows.raw("close", j) / then - 1.0) * 100.0 if then > 0.0 else None
+    return None if daily is None or daily[1] < MOMENTUM_DAYS else daily[0].momentum(daily[1])
 
 
 # ------------------------------------------------------------------------------------------------
