@@ -184,7 +184,8 @@ class PaperBroker:
         margin = 0.0
         for booked in self._positions.values():
             p = booked.position
-            value += p.sign * (booked.mark - p.entry_price) * p.qty - p.fees_paid + p.funding_paid
+            move = booked.mark - p.entry_price  # × side: the same floats as p.sign * move, without the property
+            value += (move if p.side == "long" else -move) * p.qty - p.fees_paid + p.funding_paid
             margin += p.margin
         return value, margin
 
@@ -198,7 +199,7 @@ class PaperBroker:
         return AccountView(
             equity=equity,
             available=equity - margin,
-            positions=tuple(b.position for b in self._positions.values()),
+            positions=tuple([b.position for b in self._positions.values()]),
             recent_trades=tuple(self._recent),
             day_start_equity=self._day_start,
             peak_equity=max(self._peak, equity),
