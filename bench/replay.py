@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.settings import load_settings  # noqa: E402
 from core.decide.rules import RulesEngine  # noqa: E402
+from core.evaluation.bar_spill import BarSpill  # noqa: E402
 from core.evaluation.feed import SymbolBars  # noqa: E402
 from core.evaluation.replay import WARMUP_BARS, ReplaySpec, plan_steps, replay_bars, run_replay_cycle  # noqa: E402
 from core.market.offline import OfflineMarketData  # noqa: E402
@@ -78,7 +79,8 @@ def build_source(market: OfflineMarketData, spec: ReplaySpec) -> tuple[SeriesSna
         market, spec.symbols, from_ms(int(steps[0])), from_ms(int(steps[-1])), warmup_bars=WARMUP_BARS,
         bar_timeframes=(),
     )
-    return source, replay_bars(market, spec, source, (int(steps[0]), int(steps[-1])))
+    # as `aitrader replay` holds them: the 5m OHLC in a temporary file, read a chunk at a time during the run
+    return source, replay_bars(market, spec, source, (int(steps[0]), int(steps[-1])), BarSpill())
 
 
 def ours(market: OfflineMarketData, spec: ReplaySpec, data: tuple[SeriesSnapshotSource, list[SymbolBars]],
