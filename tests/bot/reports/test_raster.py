@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bot.reports.raster import SCALE, Canvas, Panel, date_ticks, number_labels, number_ticks, rgba
+from bot.reports.raster import SCALE, Canvas, Panel, date_ticks, encode_png, number_labels, number_ticks, rgba
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -52,6 +52,12 @@ def test_a_line_and_a_fill_land_where_the_data_puts_them() -> None:
     assert np.abs(image[75, 100] - red).sum() < 10 and np.abs(image[95, 5] - red).sum() < 10
 
 
+def test_the_png_writer_round_trips_through_pillow() -> None:
+    pixels = np.random.default_rng(3).integers(0, 256, (7, 11, 3), dtype=np.uint8)
+    decoded = np.asarray(Image.open(io.BytesIO(encode_png(pixels))).convert("RGB"))
+    assert np.array_equal(decoded, pixels)
+
+
 def test_every_marker_shape_is_drawn_centred_on_its_point() -> None:
     for marker in "^vosDX":
         canvas = Canvas(40, 40)
@@ -64,8 +70,9 @@ def test_every_marker_shape_is_drawn_centred_on_its_point() -> None:
 
 
 def test_the_replay_report_path_imports_no_matplotlib() -> None:
-    """matplotlib's import alone took 0.25 CPU-s of every `aitrader replay` (#18)."""
-    code = ("import sys, bot.commands.replay_cmd, bot.commands.replay_folder, bot.reports.report_chart, "
-            "bot.reports.tearsheet; print('matplotlib' in sys.modules)")
+    """matplotlib's import alone took 0.25 CPU-s of every `aitrader replay` and `compare` (#18)."""
+    code = ("import sys, bot.commands.replay_cmd, bot.commands.replay_folder, bot.commands.compare_cmd, "
+            "bot.reports.report_chart, bot.reports.tearsheet, bot.reports.compare_chart; "
+            "print('matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
