@@ -20,6 +20,7 @@ from bot.reports.raster import (
     number_ticks,
     pt,
     stack,
+    tick_count,
     tick_width,
 )
 from core.evaluation.metrics import drawdown_series_pct
@@ -37,10 +38,11 @@ def render_compare_chart(entries: Sequence[tuple[str, ReplayResult]], path: Path
     xlim = limits([t for _, t, _, _ in curves]) if curves else (0.0, 1.0)
     eq_lim = limits([e for _, _, e, _ in curves] + [np.array(initial)])
     dd_lim = limits([d for _, _, _, d in curves] + [np.zeros(1)])
-    eq_ticks, dd_ticks = number_ticks(*eq_lim), number_ticks(*dd_lim, target=4)
+    (top, bottom), (dd_top, dd_bottom) = stack(pt(24), canvas.height - pt(26), [3.0, 1.4], gap=pt(30))
+    eq_ticks = number_ticks(*eq_lim, target=tick_count(bottom - top))
+    dd_ticks = number_ticks(*dd_lim, target=tick_count(dd_bottom - dd_top))
     eq_labels, dd_labels = number_labels(eq_ticks), number_labels(dd_ticks)
     left = max(tick_width(canvas, eq_labels), tick_width(canvas, dd_labels)) + pt(3.5 + 3.5 + 4 + 10 * 1.3 + 6)
-    (top, bottom), (dd_top, dd_bottom) = stack(pt(24), canvas.height - pt(26), [3.0, 1.4], gap=pt(30))
     right = canvas.width - pt(12)
     xticks, xlabels = date_ticks(int(xlim[0]), int(xlim[1]))
 

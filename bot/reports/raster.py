@@ -187,6 +187,12 @@ def number_ticks(low: float, high: float, target: int = 6) -> list[float]:
     return [round(first + k * step, 12) for k in range(int((high - first) / step + 1e-9) + 1)]
 
 
+def tick_count(length: float, axis: str = "y") -> int:
+    """How many ticks matplotlib's MaxNLocator would aim for on an axis `length` drawing pixels long: one per
+    20 points of height (30 of width), 2 to 9."""
+    return max(2, min(9, int(length / pt(20 if axis == "y" else 30))))
+
+
 def number_labels(ticks: Sequence[float]) -> list[str]:
     if len(ticks) < 2:
         return [_number(t, 2) for t in ticks]

@@ -24,6 +24,7 @@ from bot.reports.raster import (
     number_ticks,
     pt,
     stack,
+    tick_count,
     tick_width,
 )
 from core.evaluation.metrics import drawdown_series_pct
@@ -66,7 +67,9 @@ def render_report_chart(
     spans = stack(pt(24), canvas.height - pt(26), [3.0, 1.3] + [2.2] * len(price_symbols), gap=pt(30))
     xlim = limits([np.asarray(result.step_ms, dtype=float)])
     panels = equity_panels(canvas, result, spans[:2], xlim, extra_left=[
-        _price_ylim(result, s, prices[s]) for s in price_symbols], markers=True, legend_frame=True)
+        (_price_ylim(result, s, prices[s]), tick_count(b - t)) for (t, b), s in zip(spans[2:], price_symbols,
+                                                                                      strict=True)],
+        markers=True, legend_frame=True)
     panels[0].title(title, size=11)
     left = panels[0].left
     xticks, xlabels = date_ticks(int(xlim[0]), int(xlim[1]))
@@ -74,7 +77,7 @@ def render_report_chart(
         close_ms, close = prices[symbol]
         ylim = _price_ylim(result, symbol, prices[symbol])
         ax = Panel(canvas, (left, top, canvas.width - pt(12), bottom), xlim, ylim)
-        yticks = number_ticks(*ylim)
+        yticks = number_ticks(*ylim, target=tick_count(bottom - top))
         ylabels = number_labels(yticks)
         ax.grid(xticks, yticks)
         ax.plot(np.asarray(close_ms, dtype=float), np.asarray(close, dtype=float), "#555555", 0.6)
@@ -88,11 +91,12 @@ def render_report_chart(
 
 
 def equity_panels(canvas: Canvas, result: ReplayResult, spans: Sequence[tuple[float, float]],
-                  xlim: tuple[float, float], *, extra_left: Sequence[tuple[float, float]] = (), markers: bool,
+                  xlim: tuple[float, float], *, extra_left: Sequence[tuple[tuple[float, float], int]] = (),
+                  markers: bool,
                   legend_frame: bool) -> list[Panel]:
     """The equity panel (strategy, buy-and-hold, flat, the kill-switch's marks) and the drawdown panel below it
-    (report.png's top, and the tearsheet's first chart). `extra_left`: y limits of panels drawn below with the
-    same left edge, whose tick labels take room too."""
+    (report.png's top, and the tearsheet's first chart). `extra_left`: (y limits, tick count) of panels drawn
+    below with the same left edge, whose tick labels take room too."""
     bh = next((b for b in result.baselines if b.name == "buy_and_hold"), None)
     times = np.asarray(result.step_ms, dtype=float)
     curves = [np.asarray(result.equity, dtype=float), np.array([result.initial_equity])]
@@ -103,15 +107,17 @@ def equity_panels(canvas: Canvas, result: ReplayResult, spans: Sequence[tuple[fl
     bh_dd = drawdown_series_pct(result.initial_equity, bh.equity) if bh is not None else None
     if bh_dd is not None:
         dd_curves.append(np.asarray(bh_dd, dtype=float))
-    ylims = [limits(curves), limits(dd_curves), *extra_left]
-    labels = [number_labels(number_ticks(*lim)) for lim in ylims]
+    (top, bottom), (dd_top, dd_bottom) = spans
+    axes = [(limits(curves), tick_count(bottom - top)), (limits(dd_curves), tick_count(dd_bottom - dd_top)),
+            *extra_left]
+    ylims = [lim for lim, _ in axes]
+    labels = [number_labels(number_ticks(*lim, target=n)) for lim, n in axes]
     left = max(tick_width(canvas, ls) for ls in labels) + pt(3.5 + 3.5 + 4 + 10 * 1.3 + 6)
     right = canvas.width - pt(12)
     xticks, xlabels = date_ticks(int(xlim[0]), int(xlim[1]))
 
-    (top, bottom), (dd_top, dd_bottom) = spans
     ax = Panel(canvas, (left, top, right, bottom), xlim, ylims[0])
-    yticks = number_ticks(*ylims[0])
+    yticks = number_ticks(*ylims[0], target=axes[0][1])
     ax.grid(xticks, yticks)
     ax.hline(result.initial_equity, GREY, 0.8, dash=DOTTED)
     if bh is not None:
@@ -131,7 +137,7 @@ def equity_panels(canvas: Canvas, result: ReplayResult, spans: Sequence[tuple[fl
               + [Entry("flat", GREY, width=0.8, dash=DOTTED)], size=9, frame=legend_frame)
 
     ax_dd = Panel(canvas, (left, dd_top, right, dd_bottom), xlim, ylims[1])
-    yticks = number_ticks(*ylims[1], target=4)
+    yticks = number_ticks(*ylims[1], target=axes[1][1])
     dd_labels = number_labels(yticks)
     ax_dd.grid(xticks, yticks)
     ax_dd.fill_to_zero(times, np.asarray(dd, dtype=float), BLUE, 0.35)
