@@ -1,7 +1,6 @@
 """tearsheet.html of a replay (DESIGN §4.6): one self-contained page with every breakdown of report.json.
 
-Charts are drawn with bot.reports.raster (the equity chart by report.png's own function) and embedded as base64 PNG
-`data:` URIs, styles are inline, and
+Charts are matplotlib figures (Figure API, Agg) embedded as base64 PNG `data:` URIs, styles are inline, and
 nothing refers to the network, so the file opens offline and can be mailed as it is. Every chart is an
 `<img data-chart="NAME">`; CHARTS lists them (the browser test checks each one decodes).
 """
@@ -10,26 +9,17 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.figure import Figure
 
-from bot.reports.raster import (
-    TEXT,
-    Canvas,
-    Entry,
-    Panel,
-    limits,
-    number_labels,
-    number_ticks,
-    pt,
-    rgba,
-    stack,
-    tick_width,
-)
-from bot.reports.report_chart import equity_panels
+from core.evaluation.metrics import drawdown_series_pct
 from core.evaluation.report import ReplayResult
 
 CHARTS = ("equity", "monthly_heatmap", "calibration", "by_symbol", "by_side", "by_exit_reason", "by_regime")
@@ -37,122 +27,98 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 GREEN, RED, GREY = "#2ca02c", "#d62728", "#7f7f7f"
 
 
-def _png(canvas: Canvas) -> str:
-    return base64.b64encode(canvas.png()).decode("ascii")
+def _png(fig: Figure) -> str:
+    buffer = io.BytesIO()
+    FigureCanvasAgg(fig).print_png(buffer)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _equity_chart(result: ReplayResult) -> Canvas:
-    """report.png's top two panels (the same function draws both), at the page's width."""
-    canvas = Canvas(1100, 520)
-    spans = stack(pt(12), canvas.height - pt(26), [3.0, 1.2], gap=pt(30))
-    equity_panels(canvas, result, spans, limits([np.asarray(result.step_ms, dtype=float)]), markers=True,
-                  legend_frame=False)
-    return canvas
+def _equity_chart(result: ReplayResult) -> Figure:
+    fig = Figure(figsize=(11, 5.2), dpi=90, layout="constrained")
+    grid = fig.add_gridspec(2, 1, height_ratios=[3, 1.2])
+    ax, ax_dd = fig.add_subplot(grid[0]), fig.add_subplot(grid[1])
+    ax_dd.sharex(ax)
+    times = np.asarray(result.step_ms, dtype="datetime64[ms]")
+    ax.plot(times, result.equity, color="#1f77b4", lw=1.4, label=result.engine)
+    ax_dd.fill_between(times, drawdown_series_pct(result.initial_equity, result.equity), 0, color="#1f77b4",
+                       alpha=0.35, lw=0)
+    for run in result.baselines:
+        if run.name == "buy_and_hold":
+            ax.plot(times, run.equity, color=GREY, lw=1.0, label="buy & hold")
+            ax_dd.plot(times, drawdown_series_pct(result.initial_equity, run.equity), color=GREY, lw=0.8)
+    ax.axhline(result.initial_equity, color="#bbbbbb", lw=0.7, ls="--")
+    ax.set_ylabel("equity")
+    ax.legend(loc="upper left", frameon=False)
+    ax_dd.set_ylabel("drawdown %")
+    locator = AutoDateLocator()
+    ax_dd.xaxis.set_major_locator(locator)
+    ax_dd.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    ax.tick_params(labelbottom=False)
+    for a in (ax, ax_dd):
+        a.grid(alpha=0.25)
+    return fig
 
 
-# matplotlib's RdYlGn (ColorBrewer), sampled at 11 even steps
-RDYLGN = ("#a50026", "#d62f27", "#f46d43", "#fdad60", "#fee08b", "#feffbe", "#d9ef8b", "#a5d86a", "#66bd63",
-          "#199750", "#006837")
-
-
-def _diverging(share: float) -> str:
-    """The colour of `share` in [0, 1] on RDYLGN, interpolated."""
-    pos = min(max(share, 0.0), 1.0) * (len(RDYLGN) - 1)
-    k = min(int(pos), len(RDYLGN) - 2)
-    a, b = rgba(RDYLGN[k]), rgba(RDYLGN[k + 1])
-    f = pos - k
-    return "#" + "".join(f"{round(a[i] + (b[i] - a[i]) * f):02x}" for i in range(3))
-
-
-def _heatmap(months: Mapping[str, Mapping[str, Any]]) -> Canvas:
+def _heatmap(months: Mapping[str, Mapping[str, Any]]) -> Figure:
     years = sorted({m[:4] for m in months})
     grid = np.full((max(len(years), 1), 12), np.nan)
     for label, row in months.items():
         value = row.get("return_pct")
         if value is not None:
             grid[years.index(label[:4]), int(label[5:7]) - 1] = value
-    canvas = Canvas(1100, round(120 + 55 * max(len(years), 1)))
+    fig = Figure(figsize=(11, 1.2 + 0.55 * max(len(years), 1)), dpi=90, layout="constrained")
+    ax = fig.add_subplot()
     finite = grid[np.isfinite(grid)]
-    bound = max(float(np.max(np.abs(finite))) if finite.size else 1.0, 1e-9)
-    ylabels = years or ["—"]
-    left = tick_width(canvas, ylabels) + pt(14)
-    bar_w = pt(14)
-    box = (left, pt(24), canvas.width - pt(60) - bar_w, canvas.height - pt(26))
-    ax = Panel(canvas, box, (-0.5, 11.5), (len(ylabels) - 0.5, -0.5))
+    bound = float(np.max(np.abs(finite))) if finite.size else 1.0
+    image = ax.imshow(grid, cmap="RdYlGn", vmin=-max(bound, 1e-9), vmax=max(bound, 1e-9), aspect="auto")
     for (i, j), value in np.ndenumerate(grid):
-        x0, x1 = float(ax.x(j - 0.5)), float(ax.x(j + 0.5))
-        y0, y1 = float(ax.y(i - 0.5)), float(ax.y(i + 0.5))
         if np.isfinite(value):
-            canvas.rect(x0, y0, x1, y1, _diverging((value + bound) / (2 * bound)))
-            canvas.text((x0 + x1) / 2, (y0 + y1) / 2, f"{value:+.1f}", 8, TEXT, "mm")
-    ax.frame(list(range(12)), MONTHS, list(range(len(ylabels))), ylabels)
-    ax.title("monthly return % (from the equity curve)", size=10)
-    # colour bar: the scale from -bound (red) to +bound (green)
-    bx0, bx1 = box[2] + pt(12), box[2] + pt(12) + bar_w
-    bar = Panel(canvas, (bx0, box[1], bx1, box[3]), (0, 1), (-bound, bound))
-    steps = 64
-    for k in range(steps):
-        v0, v1 = -bound + 2 * bound * k / steps, -bound + 2 * bound * (k + 1) / steps
-        canvas.rect(bx0, float(bar.y(v1)), bx1, float(bar.y(v0)), _diverging((k + 0.5) / steps))
-    ticks = number_ticks(-bound, bound, target=4)
-    labels = number_labels(ticks)
-    w = max(1, round(pt(0.8)))
-    canvas.draw.rectangle((bx0, box[1], bx1, box[3]), outline=rgba("#000000"), width=w)
-    for t, label in zip(ticks, labels, strict=True):
-        y = float(bar.y(t))
-        canvas.draw.line([bx1, y, bx1 + pt(3.5), y], fill=rgba("#000000"), width=w)
-        canvas.text(bx1 + pt(6), y, label, 10, "#000000", "lm")
-    canvas.text(bx1 + pt(10) + tick_width(canvas, labels), (box[1] + box[3]) / 2, "%", 10, rotate=True)
-    return canvas
+            ax.text(j, i, f"{value:+.1f}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(12), MONTHS)
+    ax.set_yticks(range(len(years)), years or ["—"])
+    ax.set_title("monthly return % (from the equity curve)", fontsize=10)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="%")
+    return fig
 
 
-def _calibration_chart(calibration: Mapping[str, Any]) -> Canvas:
-    canvas = Canvas(560, 460)
-    ticks = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
-    labels = number_labels(ticks)
-    box = (tick_width(canvas, labels) + pt(30), pt(10), canvas.width - pt(34), canvas.height - pt(42))
-    ax = Panel(canvas, box, (0, 1), (0, 1))
-    ax.grid(ticks, ticks, alpha=0.25)
-    ax.plot(np.array([0.0, 1.0]), np.array([0.0, 1.0]), "#bbbbbb", 1.0, dash=(3.0, 1.3))
+def _calibration_chart(calibration: Mapping[str, Any]) -> Figure:
+    fig = Figure(figsize=(5.6, 4.6), dpi=90, layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color="#bbbbbb", ls="--", lw=1, label="perfectly calibrated")
     buckets = calibration.get("buckets", {})
     for b in buckets.values():
         x, y = b["stated_confidence"], b["win_rate"]
         low, high = b["win_rate_95"] or (y, y)
-        ax.segments([(x, low, x, high)], "#1f77b4", 1.5)
-        for end in (low, high):
-            cx, cy = float(ax.x(x)), float(ax.y(end))
-            canvas.line(np.array([cx - pt(3), cx + pt(3)]), np.array([cy, cy]), "#1f77b4", 1.5)
-        ax.scatter([x], [y], "o", "#1f77b4", 4 + 1.5 * np.sqrt(b["positions"]) - 1.5)
-        canvas.text(float(ax.x(x)) + pt(8), float(ax.y(y)) + pt(3), f"n={b['positions']}", 8, TEXT, "ls")
+        ax.errorbar([x], [y], yerr=[[y - low], [high - y]], fmt="o", color="#1f77b4", capsize=3,
+                    markersize=4 + 1.5 * np.sqrt(b["positions"]))
+        ax.annotate(f"n={b['positions']}", (x, y), textcoords="offset points", xytext=(8, -3), fontsize=8)
     if not buckets:
-        canvas.text((box[0] + box[2]) / 2, (box[1] + box[3]) / 2, "no positions", 10, GREY, "mm")
-    ax.frame(ticks, labels, ticks, labels)
-    ax.xlabel("stated confidence (bucket mean)")
-    ax.ylabel("realised win rate (95 % Wilson interval)", offset=tick_width(canvas, labels))
-    ax.legend([Entry("perfectly calibrated", "#bbbbbb", width=1.0, dash=(3.0, 1.3))], size=8, frame=False)
-    return canvas
+        ax.text(0.5, 0.5, "no positions", ha="center", va="center", transform=ax.transAxes, color=GREY)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("stated confidence (bucket mean)")
+    ax.set_ylabel("realised win rate (95 % Wilson interval)")
+    ax.legend(loc="upper left", frameon=False, fontsize=8)
+    ax.grid(alpha=0.25)
+    return fig
 
 
-def _bars(groups: Mapping[str, Mapping[str, Any]], title: str) -> Canvas:
+def _bars(groups: Mapping[str, Mapping[str, Any]], title: str) -> Figure:
     labels = list(groups)
     values = [float(groups[k]["net_pnl"]) for k in labels]
-    canvas = Canvas(560, round(90 + 42 * max(len(labels), 1)))
-    names = [f"{k} ({groups[k]['positions']})" for k in labels]
-    box = (tick_width(canvas, names) + pt(14), pt(24), canvas.width - pt(14), canvas.height - pt(26))
-    xlim = limits([np.array([*values, 0.0])])
-    ax = Panel(canvas, box, xlim, (len(labels) - 0.5, -0.5) if labels else (0, 1))
-    xticks = number_ticks(*xlim, target=5)
-    ax.grid(xticks, (), alpha=0.25)
+    fig = Figure(figsize=(5.6, 0.9 + 0.42 * max(len(labels), 1)), dpi=90, layout="constrained")
+    ax = fig.add_subplot()
     if labels:
-        for row, value in enumerate(values):
-            canvas.rect(float(ax.x(0.0)), float(ax.y(row - 0.4)), float(ax.x(value)), float(ax.y(row + 0.4)),
-                        GREEN if value > 0 else RED)
-        ax.vline(0.0, "#444444", 0.8)
+        ax.barh(range(len(labels)), values, color=[GREEN if v > 0 else RED for v in values])
+        ax.set_yticks(range(len(labels)), [f"{k} ({groups[k]['positions']})" for k in labels])
+        ax.invert_yaxis()
+        ax.axvline(0, color="#444444", lw=0.8)
     else:
-        canvas.text((box[0] + box[2]) / 2, (box[1] + box[3]) / 2, "no positions", 10, GREY, "mm")
-    ax.frame(xticks, number_labels(xticks), list(range(len(labels))), names)
-    ax.title(f"net P&L by {title} (positions)", size=10)
-    return canvas
+        ax.text(0.5, 0.5, "no positions", ha="center", va="center", transform=ax.transAxes, color=GREY)
+        ax.set_yticks([])
+    ax.set_title(f"net P&L by {title} (positions)", fontsize=10)
+    ax.grid(alpha=0.25, axis="x")
+    return fig
 
 
 def _fmt(value: object, digits: int = 2) -> str:
@@ -181,8 +147,8 @@ GROUP_COLUMNS = (("positions", "positions"), ("legs", "legs"), ("win_rate", "win
                  ("avg_net_pnl", "avg P&L"), ("profit_factor", "PF"), ("avg_hold_hours", "avg hold h"))
 
 
-def _img(name: str, chart: Canvas, alt: str) -> str:
-    return f'<img data-chart="{name}" alt="{html.escape(alt)}" src="data:image/png;base64,{_png(chart)}">'
+def _img(name: str, fig: Figure, alt: str) -> str:
+    return f'<img data-chart="{name}" alt="{html.escape(alt)}" src="data:image/png;base64,{_png(fig)}">'
 
 
 def _walk_forward(block: Mapping[str, Any] | None) -> list[str]:
