@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
 import numpy as np
 
 from core.models import DomainError
 
 MS_PER_HOUR = 3_600_000
+Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # open_ms, open, high, low, close
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +41,44 @@ class Bars:
     def __len__(self) -> int:
         return len(self.open_ms)
 
-    def closed_count(self, as_of_ms: int) -> int:
-        """How many bars have fully closed at `as_of_ms` (open + timeframe <= as_of)."""
-        return int(np.searchsorted(self.open_ms, as_of_ms - self.timeframe_ms, side="right"))
-
     def index_of(self, open_ms: int) -> int | None:
         i = int(np.searchsorted(self.open_ms, open_ms))
         return i if i < len(self.open_ms) and int(self.open_ms[i]) == open_ms else None
+
+    @property
+    def first_open_ms(self) -> int:
+        return int(self.open_ms[0])
+
+    @property
+    def last_open_ms(self) -> int:
+        return int(self.open_ms[-1])
+
+    def rank(self, open_ms: int, side: Literal["left", "right"]) -> int:
+        """Rows opening before `open_ms` ("left") or at or before it ("right")."""
+        return int(self.open_ms.searchsorted(open_ms, side))
+
+    def columns(self, lo: int, hi: int) -> Columns:
+        """Open times and OHLC of rows lo..hi-1."""
+        return self.open_ms[lo:hi], self.open[lo:hi], self.high[lo:hi], self.low[lo:hi], self.close[lo:hi]
+
+
+class BarSeries(Protocol):
+    """What the feed reads of a timeframe's bars: `Bars`, or `bar_spill.SpilledBars` (bars in a file)."""
+
+    @property
+    def timeframe_ms(self) -> int: ...
+
+    @property
+    def first_open_ms(self) -> int: ...
+
+    @property
+    def last_open_ms(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+    def rank(self, open_ms: int, side: Literal["left", "right"]) -> int: ...
+
+    def columns(self, lo: int, hi: int) -> Columns: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +87,7 @@ class SymbolBars:
 
     symbol: str
     base: Bars
-    finer: Mapping[str, Bars] = field(default_factory=dict)
+    finer: Mapping[str, BarSeries] = field(default_factory=dict)
     funding_ms: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     funding_rate: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
 
@@ -62,7 +95,7 @@ class SymbolBars:
         if len(self.funding_ms) != len(self.funding_rate):
             raise DomainError(f"{self.symbol}: funding times and rates differ in length")
 
-    def finest(self) -> Bars | None:
+    def finest(self) -> BarSeries | None:
         """The finest timeframe below the base one, if any was on disk."""
         candidates = [b for b in self.finer.values() if b.timeframe_ms < self.base.timeframe_ms and len(b)]
         return min(candidates, key=lambda b: b.timeframe_ms) if candidates else None
@@ -80,13 +113,13 @@ Bar = tuple[int, float, float, float, float]  # open_time_ms, open, high, low, c
 MAX_MISSING_FINER_SHARE = 0.01  # finer bars missing beyond this share of the window: use the base bars
 
 
-def covers(bars: Bars, start_ms: int, end_ms: int) -> bool:
+def covers(bars: BarSeries, start_ms: int, end_ms: int) -> bool:
     """The finer series spans the window (bars opening from start to the last close) with few holes."""
     if not len(bars):
         return False
-    if int(bars.open_ms[0]) > start_ms or int(bars.open_ms[-1]) + bars.timeframe_ms < end_ms:
+    if bars.first_open_ms > start_ms or bars.last_open_ms + bars.timeframe_ms < end_ms:
         return False
-    inside = bars.closed_count(end_ms) - int(np.searchsorted(bars.open_ms, start_ms))
+    inside = bars.rank(end_ms - bars.timeframe_ms, "right") - bars.rank(start_ms, "left")
     expected = (end_ms - start_ms) // bars.timeframe_ms
     return inside >= expected * (1 - MAX_MISSING_FINER_SHARE)
 
@@ -98,21 +131,22 @@ class ReplayBarFeed:
     else 15m, else the base bars): the order in which a stop and a target were touched inside an hour then
     comes from the data instead of the pessimistic stop-first assumption, for every symbol that has it —
     one symbol without 5m bars never sends the others back to 1h. `resolution` says which per symbol.
-    Bars stay columnar (one int64 and four float64 arrays per symbol); a call converts only its slice.
+    Bars stay columnar (one int64 and four float64 arrays per symbol, or in a file: `bar_spill`); a call
+    converts only its slice.
     """
 
     def __init__(self, bars: list[SymbolBars], *, base_timeframe_ms: int, window_ms: tuple[int, int]) -> None:
         start_ms, end_ms = window_ms
-        self._columns: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._series: dict[str, BarSeries] = {}
         self._funding: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.resolution: dict[str, int] = {}
         for s in bars:
             # the base bar that the first step's decision fills in starts at start_ms
             finer = sorted((b for b in s.finer.values() if b.timeframe_ms < base_timeframe_ms),
                            key=lambda b: b.timeframe_ms)
-            chosen = next((b for b in finer if covers(b, start_ms - base_timeframe_ms, end_ms)), s.base)
+            chosen: BarSeries = next((b for b in finer if covers(b, start_ms - base_timeframe_ms, end_ms)), s.base)
             self.resolution[s.symbol] = chosen.timeframe_ms
-            self._columns[s.symbol] = (chosen.open_ms, chosen.open, chosen.high, chosen.low, chosen.close)
+            self._series[s.symbol] = chosen
             self._funding[s.symbol] = (s.funding_ms, s.funding_rate)
         # the protocol's one timeframe: the coarsest any symbol resolves on (timeframe_ms_for is per symbol)
         self.timeframe_ms = max(self.resolution.values(), default=base_timeframe_ms)
@@ -122,13 +156,12 @@ class ReplayBarFeed:
 
     async def bars(self, symbol: str, start_ms: int, until_ms: int) -> list[Bar]:
         """Bars with open_time ≥ start_ms and open_time + timeframe ≤ until_ms, oldest first."""
-        t, o, h, low, c = self._columns[symbol]
-        lo = int(t.searchsorted(start_ms, "left"))
-        hi = int(t.searchsorted(until_ms - self.resolution[symbol], "right"))
+        series = self._series[symbol]
+        lo, hi = series.rank(start_ms, "left"), series.rank(until_ms - self.resolution[symbol], "right")
         if hi <= lo:
             return []
-        return list(zip(t[lo:hi].tolist(), o[lo:hi].tolist(), h[lo:hi].tolist(), low[lo:hi].tolist(),
-                        c[lo:hi].tolist(), strict=True))
+        t, o, h, low, c = series.columns(lo, hi)
+        return list(zip(t.tolist(), o.tolist(), h.tolist(), low.tolist(), c.tolist(), strict=True))
 
     async def funding(self, symbol: str, after_ms: int, until_ms: int) -> list[tuple[int, float]]:
         """Settlements with after_ms < time ≤ until_ms, oldest first."""

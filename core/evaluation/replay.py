@@ -20,8 +20,9 @@ import numpy as np
 from core.clock import SimulatedClock
 from core.config import CostModel, RiskLimits
 from core.errors import UserInputError
+from core.evaluation.bar_spill import BarSpill
 from core.evaluation.baselines import BaselineRun, buy_and_hold, buy_and_hold_spot, flat
-from core.evaluation.feed import Bars, ReplayBarFeed, SymbolBars, covers
+from core.evaluation.feed import Bars, BarSeries, ReplayBarFeed, SymbolBars, covers
 from core.evaluation.replay_log import CountingDecisionLog, DecisionTally, approved_records
 from core.evaluation.report import ReplayResult
 from core.execution.paper_book import MemoryBookStore
@@ -137,15 +138,16 @@ def _bars(arrays: BarArrays) -> Bars:
 
 
 def symbol_bars(source: SeriesSnapshotSource, symbol: str, base_timeframe: str,
-                finer: Mapping[str, Bars] | None = None) -> SymbolBars:
+                finer: Mapping[str, BarSeries] | None = None) -> SymbolBars:
     funding = source.funding(symbol)
     return SymbolBars(symbol, _bars(source.bars(symbol, base_timeframe)), finer or {}, funding.time_ms, funding.rate)
 
 
-def intrabar_bars(market: OfflineMarketData, symbol: str, base_timeframe: str, window_ms: tuple[int, int]) -> dict[str, Bars]:
+def intrabar_bars(market: OfflineMarketData, symbol: str, base_timeframe: str, window_ms: tuple[int, int],
+                  spill: BarSpill | None = None) -> dict[str, BarSeries]:
     """The finest of INTRABAR_TIMEFRAMES stored for `symbol` that covers the window (as feed.ReplayBarFeed
-    decides), as arrays of the window only; {} when none does and the symbol resolves on its base bars.
-    Only that one timeframe stays in memory: each frame read is dropped from the market's cache."""
+    decides), as arrays of the window only — their OHLC in `spill`'s file when given; {} when none does and
+    the symbol resolves on its base bars. Each frame read is dropped from the market's cache."""
     base_ms = tf_ms(base_timeframe)
     start_ms, end_ms = window_ms[0] - base_ms, window_ms[1]  # the first step's fill is in the bar opening at start
     native = market.native_timeframes(symbol)
@@ -159,7 +161,7 @@ def intrabar_bars(market: OfflineMarketData, symbol: str, base_timeframe: str, w
                     *(np.array(frame[c].to_numpy()[lo:hi], dtype=np.float64) for c in ("open", "high", "low", "close")))
         market.forget(symbol, tf)
         if covers(bars, start_ms, end_ms):
-            return {tf: bars}
+            return {tf: bars if spill is None else spill.put(bars)}
     return {}
 
 
@@ -215,9 +217,10 @@ async def run_replay_cycle(
             bar_timeframes=(),  # intrabar bars: only the one timeframe each symbol resolves on, below
         )
     window_ms = (int(steps[0]), int(steps[-1]))
+    spill = BarSpill()  # the intrabar OHLC in a temporary file, a chunk per symbol in memory (#18)
     bars = [
         symbol_bars(source, s, spec.base_timeframe,
-                    intrabar_bars(market, s, spec.base_timeframe, window_ms) if spec.intrabar else None)
+                    intrabar_bars(market, s, spec.base_timeframe, window_ms, spill) if spec.intrabar else None)
         for s in spec.symbols
     ]
     feed = ReplayBarFeed(bars, base_timeframe_ms=tf_ms(spec.base_timeframe), window_ms=window_ms)
@@ -281,6 +284,7 @@ async def run_replay_cycle(
             progress(k + 1, total)
             await asyncio.sleep(0)
     await broker.close_all(reason="end")
+    spill.close()
     equity[-1] = broker.equity()
     if errors:
         raise RuntimeError(f"the cycle failed during replay: {dict(errors)}")

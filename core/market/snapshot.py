@@ -480,6 +480,18 @@ def _readonly(values: np.ndarray, dtype: str) -> np.ndarray:
     return out
 
 
+def _bar_views(rows: _Rows) -> BarArrays:
+    """A snapshot timeframe's bars as read-only views of its rows: no second copy of the OHLCV (#18)."""
+
+    def view(values: np.ndarray) -> np.ndarray:
+        out = values.view()
+        out.flags.writeable = False
+        return out
+
+    return BarArrays(timeframe=rows.timeframe, timeframe_ms=rows.timeframe_ms, open_time_ms=view(rows.open_ms),
+                     **{c: view(rows.matrix[:, rows._columns[c]]) for c in _VIEW_OHLCV})
+
+
 def _bar_arrays(frame: pd.DataFrame, timeframe: str) -> BarArrays:
     return BarArrays(
         timeframe=timeframe,
@@ -516,8 +528,11 @@ class SeriesSnapshotSource:
             if not wanted:
                 raise ValueError(f"{symbol}: none of the snapshot timeframes {list(snapshot_timeframes)} given")
             self._rows[symbol] = [_Rows(compute_indicators(frames[tf], tf)) for tf in wanted]
+            for rows in self._rows[symbol]:
+                self._bars[(symbol, rows.timeframe)] = _bar_views(rows)
             for tf, frame in frames.items():
-                self._bars[(symbol, tf)] = _bar_arrays(frame, tf)
+                if tf not in wanted:  # bars only (5m, 15m)
+                    self._bars[(symbol, tf)] = _bar_arrays(frame, tf)
             series = funding_by_symbol.get(symbol)
             if series is None or len(series) == 0:
                 times, rates = np.array([], dtype="int64"), np.array([], dtype="float64")
