@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,6 @@ import numpy as np
 
 from core.evaluation.metrics import drawdown_series_pct
 from core.evaluation.report import ReplayResult
-from core.models import ClosedTrade
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -197,12 +196,14 @@ def _plot_trades(ax: Axes, result: ReplayResult, symbol: str) -> None:
     trades = [t for t in result.trades if t.symbol == symbol]
     if not trades:
         return
+    # every leg's entry and exit as matplotlib date numbers, converted in one call (one date2num per moment
+    # took longer than drawing the markers)
+    entry_x, exit_x = _nums([t.entry_time for t in trades]), _nums([t.exit_time for t in trades])
     entries: dict[str, tuple[float, float, str, float, float]] = {}
-    for t in trades:
+    for t, x_in, x_out in zip(trades, entry_x, exit_x, strict=True):
         key = t.position_id or f"{t.entry_time}"
-        exit_x = _num(t.exit_time)
-        last_exit = max(exit_x, entries[key][4]) if key in entries else exit_x
-        entries[key] = (_num(t.entry_time), t.entry_price, t.side, t.stop_loss, last_exit)
+        last_exit = max(x_out, entries[key][4]) if key in entries else x_out
+        entries[key] = (x_in, t.entry_price, t.side, t.stop_loss, last_exit)
     for side, colour, marker in (("long", "#2ca02c", "^"), ("short", "#d62728", "v")):
         points = [(x, price) for x, price, s, _, _ in entries.values() if s == side]
         if points:
@@ -211,20 +212,19 @@ def _plot_trades(ax: Axes, result: ReplayResult, symbol: str) -> None:
     stops = [[(x, stop), (last, stop)] for x, _, _, stop, last in entries.values() if stop > 0]
     if stops:
         ax.add_collection(LineCollection(stops, colors="#d62728", linewidths=0.8, linestyles="--"))
-    by_style: dict[tuple[str, str], list[ClosedTrade]] = {}
-    for t in trades:
-        by_style.setdefault(EXIT_STYLE.get(t.exit_reason, ("#17becf", "s")), []).append(t)
+    by_style: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
+    for t, x_in, x_out in zip(trades, entry_x, exit_x, strict=True):
+        by_style.setdefault(EXIT_STYLE.get(t.exit_reason, ("#17becf", "s")), []).append(
+            (x_in, t.entry_price, x_out, t.exit_price))
     for (colour, marker), legs in by_style.items():
-        ax.add_collection(LineCollection(
-            [[(_num(t.entry_time), t.entry_price), (_num(t.exit_time), t.exit_price)] for t in legs],
-            colors=colour, linewidths=0.6, alpha=0.6,
-        ))
-        ax.scatter([_num(t.exit_time) for t in legs], [t.exit_price for t in legs], marker=marker, color=colour,
-                   s=25, zorder=3)
+        ax.add_collection(LineCollection([[(a, p), (b, q)] for a, p, b, q in legs], colors=colour, linewidths=0.6,
+                                         alpha=0.6))
+        ax.scatter([leg[2] for leg in legs], [leg[3] for leg in legs], marker=marker, color=colour, s=25, zorder=3)
 
 
-def _num(moment: datetime) -> float:
-    """matplotlib's date number of a moment (what datetime64 values on a date axis become)."""
+def _nums(moments: list[datetime]) -> list[float]:
+    """matplotlib's date numbers of moments (what datetime64 values on a date axis become)."""
     from matplotlib.dates import date2num
 
-    return float(date2num(moment.astimezone(UTC).replace(tzinfo=None)))
+    ms = np.array([round(m.timestamp() * 1000) for m in moments], dtype=np.int64).astype("datetime64[ms]")
+    return [float(v) for v in date2num(ms)]
