@@ -147,7 +147,7 @@ def _bars(board: _Board, name: str, groups: Mapping[str, Mapping[str, Any]], tit
     labels = list(groups)
     values = [float(groups[k]["net_pnl"]) for k in labels]
     names = [f"{k} ({groups[k]['positions']})" for k in labels]
-    ax = board.axes(name, board.label_width(names) + 0.2, 0.35, 0.25, 0.3)
+    ax = board.axes(name, min(board.label_width(names) + 0.2, HALF_IN - 1.5), 0.35, 0.25, 0.3)  # long labels clip
     if labels:
         ax.barh(range(len(labels)), values, color=[GREEN if v > 0 else RED for v in values])
         ax.set_yticks(range(len(labels)), names)
