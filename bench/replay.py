@@ -2,7 +2,7 @@
 
 1. ours, in-process: the live TradingCycle, RiskGuard and PaperBroker (5m intrabar fills, funding,
    isolated-margin liquidation, every guard rule) with the rules engine over every hourly close of BTC and
-   ETH, 2023-01-15 → 2024-05-14 (the README replay), data and indicators loaded before the clock starts;
+   ETH, 2023-01-15 → 2024-05-14 (the README replay), data (5m bars too) and indicators loaded before the clock starts;
    with the kill-switch out of reach, so every symbol-bar goes through engine and guard (and once with the
    default limits, where the kill-switch may pause);
 2. backtesting.py (`backtesting` package): a bare EMA 20/50 cross on the same 1h bars, one Backtest per symbol
@@ -12,7 +12,8 @@
    loop, indicators apart as ours;
 4. with `--whole-process`: `aitrader replay` as a user runs it (import, load, replay, report files,
    report.png, tearsheet, run.json) against `python -c "import pandas"` plus the in-process replay of (1), in
-   CPU seconds of the child processes.
+   CPU seconds of the child processes, both from cached bytecode (after one untimed round); then
+   bench/replay_steps.py prints where one such run's CPU seconds go, step by step.
 
 Each figure is the min and median of `--repeat` runs (3); the machine is shared, so CPU seconds are printed
 beside wall seconds and the ratios use CPU seconds (both processes are single-threaded loops).
@@ -46,7 +47,9 @@ sys.path.insert(0, str(ROOT))
 
 from bot.settings import load_settings  # noqa: E402
 from core.decide.rules import RulesEngine  # noqa: E402
-from core.evaluation.replay import WARMUP_BARS, ReplaySpec, plan_steps, run_replay_cycle  # noqa: E402
+from core.evaluation.bar_spill import BarSpill  # noqa: E402
+from core.evaluation.feed import SymbolBars  # noqa: E402
+from core.evaluation.replay import WARMUP_BARS, ReplaySpec, plan_steps, replay_bars, run_replay_cycle  # noqa: E402
 from core.market.offline import OfflineMarketData  # noqa: E402
 from core.market.snapshot import SeriesSnapshotSource  # noqa: E402
 from core.market.timeframes import from_ms  # noqa: E402
@@ -69,19 +72,25 @@ def spread(values: list[float]) -> str:
     return f"min {min(values):.2f} / median {statistics.median(values):.2f}"
 
 
-def build_source(market: OfflineMarketData, spec: ReplaySpec) -> SeriesSnapshotSource:
+def build_source(market: OfflineMarketData, spec: ReplaySpec) -> tuple[SeriesSnapshotSource, list[SymbolBars]]:
+    """The snapshot series (indicators) and the broker's bars (5m intrabar included): the data a replay reads,
+    loaded before the clock starts, as backtesting.py and freqtrade get theirs."""
     steps = plan_steps(market, spec)
-    return SeriesSnapshotSource.from_offline(
+    source = SeriesSnapshotSource.from_offline(
         market, spec.symbols, from_ms(int(steps[0])), from_ms(int(steps[-1])), warmup_bars=WARMUP_BARS,
         bar_timeframes=(),
     )
+    # as `aitrader replay` holds them: the 5m OHLC in a temporary file, read a chunk at a time during the run
+    return source, replay_bars(market, spec, source, (int(steps[0]), int(steps[-1])), BarSpill())
 
 
-def ours(market: OfflineMarketData, spec: ReplaySpec, source: SeriesSnapshotSource, profile: bool) -> tuple[Timing, object]:
+def ours(market: OfflineMarketData, spec: ReplaySpec, data: tuple[SeriesSnapshotSource, list[SymbolBars]],
+         profile: bool) -> tuple[Timing, object]:
     profiler = cProfile.Profile() if profile else None
     if profiler:
         profiler.enable()
-    timing, result = timed(lambda: asyncio.run(run_replay_cycle(market, spec, RulesEngine(), source=source)))
+    source, bars = data
+    timing, result = timed(lambda: asyncio.run(run_replay_cycle(market, spec, RulesEngine(), source=source, bars=bars)))
     if profiler:
         profiler.disable()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(18)
@@ -138,18 +147,31 @@ def child_cpu(command: list[str], **kw: object) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+WORK = Path(tempfile.mkdtemp(prefix="bench-replay-"))
+
+
+def whole_process_env() -> dict[str, str]:
+    """As on a user's machine, the project's modules run from cached bytecode (an environment with
+    PYTHONDONTWRITEBYTECODE would compile them on every start); the untimed first round writes the cache."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return env | {"DATABASE_PATH": str(WORK / "bench.sqlite"), "PYTHONPYCACHEPREFIX": str(WORK / "pycache")}
+
+
 def whole_process(data: Path, repeat: int) -> tuple[list[float], list[float]]:
     """(CPU seconds of `aitrader replay` …, of `python -c "import pandas"`), `repeat` each."""
     exe = Path(sys.executable)
     replay_cmd = [str(exe.with_name("aitrader")), "replay", "--data", str(data), "--symbols", ",".join(SYMBOLS),
                   "--start", START.strftime("%Y-%m-%dT%H:%M:%SZ"), "--end", END.strftime("%Y-%m-%dT%H:%M:%SZ"),
                   "--engine", "rules"]
-    env = {**os.environ, "DATABASE_PATH": str(Path(tempfile.mkdtemp()) / "bench.sqlite")}
+    env = whole_process_env()
     full, pandas = [], []
-    for _ in range(repeat):
+    for k in range(repeat + 1):
         with tempfile.TemporaryDirectory() as out:
-            full.append(child_cpu([*replay_cmd, "--out", out], env=env, cwd=out))
-        pandas.append(child_cpu([str(exe), "-c", "import pandas"]))
+            replay = child_cpu([*replay_cmd, "--out", out], env=env, cwd=out)
+        imports = child_cpu([str(exe), "-c", "import pandas"], env=env)
+        if k:
+            full.append(replay)
+            pandas.append(imports)
     return full, pandas
 
 
@@ -173,8 +195,10 @@ def main() -> None:
     default = ReplaySpec(limits=limits, **common)  # type: ignore[arg-type]
     no_kill = ReplaySpec(limits=replace(limits, max_drawdown_pct=100.0, daily_loss_limit_pct=100.0), **common)  # type: ignore[arg-type]
 
-    (setup, _), source = timed(lambda: build_source(market, default))
-    print(f"setup: data load + indicators once per series: {setup:.2f} s (apart from every figure below)")
+    (setup, _), data = timed(lambda: build_source(market, default))
+    source = data[0]
+    print(f"setup: data load (5m intrabar bars included) + indicators once per series: {setup:.2f} s "
+          "(apart from every figure below)")
     warm = ReplaySpec(symbols=SYMBOLS, start=datetime(2023, 3, 1, tzinfo=UTC), end=datetime(2023, 3, 8, tzinfo=UTC),
                       engine="rules")
     asyncio.run(run_replay_cycle(market, warm, RulesEngine(), source=source))  # warm-up: every code path once
@@ -183,7 +207,7 @@ def main() -> None:
     walls: dict[str, list[float]] = {}
     for label, spec in (("ours, default limits", default), ("ours, every symbol-bar decided", no_kill)):
         for k in range(args.repeat):
-            (wall, cpu), result = ours(market, spec, source, args.profile and k == 0)
+            (wall, cpu), result = ours(market, spec, data, args.profile and k == 0)
             bars = len(result.step_ms) * len(result.symbols)  # type: ignore[attr-defined]
             speeds.setdefault(label, []).append(bars / cpu)
             walls.setdefault(label, []).append(wall)
@@ -233,6 +257,9 @@ def main() -> None:
               f"in-process replay {spread(inproc)} CPU-s")
         verdict = "met" if statistics.median(ratios) <= 1.5 else "NOT met"
         print(f"ratio whole process / (import pandas + in-process replay): {spread(ratios)} — target ≤ 1.5: {verdict}")
+        steps = subprocess.run([sys.executable, str(ROOT / "bench" / "replay_steps.py"), "--data", str(args.data)],
+                               capture_output=True, text=True, env=whole_process_env(), check=True)
+        print("\n".join(line for line in steps.stderr.splitlines() if line.startswith(("CPU", "  "))))
 
 
 if __name__ == "__main__":

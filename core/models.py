@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
@@ -105,6 +105,17 @@ class TimeframeView:
     atr_14: float | None = None
     extra: Mapping[str, float | None] = field(default_factory=dict)
 
+    @classmethod
+    def from_fields(cls, values: tuple[Any, ...], extra: Mapping[str, float | None]) -> TimeframeView:
+        """TimeframeView(*values, extra=extra) — `values` every field before `extra`, in order — without the
+        frozen __init__'s object.__setattr__ per field (there are no checks to skip): replay's snapshot
+        assembly builds one view per bar (#18, 1.65 → 1.0 µs)."""
+        view = object.__new__(cls)
+        for set_field, value in zip(_VIEW_SETTERS, values, strict=True):
+            set_field(view, value)
+        _SET_VIEW_EXTRA(view, extra)
+        return view
+
     def to_json_dict(self, digits: int = 6, *, prompt: bool = False) -> dict[str, Any]:
         def r(v: float | None, places: int = digits) -> float | None:
             v = _finite(v)
@@ -130,6 +141,8 @@ class TimeframeView:
             del out["bar_time"], out["macd_signal"]
         return out
 
+
+*_VIEW_SETTERS, _SET_VIEW_EXTRA = (getattr(TimeframeView, f.name).__set__ for f in fields(TimeframeView))
 
 MAX_KEY_EVENT_TITLE = 160
 PROMPT_KEY_EVENTS = 2  # key events in the LLM prompt (the snapshot JSON keeps all, at most 3)

@@ -205,6 +205,7 @@ def simulate_targets(
         equity[0] += allocation
         last_close_ms = int(steps[-1]) - tf
         end_ms = int(steps[-1])
+        hold_tail = band == math.inf  # once held, nothing but a side change or a liquidation trades again
         for k in range(1, n):
             bar_open = int(steps[k]) - tf
             i = index.get(bar_open)
@@ -237,6 +238,16 @@ def simulate_targets(
                 mark = c_[i]
             exposure[k] |= book.qty != 0.0
             equity[k] += book.equity(mark) if k < n - 1 else 0.0
+            if hold_tail and book.qty and k < n - 1:
+                hold_tail = False
+                tail = _held_tail(book, sym, steps[k + 1:], weights[k:n - 1], f_ms[f_next:], f_rate[f_next:],
+                                  end_ms, liquidation, mark)
+                if tail is not None:  # the rest of the steps at once, the same floats as the loop's
+                    tail_equity, mark, consumed = tail
+                    equity[k + 1:n - 1] += tail_equity[:-1]
+                    exposure[k + 1:] = True
+                    f_next += consumed
+                    break
         if book.qty:
             price = float(mark)
             exit_fee = abs(book.qty) * price * fee
@@ -246,6 +257,68 @@ def simulate_targets(
         equity[n - 1] += book.cash
         trades.extend(book.trades)
     return BaselineRun(name, equity, tuple(trades), exposure, liquidations)
+
+
+def _held_tail(
+    book: _Book, sym: SymbolBars, steps: np.ndarray, weights: np.ndarray, f_ms: list[int], f_rate: list[float],
+    end_ms: int, liquidation: bool, mark: float,
+) -> tuple[np.ndarray, float, int] | None:
+    """simulate_targets' loop over `steps` for a book that holds and keeps holding (band ∞, every target on the
+    held side), in numpy: the held quantity is fixed, so cash moves only by funding and equity is cash + qty ×
+    mark. The same operations in the same order give the loop's floats exactly (np.add.accumulate adds in
+    sequence). None — nothing changed — when a step would trade or liquidate: the loop then goes on itself.
+    Returns (equity after each step, the last mark, settlements consumed) and moves the book's cash/funding."""
+    qty, base, tf = book.qty, sym.base, sym.base.timeframe_ms
+    if not bool(np.all(weights * (1.0 if qty > 0 else -1.0) > 0.0)):
+        return None
+    bar_open = steps - tf
+    pos = np.searchsorted(base.open_ms, bar_open)
+    present = pos < len(base)
+    present[present] = base.open_ms[pos[present]] == bar_open[present]
+    at = pos[present]  # the base bar of each step that has one
+    o, worst, c = base.open[at], (base.low if qty > 0 else base.high)[at], base.close[at]
+    if not len(at) or not bool(np.all(o > 0.0)):
+        return None  # no bar left in the window (nothing to gain), or a price the loop treats on its own
+    # each settlement is consumed at the first step with a bar whose close is after it: before the fill's
+    # open (phase 0) when at or before that open, else inside the bar (phase 1); paid when after the entry
+    times = np.asarray(f_ms, dtype=np.int64)
+    bar_end = bar_open[present] + tf
+    step_of = np.searchsorted(bar_end, times, side="right")
+    consumed = int(np.count_nonzero(step_of < len(at)))
+    times, step_of = times[:consumed], step_of[:consumed]
+    paid = (times < end_ms) & (times > book.entry_ms)
+    times, step_of = times[paid], step_of[paid]
+    rates = np.asarray(f_rate[:consumed], dtype=np.float64)[paid]
+    # the funding mark: price_at(time) — the open of the base bar starting then, else the last close — or the open
+    j = np.searchsorted(base.open_ms, times)
+    exact = j < len(base)
+    exact[exact] = base.open_ms[j[exact]] == times[exact]
+    last = np.searchsorted(base.open_ms, times - tf, side="right") - 1
+    mark_at = np.where(exact, base.open[np.minimum(j, len(base) - 1)], base.close[np.maximum(last, 0)])
+    mark_at = np.where(exact | (last >= 0), mark_at, 0.0)
+    mark_at = np.where(mark_at == 0.0, o[step_of], mark_at)
+    flows = -rates * qty * mark_at
+    cash = np.add.accumulate(np.concatenate(([book.cash], flows)))
+    key = step_of * 2 + (times > bar_open[present][step_of])  # phase 0 before phase 1 within a step
+    steps_at = np.arange(len(at)) * 2
+    cash_open = cash[np.searchsorted(key, steps_at, side="right")]
+    cash_end = cash[np.searchsorted(key, steps_at + 1, side="right")]
+    if not bool(np.all(cash_open + qty * o > 0.0)):
+        return None  # no equity left at an open: the loop's target would be 0 (a trade)
+    if liquidation:
+        margin = book.mmr * abs(qty)
+        if not (bool(np.all(cash_open + qty * o > margin * o)) and bool(np.all(cash_end + qty * worst > margin * worst))):
+            return None
+    # per step: the cash and mark of the last step with a bar (before any: the book as it is)
+    last_bar = np.maximum.accumulate(np.where(present, np.cumsum(present) - 1, -1))
+    had = last_bar >= 0
+    ref = np.maximum(last_bar, 0)
+    step_cash = np.where(had, cash_end[ref], book.cash)
+    step_mark = np.where(had, c[ref], mark)
+    for flow in flows.tolist():
+        book.funding += flow
+    book.cash = float(cash[-1])
+    return step_cash + qty * step_mark, float(step_mark[-1]), consumed
 
 
 def _always_long(sym: SymbolBars, steps: np.ndarray) -> np.ndarray:

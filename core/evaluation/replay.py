@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -165,6 +165,17 @@ def intrabar_bars(market: OfflineMarketData, symbol: str, base_timeframe: str, w
     return {}
 
 
+def replay_bars(market: OfflineMarketData, spec: ReplaySpec, source: SeriesSnapshotSource,
+                window_ms: tuple[int, int], spill: BarSpill | None = None) -> list[SymbolBars]:
+    """The paper broker's bars per traded symbol: the base bars and, with `spec.intrabar`, the one finer
+    timeframe each symbol resolves on (its OHLC in `spill`'s file when given)."""
+    return [
+        symbol_bars(source, s, spec.base_timeframe,
+                    intrabar_bars(market, s, spec.base_timeframe, window_ms, spill) if spec.intrabar else None)
+        for s in spec.symbols
+    ]
+
+
 def close_prices(market: OfflineMarketData, spec: ReplaySpec) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """(close time ms, close) of the base bars inside the window, per symbol, for the report chart."""
     step = tf_ms(spec.base_timeframe)
@@ -200,8 +211,10 @@ async def run_replay_cycle(
     clock: SimulatedClock | None = None,
     progress_every: int = PROGRESS_EVERY,
     sentiment: SentimentReader | None = None,
+    bars: Sequence[SymbolBars] | None = None,
 ) -> ReplayResult:
-    """Replay `spec` through the live cycle. `source` may be given pre-built (benchmarks, tests); `clock`
+    """Replay `spec` through the live cycle. `source` and `bars` (replay_bars) may be given pre-built
+    (benchmarks, tests); `clock`
     when the engine was built on it (the LLM engine's daily token budget follows simulated days);
     `progress_every` 1 when every step is slow (an LLM engine), so the progress moves every bar."""
     steps = plan_steps(market, spec)
@@ -217,13 +230,12 @@ async def run_replay_cycle(
             bar_timeframes=(),  # intrabar bars: only the one timeframe each symbol resolves on, below
         )
     window_ms = (int(steps[0]), int(steps[-1]))
-    spill = BarSpill()  # the intrabar OHLC in a temporary file, a chunk per symbol in memory (#18)
-    bars = [
-        symbol_bars(source, s, spec.base_timeframe,
-                    intrabar_bars(market, s, spec.base_timeframe, window_ms, spill) if spec.intrabar else None)
-        for s in spec.symbols
-    ]
-    feed = ReplayBarFeed(bars, base_timeframe_ms=tf_ms(spec.base_timeframe), window_ms=window_ms)
+    spill = None
+    if bars is None:
+        spill = BarSpill()  # the intrabar OHLC in a temporary file, a chunk per symbol in memory (#18)
+        bars = replay_bars(market, spec, source, window_ms, spill)
+    series = list(bars)
+    feed = ReplayBarFeed(series, base_timeframe_ms=tf_ms(spec.base_timeframe), window_ms=window_ms)
 
     if clock is None:
         clock = SimulatedClock(start)
@@ -276,15 +288,18 @@ async def run_replay_cycle(
             kill.paused(as_of_ms, broker.equity())
             markers.append((as_of_ms, "trading paused (kill-switch)"))
         kill.count(k)
-        reasons.update(summary.rejected.values())
-        errors.update(summary.errors.values())
+        if summary.rejected:
+            reasons.update(summary.rejected.values())
+        if summary.errors:
+            errors.update(summary.errors.values())
         equity[k] = broker.equity()
         exposure[k] = bool(await broker.positions())
         if progress is not None and (k % progress_every == 0 or k == total - 1):
             progress(k + 1, total)
             await asyncio.sleep(0)
     await broker.close_all(reason="end")
-    spill.close()
+    if spill is not None:
+        spill.close()
     equity[-1] = broker.equity()
     if errors:
         raise RuntimeError(f"the cycle failed during replay: {dict(errors)}")
@@ -295,7 +310,7 @@ async def run_replay_cycle(
     else:
         tally, entries = DecisionTally.of(log.records()), approved_records(log.records())
     regimes = {r.signal_id: r.snapshot.regime.value for r in entries if r.snapshot is not None}
-    runs = standard_baselines(bars, steps, spec)
+    runs = standard_baselines(series, steps, spec)
     stats, usage = _engine_stats(tally, notifier)
     stats["intrabar_timeframe_ms"] = feed.timeframe_ms  # the coarsest; per symbol in ReplayResult.intrabar_ms
     return ReplayResult(
@@ -383,6 +398,7 @@ __all__ = [
     "ReplaySpec",
     "close_prices",
     "plan_steps",
+    "replay_bars",
     "run_replay_cycle",
     "settings_summary",
     "symbol_bars",

@@ -13,7 +13,10 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from core.models import DecisionRecord
 from core.protocols import CycleRecord
+
+MAX_REPEATS = 4096  # distinct records held before they are tallied (an LLM engine's are all distinct)
 
 
 @dataclass(slots=True)
@@ -27,14 +30,15 @@ class DecisionTally:
     cached: int = 0
 
     def add(self, entry: CycleRecord) -> None:
-        record = entry.record
-        if record is None:
-            return
-        self.statuses[record.status] += 1
-        self.actions[record.effective.action.value] += 1
-        self.prompt_tokens += record.usage.prompt_tokens
-        self.completion_tokens += record.usage.completion_tokens
-        self.cached += int(record.cached)
+        if entry.record is not None:
+            self.add_record(entry.record)
+
+    def add_record(self, record: DecisionRecord, times: int = 1) -> None:
+        self.statuses[record.status] += times
+        self.actions[record.effective.action.value] += times
+        self.prompt_tokens += record.usage.prompt_tokens * times
+        self.completion_tokens += record.usage.completion_tokens * times
+        self.cached += int(record.cached) * times
 
     @classmethod
     def of(cls, entries: Iterable[CycleRecord]) -> DecisionTally:
@@ -55,11 +59,29 @@ class CountingDecisionLog:
         self._approved: dict[str, CycleRecord] = {}  # signal id -> record
         self._counts: Counter[str] = Counter()
         self._tally = DecisionTally()
+        # records folded but not yet tallied, by identity: an engine hands out the same hold record for the same
+        # reading (the rules engine's few hundred), so most symbol-bars are one dict increment; bounded
+        self._repeats: dict[int, list] = {}  # id(record) -> [record, times]
 
     def _fold(self) -> None:
+        repeats = self._repeats
         for entry in self._current.values():
-            self._tally.add(entry)
+            record = entry.record
+            if record is None:
+                continue
+            seen = repeats.get(id(record))  # held in _repeats, so its id is not reused while there
+            if seen is not None:
+                seen[1] += 1
+            else:
+                if len(repeats) >= MAX_REPEATS:
+                    self._tally_repeats()
+                repeats[id(record)] = [record, 1]
         self._current.clear()
+
+    def _tally_repeats(self) -> None:
+        for record, times in self._repeats.values():
+            self._tally.add_record(record, times)
+        self._repeats.clear()
 
     async def cycle_done(self, cycle_id: str, symbol: str) -> bool:
         return cycle_id == self._cycle_id and symbol in self._current
@@ -87,6 +109,7 @@ class CountingDecisionLog:
 
     def tally(self) -> DecisionTally:
         self._fold()
+        self._tally_repeats()
         return self._tally
 
     def approved(self) -> list[CycleRecord]:

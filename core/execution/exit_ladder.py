@@ -19,6 +19,7 @@ Order inside a bar (the bar's path is unknown, so the pessimistic order is assum
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.execution.perp_math import funding_cash_flow, liquidation_price
@@ -67,6 +68,35 @@ def apply_funding(pos: Position, rate: float, mark: float, mmr: float) -> float:
     pos.funding_paid += flow
     pos.liquidation_price = liquidation_price(pos.sign, pos.entry_price, pos.qty, pos.leverage, mmr, pos.funding_paid)
     return flow
+
+
+def quiet_span(
+    pos: Position, highs: Sequence[float], lows: Sequence[float], last_close_ms: int, entry_ms: int,
+    rules: LifecycleRules,
+) -> bool:
+    """True when `apply_bar` over these bars (no funding settling among them) would exit nothing and move
+    nothing but the best price: every bar strictly inside stop, liquidation and TP1, no trailing or profit
+    lock running, the stale exit not yet due. The caller may then only set the best price (`carry_best`),
+    the cursor and the mark — the same state the bar-by-bar walk leaves."""
+    if pos.targets_hit or rules.lock_trigger_pct > 0.0 or last_close_ms - entry_ms >= rules.stale_ms:
+        return False
+    high, low = max(highs), min(lows)  # a NaN bar is passed over by both, as by apply_bar's comparisons
+    stop, liq, tp1 = pos.stop_loss, pos.liquidation_price, pos.take_profit[0]
+    if pos.side == "long":
+        return low > stop and (liq <= 0.0 or low > liq) and high < tp1
+    return high < stop and (liq <= 0.0 or high < liq) and low > tp1
+
+
+def carry_best(pos: Position, highs: Sequence[float], lows: Sequence[float]) -> None:
+    """The best price after bars `quiet_span` passed, as apply_bar moves it bar by bar."""
+    if pos.side == "long":
+        high = max(highs)
+        if high > pos.best_price:
+            pos.best_price = high
+    else:
+        low = min(lows)
+        if low < pos.best_price:
+            pos.best_price = low
 
 
 def apply_bar(

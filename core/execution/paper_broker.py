@@ -23,7 +23,7 @@ from typing import Protocol, cast
 import pandas as pd
 
 from core.config import CostModel, RiskLimits
-from core.execution.exit_ladder import LifecycleRules, apply_bar, apply_funding
+from core.execution.exit_ladder import LifecycleRules, apply_bar, apply_funding, carry_best, quiet_span
 from core.execution.paper_book import BookChange, BookedPosition, BookStore, Fill, PendingOrder
 from core.execution.perp_math import BPS, MIN_NOTIONAL, liquidation_price, slipped_price
 from core.models import AccountView, ClosedTrade, OrderIntent, Position, TradeEvent
@@ -184,7 +184,8 @@ class PaperBroker:
         margin = 0.0
         for booked in self._positions.values():
             p = booked.position
-            value += p.sign * (booked.mark - p.entry_price) * p.qty - p.fees_paid + p.funding_paid
+            move = booked.mark - p.entry_price  # × side: the same floats as p.sign * move, without the property
+            value += (move if p.side == "long" else -move) * p.qty - p.fees_paid + p.funding_paid
             margin += p.margin
         return value, margin
 
@@ -198,7 +199,7 @@ class PaperBroker:
         return AccountView(
             equity=equity,
             available=equity - margin,
-            positions=tuple(b.position for b in self._positions.values()),
+            positions=tuple([b.position for b in self._positions.values()]),
             recent_trades=tuple(self._recent),
             day_start_equity=self._day_start,
             peak_equity=max(self._peak, equity),
@@ -283,6 +284,15 @@ class PaperBroker:
         fi = 0
         tf = self._feed.timeframe_ms if self._timeframe_ms_for is None else self._timeframe_ms_for(symbol)
         rules = self._rules
+        if booked is not None and not settlements and len(bars) > 1:
+            # most hours of an open position touch nothing: one look at the span instead of a walk per bar
+            highs, lows = [b[2] for b in bars], [b[3] for b in bars]
+            if quiet_span(booked.position, highs, lows, bars[-1][0] + tf, self._entry_ms[symbol], rules):
+                carry_best(booked.position, highs, lows)
+                booked.cursor_ms, booked.mark = bars[-1][0], bars[-1][4]
+                change.upsert_positions.append(booked)
+                change.meta["cash"] = self._cash
+                return
         for t, o, h, low, c in bars:
             if booked is None:
                 if order is None:

@@ -25,10 +25,34 @@ OI_MAX_AGE_MS = 2 * HOUR_MS
 
 def funding_avg_24h(times_ms: Sequence[int], rates: Sequence[float], as_of_ms: int) -> float | None:
     """Mean of the settled rates in (as_of − 24 h, as_of]; None when none settled in that window."""
-    lo = bisect_right(times_ms, as_of_ms - DAY_MS)
-    hi = bisect_right(times_ms, as_of_ms)
-    window = [r for r in rates[lo:hi] if math.isfinite(r)]
+    return _mean_finite(rates[bisect_right(times_ms, as_of_ms - DAY_MS):bisect_right(times_ms, as_of_ms)])
+
+
+def _mean_finite(rates: Sequence[float]) -> float | None:
+    window = [r for r in rates if math.isfinite(r)]
     return sum(window) / len(window) if window else None
+
+
+class FundingWindow:
+    """One symbol's settlements (ms ascending, rates): the last settled rate and `funding_avg_24h` at a time.
+    Remembers the last 24 h window it averaged — consecutive hours of a replay mostly share it (a settlement
+    every 8 h), so most reads are two bisects."""
+
+    __slots__ = ("_last", "rates", "times_ms")
+
+    def __init__(self, times_ms: Sequence[int], rates: Sequence[float]) -> None:
+        self.times_ms, self.rates = times_ms, rates
+        self._last: tuple[int, int, float | None] = (-1, -1, None)
+
+    def at(self, as_of_ms: int) -> tuple[float | None, float | None]:
+        """(the last rate settled at or before as_of, the mean of those settled in (as_of − 24 h, as_of])."""
+        hi = bisect_right(self.times_ms, as_of_ms)
+        lo = bisect_right(self.times_ms, as_of_ms - DAY_MS, 0, hi)
+        last_lo, last_hi, mean = self._last
+        if lo != last_lo or hi != last_hi:
+            mean = _mean_finite(self.rates[lo:hi])
+            self._last = (lo, hi, mean)
+        return (self.rates[hi - 1] if hi else None), mean
 
 
 def _oi_at(times_ms: Sequence[int], values: Sequence[float], at_ms: int) -> float | None:
@@ -45,6 +69,8 @@ def _pct(now: float | None, before: float | None) -> float | None:
 
 def oi_context(times_ms: Sequence[int], values: Sequence[float], as_of_ms: int) -> dict[str, float | None]:
     """Open interest at as_of (the last reading at or before it) and its change over 1 h and 24 h."""
+    if not times_ms:
+        return dict.fromkeys(OI_KEYS)
     now = _oi_at(times_ms, values, as_of_ms)
     return {
         "open_interest": now,
@@ -75,6 +101,6 @@ def empty_context() -> dict[str, float | None]:
 
 
 __all__ = [
-    "BOOK_KEYS", "CONTEXT_KEYS", "FUNDING_KEY", "OI_KEYS", "book_context", "empty_context",
+    "BOOK_KEYS", "CONTEXT_KEYS", "FUNDING_KEY", "OI_KEYS", "FundingWindow", "book_context", "empty_context",
     "funding_avg_24h", "oi_context",
 ]

@@ -22,12 +22,14 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from functools import cache
+from operator import itemgetter
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
-from core.market.context import BOOK_KEYS, FUNDING_KEY, book_context, funding_avg_24h, oi_context
+from core.market.context import BOOK_KEYS, FUNDING_KEY, FundingWindow, book_context, oi_context
 from core.market.indicator_state import IndicatorState
 from core.market.indicators import VIEW_EXTRA_COLUMNS, IndicatorFrame, compute_indicators
 from core.market.offline import OfflineMarketData, open_ms
@@ -69,7 +71,11 @@ class SnapshotUnavailable(LookupError):
 # TimeframeView's positional fields after bar_time: OHLCV as stored, then the indicators (None while warming up).
 _VIEW_OHLCV = ("open", "high", "low", "close", "volume")
 _VIEW_INDICATORS = SNAPSHOT_INDICATOR_KEYS
-_FLAG_KINDS = ("gap", "stale", "outlier", "bad")  # in the order flags_at emits them
+_N_OHLCV = len(_VIEW_OHLCV)
+_N_FIELDS = _N_OHLCV + len(_VIEW_INDICATORS)
+_SNAPSHOT_EXTRA = ("change_24h_pct", "change_4h_pct", "quote_volume_24h")  # top-level keys from the finest frame
+_GAP, _OUTLIER, _BAD = 1, 2, 4  # _Rows.marks bits (a gap mark is the bool itself)
+_NO_BOOK = dict.fromkeys(BOOK_KEYS)
 
 
 class _Rows:
@@ -77,14 +83,14 @@ class _Rows:
 
     Columnar, so a long replay holds 8 bytes per value instead of Python lists of floats (#18: ~24 MiB per
     symbol-year before); a row becomes Python floats only when a snapshot reads it, once per bar (the last
-    row read is kept: replay asks for the same 4h/1d bar on several consecutive hours). Indicator values
-    that are NaN/±inf read as None, OHLCV as stored; the gap-window and outlier marks are boolean arrays.
+    row and view read are kept: replay asks for the same 4h/1d bar on several consecutive hours). Indicator
+    values that are NaN/±inf read as None, OHLCV as stored. The quality marks (a hole in the gap window, an
+    outlier, a bad bar in the window) are one small int per bar, so a clean bar costs one list read.
     """
 
     __slots__ = (
-        "_columns", "_extra_at", "_indicators_at", "_ohlcv_at", "_regime_cache", "_row_cache", "_view_cache",
-        "bad_window", "close_ms", "flag_bad", "flag_gap", "flag_outlier", "flag_stale", "gap_window", "matrix",
-        "open_ms", "outliers", "plain_timeframe", "timeframe", "timeframe_ms",
+        "_columns", "_cursor", "_finite", "_momentum_cache", "_read", "_regime_cache", "_row_cache", "_snapshot_at",
+        "_view_cache", "close_ms", "marks", "matrix", "open_ms", "plain_timeframe", "timeframe", "timeframe_ms",
     )
 
     def __init__(self, frame: IndicatorFrame, last: int | None = None) -> None:
@@ -101,27 +107,34 @@ class _Rows:
         self.plain_timeframe = is_timeframe(frame.timeframe)
         self.open_ms: np.ndarray = frame.open_ms
         self.close_ms: list[int] = frame.close_ms.tolist()  # bisected every step: a list is 5× faster
-        names = list(frame.columns)
-        self._columns = {name: k for k, name in enumerate(names)}
-        self._ohlcv_at = tuple(self._columns[k] for k in _VIEW_OHLCV)
-        self._indicators_at = tuple(self._columns[k] for k in _VIEW_INDICATORS)
-        self._extra_at = tuple(self._columns[k] for k in VIEW_EXTRA_COLUMNS)
-        n = len(frame.open_ms)
-        self.matrix = np.empty((n, len(names)), dtype=np.float64)
+        names = tuple(frame.columns)
+        self._columns, self._read, self._snapshot_at = _layout(names)
+        self.matrix = np.empty((len(frame.open_ms), len(names)), dtype=np.float64)
         for k, name in enumerate(names):
             self.matrix[:, k] = frame.columns[name]
-        self.outliers: np.ndarray = np.asarray(frame.outliers, dtype=bool)
-        self.gap_window: np.ndarray = gap_window
-        self.bad_window: np.ndarray = bad_window
-        self.flag_gap, self.flag_stale, self.flag_outlier, self.flag_bad = (
-            f"{kind}:{self.timeframe}" for kind in _FLAG_KINDS
-        )
+        # a row whose values are all finite (every row after the warm-up) is read without a None check
+        self._finite: list[bool] = np.isfinite(self.matrix).all(axis=1).tolist()  # type: ignore[assignment]
+        self.marks: list[int] = (gap_window + _OUTLIER * frame.outliers + _BAD * bad_window).tolist()
+        self._cursor = -1  # the last index last_closed returned
         self._row_cache: tuple[int, list[float]] = (-1, [])
         self._view_cache: tuple[int, TimeframeView] = (-1, None)  # type: ignore[assignment]
         self._regime_cache: tuple[int, Regime] = (-1, Regime.RANGING)
+        self._momentum_cache: tuple[int, float | None] = (-1, None)
 
     def last_closed(self, as_of_ms: int) -> int:
-        return bisect_right(self.close_ms, as_of_ms) - 1
+        """The index of the last bar closed at as_of_ms (-1: none). A replay asks for the same bar or the next
+        one each step: those are checked first (two list reads, not a bisect over the whole series)."""
+        close_ms, c = self.close_ms, self._cursor
+        if c >= 0 and close_ms[c] <= as_of_ms:
+            n = len(close_ms)
+            if c + 1 == n or as_of_ms < close_ms[c + 1]:
+                return c
+            if c + 2 == n or as_of_ms < close_ms[c + 2]:
+                self._cursor = c + 1
+                return c + 1
+        i = bisect_right(close_ms, as_of_ms) - 1
+        self._cursor = i
+        return i
 
     def _row(self, i: int) -> list[float]:
         cached_i, cached = self._row_cache
@@ -141,21 +154,46 @@ class _Rows:
         v = self._row(i)[self._columns[name]]
         return v if v - v == 0.0 else None
 
+    def snapshot_extra(self, i: int) -> tuple[float | None, float | None, float | None]:
+        """The finest frame's values for the snapshot's top level (_SNAPSHOT_EXTRA), None when not finite."""
+        a, b, c = self._snapshot_at(self._row(i))
+        return (a if a - a == 0.0 else None), (b if b - b == 0.0 else None), (c if c - c == 0.0 else None)
+
     def view(self, i: int) -> TimeframeView:
         cached_i, cached = self._view_cache
         if cached_i == i:
             return cached
-        row = self._row(i)
-        # positional (hot path): mypy cannot see the tuple's length; v - v == 0 is False for NaN and ±inf
-        view = TimeframeView(  # type: ignore[call-arg]
-            from_ms(self.close_ms[i] - self.timeframe_ms),
-            *[row[k] for k in self._ohlcv_at],  # type: ignore[arg-type]
-            *[v if v - v == 0.0 else None for v in [row[k] for k in self._indicators_at]],
-            {name: (v if v - v == 0.0 else None) for name, v in zip(VIEW_EXTRA_COLUMNS, [row[k] for k in self._extra_at],
-                                                                       strict=True)},
+        values = self._read(self._row(i))
+        if not self._finite[i]:  # v - v == 0 is False for NaN and ±inf; OHLCV stay as stored
+            values = (*values[:_N_OHLCV], *(v if v - v == 0.0 else None for v in values[_N_OHLCV:]))
+        view = TimeframeView.from_fields(
+            (from_ms(self.close_ms[i] - self.timeframe_ms), *values[:_N_FIELDS]),
+            dict(zip(VIEW_EXTRA_COLUMNS, values[_N_FIELDS:], strict=True)),
         )
         self._view_cache = (i, view)
         return view
+
+    def flags(self, i: int, as_of_ms: int) -> list[str]:
+        """data_quality.flags_at's rules on the marks prepared per series: holes in the window, stale, outlier,
+        a bad bar in the window — in that order."""
+        marks, tf, step = self.marks[i], self.timeframe, self.timeframe_ms
+        out = [f"gap:{tf}"] if marks & _GAP else []
+        if self.close_ms[i] - step < (as_of_ms // step) * step - step:  # its open time
+            out.append(f"stale:{tf}")
+        if marks & _OUTLIER:
+            out.append(f"outlier:{tf}")
+        if marks & _BAD:
+            out.append(f"bad:{tf}")
+        return out
+
+    def momentum(self, j: int) -> float | None:
+        """% change of the close of bar j over the MOMENTUM_DAYS bars before it (kept for the last j asked)."""
+        cached_j, cached = self._momentum_cache
+        if cached_j != j:
+            then = self.raw("close", j - MOMENTUM_DAYS)
+            cached = (self.raw("close", j) / then - 1.0) * 100.0 if then > 0.0 else None
+            self._momentum_cache = (j, cached)
+        return cached
 
     def regime(self, i: int) -> Regime:
         cached_i, cached = self._regime_cache
@@ -167,12 +205,19 @@ class _Rows:
         return regime
 
 
+@cache
+def _layout(names: tuple[str, ...]) -> tuple[dict[str, int], itemgetter[Any], itemgetter[Any]]:
+    """For an IndicatorFrame's column order: name → column, the view's fields in order, _SNAPSHOT_EXTRA."""
+    columns = {name: k for k, name in enumerate(names)}
+    view_fields = itemgetter(*(columns[k] for k in (*_VIEW_OHLCV, *_VIEW_INDICATORS, *VIEW_EXTRA_COLUMNS)))
+    return columns, view_fields, itemgetter(*(columns[k] for k in _SNAPSHOT_EXTRA))
+
+
 def assemble_snapshot(
     symbol: str,
     as_of: datetime,
     frames: Sequence[_Rows],
-    funding_ms: Sequence[int],
-    funding_rates: Sequence[float],
+    funding_window: FundingWindow,
     oi_ms: Sequence[int] = (),
     oi_values: Sequence[float] = (),
     book: Mapping[str, float | None] | None = None,
@@ -181,53 +226,42 @@ def assemble_snapshot(
     as_of_ms = to_ms(as_of)
     views: dict[str, TimeframeView] = {}
     quality: list[str] = []
-    price_row: tuple[_Rows, int] | None = None
-    regime_rows: dict[str, tuple[_Rows, int]] = {}
+    read: dict[str, tuple[_Rows, int]] = {}  # timeframe -> (rows, index of its last closed bar)
     plain = True
     for rows in frames:
-        i = bisect_right(rows.close_ms, as_of_ms) - 1
+        i = rows.last_closed(as_of_ms)
         if i < 0:
             quality.append(f"missing:{rows.timeframe}")
             continue
         views[rows.timeframe] = rows.view(i)
-        if not rows.plain_timeframe:
-            plain = False
-        # data_quality.flags_at's rules on the marks prepared per series: holes in the window, stale, outlier
-        if rows.gap_window[i]:
-            quality.append(rows.flag_gap)
+        plain = plain and rows.plain_timeframe
         step = rows.timeframe_ms
-        if rows.close_ms[i] - step < (as_of_ms // step) * step - step:  # its open time
-            quality.append(rows.flag_stale)
-        if rows.outliers[i]:
-            quality.append(rows.flag_outlier)
-        if rows.bad_window[i]:
-            quality.append(rows.flag_bad)
-        regime_rows[rows.timeframe] = (rows, i)
-        if price_row is None:
-            price_row = (rows, i)
-    if price_row is None or price_row[0] is not frames[0]:
+        if rows.marks[i] or rows.close_ms[i] - step < (as_of_ms // step) * step - step:  # marked, or stale
+            quality.extend(rows.flags(i, as_of_ms))
+        read[rows.timeframe] = (rows, i)
+    finest = read.get(frames[0].timeframe) if frames else None
+    if finest is None or finest[0] is not frames[0]:
         tf = frames[0].timeframe if frames else "any"
         raise SnapshotUnavailable(f"no {tf} bar of {symbol} has closed by {as_of.isoformat()}")
-    rows, i = price_row
+    rows, i = finest
     price = rows.raw("close", i)
-
-    regime = Regime.RANGING
-    for tf in (*REGIME_TIMEFRAMES, *regime_rows):
-        if tf in regime_rows:
-            r, j = regime_rows[tf]
-            regime = r.regime(j)
+    regime_at = finest
+    for tf in REGIME_TIMEFRAMES:
+        if tf in read:
+            regime_at = read[tf]
             break
+    regime = regime_at[0].regime(regime_at[1])
 
-    k = bisect_right(funding_ms, as_of_ms) - 1
-    funding = funding_rates[k] if k >= 0 else None
+    funding, funding_avg = funding_window.at(as_of_ms)
+    change_24h, change_4h, volume_24h = rows.snapshot_extra(i)
     extra = {
-        "change_24h_pct": rows.value("change_24h_pct", i),
-        "change_4h_pct": rows.value("change_4h_pct", i),
-        "quote_volume_24h": rows.value("quote_volume_24h", i),
-        FUNDING_KEY: funding_avg_24h(funding_ms, funding_rates, as_of_ms),
+        "change_24h_pct": change_24h,
+        "change_4h_pct": change_4h,
+        "quote_volume_24h": volume_24h,
+        FUNDING_KEY: funding_avg,
         **oi_context(oi_ms, oi_values, as_of_ms),
-        **{key: (book or {}).get(key) for key in BOOK_KEYS},
-        "change_30d_pct": _change_30d_pct(regime_rows.get("1d")),
+        **({key: book.get(key) for key in BOOK_KEYS} if book else _NO_BOOK),
+        "change_30d_pct": _change_30d_pct(read.get("1d")),
     }
     # Every view above is of a bar with close_ms <= as_of_ms, so no look-ahead; with a whole-millisecond UTC
     # as_of that holds exactly and only the price is left for Snapshot's checks.
@@ -247,11 +281,7 @@ def assemble_snapshot(
 
 def _change_30d_pct(daily: tuple[_Rows, int] | None) -> float | None:
     """Time-series momentum's input: % change of the daily close over MOMENTUM_DAYS closed daily bars."""
-    if daily is None or daily[1] < MOMENTUM_DAYS:
-        return None
-    rows, j = daily
-    then = rows.raw("close", j - MOMENTUM_DAYS)
-    return (rows.raw("close", j) / then - 1.0) * 100.0 if then > 0.0 else None
+    return None if daily is None or daily[1] < MOMENTUM_DAYS else daily[0].momentum(daily[1])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -358,7 +388,7 @@ class LiveSnapshotSource:
             settled = times <= to_ms(as_of)
             funding_ms, rates = times[settled].tolist(), funding.to_numpy(dtype="float64")[settled].tolist()
         oi_ms, oi_values = _series_lists(oi, as_of)
-        return assemble_snapshot(symbol, as_of, rows, funding_ms, rates, oi_ms, oi_values, book)
+        return assemble_snapshot(symbol, as_of, rows, FundingWindow(funding_ms, rates), oi_ms, oi_values, book)
 
     def _still_current(self, symbol: str, timeframe: str, as_of_ms: int) -> _Rows | None:
         """The cached rows of a frame whose last bar is closed at as_of and whose next bar is not yet."""
@@ -522,7 +552,7 @@ class SeriesSnapshotSource:
         self._rows: dict[str, list[_Rows]] = {}
         self._bars: dict[tuple[str, str], BarArrays] = {}
         self._funding: dict[str, FundingArrays] = {}
-        self._funding_lists: dict[str, tuple[list[int], list[float]]] = {}
+        self._funding_windows: dict[str, FundingWindow] = {}
         for symbol, frames in frames_by_symbol.items():
             wanted = sort_timeframes([tf for tf in frames if tf in snapshot_timeframes])
             if not wanted:
@@ -540,7 +570,7 @@ class SeriesSnapshotSource:
                 series = series.sort_index()
                 times, rates = index_ms(series), series.to_numpy(dtype="float64")
             self._funding[symbol] = FundingArrays(_readonly(times, "int64"), _readonly(rates, "float64"))
-            self._funding_lists[symbol] = (times.tolist(), rates.tolist())
+            self._funding_windows[symbol] = FundingWindow(times.tolist(), rates.tolist())
 
     @classmethod
     def from_offline(
@@ -601,9 +631,8 @@ class SeriesSnapshotSource:
         rows = self._rows.get(symbol)
         if rows is None:
             raise KeyError(f"no series for {symbol} (have: {', '.join(self._rows)})")
-        times, rates = self._funding_lists[symbol]
         oi_ms, oi_values = self._oi_lists.get(symbol, ((), ()))
-        return assemble_snapshot(symbol, as_of, rows, times, rates, oi_ms, oi_values)
+        return assemble_snapshot(symbol, as_of, rows, self._funding_windows[symbol], oi_ms, oi_values)
 
     async def snapshot(self, symbol: str, as_of: datetime) -> Snapshot:
         return self.snapshot_sync(symbol, as_of)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -219,3 +223,70 @@ def test_any_target_path_keeps_the_identity_and_never_goes_below_zero(
                            lambda sym, steps: weights[: len(steps)], band=0.0)
     assert run.equity.min() >= -1e-9
     assert run.equity[-1] == pytest.approx(1000.0 + sum(t.net_pnl for t in run.trades), abs=1e-6)
+
+
+def _held(bars: list[SymbolBars], steps: np.ndarray, equity: float, cost: CostModel, weight: float, band: float,
+          **flags: bool) -> object:
+    """A constant target held over `steps` (band ∞: the numpy tail; a huge finite band: the step loop)."""
+    from core.evaluation.baselines import simulate_targets
+
+    return simulate_targets("held", bars, steps, equity, cost, lambda sym, at: np.full(len(at), weight), band=band,
+                            **flags)
+
+
+def _same_run(a: object, b: object) -> None:
+    assert np.array_equal(a.equity, b.equity) and np.array_equal(a.exposure, b.exposure)  # type: ignore[attr-defined]
+    assert a.trades == b.trades and a.liquidations == b.liquidations  # type: ignore[attr-defined]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    moves=st.lists(st.floats(-0.3, 0.3), min_size=4, max_size=60),
+    missing=st.sets(st.integers(0, 59), max_size=12),
+    settle=st.sets(st.integers(0, 200), max_size=25),
+    rate=st.floats(-0.05, 0.2),
+    side=st.sampled_from([1.0, -1.0, 2.5]),
+)
+def test_a_held_position_runs_to_the_end_in_numpy_with_the_loops_floats(
+    moves: list[float], missing: set[int], settle: set[int], rate: float, side: float
+) -> None:
+    """band=∞ (buy-and-hold) takes the rest of the window at once after the fill; a huge finite band keeps
+    the step loop and must decide the same: equal floats, trades and liquidations, also with missing bars,
+    settlements between bars and at odd minutes, and liquidations (where the loop carries on by itself)."""
+    closes = list(100.0 * np.cumprod(1.0 + np.array(moves)))
+    opens = [100.0, *closes[:-1]]
+    keep = [k for k in range(len(opens)) if k == 0 or k not in missing]
+    funding = {k * H // 4: rate * (1 if k % 3 else -0.5) for k in settle}
+    full = symbol_bars("A/USDT:USDT", opens, closes, funding)
+    b = full.base
+    bars = SymbolBars("A/USDT:USDT", Bars(H, b.open_ms[keep], b.open[keep], b.high[keep], b.low[keep], b.close[keep]),
+                      funding_ms=full.funding_ms, funding_rate=full.funding_rate)
+    steps = np.arange(len(opens) + 1, dtype=np.int64) * H
+    cost = CostModel(taker_fee_bps=5, slippage_bps=2, maintenance_margin_rate=0.005)
+    for liquidation in (True, False):
+        for funding_on in (True, False):
+            _same_run(*(_held([bars], steps, 1000.0, cost, side, band, funding=funding_on, liquidation=liquidation)
+                        for band in (math.inf, 1e300)))
+
+
+def test_buy_and_hold_on_real_data_equals_the_step_loop() -> None:
+    """The README window's data (funding every 8 h): the numpy tail and the loop agree to the last bit."""
+    from core.evaluation.replay import ReplaySpec, plan_steps, replay_bars
+    from core.market.offline import OfflineMarketData
+    from core.market.snapshot import SeriesSnapshotSource
+    from core.market.timeframes import from_ms
+
+    data = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "freqtrade-userdata-cyft_trader" / "original"
+    if not data.is_dir():
+        pytest.skip(f"needs the shared data at {data}")
+    market = OfflineMarketData(data)
+    spec = ReplaySpec(symbols=("BTC/USDT:USDT", "ETH/USDT:USDT"), start=datetime(2023, 1, 15, tzinfo=UTC),
+                      end=datetime(2024, 5, 14, tzinfo=UTC), engine="rules", intrabar=False)
+    steps = plan_steps(market, spec)
+    source = SeriesSnapshotSource.from_offline(market, spec.symbols, from_ms(int(steps[0])), from_ms(int(steps[-1])),
+                                               bar_timeframes=())
+    bars = replay_bars(market, spec, source, (int(steps[0]), int(steps[-1])))
+    cost = CostModel()
+    for liquidation, funding_on in ((True, True), (False, False)):
+        _same_run(*(_held(bars, steps, 10_000.0, cost, 1.0, band, funding=funding_on, liquidation=liquidation)
+                    for band in (math.inf, 1e300)))

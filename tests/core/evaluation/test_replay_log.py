@@ -38,3 +38,26 @@ async def test_counts_equal_the_full_log_and_only_approved_records_stay() -> Non
     assert {e.signal_id for e in counting.approved()} == {e.signal_id for e in approved_records(full.records())}
     assert len(counting._current) <= 3 and len(counting.approved()) == 7
     assert await counting.signal(entries[-1].signal_id) is entries[-1]
+
+
+async def test_repeated_records_are_tallied_by_identity_and_the_held_ones_stay_bounded(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """One hold record handed out for many symbol-bars (the rules engine's cache) counts once per bar, distinct
+    records beyond MAX_REPEATS are tallied as they come, and usage and cache hits are multiplied out."""
+    import core.evaluation.replay_log as replay_log
+    from core.models import TokenUsage
+
+    monkeypatch.setattr(replay_log, "MAX_REPEATS", 3)
+    counting, full = CountingDecisionLog(), MemoryDecisionLog()
+    hold = DecisionRecord("ok", "llm", "m", 1, Decision("hold", 0.5), usage=TokenUsage(10, 2), cached=True)
+    failed = DecisionRecord("failed", "llm", "m", 2, None, error="timeout", usage=TokenUsage(7, 0))
+    for h in range(30):
+        for symbol, record in (("BTC", hold), ("ETH", failed if h % 4 else entry(h, "ETH", "long", None).record),
+                               ("SOL", entry(h, "SOL", "short", None).record)):
+            e = CycleRecord(f"c{h}", symbol, T0 + timedelta(hours=h), None, record, None, f"c{h}-{symbol}")
+            for log in (counting, full):
+                await log.record_cycle(e)
+        assert len(counting._repeats) <= 3
+    want, got = DecisionTally.of(full.records()), counting.tally()
+    assert (got.statuses, got.actions, got.prompt_tokens, got.completion_tokens, got.cached) == (
+        want.statuses, want.actions, want.prompt_tokens, want.completion_tokens, want.cached)
+    assert got.cached == 30 and got.prompt_tokens == 30 * 10 + 22 * 7

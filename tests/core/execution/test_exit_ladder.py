@@ -1,8 +1,17 @@
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from core.execution.exit_ladder import LifecycleRules, apply_bar, apply_funding, target_fractions
+from core.execution.exit_ladder import (
+    LifecycleRules,
+    apply_bar,
+    apply_funding,
+    carry_best,
+    quiet_span,
+    target_fractions,
+)
 from core.models import Position
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -134,3 +143,46 @@ def test_a_position_with_a_locked_stop_beyond_entry_can_be_rebuilt_from_storage(
     apply_bar(p, H, 2 * H, 0, 100, 103, 100, 102.5, TWO_PHASE)
     fields = {f: getattr(p, f) for f in p.__dataclass_fields__}
     assert Position(**fields).stop_loss == pytest.approx(100.15)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    side=st.sampled_from(["long", "short"]),
+    path=st.lists(st.tuples(st.floats(-0.015, 0.015), st.floats(0.0, 0.01), st.floats(0.0, 0.01)), min_size=1,
+                  max_size=14),
+    liq=st.sampled_from([0.0, 50.0, 96.0, 99.0, 101.0, 104.0, 150.0]),
+    hit=st.sampled_from([0, 1]),
+    age_h=st.sampled_from([0, 20, 34, 40, 47, 48, 100]),
+    lock=st.sampled_from([0.0, 1.0]),
+    nan_at=st.one_of(st.none(), st.integers(0, 13)),
+)
+def test_a_quiet_span_is_exactly_the_walk_that_exits_nothing(
+    side: str, path: list[tuple[float, float, float]], liq: float, hit: int, age_h: int, lock: float,
+    nan_at: int | None,
+) -> None:
+    """The paper broker skips the bar-by-bar walk over a span quiet_span passes: the walk must then exit nothing
+    and leave every field of the position as carry_best does (liquidation inside or outside the stop, stale
+    due or not, trailing or profit lock running, a NaN bar)."""
+    import copy
+    import math
+
+    rules = LifecycleRules(slippage=0.0002, stale_ms=48 * H, lock_trigger_pct=lock)
+    bars, price = [], 100.0
+    for k, (move, up, down) in enumerate(path):
+        o, c = price, price * (1 + move)
+        h, low = max(o, c) * (1 + up), min(o, c) * (1 - down)
+        if k == nan_at:
+            h = math.nan
+        bars.append((k * H, o, h, low, c))
+        price = c
+    start = pos(side)
+    start.liquidation_price = liq if side == "long" else (200.0 - liq if liq else 0.0)
+    start.targets_hit = hit
+    entry_ms = -age_h * H
+    walked, skipped = copy.deepcopy(start), copy.deepcopy(start)
+    exits = [e for t, o, h, low, c in bars for e in apply_bar(walked, t, t + H, entry_ms, o, h, low, c, rules)]
+    _, _, highs, lows, _ = zip(*bars, strict=True)
+    if quiet_span(skipped, highs, lows, bars[-1][0] + H, entry_ms, rules):
+        carry_best(skipped, highs, lows)
+        assert exits == []
+        assert walked == skipped

@@ -172,6 +172,7 @@ def test_live_snapshot_from_the_tail_equals_one_from_every_row(hourly: pd.DataFr
                                                               hole: int | None) -> None:
     # the live source keeps only the tail of each frame after computing indicators on all 500 bars;
     # gap flags look back 50 bars, so holes just inside and outside that window must read the same
+    from core.market.context import FundingWindow
     from core.market.indicators import compute_indicators
     from core.market.snapshot import _Rows, assemble_snapshot
 
@@ -187,8 +188,24 @@ def test_live_snapshot_from_the_tail_equals_one_from_every_row(hourly: pd.DataFr
         live = LiveSnapshotSource(OfflineMarketData(sample_data_dir())).build(BTC, as_of, frames, rates)
         full = assemble_snapshot(
             BTC, as_of, [_Rows(compute_indicators(f, tf)) for f, tf in zip(frames, ("1h", "4h", "1d"), strict=True)],
-            rates.index.as_unit("ms").asi8.tolist(), rates.to_numpy(dtype="float64").tolist(),
+            FundingWindow(rates.index.as_unit("ms").asi8.tolist(), rates.to_numpy(dtype="float64").tolist()),
         )
         assert live == full
         flagged.append("gap:1h" in live.quality)
     assert any(flagged) == (hole is not None and hole > -50)  # a hole inside the 50-bar window is flagged
+
+
+def test_a_view_built_from_its_fields_is_the_dataclass_built_one() -> None:
+    """TimeframeView.from_fields (replay's once-per-bar constructor) equals the frozen __init__, field for field,
+    and refuses a field list of the wrong length."""
+    from dataclasses import fields
+
+    from core.models import TimeframeView
+
+    values = (utc(2024, 3, 1, 11), 1.0, 2.0, 0.5, 1.5, 10.0, 55.0, 0.1, None, 0.02, 1.4, 1.3, None, 0.2)
+    extra = {"atr_pct": 1.0, "vol_ratio": None, "rv_20": 0.3}
+    fast, slow = TimeframeView.from_fields(values, extra), TimeframeView(*values, extra)  # type: ignore[arg-type]
+    assert fast == slow and repr(fast) == repr(slow) and hash(fast.bar_time) == hash(slow.bar_time)
+    assert [getattr(fast, f.name) for f in fields(TimeframeView)] == [*values, extra]
+    with pytest.raises(ValueError):
+        TimeframeView.from_fields(values[:-1], extra)

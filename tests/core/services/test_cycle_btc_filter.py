@@ -128,3 +128,21 @@ async def test_replay_loads_the_reference_for_the_filter_when_btc_is_not_traded(
     for r in filtered:
         now, before = btc[r.as_of - timedelta(hours=1)], btc[r.as_of - timedelta(hours=5)]
         assert (now / before - 1) * 100 < -2.0, r.as_of
+
+
+async def test_a_traded_btc_is_snapshotted_once_per_cycle_also_for_the_filter() -> None:
+    """BTC traded and holding, ETH going long: the filter reads the BTC snapshot the cycle already built for
+    BTC's own decision (before: assembled a second time at the same as_of) — and still refuses on a drop."""
+    asked: list[str] = []
+    cycle = cycle_with(btc_falling(3.0), eth_only("long"))
+    source = cycle._snapshots
+    inner = source.snapshot
+
+    async def counting(symbol: str, as_of: datetime) -> Snapshot:
+        asked.append(symbol)
+        return await inner(symbol, as_of)
+
+    source.snapshot = counting  # type: ignore[method-assign]
+    summary = await cycle.run(AT)
+    assert summary.rejected == {"ETH/USDT:USDT": "btc_filter"}
+    assert asked.count("BTC/USDT:USDT") == 1
