@@ -12,7 +12,8 @@
    loop, indicators apart as ours;
 4. with `--whole-process`: `aitrader replay` as a user runs it (import, load, replay, report files,
    report.png, tearsheet, run.json) against `python -c "import pandas"` plus the in-process replay of (1), in
-   CPU seconds of the child processes.
+   CPU seconds of the child processes, both from cached bytecode (after one untimed round); then
+   bench/replay_steps.py prints where one such run's CPU seconds go, step by step.
 
 Each figure is the min and median of `--repeat` runs (3); the machine is shared, so CPU seconds are printed
 beside wall seconds and the ratios use CPU seconds (both processes are single-threaded loops).
@@ -146,18 +147,31 @@ def child_cpu(command: list[str], **kw: object) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+WORK = Path(tempfile.mkdtemp(prefix="bench-replay-"))
+
+
+def whole_process_env() -> dict[str, str]:
+    """As on a user's machine, the project's modules run from cached bytecode (an environment with
+    PYTHONDONTWRITEBYTECODE would compile them on every start); the untimed first round writes the cache."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return env | {"DATABASE_PATH": str(WORK / "bench.sqlite"), "PYTHONPYCACHEPREFIX": str(WORK / "pycache")}
+
+
 def whole_process(data: Path, repeat: int) -> tuple[list[float], list[float]]:
     """(CPU seconds of `aitrader replay` …, of `python -c "import pandas"`), `repeat` each."""
     exe = Path(sys.executable)
     replay_cmd = [str(exe.with_name("aitrader")), "replay", "--data", str(data), "--symbols", ",".join(SYMBOLS),
                   "--start", START.strftime("%Y-%m-%dT%H:%M:%SZ"), "--end", END.strftime("%Y-%m-%dT%H:%M:%SZ"),
                   "--engine", "rules"]
-    env = {**os.environ, "DATABASE_PATH": str(Path(tempfile.mkdtemp()) / "bench.sqlite")}
+    env = whole_process_env()
     full, pandas = [], []
-    for _ in range(repeat):
+    for k in range(repeat + 1):
         with tempfile.TemporaryDirectory() as out:
-            full.append(child_cpu([*replay_cmd, "--out", out], env=env, cwd=out))
-        pandas.append(child_cpu([str(exe), "-c", "import pandas"]))
+            replay = child_cpu([*replay_cmd, "--out", out], env=env, cwd=out)
+        imports = child_cpu([str(exe), "-c", "import pandas"], env=env)
+        if k:
+            full.append(replay)
+            pandas.append(imports)
     return full, pandas
 
 
@@ -243,6 +257,9 @@ def main() -> None:
               f"in-process replay {spread(inproc)} CPU-s")
         verdict = "met" if statistics.median(ratios) <= 1.5 else "NOT met"
         print(f"ratio whole process / (import pandas + in-process replay): {spread(ratios)} — target ≤ 1.5: {verdict}")
+        steps = subprocess.run([sys.executable, str(ROOT / "bench" / "replay_steps.py"), "--data", str(args.data)],
+                               capture_output=True, text=True, env=whole_process_env(), check=True)
+        print("\n".join(line for line in steps.stderr.splitlines() if line.startswith(("CPU", "  "))))
 
 
 if __name__ == "__main__":

@@ -19,9 +19,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import pandas as pd
+if TYPE_CHECKING:  # annotations only: importing the kernel must not cost pandas' import (#18)
+    import pandas as pd
 
 from core.models import (
     AccountView,

@@ -95,10 +95,11 @@ async def write_replay_folder(
     from core.evaluation.replay import ReplaySpec, close_prices
     from core.evaluation.report import build_report, write_report
 
-    files = await in_thread(write_report, result, out)
+    report = build_report(result)
+    files = await in_thread(write_report, result, out, report)
     window = ReplaySpec(symbols=result.symbols, start=result.start, end=result.end, engine=result.engine)
     await in_thread(render_report_chart, result, out / "report.png", close_prices(market, window))
-    await in_thread(lambda: render_tearsheet(result, build_report(result), out / "tearsheet.html"))
+    await in_thread(lambda: render_tearsheet(result, report, out / "tearsheet.html", report_png=out / "report.png"))
     for name, payload in (("run.json", run), ("run-stats.json", stats)):
         text = json.dumps(payload, sort_keys=True, indent=2, default=str) + "\n"
         await in_thread((out / name).write_text, text, "utf-8")

@@ -1,6 +1,7 @@
 """compare.png (DESIGN §4.8): every entry's equity curve on one axis, their drawdowns below.
 
-matplotlib through its Figure API only (no pyplot state), Agg, as report.png.
+matplotlib through its Figure API only (no pyplot state), Agg, as report.png: imported when drawn, fixed axes
+rectangles, date ticks placed once.
 """
 
 from __future__ import annotations
@@ -9,20 +10,24 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-from matplotlib.figure import Figure
 
+from bot.reports.report_chart import date_axis, panel_rects
 from core.evaluation.metrics import drawdown_series_pct
 from core.evaluation.report import ReplayResult
 
 
 def render_compare_chart(entries: Sequence[tuple[str, ReplayResult]], path: Path, title: str) -> Path:
-    fig = Figure(figsize=(13, 8), dpi=100, layout="constrained")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(13, 8), dpi=100)
     FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(2, 1, height_ratios=[3.0, 1.4])
-    ax_eq = fig.add_subplot(grid[0])
-    ax_dd = fig.add_subplot(grid[1], sharex=ax_eq)
+    rect, dd_rect = panel_rects(8.0, [3.0, 1.4])
+    ax_eq = fig.add_axes(rect)
+    ax_dd = fig.add_axes(dd_rect, sharex=ax_eq)
+    steps = [np.asarray(r.step_ms) for _, r in entries if len(r.step_ms)]
+    if steps:
+        date_axis(ax_eq, min(int(s[0]) for s in steps), max(int(s[-1]) for s in steps))
     for name, result in entries:
         times = np.asarray(result.step_ms, dtype="datetime64[ms]")
         (line,) = ax_eq.plot(times, result.equity, linewidth=1.2, label=name)
@@ -36,8 +41,5 @@ def render_compare_chart(entries: Sequence[tuple[str, ReplayResult]], path: Path
     ax_eq.grid(alpha=0.3)
     ax_dd.set_ylabel("drawdown %")
     ax_dd.grid(alpha=0.3)
-    locator = AutoDateLocator()
-    ax_dd.xaxis.set_major_locator(locator)
-    ax_dd.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     fig.savefig(path)
     return path

@@ -1,6 +1,7 @@
 """tearsheet.html of a replay (DESIGN §4.6): one self-contained page with every breakdown of report.json.
 
-Charts are matplotlib figures (Figure API, Agg) embedded as base64 PNG `data:` URIs, styles are inline, and
+Charts are matplotlib (Figure API, Agg, imported when drawn; all on one figure, cut apart) embedded as base64 PNG
+`data:` URIs, styles are inline, and
 nothing refers to the network, so the file opens offline and can be mailed as it is. Every chart is an
 `<img data-chart="NAME">`; CHARTS lists them (the browser test checks each one decodes).
 """
@@ -15,11 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-from matplotlib.figure import Figure
 
-from core.evaluation.metrics import drawdown_series_pct
 from core.evaluation.report import ReplayResult
 
 CHARTS = ("equity", "monthly_heatmap", "calibration", "by_symbol", "by_side", "by_exit_reason", "by_regime")
@@ -27,47 +24,91 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 GREEN, RED, GREY = "#2ca02c", "#d62728", "#7f7f7f"
 
 
-def _png(fig: Figure) -> str:
-    buffer = io.BytesIO()
-    FigureCanvasAgg(fig).print_png(buffer)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+DPI = 90
+HALF_IN = 5.6  # width of the small charts, two to a row
 
 
-def _equity_chart(result: ReplayResult) -> Figure:
-    fig = Figure(figsize=(11, 5.2), dpi=90, layout="constrained")
-    grid = fig.add_gridspec(2, 1, height_ratios=[3, 1.2])
-    ax, ax_dd = fig.add_subplot(grid[0]), fig.add_subplot(grid[1])
-    ax_dd.sharex(ax)
-    times = np.asarray(result.step_ms, dtype="datetime64[ms]")
-    ax.plot(times, result.equity, color="#1f77b4", lw=1.4, label=result.engine)
-    ax_dd.fill_between(times, drawdown_series_pct(result.initial_equity, result.equity), 0, color="#1f77b4",
-                       alpha=0.35, lw=0)
-    for run in result.baselines:
-        if run.name == "buy_and_hold":
-            ax.plot(times, run.equity, color=GREY, lw=1.0, label="buy & hold")
-            ax_dd.plot(times, drawdown_series_pct(result.initial_equity, run.equity), color=GREY, lw=0.8)
-    ax.axhline(result.initial_equity, color="#bbbbbb", lw=0.7, ls="--")
-    ax.set_ylabel("equity")
-    ax.legend(loc="upper left", frameon=False)
-    ax_dd.set_ylabel("drawdown %")
-    locator = AutoDateLocator()
-    ax_dd.xaxis.set_major_locator(locator)
-    ax_dd.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    ax.tick_params(labelbottom=False)
-    for a in (ax, ax_dd):
-        a.grid(alpha=0.25)
-    return fig
+class _Board:
+    """Every chart of the page on one Figure, each in its own region (inches from the top left), drawn in one
+    pass and cut apart into one PNG each: one canvas and one render instead of seven figures with a layout
+    solver each (#18)."""
+
+    def __init__(self, regions: dict[str, tuple[float, float, float, float]]) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        self.regions = regions
+        self.width = max(x + w for x, _, w, _ in regions.values())
+        self.height = max(y + h for _, y, _, h in regions.values())
+        self.fig = Figure(figsize=(self.width, self.height), dpi=DPI)
+        self.canvas = FigureCanvasAgg(self.fig)
+
+    def rect(self, name: str, left: float, bottom: float, right: float, top: float) -> tuple[float, float, float, float]:
+        """Figure-fraction rectangle of an axes inside region `name`, with margins in inches."""
+        x, y, w, h = self.regions[name]
+        return ((x + left) / self.width, (self.height - y - h + bottom) / self.height,
+                (w - left - right) / self.width, (h - bottom - top) / self.height)
+
+    def axes(self, name: str, left: float, bottom: float, right: float, top: float) -> Any:
+        return self.fig.add_axes(self.rect(name, left, bottom, right, top))
+
+    def label_width(self, labels: Sequence[str], size: float = 10.0) -> float:
+        """Inches the widest of `labels` takes at `size` points (matplotlib's own text metrics)."""
+        from matplotlib.font_manager import FontProperties
+
+        renderer, font = self.canvas.get_renderer(), FontProperties(size=size)
+        widest = max((renderer.get_text_width_height_descent(s, font, ismath=False)[0] for s in labels), default=0.0)
+        return widest / DPI
+
+    def pngs(self) -> dict[str, str]:
+        from PIL import Image
+
+        self.canvas.draw()
+        pixels = np.asarray(self.canvas.buffer_rgba())
+        out = {}
+        for name, (x, y, w, h) in self.regions.items():
+            crop = pixels[round(y * DPI):round((y + h) * DPI), round(x * DPI):round((x + w) * DPI), :3]
+            buffer = io.BytesIO()
+            Image.fromarray(np.ascontiguousarray(crop)).save(buffer, format="PNG")
+            out[name] = base64.b64encode(buffer.getvalue()).decode("ascii")
+        return out
 
 
-def _heatmap(months: Mapping[str, Mapping[str, Any]]) -> Figure:
+def _layout(report: Mapping[str, Any], *, equity: bool) -> dict[str, tuple[float, float, float, float]]:
+    b = report["breakdowns"]
+    years = max(len({m[:4] for m in b["by_month"]}), 1)
+    regions: dict[str, tuple[float, float, float, float]] = {"equity": (0.0, 0.0, 2 * HALF_IN, 5.2)} if equity else {}
+    y = 5.2 if equity else 0.0
+    regions["monthly_heatmap"] = (0.0, y, 2 * HALF_IN, 1.2 + 0.55 * years)
+    y += 1.2 + 0.55 * years
+    small = [("calibration", 4.6)] + [(name, 0.9 + 0.42 * max(len(b[name]), 1))
+                                      for name in ("by_symbol", "by_side", "by_exit_reason", "by_regime")]
+    for k in range(0, len(small), 2):
+        pair = small[k:k + 2]
+        for col, (name, h) in enumerate(pair):
+            regions[name] = (col * HALF_IN, y, HALF_IN, h)
+        y += max(h for _, h in pair)
+    return regions
+
+
+def _equity_chart(board: _Board, result: ReplayResult) -> None:
+    """report.png's top two panels (the same function draws both)."""
+    from bot.reports.report_chart import equity_axes, panel_rects
+
+    _, y, w, h = board.regions["equity"]
+    rect, dd_rect = panel_rects(h, [3.0, 1.2], width_in=w, top_in=0.15, y0_in=board.height - y - h,
+                                fig_height_in=board.height, fig_width_in=board.width)
+    equity_axes(board.fig, result, rect, dd_rect, legend_frame=False)
+
+
+def _heatmap(board: _Board, months: Mapping[str, Mapping[str, Any]]) -> None:
     years = sorted({m[:4] for m in months})
     grid = np.full((max(len(years), 1), 12), np.nan)
     for label, row in months.items():
         value = row.get("return_pct")
         if value is not None:
             grid[years.index(label[:4]), int(label[5:7]) - 1] = value
-    fig = Figure(figsize=(11, 1.2 + 0.55 * max(len(years), 1)), dpi=90, layout="constrained")
-    ax = fig.add_subplot()
+    ax = board.axes("monthly_heatmap", 0.6, 0.35, 1.2, 0.3)
     finite = grid[np.isfinite(grid)]
     bound = float(np.max(np.abs(finite))) if finite.size else 1.0
     image = ax.imshow(grid, cmap="RdYlGn", vmin=-max(bound, 1e-9), vmax=max(bound, 1e-9), aspect="auto")
@@ -77,13 +118,13 @@ def _heatmap(months: Mapping[str, Mapping[str, Any]]) -> Figure:
     ax.set_xticks(range(12), MONTHS)
     ax.set_yticks(range(len(years)), years or ["—"])
     ax.set_title("monthly return % (from the equity curve)", fontsize=10)
-    fig.colorbar(image, ax=ax, shrink=0.8, label="%")
-    return fig
+    _, _, w, h = board.regions["monthly_heatmap"]
+    bar = board.axes("monthly_heatmap", w - 1.0, 0.35 + 0.1 * (h - 0.65), 0.85, 0.3 + 0.1 * (h - 0.65))
+    board.fig.colorbar(image, cax=bar, label="%")
 
 
-def _calibration_chart(calibration: Mapping[str, Any]) -> Figure:
-    fig = Figure(figsize=(5.6, 4.6), dpi=90, layout="constrained")
-    ax = fig.add_subplot()
+def _calibration_chart(board: _Board, calibration: Mapping[str, Any]) -> None:
+    ax = board.axes("calibration", 0.8, 0.6, 0.45, 0.15)
     ax.plot([0, 1], [0, 1], color="#bbbbbb", ls="--", lw=1, label="perfectly calibrated")
     buckets = calibration.get("buckets", {})
     for b in buckets.values():
@@ -100,25 +141,48 @@ def _calibration_chart(calibration: Mapping[str, Any]) -> Figure:
     ax.set_ylabel("realised win rate (95 % Wilson interval)")
     ax.legend(loc="upper left", frameon=False, fontsize=8)
     ax.grid(alpha=0.25)
-    return fig
 
 
-def _bars(groups: Mapping[str, Mapping[str, Any]], title: str) -> Figure:
+def _bars(board: _Board, name: str, groups: Mapping[str, Mapping[str, Any]], title: str) -> None:
     labels = list(groups)
     values = [float(groups[k]["net_pnl"]) for k in labels]
-    fig = Figure(figsize=(5.6, 0.9 + 0.42 * max(len(labels), 1)), dpi=90, layout="constrained")
-    ax = fig.add_subplot()
+    names = [f"{k} ({groups[k]['positions']})" for k in labels]
+    ax = board.axes(name, min(board.label_width(names) + 0.2, HALF_IN - 1.5), 0.35, 0.25, 0.3)  # long labels clip
     if labels:
         ax.barh(range(len(labels)), values, color=[GREEN if v > 0 else RED for v in values])
-        ax.set_yticks(range(len(labels)), [f"{k} ({groups[k]['positions']})" for k in labels])
+        ax.set_yticks(range(len(labels)), names)
         ax.invert_yaxis()
         ax.axvline(0, color="#444444", lw=0.8)
     else:
         ax.text(0.5, 0.5, "no positions", ha="center", va="center", transform=ax.transAxes, color=GREY)
         ax.set_yticks([])
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(5))  # fewer, wider-spaced labels (they ran into each other at 8)
     ax.set_title(f"net P&L by {title} (positions)", fontsize=10)
     ax.grid(alpha=0.25, axis="x")
-    return fig
+
+
+def _charts(result: ReplayResult, report: Mapping[str, Any], report_png: Path | None) -> dict[str, str]:
+    """{chart name: base64 PNG} of every chart in CHARTS; the equity chart cut from `report_png` when given."""
+    b = report["breakdowns"]
+    board = _Board(_layout(report, equity=report_png is None))
+    if report_png is None:
+        _equity_chart(board, result)
+    _heatmap(board, b["by_month"])
+    _calibration_chart(board, b["calibration"])
+    for name, title in BAR_CHARTS:
+        _bars(board, name, b[name], title)
+    charts = board.pngs()
+    if report_png is not None:
+        from bot.reports.report_chart import equity_panels_png
+
+        charts["equity"] = base64.b64encode(equity_panels_png(report_png)).decode("ascii")
+    return charts
+
+
+BAR_CHARTS = (("by_symbol", "symbol"), ("by_side", "side"), ("by_exit_reason", "exit reason"),
+              ("by_regime", "regime at entry"))
 
 
 def _fmt(value: object, digits: int = 2) -> str:
@@ -147,8 +211,8 @@ GROUP_COLUMNS = (("positions", "positions"), ("legs", "legs"), ("win_rate", "win
                  ("avg_net_pnl", "avg P&L"), ("profit_factor", "PF"), ("avg_hold_hours", "avg hold h"))
 
 
-def _img(name: str, fig: Figure, alt: str) -> str:
-    return f'<img data-chart="{name}" alt="{html.escape(alt)}" src="data:image/png;base64,{_png(fig)}">'
+def _img(name: str, png: str, alt: str) -> str:
+    return f'<img data-chart="{name}" alt="{html.escape(alt)}" src="data:image/png;base64,{png}">'
 
 
 def _walk_forward(block: Mapping[str, Any] | None) -> list[str]:
@@ -183,8 +247,10 @@ def _kill_switch(kill: Mapping[str, Any] | None) -> str:
             f"{_fmt(paused)} bars paused{share}.</p>" + (f"<ul>{events}</ul>" if events else ""))
 
 
-def render_tearsheet(result: ReplayResult, report: Mapping[str, Any], path: Path) -> Path:
-    """Write tearsheet.html from a replay and its report (build_report's dict)."""
+def render_tearsheet(result: ReplayResult, report: Mapping[str, Any], path: Path, *,
+                     report_png: Path | None = None) -> Path:
+    """Write tearsheet.html from a replay and its report (build_report's dict). `report_png`: the run's report.png,
+    whose equity and drawdown panels the page shows (drawn here when not given)."""
     metrics, b = report["metrics"], report["breakdowns"]
     bh = report["baselines"].get("buy_and_hold", {})
     summary_rows = {
@@ -196,26 +262,26 @@ def render_tearsheet(result: ReplayResult, report: Mapping[str, Any], path: Path
                            ("fees paid", "fees_paid"), ("funding paid", "funding_paid"))
     }
     cal = b["calibration"]
+    charts = _charts(result, report, report_png)
     cal_rows = {k: v for k, v in cal.get("buckets", {}).items()}
     bench = b.get("benchmark", {})
     sections = [
         "<h2>Equity and drawdown</h2>",
-        _img("equity", _equity_chart(result), "equity against buy-and-hold, drawdown below"),
+        _img("equity", charts["equity"], "equity against buy-and-hold, drawdown below"),
         _table(summary_rows, (("strategy", result.engine), ("buy & hold", "buy & hold")), "metric"),
         "<h2>Per month</h2>",
-        _img("monthly_heatmap", _heatmap(b["by_month"]), "monthly returns heatmap"),
+        _img("monthly_heatmap", charts["monthly_heatmap"], "monthly returns heatmap"),
         _table(b["by_month"], (("return_pct", "return %"), *GROUP_COLUMNS), "month (positions by exit month)"),
         "<h2>Calibration</h2>",
-        '<div class="row">' + _img("calibration", _calibration_chart(cal), "realised win rate against stated confidence")
+        '<div class="row">' + _img("calibration", charts["calibration"], "realised win rate against stated confidence")
         + _table(cal_rows, (("positions", "positions"), ("stated_confidence", "stated"), ("win_rate", "realised"),
                             ("win_rate_95", "95 % interval"), ("avg_net_pnl", "avg P&L")), "confidence")
         + "</div>",
         f"<p>Brier score {_fmt(cal.get('brier_score'), 3)} · win rate rises with confidence: "
         f"{_fmt(cal.get('monotonic'))}</p>",
     ]
-    for name, title in (("by_symbol", "symbol"), ("by_side", "side"), ("by_exit_reason", "exit reason"),
-                        ("by_regime", "regime at entry")):
-        sections += [f"<h2>Per {title}</h2>", '<div class="row">' + _img(name, _bars(b[name], title), f"P&L by {title}")
+    for name, title in BAR_CHARTS:
+        sections += [f"<h2>Per {title}</h2>", '<div class="row">' + _img(name, charts[name], f"P&L by {title}")
                      + _table(b[name], GROUP_COLUMNS, title) + "</div>"]
     sections += [
         "<h2>Against buy-and-hold</h2>",
