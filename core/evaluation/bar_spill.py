@@ -43,13 +43,13 @@ class SpilledBars:
 
     def rank(self, open_ms: int, side: Literal["left", "right"]) -> int:
         # every row of an earlier chunk opens before the chunk holding open_ms starts, every row of a later one after
-        k = int(np.searchsorted(self._starts, open_ms, "right")) - 1
+        k = int(self._starts.searchsorted(open_ms, "right")) - 1
         if k < 0:
             return 0
         first, _, rows = self._hold(k, k)
         size = self._spill.chunk_bars
         lo = k * size - first
-        return k * size + int(np.searchsorted(rows["t"][lo : lo + size], open_ms, side))
+        return k * size + int(rows["t"][lo : lo + size].searchsorted(open_ms, side))
 
     def columns(self, lo: int, hi: int) -> Columns:
         first, _, rows = self._hold(lo // self._spill.chunk_bars, (hi - 1) // self._spill.chunk_bars)
