@@ -19,7 +19,9 @@ import numpy as np
 from core.evaluation.feed import Bars, Columns
 
 CHUNK_BARS = 8192  # 28 days of 5m bars: ~13 reads per symbol-year, 320 KiB in memory per symbol
-_ROW = np.dtype([("t", "<i8"), ("o", "<f8"), ("h", "<f8"), ("l", "<f8"), ("c", "<f8")])
+# the file holds each series chunk by chunk, each chunk column by column: open times, open, high, low, close
+_DTYPES = (np.dtype("<i8"), *(np.dtype("<f8"),) * 4)
+_ROW_BYTES = 8 * len(_DTYPES)
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,8 @@ log = logging.getLogger(__name__)
 class SpilledBars:
     """One timeframe of one symbol in a BarSpill's file (feed.BarSeries, as `Bars` is)."""
 
-    __slots__ = ("_held", "_offset", "_rows", "_spill", "_starts", "first_open_ms", "last_open_ms", "timeframe_ms")
+    __slots__ = ("_columns", "_end", "_first", "_next_ms", "_offset", "_rows", "_spill", "_start_ms", "_starts",
+                 "first_open_ms", "last_open_ms", "timeframe_ms")
 
     def __init__(self, bars: Bars, spill: BarSpill, offset: int) -> None:
         self.timeframe_ms = bars.timeframe_ms
@@ -36,34 +39,47 @@ class SpilledBars:
         self._rows = len(bars)
         self._spill = spill  # the file stays open while any of its series is alive
         self._offset = offset
-        self._held: tuple[int, int, np.ndarray] = (0, 0, np.empty(0, dtype=_ROW))  # rows [first, end) and their values
+        # rows [_first, _end) of the series in memory, contiguous per column; the open time of the first of them
+        # and of the row after them (None past the last), so a search inside them needs no chunk lookup
+        self._first = self._end = 0
+        self._start_ms: int | None = None
+        self._next_ms: int | None = None
+        empty = np.empty(0)
+        self._columns: Columns = (empty.astype(np.int64), empty, empty, empty, empty)
 
     def __len__(self) -> int:
         return self._rows
 
     def rank(self, open_ms: int, side: Literal["left", "right"]) -> int:
-        # every row of an earlier chunk opens before the chunk holding open_ms starts, every row of a later one after
-        k = int(self._starts.searchsorted(open_ms, "right")) - 1
-        if k < 0:
-            return 0
-        first, _, rows = self._hold(k, k)
-        size = self._spill.chunk_bars
-        lo = k * size - first
-        return k * size + int(rows["t"][lo : lo + size].searchsorted(open_ms, side))
+        start, after = self._start_ms, self._next_ms
+        if start is None or open_ms < start or (after is not None and open_ms >= after):
+            # every row of an earlier chunk opens before the chunk holding open_ms starts, every row of a later one after
+            k = int(self._starts.searchsorted(open_ms, "right")) - 1
+            if k < 0:
+                return 0
+            self._hold(k, k)
+        return self._first + int(self._columns[0].searchsorted(open_ms, side))
 
     def columns(self, lo: int, hi: int) -> Columns:
-        first, _, rows = self._hold(lo // self._spill.chunk_bars, (hi - 1) // self._spill.chunk_bars)
-        part = rows[lo - first : hi - first]
-        return part["t"], part["o"], part["h"], part["l"], part["c"]
+        if lo < self._first or hi > self._end:
+            self._hold(lo // self._spill.chunk_bars, (hi - 1) // self._spill.chunk_bars)
+        a, b = lo - self._first, hi - self._first
+        t, o, h, low, c = self._columns
+        return t[a:b], o[a:b], h[a:b], low[a:b], c[a:b]
 
-    def _hold(self, k0: int, k1: int) -> tuple[int, int, np.ndarray]:
-        """Chunks k0..k1 in memory (read from the file unless already held)."""
+    def _hold(self, k0: int, k1: int) -> None:
+        """Chunks k0..k1 in memory, read from the file (one read; one chunk's columns are views of it)."""
         size = self._spill.chunk_bars
         first, end = k0 * size, min(self._rows, (k1 + 1) * size)
-        if not (self._held[0] <= first and end <= self._held[1]):
-            raw = self._spill.read(self._offset + first * _ROW.itemsize, (end - first) * _ROW.itemsize)
-            self._held = (first, end, np.frombuffer(raw, dtype=_ROW))
-        return self._held
+        raw = self._spill.read(self._offset + first * _ROW_BYTES, (end - first) * _ROW_BYTES)
+        parts = []
+        for k in range(k0, k1 + 1):
+            start, rows = (k * size - first) * _ROW_BYTES, min(size, self._rows - k * size)
+            parts.append([np.frombuffer(raw, dtype, rows, start + j * rows * 8) for j, dtype in enumerate(_DTYPES)])
+        self._columns = tuple(parts[0] if len(parts) == 1 else map(np.concatenate, zip(*parts, strict=True)))  # type: ignore[assignment]
+        self._first, self._end = first, end
+        self._start_ms = int(self._columns[0][0])
+        self._next_ms = int(self._starts[k1 + 1]) if k1 + 1 < len(self._starts) else None
 
 
 class BarSpill:
@@ -81,14 +97,15 @@ class BarSpill:
     def put(self, bars: Bars) -> SpilledBars | Bars:
         if self._failed or not len(bars):
             return bars
-        rows = np.empty(len(bars), dtype=_ROW)
-        rows["t"], rows["o"], rows["h"], rows["l"], rows["c"] = bars.open_ms, bars.open, bars.high, bars.low, bars.close
+        columns = (bars.open_ms, bars.open, bars.high, bars.low, bars.close)
         try:
             if self._file is None:
                 self._file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the replay, closed below
                 self._close = weakref.finalize(self, self._file.close)
             offset = self._file.seek(0, 2)
-            self._file.write(rows.tobytes())
+            for a in range(0, len(bars), self.chunk_bars):
+                for values, dtype in zip(columns, _DTYPES, strict=True):
+                    self._file.write(np.ascontiguousarray(values[a : a + self.chunk_bars], dtype=dtype).data)
             self._file.flush()
         except OSError as error:
             self._failed = True

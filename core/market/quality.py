@@ -69,14 +69,42 @@ def _median_before(values: np.ndarray, window: int) -> np.ndarray:
     if len(values) < 2:
         return out
     padded = np.concatenate((np.full(window - 1, np.nan), values[:-1]))
-    ordered = np.sort(np.lib.stride_tricks.sliding_window_view(padded, window), axis=1)  # NaNs sort last
-    count = window - np.isnan(ordered).sum(axis=1)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, window)
+    if window != 5:
+        out[1:] = _sorted_median(windows)
+        return out
+    # the usual case (#18: 3× faster on a 5m file): a selection network over the five shifted columns, then the
+    # windows holding a NaN (the first four, holes) sorted as above
+    columns = [padded[k : k + len(values) - 1] for k in range(window)]
+    out[1:] = _median_of_five(columns)
+    rest = np.flatnonzero(np.isnan(windows).any(axis=1))
+    out[1:][rest] = _sorted_median(windows[rest])
+    return out
+
+
+def _sorted_median(windows: np.ndarray) -> np.ndarray:
+    """The median of each row's non-NaN values (NaN when none)."""
+    ordered = np.sort(windows, axis=1)  # NaNs sort last
+    count = windows.shape[1] - np.isnan(ordered).sum(axis=1)
     rows = np.arange(len(ordered))
     high = ordered[rows, count // 2]
     low = ordered[rows, np.maximum(count - 1, 0) // 2]
-    out[1:] = np.where(count % 2 == 1, high, (high + low) / 2)
-    out[1:][count == 0] = np.nan
-    return out
+    median = np.where(count % 2 == 1, high, (high + low) / 2)
+    median[count == 0] = np.nan
+    return median
+
+
+def _median_of_five(columns: list[np.ndarray]) -> np.ndarray:
+    """Per row, the middle one of five numbers (rows without NaN): seven compare-exchanges (N. Devillard, "Fast
+    median search", 1998, opt_med5) over whole columns — a selection, so exactly the sorted middle value."""
+    p = list(columns)
+
+    def order(i: int, j: int) -> None:
+        p[i], p[j] = np.minimum(p[i], p[j]), np.maximum(p[i], p[j])
+
+    for i, j in ((0, 1), (3, 4), (0, 3), (1, 4), (1, 2), (2, 3), (1, 2)):
+        order(i, j)
+    return p[2]
 
 
 def usable_close(open_: float, high: float, low: float, close: float) -> float:

@@ -89,8 +89,7 @@ def test_only_the_chunks_read_are_held() -> None:
 
 
 def held(spilled: SpilledBars) -> tuple[int, int, int]:
-    first, end, rows = spilled._held
-    return first, end, len(rows)
+    return spilled._first, spilled._end, len(spilled._columns[0])
 
 
 def test_no_temporary_file_keeps_the_bars_in_memory(monkeypatch: pytest.MonkeyPatch,
