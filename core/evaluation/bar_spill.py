@@ -54,7 +54,7 @@ class SpilledBars:
         start, after = self._start_ms, self._next_ms
         if start is None or open_ms < start or (after is not None and open_ms >= after):
             # every row of an earlier chunk opens before the chunk holding open_ms starts, every row of a later one after
-            k = int(np.searchsorted(self._starts, open_ms, "right")) - 1
+            k = int(self._starts.searchsorted(open_ms, "right")) - 1
             if k < 0:
                 return 0
             self._hold(k, k)
