@@ -113,7 +113,7 @@ class _Rows:
         for k, name in enumerate(names):
             self.matrix[:, k] = frame.columns[name]
         # a row whose values are all finite (every row after the warm-up) is read without a None check
-        self._finite: list[bool] = np.isfinite(self.matrix).all(axis=1).tolist()  # type: ignore[assignment]
+        self._finite: list[bool] = np.isfinite(self.matrix).all(axis=1).tolist()  # type: ignore[assignment, unused-ignore]  # numpy < 2.5 types tolist() loosely
         self.marks: list[int] = (gap_window + _OUTLIER * frame.outliers + _BAD * bad_window).tolist()
         self._cursor = -1  # the last index last_closed returned
         self._row_cache: tuple[int, list[float]] = (-1, [])
