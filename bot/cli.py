@@ -258,8 +258,6 @@ def compare(
         raise_bad("--initial-equity", f"must be positive, got {initial_equity}")
     if folds < 0 or folds == 1:
         raise_bad("--folds", f"must be 0 (off) or from 2 to 20, got {folds}")
-    if folds and news_db is not None:
-        raise_bad("--news-db", "not with --folds yet: compare one window with and without news")
 
     async def go() -> int | None:
         start_at, end_at = parse_time(start, "--start"), parse_time(end, "--end")

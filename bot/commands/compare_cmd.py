@@ -99,6 +99,9 @@ async def run_compare(
     if (first, last) != (start, end):
         console.print(f"window clipped to the data: {iso_z(first)} → {iso_z(last)}")
 
+    from bot.commands.news_db import news_reader
+    from core.clock import SimulatedClock
+
     results: list[tuple[str, ReplayResult]] = []
     rows: list[dict[str, Any]] = []
     board = []
@@ -107,19 +110,17 @@ async def run_compare(
         folder = out / entry.name
         folder.mkdir(parents=True, exist_ok=True)
         entry_started = time.perf_counter()
+        clock = SimulatedClock(first)  # each entry's own; with --news-db every cycle entry reads the same news
         if folds:
             from bot.commands.walk_forward_cmd import walk_forward_entry
 
             console.print(f"[bold]{entry.name}[/] walk-forward, {folds} folds …")
-            result = await walk_forward_entry(factory, market, entry, symbols, first, last, initial_equity, folds,
-                                              folder)
+            async with news_reader(news_db, factory.settings_for(entry), clock) as sentiment:
+                result = await walk_forward_entry(factory, market, entry, symbols, first, last, initial_equity, folds,
+                                                  folder, clock=clock, sentiment=sentiment)
         elif entry.kind == "baseline":
             result = await factory.replay(market, entry, symbols, first, last, initial_equity)
         else:
-            from bot.commands.news_db import news_reader
-            from core.clock import SimulatedClock
-
-            clock = SimulatedClock(first)  # each entry's own; with --news-db every cycle entry reads the same news
             with replay_progress(console, entry.name) as progress:
                 task = progress.add_task(entry.name, total=None)
                 async with news_reader(news_db, factory.settings_for(entry), clock) as sentiment:

@@ -134,7 +134,8 @@ async def _run_replay(
     if folds:
         from bot.commands.walk_forward_cmd import run_walk_forward_entry
 
-        return await run_walk_forward_entry(factory, market, entry, symbols, first, last, initial_equity, folds, out)
+        return await run_walk_forward_entry(factory, market, entry, symbols, first, last, initial_equity, folds, out,
+                                            news_db)
     cache_file = out / CACHE_FILE
     cached_before = _cache_size(cache_file)
 

@@ -43,7 +43,11 @@ async def walk_forward_entry(
     initial_equity: float,
     folds: int,
     cache_dir: Path,
+    *,
+    clock: Any = None,
+    sentiment: Any = None,
 ) -> ReplayResult:
+    """`sentiment` (`--news-db`): the recorded news every part reads point-in-time, on `clock` (its analyst's)."""
     from core.evaluation.baseline_replay import full_symbol_bars
     from core.evaluation.replay import plan_steps, standard_baselines
     from core.evaluation.walk_forward import walk_forward
@@ -55,7 +59,7 @@ async def walk_forward_entry(
     async def run_part(params: Mapping[str, object], first_ms: int, last_ms: int, equity: float) -> ReplayResult:
         part = entry.with_overrides({k: str(v) for k, v in params.items()})
         return await factory.replay(market, part, symbols, from_ms(first_ms), from_ms(last_ms), equity,
-                                    cache_dir=cache_dir)
+                                    cache_dir=cache_dir, clock=clock, sentiment=sentiment)
 
     def baselines(step_ms: Any) -> Any:
         bars = [full_symbol_bars(market, s, spec.base_timeframe) for s in symbols]
@@ -98,18 +102,27 @@ async def run_walk_forward_entry(
     initial_equity: float,
     folds: int,
     out: Path,
+    news_db: Path | None = None,
 ) -> int:
     """`aitrader replay --folds N`: the stitched out-of-sample report in OUT, per-fold figures in it."""
     import time
 
+    from bot.commands.news_db import news_reader
     from bot.commands.replay_folder import record_result, run_json, write_replay_folder
+    from core.clock import SimulatedClock
     from core.evaluation.report import build_report
 
     started = time.perf_counter()
-    result = await walk_forward_entry(factory, market, entry, symbols, start, end, initial_equity, folds, out)
+    clock = SimulatedClock(start)
+    async with news_reader(news_db, factory.settings, clock) as sentiment:
+        result = await walk_forward_entry(factory, market, entry, symbols, start, end, initial_equity, folds, out,
+                                          clock=clock, sentiment=sentiment)
+        news = getattr(sentiment, "provenance", None)
     elapsed = time.perf_counter() - started
-    await write_replay_folder(result, out, market, run=run_json(factory, entry, result, market, "replay --folds"),
-                              stats={"wall_seconds": round(elapsed, 3)})
+    run = run_json(factory, entry, result, market, "replay --folds")
+    if news is not None:
+        run["news"] = news
+    await write_replay_folder(result, out, market, run=run, stats={"wall_seconds": round(elapsed, 3)})
     report = build_report(result)
     await record_result(factory, entry, report, oos=True, source="walk_forward")
     console = Console(width=max(Console().width, 120))

@@ -120,7 +120,33 @@ def test_compare_with_news_db_measures_an_effect_against_the_same_engine_without
     veto = json.loads((out / "veto" / "report.json").read_text())["guard"]
     assert plain["approved"] > 0 and "news_veto" not in plain["reasons"]
     assert veto["approved"] == 0 and veto["reasons"]["news_veto"] > 0
-    folds = CliRunner().invoke(app, ["compare", "--data", str(sample_data_dir()), "--symbols", "BTC/USDT:USDT",
-                                     "--start", "2024-02-28", "--end", "2024-03-03", "--engines", "rules",
-                                     "--out", str(out), "--news-db", str(hacks), "--folds", "2"])
-    assert folds.exit_code == 2 and "--news-db" in folds.output
+
+
+def test_walk_forward_reads_the_recorded_news_in_every_part(news_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--folds N --news-db`: compare refused the pair and replay ignored the file without a word; now every
+    training and test part reads the news point-in-time, and run.json says which."""
+    hacks = news_db.parent / "hacks.sqlite"
+    asyncio.run(_record_hacks(hacks, datetime(2024, 2, 22, tzinfo=UTC), 24 * 11))
+    window = ["--data", str(sample_data_dir()), "--symbols", "BTC/USDT:USDT", "--start", "2024-02-23T00:00:00Z",
+              "--end", "2024-03-03T00:00:00Z", "--folds", "2"]
+    out = news_db.parent / "cmp"
+    result = CliRunner().invoke(app, ["compare", *window, "--engines", "rules,veto=rules",
+                                      "--set", "veto:NEWS_VETO_HOURS=6", "--out", str(out), "--news-db", str(hacks)])
+    assert result.exit_code == 0, result.output
+    plain = json.loads((out / "rules" / "report.json").read_text())
+    veto = json.loads((out / "veto" / "report.json").read_text())
+    assert plain["walk_forward"] and veto["walk_forward"]
+    assert plain["guard"]["approved"] > 0 and "news_veto" not in plain["guard"]["reasons"]
+    assert veto["guard"]["approved"] == 0 and veto["guard"]["reasons"]["news_veto"] > 0
+
+    monkeypatch.setenv("NEWS_VETO_HOURS", "6")
+    reports = {}
+    for name, extra in (("with", ["--news-db", str(hacks)]), ("without", [])):
+        folder = news_db.parent / f"wf-{name}"
+        result = CliRunner().invoke(app, ["replay", *window, "--engine", "rules", "--out", str(folder), *extra])
+        assert result.exit_code == 0, result.output
+        reports[name] = json.loads((folder / "report.json").read_text())["guard"]
+        run = json.loads((folder / "run.json").read_text())
+        assert ("news" in run) == (name == "with")
+    assert reports["with"]["approved"] == 0 and reports["with"]["reasons"]["news_veto"] > 0
+    assert reports["without"]["approved"] > 0 and "news_veto" not in reports["without"]["reasons"]
