@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,21 @@ def summary_table(result: ReplayResult, report: dict[str, Any]) -> Table:
     return table
 
 
+def _unfreezes_gc[**P](command: Callable[P, Awaitable[int]]) -> Callable[P, Awaitable[int]]:
+    """The replay freezes the GC heap once it is done (below); a process that goes on (tests, a caller's loop)
+    collects as before once the command returns."""
+
+    @functools.wraps(command)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> int:
+        try:
+            return await command(*args, **kwargs)
+        finally:
+            gc.unfreeze()
+
+    return run
+
+
+@_unfreezes_gc
 async def run_replay(
     data: Path,
     symbols: tuple[str, ...],
@@ -88,26 +104,6 @@ async def run_replay(
     folds: int = 0,
     news_db: Path | None = None,
     retry_failed: bool = False,
-) -> int:
-    try:
-        return await _run_replay(data, symbols, start, end, engine, out, initial_equity, folds=folds, news_db=news_db,
-                                 retry_failed=retry_failed)
-    finally:
-        gc.unfreeze()  # a process that goes on (tests, a caller's loop) collects as before
-
-
-async def _run_replay(
-    data: Path,
-    symbols: tuple[str, ...],
-    start: datetime,
-    end: datetime,
-    engine: str,
-    out: Path,
-    initial_equity: float,
-    *,
-    folds: int,
-    news_db: Path | None,
-    retry_failed: bool,
 ) -> int:
     from bot.commands.replay_folder import (
         intrabar_of,
