@@ -99,9 +99,11 @@ async def run_compare(
     if (first, last) != (start, end):
         console.print(f"window clipped to the data: {iso_z(first)} → {iso_z(last)}")
 
-    from bot.commands.news_db import news_reader
+    from bot.commands.news_db import check_news_db, news_reader
     from core.clock import SimulatedClock
 
+    if news_db is not None:
+        await check_news_db(news_db)
     results: list[tuple[str, ReplayResult]] = []
     rows: list[dict[str, Any]] = []
     board = []
