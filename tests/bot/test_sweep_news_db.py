@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -218,3 +219,29 @@ def test_a_bad_news_db_is_one_line_exit_2_and_nothing_written(
     assert (path.read_bytes() if path.exists() else None) == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("given")) == (
         ["given.sqlite"] if make else [])
+
+
+@pytest.mark.slow  # starts a Dask cluster
+def test_on_a_dask_cluster_the_path_travels_and_the_cells_are_the_local_ones(hacks: Path, tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed", reason="Dask distributed is the test extra's cluster engine")
+    local = tmp_path / "local"
+    assert sweep(local, hacks)[0] == 0
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp://",
+                                  dashboard_address=None) as cluster:
+        code, log = sweep(tmp_path / "dask", hacks, cluster=cluster.scheduler_address)
+    assert code == 0, log
+    a, b = ({r["key"]: r for r in cells(folder)} for folder in (local, tmp_path / "dask"))
+    assert len(a) == 4 and a.keys() == b.keys()
+    assert all(a[k]["metrics"] == b[k]["metrics"] and b[k]["news"]["headlines"] == 88 for k in a)
+
+
+def test_with_a_cluster_a_missing_local_file_is_refused_before_the_cluster_is_reached(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["sweep", "--data", str(sample_data_dir()), "--symbols", BTC,
+                                      "--start", "2024-02-28T00:00:00Z", "--end", "2024-03-03T00:00:00Z",
+                                      "--grid", "NEWS_VETO_HOURS=0,6", "--out", str(tmp_path / "out"),
+                                      "--cluster", "tcp://127.0.0.1:9", "--news-db", str(tmp_path / "nope.sqlite")])
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert "--news-db" in result.output and "is not a file" in result.output and not (tmp_path / "out").exists()
+    (option,) = [p for p in typer.main.get_command(app).commands["sweep"].params  # type: ignore[attr-defined]
+                 if "--news-db" in p.opts]
+    assert "with --cluster the same path must exist on every worker" in option.help
