@@ -9,7 +9,7 @@ import asyncio
 import io
 import json
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,12 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from bot.cli import app
+from bot.commands.news_db import news_reader, recorded_news
 from bot.commands.sweep_cmd import run_sweep
 from bot.commands.sweep_worker import replay_cell, run_sweep_cell
+from bot.settings import Settings
 from bot.wiring import CycleFactory, EngineEntry
+from core.clock import SimulatedClock
 from core.evaluation.report import write_report
 from core.evaluation.sweep import SweepCell
 from core.market.news import FetchedHeadline
@@ -29,6 +32,8 @@ from core.market.offline import sample_data_dir
 from storage.db import Database
 from storage.news_repo import SqliteNewsStore
 from tests.bot.test_news_db_cli import _record_hacks, news_db  # noqa: F401 - the recorded-news fixture, reused
+from tests.core.decide.test_llm import server  # noqa: F401 - the OpenAI-compatible stand-in
+from tests.fakes.openai_server import FakeOpenAIServer, answer
 
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
 START, END = datetime(2024, 2, 28, tzinfo=UTC), datetime(2024, 3, 3, tzinfo=UTC)
@@ -245,3 +250,25 @@ def test_with_a_cluster_a_missing_local_file_is_refused_before_the_cluster_is_re
     (option,) = [p for p in typer.main.get_command(app).commands["sweep"].params  # type: ignore[attr-defined]
                  if "--news-db" in p.opts]
     assert "with --cluster the same path must exist on every worker" in option.help
+
+
+async def test_a_read_only_reader_with_the_llm_analyst_uses_the_files_scores_and_writes_nothing(
+    hacks: Path, server: FakeOpenAIServer  # noqa: F811
+) -> None:
+    """What a sweep worker opens: the scores `replay --news-db` cached in the file are read, not asked again;
+    scores made now stay in memory; the file (and its folder) are byte for byte as before."""
+    server.requests.clear()
+    server.script(answer(json.dumps({"items": [{"id": 1, "impact": -2, "coins": []},
+                                               {"id": 2, "impact": 1, "coins": ["BTC"]}]})))
+    settings = Settings(_env_file=None, llm_base_url=server.base_url, news_analyst="llm")  # type: ignore[call-arg]
+    headlines = await (await recorded_news(hacks)).seen_between(START - timedelta(days=30), END)
+    clock = SimulatedClock(START)
+    async with news_reader(hacks, settings, clock) as reader:  # as replay: the scores are cached in the file
+        scored = await reader.score(headlines[:2])
+    assert len(server.requests) == 1 and reader.provenance["analyst"] == "llm"
+    before = {p.name: p.read_bytes() for p in hacks.parent.iterdir() if p.name.startswith(hacks.name)}
+    async with news_reader(hacks, settings, clock, read_only=True) as reader:
+        assert await reader.score(headlines[:2]) == scored and len(server.requests) == 1  # from the file
+        fresh = await reader.score(headlines[2:4])
+        assert {h.guid for h in headlines[2:4]} <= fresh.keys() and len(server.requests) == 2
+    assert {p.name: p.read_bytes() for p in hacks.parent.iterdir() if p.name.startswith(hacks.name)} == before
