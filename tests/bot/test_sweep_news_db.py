@@ -89,8 +89,26 @@ def replay(out: Path, *args: str) -> dict[str, Any]:
     return json.loads((out / "report.json").read_text())
 
 
-def without_breakdowns(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in metrics.items() if k not in ("calibration", "exits_by_reason")}
+def same_as_replay(row: dict[str, Any], folder: Path, news: Path, monkeypatch: pytest.MonkeyPatch,
+                   *extra: str) -> dict[str, Any]:
+    """`aitrader replay --news-db` over the cell's window with the cell's settings, against the cell: the worker's
+    metrics are the report's, and the cell replayed here by the worker's own function writes the same report.json,
+    trades.csv and equity.csv, byte for byte. Returns the replay's report."""
+    for key, value in row["overrides"].items():
+        monkeypatch.setenv(key.upper(), value)
+    window = row["identity"]  # the cell's window (a walk-forward's report starts at its first test part)
+    report = replay(folder / "replay", "--symbols", ",".join(row["symbols"]), "--start", window["start"],
+                    "--end", window["end"], "--news-db", str(news), *extra)
+    metrics = {k: v for k, v in report["metrics"].items() if k not in ("calibration", "exits_by_reason")}
+    assert row["metrics"] == metrics and row["guard"] == {k: report["guard"][k] for k in ("approved", "rejected")}
+    assert json.loads((folder / "replay" / "run.json").read_text())["news"]["headlines"] == row["news"]["headlines"]
+    entry = EngineEntry("cell", row["engine"], tuple(sorted(row["overrides"].items())))
+    result, read = asyncio.run(replay_cell(CycleFactory.from_environment(), entry, cell_of(row), folder / "cache"))
+    write_report(result, folder / "cell")
+    for name in ("report.json", "trades.csv", "equity.csv"):
+        assert (folder / "cell" / name).read_bytes() == (folder / "replay" / name).read_bytes(), name
+    assert read == row["news"]
+    return report
 
 
 def test_every_cell_reads_the_news_as_replay_does(hacks: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -107,23 +125,13 @@ def test_every_cell_reads_the_news_as_replay_does(hacks: Path, tmp_path: Path, m
         vetoed = r["symbols"] == [BTC] and r["overrides"]["news_veto_hours"] == "6"
         assert (r["guard"]["approved"] == 0) == vetoed, r
 
-    # one cell against `aitrader replay --news-db` over its window with its setting: the same files
-    cell = next(r for r in rows if r["symbols"] == [BTC] and r["overrides"]["news_veto_hours"] == "6"
-                and r["start"] == "2024-02-28T00:00:00Z")
-    monkeypatch.setenv("NEWS_VETO_HOURS", "6")
-    report = replay(tmp_path / "replay", "--symbols", BTC, "--start", cell["start"], "--end", cell["end"],
-                    "--news-db", str(hacks))
-    assert report["guard"]["reasons"]["news_veto"] > 0
-    assert cell["metrics"] == without_breakdowns(report["metrics"])  # what the worker process wrote
-    assert cell["guard"] == {k: report["guard"][k] for k in ("approved", "rejected")}
-    assert json.loads((tmp_path / "replay" / "run.json").read_text())["news"]["headlines"] == block["headlines"]
-    factory = CycleFactory.from_environment()
-    result, news = asyncio.run(replay_cell(factory, EngineEntry("cell", "rules", (("news_veto_hours", "6"),)),
-                                           cell_of(cell), None))
-    write_report(result, tmp_path / "cell")
-    for name in ("report.json", "trades.csv", "equity.csv"):
-        assert (tmp_path / "cell" / name).read_bytes() == (tmp_path / "replay" / name).read_bytes(), name
-    assert news == block
+    # cells against `aitrader replay --news-db` over their window with their setting: the same files
+    assert {r["start"] for r in rows} == {"2024-02-28T00:00:00Z", "2024-03-01T01:00:00Z"}
+    for symbol, veto, start in ((BTC, "6", "2024-02-28T00:00:00Z"), (ETH, "0", "2024-03-01T01:00:00Z")):
+        row = next(r for r in rows if r["symbols"] == [symbol] and r["overrides"]["news_veto_hours"] == veto
+                   and r["start"] == start)
+        report = same_as_replay(row, tmp_path / symbol[:3], hacks, monkeypatch)
+        assert ("news_veto" in report["guard"]["reasons"]) == (symbol == BTC)
 
 
 def test_walk_forward_cells_read_the_news_in_every_part_as_replay_folds_does(
@@ -137,17 +145,9 @@ def test_walk_forward_cells_read_the_news_in_every_part_as_replay_folds_does(
     assert by_veto["0"]["guard"]["approved"] > 0 and by_veto["6"]["guard"]["approved"] == 0
     assert all(r["walk_forward"]["folds"] and r["news"]["headlines"] == 88 for r in by_veto.values())
 
-    monkeypatch.setenv("NEWS_VETO_HOURS", "6")
-    report = replay(tmp_path / "replay", "--symbols", BTC, "--start", "2024-02-23T00:00:00Z",
-                    "--end", "2024-03-03T00:00:00Z", "--folds", "2", "--news-db", str(hacks))
+    report = same_as_replay(by_veto["6"], tmp_path, hacks, monkeypatch, "--folds", "2")
     assert by_veto["6"]["walk_forward"] == report["walk_forward"]  # every part, params and OOS metrics
-    assert by_veto["6"]["metrics"] == without_breakdowns(report["metrics"])
-    result, _ = asyncio.run(replay_cell(CycleFactory.from_environment(),
-                                        EngineEntry("cell", "rules", (("news_veto_hours", "6"),)),
-                                        cell_of(by_veto["6"]), tmp_path / "cache"))
-    write_report(result, tmp_path / "cell")
-    for name in ("report.json", "trades.csv"):
-        assert (tmp_path / "cell" / name).read_bytes() == (tmp_path / "replay" / name).read_bytes(), name
+    assert report["guard"]["reasons"]["news_veto"] > 0
 
 
 def test_the_news_file_is_part_of_a_cells_identity(hacks: Path, news_db: Path, tmp_path: Path) -> None:  # noqa: F811
