@@ -208,6 +208,11 @@ def run_sweep(
     todo: list[SweepCell] = [c for c in cells if c.key not in finished]
 
     err = console or Console(stderr=True)
+    if news is not None:
+        seen = news["first_seen"]
+        err.print(f"news: {news['headlines']} headlines recorded in {news['news_db']}"
+                  + (f", first seen {seen[0]} → {seen[1]}" if seen else "") + f"; analyst {news['analyst']}",
+                  markup=False, highlight=False, soft_wrap=True)
     failures: list[str] = []
     started = time.perf_counter()
     if todo:

@@ -115,6 +115,8 @@ def test_every_cell_reads_the_news_as_replay_does(hacks: Path, tmp_path: Path, m
     out = tmp_path / "sweep"
     code, log = sweep(out, hacks, windows=2)
     assert code == 0, log
+    assert (f"news: 88 headlines recorded in {hacks.resolve()}, first seen 2024-02-22T00:00:00Z → "
+            "2024-03-03T21:00:00Z; analyst keywords") in log
     rows = cells(out)
     assert len(rows) == 8  # 2 windows × 2 symbol sets × NEWS_VETO_HOURS 0, 6
     block = {"news_db": str(hacks.resolve()), "headlines": 88, "analyst": "keywords",
