@@ -1,8 +1,9 @@
 """`--news-db PATH` for snapshot, replay, compare and sweep (#17): the headlines and Fear & Greed readings a bot
 recorded (its DATABASE_PATH, or a copy), read point-in-time — at each as_of only what was first seen by then. The
 archive is read once into memory over a read-only connection, so a file that is not SQLite, or a bot database
-without news tables, is one line before anything is migrated or written. The LLM analyst's scores are cached in
-the same file, so a re-run asks nothing; a sweep's workers open it read-only and keep new scores in memory."""
+without news tables, is one line before anything is migrated or written. Only the LLM analyst writes to the file
+(its scores are cached there, so a re-run asks nothing); a sweep's workers open it read-only and keep new scores in
+memory."""
 
 from __future__ import annotations
 
@@ -103,7 +104,7 @@ async def news_reader(
     if path is None:
         yield None
         return
-    from bot.wiring import news_scorer_for
+    from bot.wiring import news_analyst_of, news_scorer_for
     from core.market.sentiment import SentimentReader
     from storage.llm_repo import SqliteCapabilityStore, SqliteUsageLog
     from storage.news_repo import SqliteScoreCache
@@ -114,9 +115,9 @@ async def news_reader(
         archive = await _archive(db, path)
         if check is not None:
             check(archive)
-        if read_only:
+        if read_only or news_analyst_of(settings) == "keywords":  # the keyword rules keep nothing: nothing written
             stores: dict[str, Any] = {"cache": _NewScoresInMemory(SqliteScoreCache(db))}
-        else:  # the analyst's cache, usage and capabilities are written to the file
+        else:  # the LLM analyst's cache, usage and capabilities are written to the file
             await db.close()
             db = await _connect(path, read_only=False)
             stores = {"cache": SqliteScoreCache(db), "usage": SqliteUsageLog(db),

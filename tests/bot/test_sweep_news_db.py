@@ -274,3 +274,22 @@ async def test_a_read_only_reader_with_the_llm_analyst_uses_the_files_scores_and
         fresh = await reader.score(headlines[2:4])
         assert {h.guid for h in headlines[2:4]} <= fresh.keys() and len(server.requests) == 2
     assert {p.name: p.read_bytes() for p in hacks.parent.iterdir() if p.name.startswith(hacks.name)} == before
+
+
+def test_a_replay_with_the_keyword_analyst_leaves_an_older_bots_file_as_it_was(
+    hacks: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file may be a running bot's own (of an older version): reading its news must not migrate it. Before,
+    `replay --news-db` opened it for writing and applied this version's migrations to it."""
+    with sqlite3.connect(hacks) as conn:  # as a bot from before migration 008 left it
+        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'arena%'")\
+                .fetchall():
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("PRAGMA user_version = 7")
+    conn.close()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith(hacks.name)}
+    monkeypatch.setenv("NEWS_VETO_HOURS", "6")
+    report = replay(tmp_path / "replay", "--symbols", BTC, "--start", "2024-02-28T00:00:00Z",
+                    "--end", "2024-03-03T00:00:00Z", "--news-db", str(hacks))
+    assert report["guard"]["reasons"]["news_veto"] > 0
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith(hacks.name)} == before
