@@ -34,39 +34,38 @@ async def _connect(path: Path, *, read_only: bool) -> Any:
         raise UserInputError(str(error)) from None
 
 
-async def _archive(db: Any, path: Path) -> MemoryNewsStore:
+@asynccontextmanager
+async def _news_file(path: Path) -> AsyncIterator[Any]:
+    """The file open read-only, once it is known to hold recorded news."""
+    check_news_path(path)
+    db = await _connect(path, read_only=True)
+    try:
+        missing = NEWS_TABLES - await db.tables()
+        if missing:
+            raise UserInputError(f"--news-db: {path} has no recorded news (no {', '.join(sorted(missing))} table): "
+                                 "give the DATABASE_PATH of a bot that fetched news")
+        yield db
+    finally:
+        await db.close()
+
+
+async def _archive(db: Any) -> MemoryNewsStore:
     from storage.news_repo import SqliteNewsStore
 
-    _require_tables(path, await db.tables())
     store = SqliteNewsStore(db)
     return MemoryNewsStore(await store.all_headlines(), await store.all_fear_greed())
 
 
 async def check_news_db(path: Path) -> None:
     """The one-line refusal of a bad `--news-db` before a command starts anything (its progress, its folders)."""
-    check_news_path(path)
-    db = await _connect(path, read_only=True)
-    try:
-        _require_tables(path, await db.tables())
-    finally:
-        await db.close()
-
-
-def _require_tables(path: Path, tables: set[str]) -> None:
-    missing = NEWS_TABLES - tables
-    if missing:
-        raise UserInputError(f"--news-db: {path} has no recorded news (no {', '.join(sorted(missing))} table): give "
-                             "the DATABASE_PATH of a bot that fetched news")
+    async with _news_file(path):
+        pass
 
 
 async def recorded_news(path: Path) -> MemoryNewsStore:
     """The file's headlines and readings, read-only; a bad file is its one-line UserInputError."""
-    check_news_path(path)
-    db = await _connect(path, read_only=True)
-    try:
-        return await _archive(db, path)
-    finally:
-        await db.close()
+    async with _news_file(path) as db:
+        return await _archive(db)
 
 
 def news_provenance(path: Path | str, archive: MemoryNewsStore, analyst: str) -> dict[str, Any]:
@@ -104,29 +103,35 @@ async def news_reader(
     if path is None:
         yield None
         return
-    from bot.wiring import news_analyst_of, news_scorer_for
-    from core.market.sentiment import SentimentReader
+    from bot.wiring import news_analyst_of
     from storage.llm_repo import SqliteCapabilityStore, SqliteUsageLog
     from storage.news_repo import SqliteScoreCache
 
-    check_news_path(path)
-    db = await _connect(path, read_only=True)
-    try:
-        archive = await _archive(db, path)
+    async with _news_file(path) as db:
+        archive = await _archive(db)
         if check is not None:
             check(archive)
         if read_only or news_analyst_of(settings) == "keywords":  # the keyword rules keep nothing: nothing written
-            stores: dict[str, Any] = {"cache": _NewScoresInMemory(SqliteScoreCache(db))}
-        else:  # the LLM analyst's cache, usage and capabilities are written to the file
-            await db.close()
-            db = await _connect(path, read_only=False)
-            stores = {"cache": SqliteScoreCache(db), "usage": SqliteUsageLog(db),
-                      "capabilities": SqliteCapabilityStore(db)}
-        reader = SentimentReader(archive, news_scorer_for(settings, clock=clock, **stores), fear_greed=True)
-        reader.provenance = news_provenance(path, archive, reader.scorer_name)  # type: ignore[attr-defined]
-        try:
-            yield reader
-        finally:
-            await reader.close()
+            async with _reader(archive, path, settings, clock, cache=_NewScoresInMemory(SqliteScoreCache(db))) as r:
+                yield r
+            return
+    writer = await _connect(path, read_only=False)  # the LLM analyst's cache, usage and capabilities: in the file
+    try:
+        async with _reader(archive, path, settings, clock, cache=SqliteScoreCache(writer),
+                           usage=SqliteUsageLog(writer), capabilities=SqliteCapabilityStore(writer)) as r:
+            yield r
     finally:
-        await db.close()
+        await writer.close()
+
+
+@asynccontextmanager
+async def _reader(archive: MemoryNewsStore, path: Path, settings: Any, clock: Any, **stores: Any) -> AsyncIterator[Any]:
+    from bot.wiring import news_scorer_for
+    from core.market.sentiment import SentimentReader
+
+    reader = SentimentReader(archive, news_scorer_for(settings, clock=clock, **stores), fear_greed=True)
+    reader.provenance = news_provenance(path, archive, reader.scorer_name)  # type: ignore[attr-defined]
+    try:
+        yield reader
+    finally:
+        await reader.close()
