@@ -57,7 +57,7 @@ def compare_table(rows: Sequence[Mapping[str, Any]], title: str, folds: bool) ->
             _fmt(m.get("max_drawdown_pct"), suffix=" %"), _fmt(m.get("max_drawdown_duration_days"), 0),
             _fmt(m.get("sharpe")), _fmt(m.get("sortino")), _fmt(m.get("calmar")),
             _fmt(None if win is None else win * 100, 1, " %"), _fmt(m.get("profit_factor")),
-            f"{m.get('positions', 0)} ({m.get('trades', 0)})", _fmt(m.get("avg_hold_hours"), 1),
+            f"{m.get('positions', 0)} ({m.get('legs', 0)})", _fmt(m.get("avg_hold_hours"), 1),
             _fmt(m.get("exposure_pct"), 1, " %"), _fmt(m.get("fees_paid"), 0), _fmt(m.get("funding_paid"), 0),
         ]
         if folds:
