@@ -127,6 +127,7 @@ async def run_check(
             ),
             await check_llm(
                 settings.llm_base_url, llm_key, settings.llm_model, client, required=llm_required,
+                engine=settings.effective_engine,
             ),
         ]
     if verdicts[-1].ok and (llm_key or llm_required):

@@ -56,10 +56,11 @@ async def check_telegram(token: str | None, api_base: str, client: httpx.AsyncCl
 
 
 async def check_llm(
-    base_url: str, api_key: str | None, model: str, client: httpx.AsyncClient, *, required: bool
+    base_url: str, api_key: str | None, model: str, client: httpx.AsyncClient, *, required: bool,
+    engine: str = "rules",
 ) -> Verdict:
     if not api_key and not required:
-        return Verdict("llm", True, "no LLM_API_KEY: the rules engine decides alone", required=False)
+        return Verdict("llm", True, f"no LLM_API_KEY: the {engine} engine decides alone", required=False)
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
         response = await client.get(f"{base_url.rstrip('/')}/models", headers=headers)

@@ -48,6 +48,18 @@ async def test_check_bad_settings_raise_user_input_error(monkeypatch: pytest.Mon
         await run_check(None)
 
 
+async def test_check_without_an_llm_names_the_engine_that_decides(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The default without an LLM is trend: check said "the rules engine decides alone" beside "engine trend"."""
+    code = await run_check(None, transport=_transport(), exchange_factory=fake_factory(FakeBinanceUsdm()))
+    out = capsys.readouterr().out
+    assert code == 0 and "engine trend" in out and "✓ llm: no LLM_API_KEY: the trend engine decides alone" in out
+    monkeypatch.setenv("ENGINE", "rules")
+    await run_check(None, transport=_transport(), exchange_factory=fake_factory(FakeBinanceUsdm()))
+    assert "the rules engine decides alone" in capsys.readouterr().out
+
+
 async def _probe_ok(settings: object, key: str | None, required: bool) -> Verdict:
     return Verdict("llm completion", True, "json_schema mode (stand-in)", required)
 
