@@ -56,6 +56,14 @@ def test_version_and_help_texts_a_lone_clone_can_follow() -> None:
         assert "DESIGN" not in shown, f"{command} --help cites DESIGN, which a lone clone does not have"
 
 
+@pytest.mark.parametrize(("command", "option"), [("decide", "--engine"), ("replay", "--engine"),
+                                                  ("compare", "--engines"), ("sweep", "--engine")])
+def test_every_engine_option_names_trend_the_default_without_an_llm(command: str, option: str) -> None:
+    shown = runner.invoke(app, [command, "--help"], env={"COLUMNS": "400"}).output
+    line = next(line for line in shown.splitlines() if f" {option} " in line)
+    assert "trend" in line, line
+
+
 @pytest.mark.parametrize("arena", ["rules,magic", "rules,rules", "llm:"])
 def test_a_bad_arena_setting_stops_the_start_with_one_line_and_exit_2(
     arena: str, monkeypatch: pytest.MonkeyPatch, tmp_path
