@@ -109,6 +109,11 @@ def default_start(data_start: datetime, data_end: datetime, bars: int) -> dateti
     return start.replace(minute=0, second=0, microsecond=0)
 
 
+def demo_console() -> Console:
+    """Plain text: a contestant `llm:A` or a folder `[x]` is printed as it is, never read as rich emoji or markup."""
+    return Console(highlight=False, markup=False, emoji=False)
+
+
 async def run_demo(
     data: Path | None,
     speed: float,
@@ -118,7 +123,7 @@ async def run_demo(
     out: Path,
     database: Path | None,
 ) -> int:
-    console = Console(highlight=False)
+    console = demo_console()
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise here
     settings = load_settings()
     register_secrets(settings)

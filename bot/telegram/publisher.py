@@ -179,7 +179,7 @@ class ConsoleSender:
 
     def __init__(self, out_dir: str | Path = "demo-out", console: Console | None = None) -> None:
         self.out_dir = Path(out_dir)
-        self._console = console or Console(highlight=False)
+        self._console = console or Console(highlight=False, emoji=False)  # `llm:A:` is a name, not an emoji code
 
     async def send(self, post: OutboxPost, part: PostPart, reply_to: int | None) -> int:
         message_id = post.id * 10 + part.index

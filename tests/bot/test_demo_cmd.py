@@ -29,3 +29,11 @@ async def test_a_second_run_keeps_the_data_source_of_the_first(tmp_path: Path, m
     assert second == sample_data_dir().resolve() and calls == [1], "no new download, no silent switch"
     shown = console.export_text()
     assert shown.count("Market data:") == 2 and "as in the previous run; --data DIR to change" in shown
+
+
+def test_the_demo_prints_contestant_names_and_paths_as_they_are() -> None:
+    """`ARENA=rules,llm:A,llm:B aitrader demo` ended with "Arena llm🅰 equity …": rich read `:A:` as an emoji."""
+    console = demo_cmd.demo_console()
+    with console.capture() as captured:
+        console.print("Arena llm:A: equity 10,000.00 USDT · Arena llm:smile: · data [bold]x[/bold]")
+    assert captured.get().strip() == "Arena llm:A: equity 10,000.00 USDT · Arena llm:smile: · data [bold]x[/bold]"

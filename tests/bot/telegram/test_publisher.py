@@ -229,6 +229,15 @@ async def test_console_sender_prints_and_writes_images(tmp_path: Path, capsys: p
     assert (tmp_path / "demo-out" / "1-entry.png").read_bytes() == b"\x89PNG fake"
 
 
+async def test_console_sender_prints_emoji_codes_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An arena post names `llm:A` and `llm:B`: rich turned `:A:` into 🅰 on the console."""
+    outbox = MemoryOutbox()
+    publisher = Publisher(outbox, ConsoleSender(tmp_path / "demo-out"), clock=SimulatedClock(T0))
+    await outbox.enqueue(NewPost("arena:1", CHANNEL, "arena", "<b>Arena</b> llm:A: +1% · llm:smile: −2%", T0))
+    assert (await publisher.drain()).sent == 1
+    assert "Arena llm:A: +1% · llm:smile: −2%" in capsys.readouterr().out
+
+
 def test_parts_keep_caption_and_text_limits() -> None:
     from core.services.outbox import OutboxPost
 
