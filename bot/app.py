@@ -49,6 +49,7 @@ from core.risk.guard import RiskGuard
 from core.services.coin_hunter import CoinHunter
 from core.services.control import ControlService
 from core.services.cycle import CycleSummary, TradingCycle
+from core.services.engine_memory import MemoryKeeper
 from core.services.ledger import LedgerReports
 from core.services.reachability import ObservedMarketData, ObservedUsageLog
 from core.services.track_record import TrackRecord
@@ -189,6 +190,7 @@ class Services:
     # what the cycle and the pulse read: `snapshots` plus the sentiment when news is configured
     cycle_snapshots: SnapshotSource | None = None
     arena: Arena | None = None  # ARENA's contestants (#15), None when the setting is empty
+    memory: MemoryKeeper | None = None  # the engine's memory across restarts, None for an engine that keeps none
 
 
 class App:
@@ -326,6 +328,7 @@ class App:
             await db.close()
             raise
         await self._services.control.restore_risk()  # limits set from chat (/set) survive a restart
+        await self._restore_memory()
         self._services.dp.startup.register(self._on_startup)
         self._services.dp.shutdown.register(self._on_shutdown)
         self._built = True
@@ -404,6 +407,7 @@ class App:
             equity=self._equity,
         )
         publisher.set_failure_hook(self._alert)  # rate-limited, and straight to Telegram when the disk is full
+        memory = MemoryKeeper(engine, state_store, self.clock)
         cycle = TradingCycle(
             snapshots=cycle_snapshots,
             engine=engine,
@@ -415,6 +419,7 @@ class App:
             defaults=self.defaults,
             clock=self.clock,
             market_data=None if self.demo else market_data,
+            memory=memory if memory.active else None,
         )
         control = ControlService(
             state_store=state_store,
@@ -477,6 +482,7 @@ class App:
             news=news,
             cycle_snapshots=cycle_snapshots,
             arena=arena,
+            memory=memory if memory.active else None,
         )
 
     def _news(self, db: Database) -> NewsWiring | None:
@@ -520,6 +526,14 @@ class App:
         return CcxtMarketData.from_id(
             c.exchange_id, api_key=c.api_key, secret=c.secret, testnet=c.testnet, setting="EXCHANGE_ID"
         )
+
+    async def _restore_memory(self) -> None:
+        """The engines' memories from the state store (the funding veto and the flip gates go on where they were)."""
+        services = self.services
+        if services.memory is not None:
+            await services.memory.restore()
+        if services.arena is not None:
+            await services.arena.restore_memories()
 
     def _engine(self, db: Database) -> DecisionEngine:
         from bot.wiring import decision_engine_for

@@ -1,0 +1,77 @@
+"""The engine memory through the composition root: the bot's cycle stores the trend engine's memory (and each
+arena contestant's under its own key) in SQLite, and a new App on the same database starts with it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.app import App
+from bot.commands.demo_cmd import DEFAULT_START
+from bot.settings import load_settings
+from core.clock import SimulatedClock
+from core.decide.trend import TrendEngine
+from core.market.offline import OfflineMarketData, sample_data_dir
+from core.services.engine_memory import MEMORY_KEY
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHANNEL_ID", "TELEGRAM_ADMIN_IDS", "LLM_API_KEY", "ENGINE", "ARENA",
+                 "MARKET_DATA_DIR", "DATABASE_PATH", "SYMBOLS", "DRY_RUN"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def trend_app(tmp_path: Path, clock: SimulatedClock) -> App:
+    settings = load_settings(env_file=None, market_data_dir=sample_data_dir(), database_path=tmp_path / "app.sqlite",
+                             symbols=("BTC/USDT:USDT", "ETH/USDT:USDT"), engine="trend", arena="trend,rules")
+    return App(settings, clock=clock, demo=True, console_out=tmp_path / "out",
+               market_data=OfflineMarketData(sample_data_dir(), clock=clock))
+
+
+def _contestant_engine(app: App, name: str) -> object:
+    assert app.services.arena is not None
+    return next(c.engine for c in app.services.arena.contestants if c.name == name)
+
+
+async def test_the_cycle_saves_the_memory_and_a_restarted_app_goes_on_with_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = SimulatedClock(DEFAULT_START)
+    app = trend_app(tmp_path, clock)
+    await app.build()
+    try:
+        assert isinstance(app.engine, TrendEngine)
+        for _ in range(30):
+            await app.tick(clock.advance(timedelta(hours=1)))
+        remembered = app.engine.memory()
+        contestant = _contestant_engine(app, "trend")
+        assert isinstance(contestant, TrendEngine)
+        remembered_contestant = contestant.memory()
+        stored = await app.state_store.get_value(MEMORY_KEY)
+        assert await app.state_store.get_value("arena:trend:engine_memory") is not None
+        assert await app.state_store.get_value("arena:rules:engine_memory") is None  # the rules engine keeps none
+    finally:
+        await app.stop()
+    assert stored is not None and json.loads(stored)["memory"] == remembered
+    funding = remembered["funding"]
+    assert isinstance(funding, dict) and set(funding) == {"BTC/USDT:USDT", "ETH/USDT:USDT"}
+    assert all(len(h["values"]) >= 3 for h in funding.values())  # 30 hours: a new 24 h mean at each 8 h settlement
+
+    again = trend_app(tmp_path, clock)
+    with caplog.at_level(logging.INFO, logger="core.services.engine_memory"):
+        await again.build()
+    try:
+        assert isinstance(again.engine, TrendEngine)
+        assert again.engine.memory() == remembered
+        assert _contestant_engine(again, "trend").memory() == remembered_contestant  # type: ignore[attr-defined]
+        assert "engine trend: memory restored" in caplog.text
+        assert "arena contestant trend: memory restored" in caplog.text
+        await again.tick(clock.advance(timedelta(hours=1)))  # and it goes on from there
+    finally:
+        await again.stop()
