@@ -49,7 +49,7 @@ from core.risk.guard import RiskGuard
 from core.services.coin_hunter import CoinHunter
 from core.services.control import ControlService
 from core.services.cycle import CycleSummary, TradingCycle
-from core.services.engine_memory import MemoryKeeper
+from core.services.engine_memory import MemoryKeeper, resume_memories
 from core.services.ledger import LedgerReports
 from core.services.reachability import ObservedMarketData, ObservedUsageLog
 from core.services.track_record import TrackRecord
@@ -434,6 +434,7 @@ class App:
             guard=guard,
             engine_name=engine.name,
             live_allowed=self._live_blocker,
+            engine_memory=memory.summary,
             notifier=notifier,
             confirmation_clock=SystemClock(),
         )
@@ -528,12 +529,14 @@ class App:
         )
 
     async def _restore_memory(self) -> None:
-        """The engines' memories from the state store (the funding veto and the flip gates go on where they were)."""
+        """The engines' memories from the state store (the funding veto and the flip gates go on where they were),
+        and the funding hours they missed from the market data (a first start: the warm-up window)."""
         services = self.services
-        if services.memory is not None:
-            await services.memory.restore()
-        if services.arena is not None:
-            await services.arena.restore_memories()
+        keepers = [services.memory] if services.memory is not None else []
+        keepers += services.arena.memory_keepers() if services.arena is not None else []
+        if keepers:
+            symbols = (await services.state_store.load_state(self.defaults)).symbols
+            await resume_memories(keepers, services.market_data, symbols, self.clock.now())
 
     def _engine(self, db: Database) -> DecisionEngine:
         from bot.wiring import decision_engine_for

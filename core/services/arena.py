@@ -170,11 +170,9 @@ class Arena:
             self.contestants.append(Contestant(name, engine, broker, book, cycle, initial_equity,
                                                keeper if keeper.active else None))
 
-    async def restore_memories(self) -> None:
-        """Each contestant's engine memory from the bot's store (the bot calls it once at start-up)."""
-        for c in self.contestants:
-            if c.memory is not None:
-                await c.memory.restore()
+    def memory_keepers(self) -> list[MemoryKeeper]:
+        """The contestants' engine memories (the bot resumes them at start-up, core.services.engine_memory)."""
+        return [c.memory for c in self.contestants if c.memory is not None]
 
     async def run(self, as_of: datetime) -> dict[str, str | None]:
         """One cycle for every contestant at once; name → None when it ran, else why it did not."""

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-from core.protocols import Clock, StateStore
+from core.protocols import Clock, MarketData, StateStore
+from core.services.funding_warmup import FUNDING_WARMUP, warm_up_funding
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,10 @@ class RemembersState(Protocol):
 
     def restore(self, memory: Mapping[str, object]) -> None:
         """Raises ValueError (the engine's memory unchanged) when `memory` is not one of its own."""
+        ...
+
+    def memory_summary(self) -> str:
+        """A line for /status and the start-up log (e.g. how many funding samples, whether the veto acts)."""
         ...
 
 
@@ -52,20 +57,28 @@ class MemoryKeeper:
     def active(self) -> bool:
         return self.engine is not None
 
-    async def restore(self) -> bool:
-        """The stored memory into the engine; True when one was taken. Logs one line either way."""
+    @property
+    def label(self) -> str:
+        return self._label
+
+    def summary(self) -> str | None:
+        return None if self.engine is None else self.engine.memory_summary()
+
+    async def restore(self) -> datetime | None:
+        """The stored memory into the engine; the time of the cycle it was saved after when one was taken, else
+        None. Logs one line either way."""
         engine = self.engine
         if engine is None:
-            return False
+            return None
         try:
             raw = await self._store.get_value(self._key)
         except Exception as error:
             log.warning("%s: memory not read (%s: %s): starting with an empty memory", self._label,
                         type(error).__name__, error)
-            return False
+            return None
         if raw is None:
             log.info("%s: no stored memory, starting empty", self._label)
-            return False
+            return None
         try:
             stored = json.loads(raw)
             if not isinstance(stored, dict) or not isinstance(stored.get("memory"), dict):
@@ -77,10 +90,10 @@ class MemoryKeeper:
         except (ValueError, TypeError) as error:  # json's and CorruptMemory are ValueErrors
             log.warning("%s: stored memory under %r refused (%s): starting with an empty memory",
                         self._label, self._key, str(error)[:200])
-            return False
+            return None
         self._saved = stored["memory"]
         log.info("%s: memory restored (saved after the cycle of %s)", self._label, stored["as_of"])
-        return True
+        return saved_at
 
     async def save(self, as_of: datetime) -> None:
         """The engine's memory after the cycle of `as_of`; written only when it changed. Never raises."""
@@ -97,3 +110,23 @@ class MemoryKeeper:
         except Exception as error:
             log.warning("%s: memory not saved after %s (%s: %s); the next cycle tries again", self._label,
                         as_of, type(error).__name__, error)
+
+
+async def resume_memories(keepers: Sequence[MemoryKeeper], market: MarketData | None, symbols: Sequence[str],
+                          now: datetime) -> None:
+    """At start-up: each engine's stored memory, then the funding hours it missed (all of the warm-up window on a
+    first start, the downtime since its last save after a restart) from the market data, then one log line each
+    with what it holds (how many funding samples, whether the veto acts yet)."""
+    learners = []
+    for keeper in keepers:
+        saved = await keeper.restore()
+        # after a restore, from the hour after its save: an hour observed twice would count a value twice when the
+        # mean changed in between (the memory did not change between its save and the last cycle, so those hours
+        # repeat its last value, which `observe` ignores)
+        since = now - FUNDING_WARMUP if saved is None else max(saved + timedelta(hours=1), now - FUNDING_WARMUP)
+        learners.append((keeper.engine, since))
+    if market is not None:
+        await warm_up_funding(learners, market, symbols, now)
+    for keeper in keepers:
+        if keeper.active:
+            log.info("%s: %s", keeper.label, keeper.summary())

@@ -13,6 +13,7 @@ import pytest
 from bot.app import App
 from bot.commands.demo_cmd import DEFAULT_START
 from bot.settings import load_settings
+from bot.telegram.reply_format import status_text
 from core.clock import SimulatedClock
 from core.decide.trend import TrendEngine
 from core.market.offline import OfflineMarketData, sample_data_dir
@@ -27,8 +28,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def trend_app(tmp_path: Path, clock: SimulatedClock) -> App:
-    settings = load_settings(env_file=None, market_data_dir=sample_data_dir(), database_path=tmp_path / "app.sqlite",
+def trend_app(tmp_path: Path, clock: SimulatedClock, db: str = "app.sqlite") -> App:
+    settings = load_settings(env_file=None, market_data_dir=sample_data_dir(), database_path=tmp_path / db,
                              symbols=("BTC/USDT:USDT", "ETH/USDT:USDT"), engine="trend", arena="trend,rules")
     return App(settings, clock=clock, demo=True, console_out=tmp_path / "out",
                market_data=OfflineMarketData(sample_data_dir(), clock=clock))
@@ -74,4 +75,49 @@ async def test_the_cycle_saves_the_memory_and_a_restarted_app_goes_on_with_it(
         assert "arena contestant trend: memory restored" in caplog.text
         await again.tick(clock.advance(timedelta(hours=1)))  # and it goes on from there
     finally:
+        await again.stop()
+
+
+async def test_a_first_start_warms_the_funding_veto_up_and_status_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = SimulatedClock(DEFAULT_START + timedelta(days=45))  # the bundled data starts 2024-01-15: 94 days before
+    app = trend_app(tmp_path, clock)
+    with caplog.at_level(logging.INFO, logger="core.services.engine_memory"):
+        await app.build()
+    try:
+        assert isinstance(app.engine, TrendEngine)
+        funding = app.engine.memory()["funding"]
+        assert isinstance(funding, dict) and all(len(h["values"]) >= 90 for h in funding.values())
+        summary = app.engine.memory_summary()
+        assert summary.startswith("funding samples: BTC ") and summary.count("(veto active)") == 2
+        assert f"engine trend: {summary}" in caplog.text  # the start-up log line
+        assert f"Engine memory: {summary}" in status_text(await app.control.status())
+    finally:
+        await app.stop()
+
+
+async def test_after_downtime_the_restored_memory_catches_up_on_the_funding_it_missed(tmp_path: Path) -> None:
+    clock = SimulatedClock(DEFAULT_START)
+    first = trend_app(tmp_path, clock)
+    await first.build()
+    try:
+        for _ in range(30):
+            await first.tick(clock.advance(timedelta(hours=1)))
+    finally:
+        await first.stop()
+    clock.advance(timedelta(hours=50))  # the bot was down for two days
+    again = trend_app(tmp_path, clock)
+    await again.build()
+
+    steady_clock = SimulatedClock(DEFAULT_START)
+    steady = trend_app(tmp_path, steady_clock, db="steady.sqlite")  # never stopped
+    await steady.build()
+    try:
+        for _ in range(80):
+            await steady.tick(steady_clock.advance(timedelta(hours=1)))
+        assert isinstance(again.engine, TrendEngine) and isinstance(steady.engine, TrendEngine)
+        assert again.engine.memory()["funding"] == steady.engine.memory()["funding"]
+    finally:
+        await steady.stop()
         await again.stop()

@@ -1,5 +1,6 @@
 """A restart in the middle of a replay: the default trend engine, replaced at hour H by a fresh engine restored from
-the memory the first one stored (through the MemoryKeeper and a state store, as the live bot does), decides and
+the memory the first one stored (through the MemoryKeeper, a state store and `resume_memories`, as App.build
+does, half an hour before H), decides and
 trades exactly as one unbroken replay; a fresh engine without the restore does not (its funding veto is blind for
 a month, its flip gates forget which signal already had its position).
 
@@ -8,7 +9,7 @@ The book carries over the cut as the bot's SQLite book does across a restart: on
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from core.evaluation.replay import ReplaySpec, run_replay_cycle
 from core.evaluation.report import write_report
 from core.market.offline import OfflineMarketData
 from core.models import AccountView, DecisionRecord, Snapshot
-from core.services.engine_memory import MemoryKeeper
+from core.services.engine_memory import MemoryKeeper, resume_memories
 from core.services.memory_state import MemoryStateStore
 from tests.core.decide.test_trend import TRAIN_DATA
 
@@ -46,18 +47,23 @@ class RestartAt:
         self.keeper = MemoryKeeper(self.engine, self.store, SimulatedClock(START))
         self.hour: datetime | None = None
         self.restarted = False
+        self.first_summary = ""
         self.decisions: list[tuple[str, str, str, float | None]] = []
 
     async def decide(self, snapshot: Snapshot, account: AccountView) -> DecisionRecord:
         if snapshot.as_of != self.hour:
             if self.hour is not None and not self.restarted:
                 await self.keeper.save(self.hour)  # what the cycle of the previous hour stored
+                self.first_summary = self.engine.memory_summary()
             self.hour = snapshot.as_of
             if self.cut is not None and not self.restarted and snapshot.as_of >= self.cut:
                 self.restarted = True
                 self.engine = shipped_engine()
-                if self.restore:
-                    assert await MemoryKeeper(self.engine, self.store, SimulatedClock(snapshot.as_of)).restore()
+                if self.restore:  # as App.build does: the stored memory, then the funding hours since its save
+                    now = snapshot.as_of - timedelta(minutes=30)
+                    keeper = MemoryKeeper(self.engine, self.store, SimulatedClock(now))
+                    await resume_memories([keeper], OfflineMarketData(TRAIN_DATA), SYMBOLS, now)
+                    assert keeper.summary() == self.first_summary
         record = self.engine.decide_sync(snapshot, account)
         d = record.effective
         self.decisions.append((snapshot.as_of.isoformat(), snapshot.symbol, d.action.value, d.stop_loss))
