@@ -10,20 +10,19 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-import ccxt.async_support as ccxt_async
 import pandas as pd
 import pytest
-from tenacity import wait_none
 
 from core.decide.trend import TrendEngine, TrendParams
 from core.evaluation.replay import ReplaySpec, run_replay_cycle
-from core.market.ccxt_source import CcxtMarketData
 from core.market.offline import OfflineMarketData, sample_data_dir
 from core.market.snapshot import LiveSnapshotSource
 from core.models import AccountView
 from core.services.funding_warmup import hourly_means, warm_up_funding
-from tests.core.market.test_ccxt_source import BTC, RecordedBinance
+from tests.core.market import test_ccxt_source
+from tests.core.market.test_ccxt_source import BTC
 
+wire = test_ccxt_source.wire  # the recorded-Binance fixture: ccxt's real binanceusdm code over recorded responses
 SHIPPED = TrendParams(signal="tsmom", allow_shorts=True, regime_filter=True, funding_veto_quantile=0.9)
 FLAT = AccountView(equity=10_000.0, available=10_000.0)
 SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT")
@@ -51,18 +50,9 @@ def test_each_hour_sees_only_settlements_at_or_before_it() -> None:
     assert len(means) == 18  # [0 h, 17 h], every hour on the hour
 
 
-@pytest.fixture
-async def binance():
-    exchange = ccxt_async.binanceusdm({"enableRateLimit": False})  # recorded answers: no need to pace them
-    fake = RecordedBinance()
-    exchange.fetch = fake.fetch
-    market = CcxtMarketData(exchange, attempts=1, wait=wait_none())
-    yield market, fake
-    await market.close()
-
-
-async def test_through_ccxt_the_warm_up_equals_an_engine_fed_every_hour_by_live_snapshots(binance) -> None:
-    market, fake = binance
+async def test_through_ccxt_the_warm_up_equals_an_engine_fed_every_hour_by_live_snapshots(wire) -> None:
+    market, fake = wire
+    market.exchange.enableRateLimit = False  # recorded answers: no need to pace them
     now = datetime(2024, 3, 1, 11, tzinfo=UTC)
     warmed = TrendEngine(SHIPPED)
     assert await warm_up_funding([(warmed, now - timedelta(days=90))], market, [BTC], now) == 1
@@ -82,9 +72,9 @@ async def test_through_ccxt_the_warm_up_equals_an_engine_fed_every_hour_by_live_
 
 
 async def test_a_history_that_cannot_be_read_is_a_warning_and_no_samples(
-    binance, caplog: pytest.LogCaptureFixture
+    wire, caplog: pytest.LogCaptureFixture
 ) -> None:
-    market, fake = binance
+    market, fake = wire
     fake.failures.append(OSError("connection reset"))
     engine = TrendEngine(SHIPPED)
     now = datetime(2024, 3, 1, 11, tzinfo=UTC)
