@@ -49,7 +49,7 @@ from core.risk.guard import RiskGuard
 from core.services.coin_hunter import CoinHunter
 from core.services.control import ControlService
 from core.services.cycle import CycleSummary, TradingCycle
-from core.services.engine_memory import MemoryKeeper, resume_memories
+from core.services.engine_memory import MemoryKeeper, resume_memories, warm_up_added_symbols
 from core.services.ledger import LedgerReports
 from core.services.reachability import ObservedMarketData, ObservedUsageLog
 from core.services.track_record import TrackRecord
@@ -237,6 +237,7 @@ class App:
         self.reachability = reachability_monitor(settings, wall_clock or SystemClock(),
                                                  exchange=not demo and settings.market_data_dir is None)
         self._news_fetched = False
+        self._memory_symbols: set[str] = set()  # symbols the engines' memories were resumed or warmed up for
 
     @property
     def services(self) -> Services:
@@ -531,12 +532,24 @@ class App:
     async def _restore_memory(self) -> None:
         """The engines' memories from the state store (the funding veto and the flip gates go on where they were),
         and the funding hours they missed from the market data (a first start: the warm-up window)."""
+        keepers = self._memory_keepers()
+        if keepers:
+            symbols = (await self.services.state_store.load_state(self.defaults)).symbols
+            await resume_memories(keepers, self.services.market_data, symbols, self.clock.now())
+            self._memory_symbols = set(symbols)
+
+    def _memory_keepers(self) -> list[MemoryKeeper]:
         services = self.services
         keepers = [services.memory] if services.memory is not None else []
-        keepers += services.arena.memory_keepers() if services.arena is not None else []
+        return keepers + (services.arena.memory_keepers() if services.arena is not None else [])
+
+    async def _warm_up_added(self, state: RuntimeState) -> None:
+        """A symbol added from chat since the start gets its funding warm-up before its first cycle."""
+        added = [s for s in state.symbols if s not in self._memory_symbols]
+        keepers = self._memory_keepers() if added else []
         if keepers:
-            symbols = (await services.state_store.load_state(self.defaults)).symbols
-            await resume_memories(keepers, services.market_data, symbols, self.clock.now())
+            self._memory_symbols.update(added)
+            await warm_up_added_symbols(keepers, self.services.market_data, added, self.clock.now())
 
     def _engine(self, db: Database) -> DecisionEngine:
         from bot.wiring import decision_engine_for
@@ -980,7 +993,7 @@ class App:
 
     async def tick(self, as_of: datetime) -> CycleSummary:
         """One trading cycle at `as_of` (the demo's step). The cycle syncs the broker first."""
-        await self.refresh_state()
+        await self._warm_up_added(await self.refresh_state())
         summary = await self.cycle.run(as_of)
         if self.web is not None:
             self.web.observe_cycle(summary)
@@ -992,7 +1005,7 @@ class App:
         the admins by the job, anything else by the scheduler's guard."""
         from jobs.cycle_job import run_cycle_job
 
-        await self.refresh_state()
+        await self._warm_up_added(await self.refresh_state())
         summary = await run_cycle_job(self.cycle, MinuteClock(self.clock), AlertVia(self._alert))
         if self.web is not None:
             self.web.observe_cycle(summary)

@@ -100,8 +100,13 @@ class TrendEngine:
         self._flips, self._funding = decode_trend_memory(self.name, memory)
 
     def observe_funding(self, symbol: str, rate: float | None) -> None:
-        """One funding_avg_24h a snapshot of `symbol` had (the warm-up feeds the hours before a first start)."""
-        self._funding.setdefault(symbol, FundingHistory()).observe(rate)
+        """One funding_avg_24h a snapshot of `symbol` had (the warm-up feeds the hours before a first start);
+        nothing while the veto is off, as in `decide`."""
+        if self.params.funding_veto_quantile is not None:
+            self._funding.setdefault(symbol, FundingHistory()).observe(rate)
+
+    def knows_funding(self, symbol: str) -> bool:
+        return symbol in self._funding
 
     def memory_summary(self) -> str:
         """How many funding samples each symbol has and whether its veto acts yet (/status, the start-up log)."""

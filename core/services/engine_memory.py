@@ -4,7 +4,12 @@ An engine that remembers something between snapshots (today the trend engine: it
 histories) offers `memory() -> dict` (JSON-safe, versioned) and `restore(dict)`; engines without memory have
 neither and the keeper does nothing for them. The composition root restores at start-up and saves after each
 cycle, under `engine_memory` (an arena contestant's under its own `arena:<name>:` prefix). Replay never uses
-it: a replay starts with an empty memory.
+it: a replay starts with an empty memory. The rules engine and the ensemble keep only caches of the snapshot in
+hand; what the LLM engine keeps that matters (the token budget's usage log, model capabilities, the decision
+cache) is in its own SQLite stores already (storage.llm_repo).
+
+At start-up `resume_memories` restores, then fills the funding hours each engine missed (core.services.
+funding_warmup); `warm_up_added_symbols` does the same for a symbol added from chat.
 
 The stored form carries the time of the cycle it was saved after: a memory from after the clock's now (a demo
 restarted at an earlier simulated time) would be a look into the future, so it is refused like a damaged one —
@@ -21,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from core.protocols import Clock, MarketData, StateStore
-from core.services.funding_warmup import FUNDING_WARMUP, warm_up_funding
+from core.services.funding_warmup import FUNDING_WARMUP, LearnsFunding, warm_up_funding
 
 log = logging.getLogger(__name__)
 
@@ -130,3 +135,15 @@ async def resume_memories(keepers: Sequence[MemoryKeeper], market: MarketData | 
     for keeper in keepers:
         if keeper.active:
             log.info("%s: %s", keeper.label, keeper.summary())
+
+
+async def warm_up_added_symbols(keepers: Sequence[MemoryKeeper], market: MarketData, symbols: Sequence[str],
+                                now: datetime) -> None:
+    """Symbols added since the start (`/symbols add`): an engine that has never seen one's funding gets the warm-up
+    window of it before its first cycle, as a first start does; an engine that knows it keeps what it has."""
+    for symbol in symbols:
+        learners = [(k.engine, now - FUNDING_WARMUP) for k in keepers
+                    if isinstance(k.engine, LearnsFunding) and not k.engine.knows_funding(symbol)]
+        if learners and await warm_up_funding(learners, market, [symbol], now):
+            for keeper in keepers:
+                log.info("%s, with %s added: %s", keeper.label, symbol, keeper.summary())

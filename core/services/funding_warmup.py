@@ -32,6 +32,10 @@ TIMEOUT_S = 60.0
 class LearnsFunding(Protocol):
     def observe_funding(self, symbol: str, rate: float | None) -> None: ...
 
+    def knows_funding(self, symbol: str) -> bool:
+        """Whether it has observed any funding of `symbol` (a symbol added from chat has not)."""
+        ...
+
 
 def _first_hour(ms: int) -> int:
     return -(-ms // HOUR_MS) * HOUR_MS

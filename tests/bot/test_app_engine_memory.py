@@ -28,9 +28,10 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def trend_app(tmp_path: Path, clock: SimulatedClock, db: str = "app.sqlite") -> App:
+def trend_app(tmp_path: Path, clock: SimulatedClock, db: str = "app.sqlite",
+              symbols: tuple[str, ...] = ("BTC/USDT:USDT", "ETH/USDT:USDT")) -> App:
     settings = load_settings(env_file=None, market_data_dir=sample_data_dir(), database_path=tmp_path / db,
-                             symbols=("BTC/USDT:USDT", "ETH/USDT:USDT"), engine="trend", arena="trend,rules")
+                             symbols=symbols, engine="trend", arena="trend,rules")
     return App(settings, clock=clock, demo=True, console_out=tmp_path / "out",
                market_data=OfflineMarketData(sample_data_dir(), clock=clock))
 
@@ -121,3 +122,20 @@ async def test_after_downtime_the_restored_memory_catches_up_on_the_funding_it_m
     finally:
         await steady.stop()
         await again.stop()
+
+
+async def test_a_symbol_added_from_chat_gets_its_warm_up_before_its_first_cycle(tmp_path: Path) -> None:
+    clock = SimulatedClock(DEFAULT_START + timedelta(days=45))
+    app = trend_app(tmp_path, clock, symbols=("BTC/USDT:USDT",))
+    await app.build()
+    try:
+        assert isinstance(app.engine, TrendEngine)
+        await app.tick(clock.advance(timedelta(hours=1)))
+        assert not app.engine.knows_funding("ETH/USDT:USDT")
+        await app.control.add_symbols("tg:1001", ["ETH/USDT:USDT"])
+        await app.tick(clock.advance(timedelta(hours=1)))
+        for engine in (app.engine, _contestant_engine(app, "trend")):
+            eth = engine.memory()["funding"]["ETH/USDT:USDT"]  # type: ignore[attr-defined]
+            assert len(eth["values"]) >= 90
+    finally:
+        await app.stop()
