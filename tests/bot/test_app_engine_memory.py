@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -139,3 +139,32 @@ async def test_a_symbol_added_from_chat_gets_its_warm_up_before_its_first_cycle(
             assert len(eth["values"]) >= 90
     finally:
         await app.stop()
+
+
+async def test_the_scheduled_cycle_of_aitrader_run_saves_it_and_status_shows_it_after_a_restart(tmp_path: Path) -> None:
+    """`aitrader run`'s path: not the demo, the default engine (trend: no LLM key), the cycle job on the minute
+    clock, /status through aiogram's in-process dispatcher."""
+    from tests.bot.test_app_stale_data import ADMIN, status_reply
+
+    settings = load_settings(env_file=None, market_data_dir=sample_data_dir(), database_path=tmp_path / "run.sqlite",
+                             symbols=("BTC/USDT:USDT", "ETH/USDT:USDT"), telegram_admin_ids=(ADMIN,))
+    clock = SimulatedClock(datetime(2024, 4, 20, 12, 0, 3, tzinfo=UTC))
+    app = App(settings, clock=clock)
+    await app.start()
+    try:
+        assert isinstance(app.engine, TrendEngine)
+        for _ in range(3):
+            summary = await app.run_cycle()
+            assert summary is not None and not summary.errors
+            clock.set(clock.now() + timedelta(hours=1))
+        remembered = app.engine.memory()
+    finally:
+        await app.stop()
+    again = App(settings, clock=clock)
+    await again.start()
+    try:
+        assert isinstance(again.engine, TrendEngine) and again.engine.memory() == remembered
+        status = await status_reply(again)
+        assert f"Engine memory: {again.engine.memory_summary()}" in status and "(veto active)" in status
+    finally:
+        await again.stop()
