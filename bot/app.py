@@ -329,7 +329,6 @@ class App:
             await db.close()
             raise
         await self._services.control.restore_risk()  # limits set from chat (/set) survive a restart
-        await self._restore_memory()
         self._services.dp.startup.register(self._on_startup)
         self._services.dp.shutdown.register(self._on_shutdown)
         self._built = True
@@ -733,6 +732,8 @@ class App:
         self.recent_logs.install()
         dp, bot = self.services.dp, self.services.bot
         await self._check_symbols()
+        # here, not in build(): the demo sets its stored simulated clock between the two
+        await self._restore_memory()
         if bot is not None:
             from bot.telegram.faults import bot_identity
 

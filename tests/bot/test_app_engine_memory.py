@@ -46,7 +46,7 @@ async def test_the_cycle_saves_the_memory_and_a_restarted_app_goes_on_with_it(
 ) -> None:
     clock = SimulatedClock(DEFAULT_START)
     app = trend_app(tmp_path, clock)
-    await app.build()
+    await app.start()
     try:
         assert isinstance(app.engine, TrendEngine)
         for _ in range(30):
@@ -67,7 +67,7 @@ async def test_the_cycle_saves_the_memory_and_a_restarted_app_goes_on_with_it(
 
     again = trend_app(tmp_path, clock)
     with caplog.at_level(logging.INFO, logger="core.services.engine_memory"):
-        await again.build()
+        await again.start()
     try:
         assert isinstance(again.engine, TrendEngine)
         assert again.engine.memory() == remembered
@@ -85,7 +85,7 @@ async def test_a_first_start_warms_the_funding_veto_up_and_status_says_so(
     clock = SimulatedClock(DEFAULT_START + timedelta(days=45))  # the bundled data starts 2024-01-15: 94 days before
     app = trend_app(tmp_path, clock)
     with caplog.at_level(logging.INFO, logger="core.services.engine_memory"):
-        await app.build()
+        await app.start()
     try:
         assert isinstance(app.engine, TrendEngine)
         funding = app.engine.memory()["funding"]
@@ -101,7 +101,7 @@ async def test_a_first_start_warms_the_funding_veto_up_and_status_says_so(
 async def test_after_downtime_the_restored_memory_catches_up_on_the_funding_it_missed(tmp_path: Path) -> None:
     clock = SimulatedClock(DEFAULT_START)
     first = trend_app(tmp_path, clock)
-    await first.build()
+    await first.start()
     try:
         for _ in range(30):
             await first.tick(clock.advance(timedelta(hours=1)))
@@ -109,11 +109,11 @@ async def test_after_downtime_the_restored_memory_catches_up_on_the_funding_it_m
         await first.stop()
     clock.advance(timedelta(hours=50))  # the bot was down for two days
     again = trend_app(tmp_path, clock)
-    await again.build()
+    await again.start()
 
     steady_clock = SimulatedClock(DEFAULT_START)
     steady = trend_app(tmp_path, steady_clock, db="steady.sqlite")  # never stopped
-    await steady.build()
+    await steady.start()
     try:
         for _ in range(80):
             await steady.tick(steady_clock.advance(timedelta(hours=1)))
@@ -127,7 +127,7 @@ async def test_after_downtime_the_restored_memory_catches_up_on_the_funding_it_m
 async def test_a_symbol_added_from_chat_gets_its_warm_up_before_its_first_cycle(tmp_path: Path) -> None:
     clock = SimulatedClock(DEFAULT_START + timedelta(days=45))
     app = trend_app(tmp_path, clock, symbols=("BTC/USDT:USDT",))
-    await app.build()
+    await app.start()
     try:
         assert isinstance(app.engine, TrendEngine)
         await app.tick(clock.advance(timedelta(hours=1)))
@@ -168,3 +168,22 @@ async def test_the_scheduled_cycle_of_aitrader_run_saves_it_and_status_shows_it_
         assert f"Engine memory: {again.engine.memory_summary()}" in status and "(veto active)" in status
     finally:
         await again.stop()
+
+
+async def test_a_restarted_demo_goes_on_with_the_memory_of_its_stored_clock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`aitrader demo` twice on one database: the second run continues the simulated clock, so the memory saved
+    by the first is not from the future (it was refused as such while App.build restored it before the demo had
+    set its stored clock)."""
+    from bot.commands.demo_cmd import run_demo
+
+    monkeypatch.setenv("ENGINE", "trend")
+    database = tmp_path / "demo.sqlite"
+    with caplog.at_level(logging.INFO, logger="core.services.engine_memory"):
+        for _ in range(2):
+            assert await run_demo(sample_data_dir(), 0.0, None, 3, None, tmp_path / "out", database) == 0
+    restored = [r.getMessage() for r in caplog.records if "memory restored" in r.getMessage()]
+    refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(restored) == 1 and restored[0].startswith("engine trend: memory restored")  # by the second run
+    assert refused == []
