@@ -5,14 +5,15 @@ candidates).
 - `FundingHistory`: the 24 h mean funding rates seen so far (one sample per new value), and the share of
   them at or below the current one: its point-in-time percentile.
 
-Both only ever see snapshots already decided on, so they are point in time by construction. A replay starts
-them empty; the live bot keeps them across restarts (`TrendEngine.memory()` / `restore()`, saved in the state store
-by `core.services.engine_memory` after each cycle) and, on a first start with nothing stored, seeds the funding
-history from the settlements before the start (`core.services.funding_warmup`), so the veto acts from the first
-cycle instead of a month later.
+Both only ever see snapshots already decided on (or, in the warm-up, the mean a snapshot at that hour would
+have had, from the settlements at or before it), so they are point in time by construction. A replay starts them
+empty; the live bot keeps them across restarts (`TrendEngine.memory()` / `restore()`, saved in the state store by
+`core.services.engine_memory` after each cycle), tops the funding history up with the hours it was down for, and on
+a first start with nothing stored (or for a symbol added from chat) seeds it from the 90 days of settlements before
+(`core.services.funding_warmup`), so the veto acts from the first cycle instead of a month later.
 
 `encode_trend_memory` / `decode_trend_memory` are the stored form: plain JSON, versioned; anything else (damaged,
-another engine's, another version) raises `CorruptMemory` and the engine keeps an empty memory.
+another engine's, another version) raises `CorruptMemory` and the engine keeps the memory it had (empty at start-up).
 """
 
 from __future__ import annotations

@@ -61,6 +61,8 @@ async def test_the_cycle_saves_the_memory_and_a_restarted_app_goes_on_with_it(
     finally:
         await app.stop()
     assert stored is not None and json.loads(stored)["memory"] == remembered
+    # only what the engine remembers: symbols and numbers, nothing from the settings (no secret can ride along)
+    assert set(json.loads(stored)) == {"as_of", "memory"} and set(remembered) == {"version", "engine", "flips", "funding"}
     funding = remembered["funding"]
     assert isinstance(funding, dict) and set(funding) == {"BTC/USDT:USDT", "ETH/USDT:USDT"}
     assert all(len(h["values"]) >= 3 for h in funding.values())  # 30 hours: a new 24 h mean at each 8 h settlement
