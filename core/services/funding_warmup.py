@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 FUNDING_WARMUP = timedelta(days=90)  # about 270 samples of 8 h settlements: the veto acts from the first cycle
 TIMEOUT_S = 60.0
+CHUNK = timedelta(days=7)  # funding history per request: 168 rows at hourly funding, 21 at 8 h
 
 
 @runtime_checkable
@@ -48,11 +49,19 @@ def hourly_means(times_ms: Sequence[int], rates: Sequence[float], since_ms: int,
 
 
 async def _means(market: MarketData, symbol: str, since: datetime, now: datetime) -> list[float | None]:
-    series = await market.funding_rates(symbol, since=since - timedelta(milliseconds=DAY_MS), until=now)
-    times = index_ms(series).tolist()
-    rates = series.to_numpy(dtype="float64").tolist()
-    settled = [(t, r) for t, r in zip(times, rates, strict=True) if t <= to_ms(now)]
-    return hourly_means([t for t, _ in settled], [r for _, r in settled], to_ms(since), to_ms(now))
+    # A week at a time: one page of any venue's funding history even at hourly funding (Bybit serves 200 rows a
+    # request, Hyperliquid 500), where one 90-day request got the oldest page and stopped short of now.
+    settled: dict[int, float] = {}
+    start = since - timedelta(milliseconds=DAY_MS)
+    while start <= now:
+        end = min(start + CHUNK, now)
+        series = await market.funding_rates(symbol, since=start, until=end)
+        for t, r in zip(index_ms(series).tolist(), series.to_numpy(dtype="float64").tolist(), strict=True):
+            if t <= to_ms(end):
+                settled[t] = r
+        start = end + timedelta(milliseconds=1)
+    times = sorted(settled)
+    return hourly_means(times, [settled[t] for t in times], to_ms(since), to_ms(now))
 
 
 async def warm_up_funding(

@@ -103,3 +103,27 @@ async def test_engines_without_a_funding_memory_are_left_alone() -> None:
 
     assert await warm_up_funding([(RulesEngine(), datetime(2024, 3, 1, tzinfo=UTC))], _Hanging(), [BTC],  # type: ignore[arg-type]
                                  datetime(2024, 3, 1, tzinfo=UTC)) == 0
+
+
+class _PageLimited:
+    """A venue that serves at most 200 settlements a request, the oldest first (Bybit's page)."""
+
+    def __init__(self, market: OfflineMarketData) -> None:
+        self._market = market
+        self.requests = 0
+
+    async def funding_rates(self, symbol: str, *, since: datetime, until: datetime) -> pd.Series:
+        self.requests += 1
+        return (await self._market.funding_rates(symbol, since=since, until=until)).iloc[:200]
+
+
+async def test_a_venue_with_short_pages_still_gives_the_whole_window() -> None:
+    """90 days of 8 h funding are 270 rows: one request got the oldest 200 and nothing of the last three weeks."""
+    now = datetime(2024, 5, 1, tzinfo=UTC)
+    full, limited = TrendEngine(SHIPPED), TrendEngine(SHIPPED)
+    await warm_up_funding([(full, now - timedelta(days=90))], OfflineMarketData(sample_data_dir()), [BTC], now)
+    venue = _PageLimited(OfflineMarketData(sample_data_dir()))
+    await warm_up_funding([(limited, now - timedelta(days=90))], venue, [BTC], now)  # type: ignore[arg-type]
+    assert limited.memory() == full.memory() and venue.requests == 13  # 91 days (the first hour's 24 h too), a week each
+    funding = full.memory()["funding"]
+    assert isinstance(funding, dict) and len(funding[BTC]["values"]) > 200
