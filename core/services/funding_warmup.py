@@ -77,19 +77,22 @@ async def warm_up_funding(
     if not wanted or not symbols:
         return 0
     since = min(s for _, s in wanted)
-    try:
-        async with asyncio.timeout(timeout_s):
-            results = await asyncio.gather(*(_means(market, s, since, now) for s in symbols), return_exceptions=True)
-    except TimeoutError:
-        log.warning("funding history not read within %.0f s: the engine starts without it", timeout_s)
-        return 0
+    tasks = [asyncio.ensure_future(_means(market, s, since, now)) for s in symbols]
+    await asyncio.wait(tasks, timeout=timeout_s)
     read = 0
     first = _first_hour(to_ms(since))
-    for symbol, means in zip(symbols, results, strict=True):
-        if isinstance(means, BaseException):
-            log.warning("funding history of %s not read (%s: %s): its veto waits for its own samples", symbol,
-                        type(means).__name__, str(means)[:200])
+    for symbol, task in zip(symbols, tasks, strict=True):
+        if not task.done():
+            task.cancel()
+            log.warning("funding history of %s not read within %.0f s: its veto waits for its own samples", symbol,
+                        timeout_s)
             continue
+        if task.exception() is not None:
+            error = task.exception()
+            log.warning("funding history of %s not read (%s: %s): its veto waits for its own samples", symbol,
+                        type(error).__name__, str(error)[:200])
+            continue
+        means = task.result()
         read += 1
         for engine, own_since in wanted:
             skip = (_first_hour(to_ms(own_since)) - first) // HOUR_MS  # the hours before this engine's own since
