@@ -303,6 +303,7 @@ def sweep(
     cluster: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:8786); needs the optional cluster extra")] = None,
     initial_equity: InitialEquity = 10_000.0,
     folds: Annotated[int, typer.Option(help="N > 1: each cell an anchored walk-forward, ranked out-of-sample")] = 0,
+    news_db: Annotated[Path | None, typer.Option("--news-db", help="headlines and Fear & Greed a bot recorded (its DATABASE_PATH): every cell reads them point-in-time, as replay --news-db; workers open the file read-only, so with --cluster the same path must exist on every worker")] = None,
 ) -> None:
     """Replay a grid of settings × symbols × windows, resumably, on local processes or a Dask cluster."""
 
@@ -332,6 +333,7 @@ def sweep(
             cluster=cluster,
             initial_equity=initial_equity,
             folds=folds,
+            news_db=news_db,
         )
 
     _run_blocking(go)

@@ -355,12 +355,17 @@ def llm_configured(settings: Settings) -> bool:
     return settings.llm_api_key is not None or is_local_endpoint(settings.llm_base_url)
 
 
+def news_analyst_of(settings: Settings) -> str:
+    """The analyst NEWS_ANALYST makes with these settings: `keywords` or `llm` (its scorer's name)."""
+    wanted = settings.news_analyst
+    return "keywords" if wanted == "keywords" or (wanted == "auto" and not llm_configured(settings)) else "llm"
+
+
 def news_scorer_for(settings: Settings, *, clock: Any, cache: Any = None, **llm_stores: Any) -> Any:
     """NEWS_ANALYST: the LLM (through the decision engine's client, stores and budget) or the keyword rules."""
     from core.market.news_keywords import KeywordScorer
 
-    wanted = settings.news_analyst
-    if wanted == "keywords" or (wanted == "auto" and not llm_configured(settings)):
+    if news_analyst_of(settings) == "keywords":
         return KeywordScorer()
     from core.decide.llm import LlmEngine
     from core.services.news_analyst import LlmNewsScorer
@@ -401,6 +406,7 @@ __all__ = [
     "apply_sets",
     "decision_engine_for",
     "llm_configured",
+    "news_analyst_of",
     "news_for",
     "news_providers",
     "news_scorer_for",

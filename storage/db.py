@@ -50,8 +50,17 @@ class DatabaseReplaced(FatalError):
     """The database file was deleted or replaced while this process had it open."""
 
 
-def _open_and_close(path: str) -> None:
-    sqlite3.connect(path).close()  # as aiosqlite.connect opens it
+def _open_and_close(path: str, uri: bool = False) -> None:
+    sqlite3.connect(path, uri=uri).close()  # as aiosqlite.connect opens it
+
+
+def _read_only_uri(path: str) -> str:
+    """as_uri quotes what SQLite's URI parser would misread. A file no process is writing (no -wal or -journal
+    beside it) is opened immutable: a read-only reader of a WAL file would otherwise leave a -wal and -shm behind,
+    as only a writer removes them; one being written is read through its WAL, so nothing committed is missed."""
+    target = Path(path).resolve()
+    busy = any(Path(f"{target}{suffix}").exists() for suffix in ("-wal", "-journal"))
+    return f"{target.as_uri()}?mode=ro" + ("" if busy else "&immutable=1")
 
 
 def _explain(error: BaseException, path: str) -> str:
@@ -82,10 +91,12 @@ class Database:
     implicitly, so an unguarded commit of one task would end another task's half-done transaction."""
 
     def __init__(
-        self, path: str | Path, *, setting: str = "database", on_lost: Callable[[str], None] | None = None
+        self, path: str | Path, *, setting: str = "database", on_lost: Callable[[str], None] | None = None,
+        read_only: bool = False,
     ) -> None:
         self.path = str(path)
         self.setting = setting  # named in errors: DATABASE_PATH for the bot
+        self.read_only = read_only  # another process's file, only read: no migration, no write, nothing created
         self._on_lost = on_lost
         self._conn: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
@@ -98,6 +109,8 @@ class Database:
         return self._conn
 
     async def connect(self) -> Database:
+        if self.read_only:
+            return await self._connect_read_only()
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -121,6 +134,24 @@ class Database:
             raise DatabaseUnusable(f"{self.setting}: cannot use {self.path!r}: {_explain(error, self.path)}") from None
         self._identity = self._stat()
         return self
+
+    async def _connect_read_only(self) -> Database:
+        uri = _read_only_uri(self.path)
+        try:
+            _open_and_close(uri, uri=True)
+            self._conn = await aiosqlite.connect(uri, uri=True)
+            self._conn.row_factory = aiosqlite.Row
+            await self._conn.execute("PRAGMA query_only=ON")
+            # a file that is not SQLite opens without complaint and fails at its first read: here, not later
+            await (await self._conn.execute("SELECT count(*) FROM sqlite_master")).close()
+        except (sqlite3.Error, OSError) as error:
+            await self.close()
+            raise DatabaseUnusable(f"{self.setting}: cannot read {self.path!r}: {error}") from None
+        return self
+
+    async def tables(self) -> set[str]:
+        async with self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'") as cursor:
+            return {str(row[0]) for row in await cursor.fetchall()}
 
     def _stat(self) -> tuple[int, int] | None:
         if self.path == ":memory:" or self.path.startswith("file:"):

@@ -99,9 +99,11 @@ async def run_compare(
     if (first, last) != (start, end):
         console.print(f"window clipped to the data: {iso_z(first)} → {iso_z(last)}")
 
-    from bot.commands.news_db import news_reader
+    from bot.commands.news_db import check_news_db, news_reader
     from core.clock import SimulatedClock
 
+    if news_db is not None:
+        await check_news_db(news_db)
     results: list[tuple[str, ReplayResult]] = []
     rows: list[dict[str, Any]] = []
     board = []
@@ -111,6 +113,7 @@ async def run_compare(
         folder.mkdir(parents=True, exist_ok=True)
         entry_started = time.perf_counter()
         clock = SimulatedClock(first)  # each entry's own; with --news-db every cycle entry reads the same news
+        news = None  # run.json's record of the news the entry read, as replay's
         if folds:
             from bot.commands.walk_forward_cmd import walk_forward_entry
 
@@ -118,6 +121,7 @@ async def run_compare(
             async with news_reader(news_db, factory.settings_for(entry), clock) as sentiment:
                 result = await walk_forward_entry(factory, market, entry, symbols, first, last, initial_equity, folds,
                                                   folder, clock=clock, sentiment=sentiment)
+                news = getattr(sentiment, "provenance", None)
         elif entry.kind == "baseline":
             result = await factory.replay(market, entry, symbols, first, last, initial_equity)
         else:
@@ -129,9 +133,11 @@ async def run_compare(
                         progress=lambda done, total, task=task: progress.update(task, completed=done, total=total),
                         sentiment=sentiment,
                     )
+                    news = getattr(sentiment, "provenance", None)
         elapsed = time.perf_counter() - entry_started
         await write_replay_folder(
-            result, folder, market, run=run_json(factory, entry, result, market, "compare"),
+            result, folder, market,
+            run={**run_json(factory, entry, result, market, "compare"), **({"news": news} if news else {})},
             stats={**dict(result.run_stats), "wall_seconds": round(elapsed, 3)},
         )
         report = build_report(result)

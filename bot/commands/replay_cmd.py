@@ -127,6 +127,10 @@ async def run_replay(
     first, last = from_ms(int(steps[0])), from_ms(int(steps[-1]))
     if (first, last) != (start, end):
         Console(stderr=True).print(f"window clipped to the data: {iso_z(first)} → {iso_z(last)}")
+    if news_db is not None:
+        from bot.commands.news_db import check_news_db
+
+        await check_news_db(news_db)
     if folds:
         from bot.commands.walk_forward_cmd import run_walk_forward_entry
 

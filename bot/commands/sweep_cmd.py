@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -81,6 +82,23 @@ def _checked_windows(market: Any, symbol_sets: Sequence[tuple[str, ...]], window
     return out
 
 
+def _with_news(cells: list[SweepCell], path: Path, factory: Any) -> tuple[list[SweepCell], dict[str, Any]]:
+    """Every cell reads the recorded news at `path` (resolved: workers open it themselves) point-in-time; its
+    key holds a digest of what its window can see, so cells made with other news, or none, are never reused.
+    A missing file, one that is not SQLite, or a bot database without news tables is one line, before anything
+    is written."""
+    from bot.commands.news_db import news_provenance, recorded_news
+    from bot.wiring import news_analyst_of
+    from core.market.news import MemoryNewsStore
+
+    archive: MemoryNewsStore = asyncio.run(recorded_news(path))
+    where = str(path.resolve())
+    digests = {end: archive.fingerprint(end) for end in {c.end for c in cells}}
+    analyst = news_analyst_of(factory.settings)
+    return ([dataclasses.replace(c, news_db=where, news_digest=digests[c.end]) for c in cells],
+            news_provenance(where, archive, analyst))
+
+
 def _executor(workers: int, cluster: str | None) -> tuple[cf.Executor, str, Any]:
     if cluster is None:
         context = multiprocessing.get_context("forkserver")
@@ -142,6 +160,7 @@ def run_sweep(
     cluster: str | None = None,
     initial_equity: float = 10_000.0,
     folds: int = 0,
+    news_db: Path | None = None,
     console: Console | None = None,
     report: Console | None = None,
 ) -> int:
@@ -181,11 +200,19 @@ def run_sweep(
         engine=entry.engine, grid=grid, symbol_sets=symbol_sets, windows=spans, describe=_describer(factory),
         data=str(data.resolve()), initial_equity=initial_equity, folds=folds,
     )
+    news = None
+    if news_db is not None:
+        cells, news = _with_news(cells, news_db, factory)
     store = CellStore(out / CELLS_FOLDER)
     finished = store.finished(c.key for c in cells)
     todo: list[SweepCell] = [c for c in cells if c.key not in finished]
 
     err = console or Console(stderr=True)
+    if news is not None:
+        seen = news["first_seen"]
+        err.print(f"news: {news['headlines']} headlines recorded in {news['news_db']}"
+                  + (f", first seen {seen[0]} → {seen[1]}" if seen else "") + f"; analyst {news['analyst']}",
+                  markup=False, highlight=False, soft_wrap=True)
     failures: list[str] = []
     started = time.perf_counter()
     if todo:
@@ -227,6 +254,8 @@ def run_sweep(
     grid_keys = sorted(grid)
     write_sweep_csv(out / "sweep.csv", rows, grid_keys)
     summary = sweep_summary(rows, grid)
+    if news is not None:
+        summary["news"] = news
     (out / "sweep.json").write_text(json.dumps(summary, sort_keys=True, indent=2, allow_nan=False) + "\n",
                                     encoding="utf-8")
     asyncio.run(_record(factory, rows))

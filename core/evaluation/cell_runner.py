@@ -51,10 +51,10 @@ def source_for(cell: SweepCell, market: OfflineMarketData, spec: ReplaySpec) -> 
     return source
 
 
-def cell_outcome(cell: SweepCell, result: ReplayResult) -> dict[str, Any]:
+def cell_outcome(cell: SweepCell, result: ReplayResult, news: dict[str, Any] | None = None) -> dict[str, Any]:
     """The cell's result (sweep.cell_result) from its replay, after the accounting identity is checked."""
     check_identity(result)
-    return cell_result(cell, build_report(result), ReturnStats.of(equity_returns(result.equity)))
+    return cell_result(cell, build_report(result), ReturnStats.of(equity_returns(result.equity)), news)
 
 
 __all__ = ["cell_outcome", "market_for", "source_for"]

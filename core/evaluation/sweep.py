@@ -74,9 +74,14 @@ class SweepCell:
     initial_equity: float = 10_000.0
     extra: Mapping[str, Any] = field(default_factory=dict)
     folds: int = 0  # > 0: the cell is an anchored walk-forward and its metrics are out-of-sample only
+    news_db: str = ""  # `--news-db`: the recorded news file the worker opens (the path travels, not a connection)
+    news_digest: str = ""  # what of it the window can see (MemoryNewsStore.fingerprint at `end`): in the key
 
     def identity(self) -> dict[str, object]:
+        # without news the key is what it always was: earlier sweep folders keep their finished cells
+        news = {"news": self.news_digest} if self.news_db else {}
         return {
+            **news,
             "format": CELL_FORMAT,
             "folds": self.folds,
             "engine": self.engine,
@@ -206,9 +211,10 @@ class CellStore:
         return target
 
 
-def cell_result(cell: SweepCell, report: Mapping[str, Any], stats: ReturnStats) -> dict[str, Any]:
-    """What a finished cell keeps: its identity, the report's metrics (DESIGN §4.6) and the return moments
-    the deflated Sharpe ratio needs."""
+def cell_result(cell: SweepCell, report: Mapping[str, Any], stats: ReturnStats,
+                news: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What a finished cell keeps: its identity, the report's metrics (DESIGN §4.6), the return moments
+    the deflated Sharpe ratio needs, and the `news` block of replay's run.json when it read recorded news."""
     metrics = {k: v for k, v in dict(report["metrics"]).items() if k not in ("calibration", "exits_by_reason")}
     return {
         "key": cell.key,
@@ -225,6 +231,7 @@ def cell_result(cell: SweepCell, report: Mapping[str, Any], stats: ReturnStats) 
                          "n": stats.n},
         "identity": cell.identity(),
         **({"walk_forward": report["walk_forward"]} if "walk_forward" in report else {}),
+        **({"news": dict(news)} if news is not None else {}),
     }
 
 

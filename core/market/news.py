@@ -171,6 +171,21 @@ class MemoryNewsStore:
     def first_seen_range(self) -> tuple[datetime, datetime] | None:
         return (self._times[0], self._times[-1]) if self._times else None
 
+    def fingerprint(self, until: datetime) -> str:
+        """A digest of everything a reader can see up to `until` (headlines first seen by then, readings of days
+        up to its day): equal for two archives exactly when a replay ending at `until` reads the same news, so a
+        file that keeps growing after the window changes nothing (the sweep's cell identity, #17)."""
+        until = require_utc(until, "until")
+        digest = hashlib.sha256()
+        for h in self._sorted[: bisect_right(self._times, until)]:
+            published = h.published.isoformat() if h.published else ""
+            fields = (h.guid, h.source, h.title, h.link, published, h.first_seen.isoformat(), h.summary)
+            digest.update(("\x1f".join(fields) + "\x1e").encode())
+        for r in self._fg_sorted:
+            if r.day <= until.date():
+                digest.update(f"fg\x1f{r.day.isoformat()}\x1f{r.value}\x1f{r.label}\x1e".encode())
+        return digest.hexdigest()[:16]
+
 
 __all__ = [
     "FearGreed", "FearGreedProvider", "FetchedHeadline", "Headline", "MemoryNewsStore", "NewsProvider",

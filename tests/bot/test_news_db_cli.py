@@ -120,6 +120,8 @@ def test_compare_with_news_db_measures_an_effect_against_the_same_engine_without
     veto = json.loads((out / "veto" / "report.json").read_text())["guard"]
     assert plain["approved"] > 0 and "news_veto" not in plain["reasons"]
     assert veto["approved"] == 0 and veto["reasons"]["news_veto"] > 0
+    # each entry's run.json records the news it read, as replay's (it had none before)
+    assert all(json.loads((out / name / "run.json").read_text())["news"]["headlines"] == 48 for name in ("rules", "veto"))
 
 
 def test_walk_forward_reads_the_recorded_news_in_every_part(news_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -138,6 +140,7 @@ def test_walk_forward_reads_the_recorded_news_in_every_part(news_db: Path, monke
     assert plain["walk_forward"] and veto["walk_forward"]
     assert plain["guard"]["approved"] > 0 and "news_veto" not in plain["guard"]["reasons"]
     assert veto["guard"]["approved"] == 0 and veto["guard"]["reasons"]["news_veto"] > 0
+    assert json.loads((out / "veto" / "run.json").read_text())["news"]["news_db"] == str(hacks)
 
     monkeypatch.setenv("NEWS_VETO_HOURS", "6")
     reports = {}

@@ -168,3 +168,42 @@ async def test_database_deleted_or_replaced_under_a_running_process_is_detected(
         with pytest.raises(DatabaseReplaced, match=f"DATABASE_PATH: .* was {how}"):
             await db.write("INSERT INTO t VALUES (1)")
         assert len(lost) == 1 and how in lost[0]
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+async def test_a_read_only_connection_reads_another_process_file_and_writes_nothing(tmp_path: Path) -> None:
+    """`read_only=True` (a sweep worker's `--news-db`): no migration, no write, nothing created, odd names too."""
+    path = tmp_path / "a bot's 50% #1 ?.sqlite"
+    async with Database(path) as db:
+        await db.write("INSERT INTO audit_log (at, actor, action, old, new) VALUES ('t', 'a', 'k', 'o', 'n')")
+    before = _files(tmp_path)
+    reader = await Database(path, setting="--news-db", read_only=True).connect()
+    try:
+        assert "news_headlines" in await reader.tables()
+        async with reader.conn.execute("SELECT action FROM audit_log") as cursor:
+            assert [r[0] for r in await cursor.fetchall()] == ["k"]
+        with pytest.raises(sqlite3.OperationalError, match=r"readonly|query_only"):
+            await reader.write("DELETE FROM audit_log")
+    finally:
+        await reader.close()
+    assert _files(tmp_path) == before
+    with pytest.raises(DatabaseUnusable, match="--news-db: cannot read"):
+        await Database(tmp_path / "none.sqlite", setting="--news-db", read_only=True).connect()
+    assert not (tmp_path / "none.sqlite").exists()
+
+
+async def test_a_read_only_connection_sees_what_a_running_writer_committed(tmp_path: Path) -> None:
+    """The bot still running on its file: the rows it committed are still in its -wal, and are read."""
+    path = tmp_path / "live.sqlite"
+    async with Database(path) as writer:
+        await writer.write("INSERT INTO audit_log (at, actor, action, old, new) VALUES ('t', 'a', 'live', 'o', 'n')")
+        assert (tmp_path / "live.sqlite-wal").stat().st_size > 0
+        reader = await Database(path, read_only=True).connect()
+        try:
+            async with reader.conn.execute("SELECT action FROM audit_log") as cursor:
+                assert [r[0] for r in await cursor.fetchall()] == ["live"]
+        finally:
+            await reader.close()
