@@ -117,8 +117,8 @@ class TrendEngine:
         parts = []
         for symbol, history in sorted(self._funding.items()):
             n, needed = len(history.values), history.min_samples
-            parts.append(f"{symbol.split('/')[0]} {n} (veto active)" if n >= needed
-                         else f"{symbol.split('/')[0]} {n} of {needed} (veto not yet)")
+            parts.append(f"{symbol.split(':')[0]} {n} (veto active)" if n >= needed
+                         else f"{symbol.split(':')[0]} {n} of {needed} (veto not yet)")
         return "funding samples: " + ", ".join(parts)
 
     def decide_sync(self, snapshot: Snapshot, account: AccountView) -> DecisionRecord:

@@ -93,7 +93,7 @@ async def test_a_first_start_warms_the_funding_veto_up_and_status_says_so(
         funding = app.engine.memory()["funding"]
         assert isinstance(funding, dict) and all(len(h["values"]) >= 90 for h in funding.values())
         summary = app.engine.memory_summary()
-        assert summary.startswith("funding samples: BTC ") and summary.count("(veto active)") == 2
+        assert summary.startswith("funding samples: BTC/USDT ") and summary.count("(veto active)") == 2
         assert f"engine trend: {summary}" in caplog.text  # the start-up log line
         assert f"Engine memory: {summary}" in status_text(await app.control.status())
     finally:

@@ -41,7 +41,7 @@ def test_memory_round_trips_through_json_into_an_engine_that_decides_the_same() 
         assert held.action.value == "hold" and "flip" in held.reasoning
     # a forgetful engine would enter it again: this is what the memory prevents
     assert TrendEngine(SHIPPED).decide_sync(_snap(122, 4.0, funding_24h=0.00001), FLAT).effective.action.value == "long"
-    assert fresh.memory_summary() == "funding samples: BTC 121 (veto active)"
+    assert fresh.memory_summary() == "funding samples: BTC/USDT 121 (veto active)"
     assert TrendEngine(SHIPPED).memory_summary() == "no funding samples yet (the veto acts after 90 per symbol)"
 
 

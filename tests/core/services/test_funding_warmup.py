@@ -39,7 +39,7 @@ async def test_the_warm_up_holds_what_a_replay_of_the_window_before_the_start_ob
     assert funding == replayed.memory()["funding"]
     assert isinstance(funding, dict) and all(len(h["values"]) >= 90 for h in funding.values())
     btc, eth = (len(funding[s]["values"]) for s in SYMBOLS)
-    assert warmed.memory_summary() == f"funding samples: BTC {btc} (veto active), ETH {eth} (veto active)"
+    assert warmed.memory_summary() == f"funding samples: BTC/USDT {btc} (veto active), ETH/USDT {eth} (veto active)"
 
 
 def test_each_hour_sees_only_settlements_at_or_before_it() -> None:
@@ -68,7 +68,7 @@ async def test_through_ccxt_the_warm_up_equals_an_engine_fed_every_hour_by_live_
     funding = warmed.memory()["funding"]
     assert funding == lived.memory()["funding"]
     assert isinstance(funding, dict)
-    assert warmed.memory_summary() == f"funding samples: BTC {len(funding[BTC]['values'])} of 90 (veto not yet)"
+    assert warmed.memory_summary() == f"funding samples: BTC/USDT {len(funding[BTC]['values'])} of 90 (veto not yet)"
 
 
 async def test_a_history_that_cannot_be_read_is_a_warning_and_no_samples(
