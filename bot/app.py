@@ -49,6 +49,7 @@ from core.risk.guard import RiskGuard
 from core.services.coin_hunter import CoinHunter
 from core.services.control import ControlService
 from core.services.cycle import CycleSummary, TradingCycle
+from core.services.engine_memory import MemoryKeeper, resume_memories, warm_up_added_symbols
 from core.services.ledger import LedgerReports
 from core.services.reachability import ObservedMarketData, ObservedUsageLog
 from core.services.track_record import TrackRecord
@@ -189,6 +190,7 @@ class Services:
     # what the cycle and the pulse read: `snapshots` plus the sentiment when news is configured
     cycle_snapshots: SnapshotSource | None = None
     arena: Arena | None = None  # ARENA's contestants (#15), None when the setting is empty
+    memory: MemoryKeeper | None = None  # the engine's memory across restarts, None for an engine that keeps none
 
 
 class App:
@@ -235,6 +237,7 @@ class App:
         self.reachability = reachability_monitor(settings, wall_clock or SystemClock(),
                                                  exchange=not demo and settings.market_data_dir is None)
         self._news_fetched = False
+        self._memory_symbols: set[str] = set()  # symbols the engines' memories were resumed or warmed up for
 
     @property
     def services(self) -> Services:
@@ -404,6 +407,7 @@ class App:
             equity=self._equity,
         )
         publisher.set_failure_hook(self._alert)  # rate-limited, and straight to Telegram when the disk is full
+        memory = MemoryKeeper(engine, state_store, self.clock)
         cycle = TradingCycle(
             snapshots=cycle_snapshots,
             engine=engine,
@@ -415,6 +419,7 @@ class App:
             defaults=self.defaults,
             clock=self.clock,
             market_data=None if self.demo else market_data,
+            memory=memory if memory.active else None,
         )
         control = ControlService(
             state_store=state_store,
@@ -429,6 +434,7 @@ class App:
             guard=guard,
             engine_name=engine.name,
             live_allowed=self._live_blocker,
+            engine_memory=memory.summary,
             notifier=notifier,
             confirmation_clock=SystemClock(),
         )
@@ -477,6 +483,7 @@ class App:
             news=news,
             cycle_snapshots=cycle_snapshots,
             arena=arena,
+            memory=memory if memory.active else None,
         )
 
     def _news(self, db: Database) -> NewsWiring | None:
@@ -520,6 +527,28 @@ class App:
         return CcxtMarketData.from_id(
             c.exchange_id, api_key=c.api_key, secret=c.secret, testnet=c.testnet, setting="EXCHANGE_ID"
         )
+
+    async def _restore_memory(self) -> None:
+        """The engines' memories from the state store (the funding veto and the flip gates go on where they were),
+        and the funding hours they missed from the market data (a first start: the warm-up window)."""
+        keepers = self._memory_keepers()
+        if keepers:
+            symbols = (await self.services.state_store.load_state(self.defaults)).symbols
+            await resume_memories(keepers, self.services.market_data, symbols, self.clock.now())
+            self._memory_symbols = set(symbols)
+
+    def _memory_keepers(self) -> list[MemoryKeeper]:
+        services = self.services
+        keepers = [services.memory] if services.memory is not None else []
+        return keepers + (services.arena.memory_keepers() if services.arena is not None else [])
+
+    async def _warm_up_added(self, state: RuntimeState) -> None:
+        """A symbol added from chat since the start gets its funding warm-up before its first cycle."""
+        added = [s for s in state.symbols if s not in self._memory_symbols]
+        keepers = self._memory_keepers() if added else []
+        if keepers:
+            self._memory_symbols.update(added)
+            await warm_up_added_symbols(keepers, self.services.market_data, added, self.clock.now())
 
     def _engine(self, db: Database) -> DecisionEngine:
         from bot.wiring import decision_engine_for
@@ -703,6 +732,8 @@ class App:
         self.recent_logs.install()
         dp, bot = self.services.dp, self.services.bot
         await self._check_symbols()
+        # here, not in build(): the demo sets its stored simulated clock between the two
+        await self._restore_memory()
         if bot is not None:
             from bot.telegram.faults import bot_identity
 
@@ -963,7 +994,7 @@ class App:
 
     async def tick(self, as_of: datetime) -> CycleSummary:
         """One trading cycle at `as_of` (the demo's step). The cycle syncs the broker first."""
-        await self.refresh_state()
+        await self._warm_up_added(await self.refresh_state())
         summary = await self.cycle.run(as_of)
         if self.web is not None:
             self.web.observe_cycle(summary)
@@ -975,7 +1006,7 @@ class App:
         the admins by the job, anything else by the scheduler's guard."""
         from jobs.cycle_job import run_cycle_job
 
-        await self.refresh_state()
+        await self._warm_up_added(await self.refresh_state())
         summary = await run_cycle_job(self.cycle, MinuteClock(self.clock), AlertVia(self._alert))
         if self.web is not None:
             self.web.observe_cycle(summary)

@@ -145,6 +145,8 @@ def status_text(report: StatusReport) -> str:
     if report.state.paused and report.state.pause_reason:
         lines.append(f"Pause reason: {escape(report.state.pause_reason)}")
     lines.append(f"Engine: {escape(report.engine)}")
+    if report.engine_memory:
+        lines.append(f"Engine memory: {escape(report.engine_memory)}")
     lines.append(f"Equity: {_money(report.equity)} (available {_money(report.available)})")
     lines.append(f"Day P&L: {report.day_pnl:+,.2f}")
     last = iso_z(report.last_cycle_at) if report.last_cycle_at else "never"

@@ -20,9 +20,10 @@ share of its own history; `regime_filter` enters only while the snapshot's regim
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from core.decide.memory import FlipGate, FundingHistory
+from core.decide.memory import FlipGate, FundingHistory, decode_trend_memory, encode_trend_memory
 from core.decide.rules import atr_stop
 from core.models import AccountView, Action, Decision, DecisionRecord, Regime, Snapshot, TimeframeView
 
@@ -87,6 +88,38 @@ class TrendEngine:
 
     async def decide(self, snapshot: Snapshot, account: AccountView) -> DecisionRecord:
         return self.decide_sync(snapshot, account)
+
+    # ---- memory across restarts (core.decide.memory) ------------------------------------------
+
+    def memory(self) -> dict[str, object]:
+        """What this engine remembers per symbol, JSON-safe and versioned (the live bot stores it)."""
+        return encode_trend_memory(self.name, self._flips, self._funding)
+
+    def restore(self, memory: Mapping[str, object]) -> None:
+        """Take a stored `memory()`; CorruptMemory (and this engine's memory unchanged) when it is not one."""
+        self._flips, self._funding = decode_trend_memory(self.name, memory)
+
+    def observe_funding(self, symbol: str, rate: float | None) -> None:
+        """One funding_avg_24h a snapshot of `symbol` had (the warm-up feeds the hours before a first start);
+        nothing while the veto is off, as in `decide`."""
+        if self.params.funding_veto_quantile is not None:
+            self._funding.setdefault(symbol, FundingHistory()).observe(rate)
+
+    def knows_funding(self, symbol: str) -> bool:
+        return symbol in self._funding
+
+    def memory_summary(self) -> str:
+        """How many funding samples each symbol has and whether its veto acts yet (/status, the start-up log)."""
+        if self.params.funding_veto_quantile is None:
+            return "funding veto off"
+        if not self._funding:
+            return "no funding samples yet (the veto acts after 90 per symbol)"
+        parts = []
+        for symbol, history in sorted(self._funding.items()):
+            n, needed = len(history.values), history.min_samples
+            parts.append(f"{symbol.split(':')[0]} {n} (veto active)" if n >= needed
+                         else f"{symbol.split(':')[0]} {n} of {needed} (veto not yet)")
+        return "funding samples: " + ", ".join(parts)
 
     def decide_sync(self, snapshot: Snapshot, account: AccountView) -> DecisionRecord:
         p = self.params

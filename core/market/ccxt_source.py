@@ -180,10 +180,12 @@ class CcxtMarketData:
             if not page:
                 break
             for item in page:
-                stamp = int(item["timestamp"])
+                # exchanges stamp settlements with ms jitter: 08:00:00.001 is the 08:00 settlement, also for `until`
+                # (a snapshot at 08:00 counts it, as the offline files' rounded times do in replay)
+                stamp = round(int(item["timestamp"]) / 1000) * 1000
                 rate = _float(item.get("fundingRate"))
                 if stamp <= until_ms and rate is not None:
-                    times.append(round(stamp / 1000) * 1000)  # exchanges stamp settlements with ms jitter
+                    times.append(stamp)
                     rates.append(rate)
             last = int(page[-1]["timestamp"])
             if len(page) < MAX_PAGE or last < cursor:

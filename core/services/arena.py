@@ -30,6 +30,7 @@ from core.models import AuditEntry, DecisionRecord, RuntimeState, Snapshot, Trad
 from core.protocols import Clock, DecisionEngine, MarketData, SnapshotSource, StateStore
 from core.risk.guard import RiskGuard
 from core.services.cycle import TradingCycle
+from core.services.engine_memory import MEMORY_KEY, MemoryKeeper
 from core.services.memory_log import MemoryDecisionLog
 from core.services.memory_state import MemoryStateStore
 
@@ -131,6 +132,7 @@ class Contestant:
     book: BookStore
     cycle: TradingCycle
     initial_equity: float
+    memory: MemoryKeeper | None = None  # its engine's memory under arena:<name>:engine_memory (None: keeps none)
     failures: int = 0  # cycles it failed or overran since the process started
     last_error: str | None = None
 
@@ -157,13 +159,20 @@ class Arena:
         for name, engine in engines:
             book = book_factory(name)
             broker = broker_factory(book)
+            own = ContestantState(state or MemoryStateStore(), name)
+            keeper = MemoryKeeper(engine, own, clock, key=MEMORY_KEY, label=f"arena contestant {name}")
             cycle = TradingCycle(
                 snapshots=shared, engine=engine, guard=guard, broker=broker, log=MemoryDecisionLog(keep_snapshots=False),
-                notifier=_Silent(), state=ContestantState(state or MemoryStateStore(), name), defaults=defaults,
+                notifier=_Silent(), state=own, defaults=defaults,
                 clock=clock, record_last_cycle=False,
-                market_data=market_data,
+                market_data=market_data, memory=keeper if keeper.active else None,
             )
-            self.contestants.append(Contestant(name, engine, broker, book, cycle, initial_equity))
+            self.contestants.append(Contestant(name, engine, broker, book, cycle, initial_equity,
+                                               keeper if keeper.active else None))
+
+    def memory_keepers(self) -> list[MemoryKeeper]:
+        """The contestants' engine memories (the bot resumes them at start-up, core.services.engine_memory)."""
+        return [c.memory for c in self.contestants if c.memory is not None]
 
     async def run(self, as_of: datetime) -> dict[str, str | None]:
         """One cycle for every contestant at once; name → None when it ran, else why it did not."""

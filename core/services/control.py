@@ -59,6 +59,7 @@ class StatusReport:
     day_pnl: float
     live_blocker: str | None = None  # why going live is refused right now (None: allowed)
     data_warning: str | None = None  # why the last cycle entered nothing on its market data (None: data fit)
+    engine_memory: str | None = None  # what the engine remembers (funding samples, veto active), None: keeps nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,7 @@ class ControlService:
         guard: RiskGuard,
         engine_name: str = "rules",
         live_allowed: Callable[[], str | None] = lambda: None,
+        engine_memory: Callable[[], str | None] = lambda: None,
         confirmation_ttl_s: float = 120,
         notifier: Notifier | None = None,
         confirmation_clock: Clock | None = None,
@@ -131,6 +133,7 @@ class ControlService:
         self._guard = guard
         self._engine_name = engine_name
         self._live_allowed = live_allowed
+        self._engine_memory = engine_memory
         self._ttl = timedelta(seconds=confirmation_ttl_s)
         # a person has confirmation_ttl_s of real time to press: wall time, also in the demo, whose simulated
         # clock ran past any expiry between two ticks (/closeall could never be confirmed there)
@@ -165,6 +168,7 @@ class ControlService:
             day_pnl=day_pnl,
             live_blocker=self._live_blocker() if state.dry_run else None,
             data_warning=await self._store.get_value(DATA_WARNING_KEY) or None,
+            engine_memory=self._engine_memory(),
         )
 
     async def positions(self) -> list[Position]:

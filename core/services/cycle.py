@@ -3,6 +3,7 @@ live, in demo and in replay (DESIGN §3).
 
 Idempotent per hour: the cycle id is derived from `as_of` ("2024-03-01T12"), and a (cycle_id, symbol)
 already in the decision log is skipped, so re-running an hour after a crash never doubles an entry.
+Live, the engine's memory (core.services.engine_memory) is saved after each cycle; replay passes no keeper.
 The CycleRecord (snapshot, decision record, verdict, signal id) is stored before the broker executes.
 """
 
@@ -40,6 +41,7 @@ from core.protocols import (
     StateStore,
 )
 from core.risk.guard import Reason, ReviewContext, RiskGuard, atr_stop, data_problem
+from core.services.engine_memory import MemoryKeeper
 from core.services.state_change import DATA_WARNING_KEY, LAST_CYCLE_KEY, change_state
 
 log = logging.getLogger(__name__)
@@ -115,6 +117,7 @@ class TradingCycle:
         market_data: MarketData | None = None,  # live tickers for the spread/volume filters
         concurrent: bool = True,  # replay may run symbols one after another (no gather overhead)
         record_last_cycle: bool = True,
+        memory: MemoryKeeper | None = None,  # the live bot's: the engine's memory saved after each cycle
     ) -> None:
         self._snapshots = snapshots
         self._engine = engine
@@ -128,6 +131,7 @@ class TradingCycle:
         self._market_data = market_data
         self._concurrent = concurrent
         self._record_last = record_last_cycle
+        self._memory = memory
         self._breaker_alerted_day = ""
         self._breaker_checked_day: date | None = None
         self._btc_change: tuple[datetime, float | None] | None = None  # (as_of, change): one read per cycle
@@ -174,6 +178,8 @@ class TradingCycle:
                 summary.decisions[symbol] = "error"
         if self._record_last:
             await self._state.set_value(LAST_CYCLE_KEY, as_of.astimezone(UTC).isoformat())
+        if self._memory is not None:
+            await self._memory.save(as_of)
         await self._data_warning(summary)
         summary.duration_ms = (time.perf_counter() - started) * 1000
         if summary.errors:

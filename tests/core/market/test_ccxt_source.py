@@ -158,3 +158,14 @@ async def test_from_id_enables_rate_limit() -> None:
         assert market.exchange.enableRateLimit is True and market.exchange.id == "binanceusdm"
     finally:
         await market.close()
+
+
+async def test_a_settlement_stamped_a_millisecond_late_counts_at_its_own_hour(wire) -> None:
+    """Binance stamps some settlements at 00:00:00.001; the offline files (replay) hold them at 00:00, so a live
+    snapshot at 00:00 must count them too — it left them out, and live funding_avg_24h differed from replay's."""
+    market, fake = wire
+    jittered = next(f for f in fake.funding if f["fundingTime"] % 1000)
+    until = datetime.fromtimestamp(jittered["fundingTime"] // 1000, tz=UTC)
+    rates = await market.funding_rates(BTC, since=until - pd.Timedelta(days=1), until=until)
+    assert rates.index[-1] == pd.Timestamp(until)
+    assert rates.iloc[-1] == pytest.approx(float(jittered["fundingRate"]))
