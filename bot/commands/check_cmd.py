@@ -63,7 +63,7 @@ async def check_news(settings: Settings, transport: httpx.AsyncBaseTransport | N
         for provider in providers:
             items = await provider.fetch()
             newest = max((h.published for h in items if h.published is not None), default=None)
-            detail = (f"{len(items)} headlines" + (f", newest published {newest:%Y-%m-%d %H:%M} UTC" if newest else "")
+            detail = (f"{len(items)} headline{'' if len(items) == 1 else 's'}" + (f", newest published {newest:%Y-%m-%d %H:%M} UTC" if newest else "")
                       if items else "no headlines (the reason is logged above): no news context from it")
             out.append(Verdict(f"news {provider.name}", bool(items), detail, required=False))
         if fear_greed is not None:
