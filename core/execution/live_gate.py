@@ -31,6 +31,8 @@ class Verdict:
         object.__setattr__(self, "detail", scrub_urls_in(self.detail))
 
     def line(self) -> str:
+        if not self.ok and not self.required:  # e.g. the exchange while candles come from MARKET_DATA_DIR
+            return f"✗ {self.name}: {self.detail} (not needed in this setup: `aitrader check` still passes)"
         return f"{'✓' if self.ok else '✗'} {self.name}: {self.detail}"
 
 

@@ -60,6 +60,30 @@ async def test_check_without_an_llm_names_the_engine_that_decides(
     assert "the rules engine decides alone" in capsys.readouterr().out
 
 
+async def test_check_says_an_unreachable_exchange_is_not_needed_with_market_data_dir(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """With candles from MARKET_DATA_DIR the exchange is optional: check passes, and its ✗ line says why it may."""
+    import ccxt.async_support as ccxt
+
+    monkeypatch.setenv("MARKET_DATA_DIR", str(tmp_path))
+    fake = FakeBinanceUsdm()
+
+    def unreachable() -> None:  # every attempt of check's retry
+        for _ in range(2):
+            fake.fail("GET", "/fapi/v1/exchangeInfo", ccxt.ExchangeNotAvailable("binanceusdm GET exchangeInfo"))
+
+    unreachable()
+    code = await run_check(None, transport=_transport(), exchange_factory=fake_factory(fake))
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("✗ exchange binanceusdm"))
+    assert code == 0 and line.endswith("(not needed in this setup: `aitrader check` still passes)")
+    monkeypatch.delenv("MARKET_DATA_DIR")
+    unreachable()
+    assert await run_check(None, transport=_transport(), exchange_factory=fake_factory(fake)) == 1
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("✗ exchange binanceusdm"))
+    assert "not needed" not in line
+
+
 async def _probe_ok(settings: object, key: str | None, required: bool) -> Verdict:
     return Verdict("llm completion", True, "json_schema mode (stand-in)", required)
 
