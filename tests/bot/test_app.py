@@ -20,16 +20,17 @@ from core.clock import SimulatedClock
 from core.errors import UserInputError
 from core.market.offline import OfflineMarketData, sample_data_dir
 from tests.handlers.tg_session import RecordingSession
+from tests.settings_env import isolate_settings
 
 TOKEN = "987654321:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHANNEL_ID", "TELEGRAM_ADMIN_IDS", "LLM_API_KEY", "ENGINE",
-                 "EXCHANGE_API_KEY", "EXCHANGE_SECRET", "MARKET_DATA_DIR", "DATABASE_PATH", "SYMBOLS", "DRY_RUN"):
-        monkeypatch.delenv(name, raising=False)
+    isolate_settings(monkeypatch, tmp_path, (
+        "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHANNEL_ID", "TELEGRAM_ADMIN_IDS", "LLM_API_KEY", "ENGINE", "EXCHANGE_API_KEY",
+        "EXCHANGE_SECRET", "MARKET_DATA_DIR", "DATABASE_PATH", "SYMBOLS", "DRY_RUN",
+    ))
 
 
 def demo_settings(tmp_path: Path) -> Settings:

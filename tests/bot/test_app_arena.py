@@ -19,6 +19,7 @@ from core.market.offline import OfflineMarketData, sample_data_dir
 from tests.fakes.arena_models import arena_reply
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.handlers.tg_session import RecordingSession, command_update
+from tests.settings_env import isolate_settings
 
 TOKEN = "987654321:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
 ADMIN = 1001
@@ -27,10 +28,10 @@ CONTESTANTS = ("rules", "llm:trader-long", "llm:trader-short", "llm:broken")
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHANNEL_ID", "TELEGRAM_ADMIN_IDS", "LLM_API_KEY", "ENGINE", "ARENA",
-                 "LLM_BASE_URL", "LLM_MODEL", "MARKET_DATA_DIR", "DATABASE_PATH", "SYMBOLS", "DRY_RUN"):
-        monkeypatch.delenv(name, raising=False)
+    isolate_settings(monkeypatch, tmp_path, (
+        "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHANNEL_ID", "TELEGRAM_ADMIN_IDS", "LLM_API_KEY", "ENGINE", "ARENA",
+        "LLM_BASE_URL", "LLM_MODEL", "MARKET_DATA_DIR", "DATABASE_PATH", "SYMBOLS", "DRY_RUN",
+    ))
 
 
 @pytest.fixture

@@ -18,14 +18,15 @@ from core.clock import SimulatedClock
 from core.decide.trend import TrendEngine
 from core.market.offline import OfflineMarketData, sample_data_dir
 from core.services.engine_memory import MEMORY_KEY
+from tests.settings_env import isolate_settings
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHANNEL_ID", "TELEGRAM_ADMIN_IDS", "LLM_API_KEY", "ENGINE", "ARENA",
-                 "MARKET_DATA_DIR", "DATABASE_PATH", "SYMBOLS", "DRY_RUN"):
-        monkeypatch.delenv(name, raising=False)
+    isolate_settings(monkeypatch, tmp_path, (
+        "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHANNEL_ID", "TELEGRAM_ADMIN_IDS", "LLM_API_KEY", "ENGINE", "ARENA",
+        "MARKET_DATA_DIR", "DATABASE_PATH", "SYMBOLS", "DRY_RUN",
+    ))
 
 
 def trend_app(tmp_path: Path, clock: SimulatedClock, db: str = "app.sqlite",

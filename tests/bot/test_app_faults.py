@@ -19,16 +19,17 @@ from core.errors import FatalError
 from core.market.offline import sample_data_dir
 from tests.bot.test_app import TOKEN, demo_app
 from tests.fakes.telegram_server import FakeBotApi
+from tests.settings_env import isolate_settings
 
 ADMIN = 1001
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHANNEL_ID", "TELEGRAM_ADMIN_IDS", "LLM_API_KEY", "ENGINE",
-                 "MARKET_DATA_DIR", "DATABASE_PATH", "SYMBOLS", "DRY_RUN", "TELEGRAM_API_BASE"):
-        monkeypatch.delenv(name, raising=False)
+    isolate_settings(monkeypatch, tmp_path, (
+        "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHANNEL_ID", "TELEGRAM_ADMIN_IDS", "LLM_API_KEY", "ENGINE", "MARKET_DATA_DIR",
+        "DATABASE_PATH", "SYMBOLS", "DRY_RUN", "TELEGRAM_API_BASE",
+    ))
 
 
 @pytest.fixture

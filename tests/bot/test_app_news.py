@@ -16,14 +16,15 @@ from core.clock import SimulatedClock
 from core.market.offline import OfflineMarketData, sample_data_dir
 from storage.news_repo import SqliteNewsStore
 from tests.fakes.news_server import FakeNewsServer
+from tests.settings_env import isolate_settings
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHANNEL_ID", "LLM_API_KEY", "LLM_BASE_URL", "ENGINE", "NEWS_FEEDS",
-                 "FEAR_GREED", "NEWS_API_KEY", "DATABASE_PATH", "MARKET_DATA_DIR"):
-        monkeypatch.delenv(name, raising=False)
+    isolate_settings(monkeypatch, tmp_path, (
+        "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHANNEL_ID", "LLM_API_KEY", "LLM_BASE_URL", "ENGINE", "NEWS_FEEDS",
+        "FEAR_GREED", "NEWS_API_KEY", "DATABASE_PATH", "MARKET_DATA_DIR",
+    ))
 
 
 def app_with(tmp_path: Path, demo: bool = True, **news: object) -> tuple[App, SimulatedClock]:

@@ -23,6 +23,7 @@ from core.market.offline import OfflineMarketData, sample_data_dir
 from tests.bot.web.helpers import free_port
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.telegram_server import FakeBotApi
+from tests.settings_env import isolate_settings
 
 TOKEN = "987654321:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
 ADMIN = 1001
@@ -34,9 +35,7 @@ ENV = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHANNEL_ID", "TELEGRAM_ADMIN_IDS", "LLM_A
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in ENV:
-        monkeypatch.delenv(name, raising=False)
+    isolate_settings(monkeypatch, tmp_path, ENV)
 
 
 class FlakyExchange:

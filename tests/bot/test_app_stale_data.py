@@ -14,6 +14,7 @@ from bot.settings import load_settings
 from core.clock import SimulatedClock
 from core.market.offline import sample_data_dir
 from tests.handlers.tg_session import RecordingSession, command_update
+from tests.settings_env import isolate_settings
 
 TOKEN = "987654321:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
 ADMIN = 1001
@@ -22,10 +23,10 @@ WALL = datetime(2026, 12, 1, 11, 0, 3, tzinfo=UTC)  # the data (bundled sample) 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHANNEL_ID", "TELEGRAM_ADMIN_IDS", "LLM_API_KEY", "ENGINE",
-                 "EXCHANGE_API_KEY", "EXCHANGE_SECRET", "MARKET_DATA_DIR", "DATABASE_PATH", "SYMBOLS", "DRY_RUN"):
-        monkeypatch.delenv(name, raising=False)
+    isolate_settings(monkeypatch, tmp_path, (
+        "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHANNEL_ID", "TELEGRAM_ADMIN_IDS", "LLM_API_KEY", "ENGINE", "EXCHANGE_API_KEY",
+        "EXCHANGE_SECRET", "MARKET_DATA_DIR", "DATABASE_PATH", "SYMBOLS", "DRY_RUN",
+    ))
 
 
 async def status_reply(app: App) -> str:

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from core.market.quality import GAP_WINDOW_BARS
 from tests.core.market.corrupt_data import ALL_KINDS, BAD_TIME, CANDLES, corrupt_folder
+from tests.settings_env import isolate_settings
 
 REFUSED = [k for k in ALL_KINDS if k != "gap_of_days"]
 START, END = "2024-02-25T00:00:00Z", "2024-03-12T00:00:00Z"
@@ -23,9 +24,7 @@ START, END = "2024-02-25T00:00:00Z", "2024-03-12T00:00:00Z"
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    for name in ("TELEGRAM_BOT_TOKEN", "LLM_API_KEY", "ENGINE", "MARKET_DATA_DIR", "DATABASE_PATH", "SYMBOLS"):
-        monkeypatch.delenv(name, raising=False)
+    isolate_settings(monkeypatch, tmp_path, ("TELEGRAM_BOT_TOKEN", "LLM_API_KEY", "ENGINE", "MARKET_DATA_DIR", "DATABASE_PATH", "SYMBOLS"))
 
 
 def invoke(*argv: str):

@@ -13,16 +13,17 @@ from core.clock import SimulatedClock
 from tests.bot.test_app_reachability import ADMIN, WALL, telegram_app, telegram_outage_and_return
 from tests.bot.web.helpers import free_port
 from tests.e2e.conftest import start_emulator
+from tests.settings_env import isolate_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_API_BASE", "LLM_API_KEY", "LLM_BASE_URL", "ENGINE", "MARKET_DATA_DIR",
-                 "EXCHANGE_API_KEY", "SYMBOLS", "WEB_PORT", "UNREACHABLE_ALERT_MIN"):
-        monkeypatch.delenv(name, raising=False)
+    isolate_settings(monkeypatch, tmp_path, (
+        "TELEGRAM_BOT_TOKEN", "TELEGRAM_API_BASE", "LLM_API_KEY", "LLM_BASE_URL", "ENGINE", "MARKET_DATA_DIR",
+        "EXCHANGE_API_KEY", "SYMBOLS", "WEB_PORT", "UNREACHABLE_ALERT_MIN",
+    ))
 
 
 async def test_admins_hear_when_the_emulator_goes_away_and_comes_back(

@@ -18,6 +18,7 @@ from core.clock import SimulatedClock
 from core.errors import UserInputError
 from core.market.offline import OfflineMarketData, sample_data_dir
 from tests.bot.web.helpers import ADMIN, ENV, free_port
+from tests.settings_env import isolate_settings
 
 ADMIN_TOKEN = "a3f1c9e07b5d42a8916c0e2f7d4b8a65"
 CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium") or "") if p and Path(p).exists()), None)
@@ -25,9 +26,7 @@ CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium") or ""
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in (*ENV, "WEB_ADMIN_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
+    isolate_settings(monkeypatch, tmp_path, (*ENV, "WEB_ADMIN_TOKEN"))
 
 
 def token_app(tmp_path: Path, port: int, token: str | None = ADMIN_TOKEN) -> App:

@@ -11,13 +11,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.bot.web.helpers import ENV, dashboard_app, free_port
+from tests.settings_env import isolate_settings
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in ENV:
-        monkeypatch.delenv(name, raising=False)
+    isolate_settings(monkeypatch, tmp_path, ENV)
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -14,6 +14,7 @@ from bot.web.attach import sources_of
 from bot.web.init_data import InitDataRefused, admin_of
 from bot.web.server import INIT_DATA_HEADER, WebServer
 from tests.bot.web.helpers import ADMIN, ENV, FOLLOWER, TOKEN, dashboard_app, free_port, signed_init_data
+from tests.settings_env import isolate_settings
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 OTHER_BOT = "123456789:AAFakeFakeFakeFakeFakeFakeFakeFake12"
@@ -21,9 +22,7 @@ OTHER_BOT = "123456789:AAFakeFakeFakeFakeFakeFakeFakeFake12"
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in ENV:
-        monkeypatch.delenv(name, raising=False)
+    isolate_settings(monkeypatch, tmp_path, ENV)
 
 
 def test_a_fresh_admin_payload_passes() -> None:

@@ -18,15 +18,14 @@ from core.market.offline import OfflineMarketData, sample_data_dir
 from storage.llm_repo import SqliteUsageLog
 from tests.bot.web.helpers import ADMIN, ENV, free_port
 from tests.fakes.openai_server import FakeOpenAIServer, answer
+from tests.settings_env import isolate_settings
 
 HOLD = '{"action": "hold", "confidence": 0.2, "reasoning": "no edge"}'
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in (*ENV, "LLM_BASE_URL", "LLM_PRICES"):
-        monkeypatch.delenv(name, raising=False)
+    isolate_settings(monkeypatch, tmp_path, (*ENV, "LLM_BASE_URL", "LLM_PRICES"))
 
 
 async def _cost(port: int) -> float | None:

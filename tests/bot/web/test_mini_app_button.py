@@ -16,15 +16,14 @@ from core.clock import SystemClock
 from core.market.offline import sample_data_dir
 from tests.bot.web.helpers import ADMIN, ENV, TOKEN, free_port
 from tests.fakes.telegram_server import FakeBotApi
+from tests.settings_env import isolate_settings
 
 URL = "https://dash.example.org/"
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in (*ENV, "TELEGRAM_API_BASE"):
-        monkeypatch.delenv(name, raising=False)
+    isolate_settings(monkeypatch, tmp_path, (*ENV, "TELEGRAM_API_BASE"))
 
 
 @pytest.fixture

@@ -15,15 +15,14 @@ import pytest
 from bot.web.attach import sources_of
 from bot.web.server import WebServer
 from tests.bot.web.helpers import ADMIN, ENV, FOLLOWER, TOKEN, dashboard_app, free_port, signed_init_data
+from tests.settings_env import isolate_settings
 
 CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium") or "") if p and Path(p).exists()), None)
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in ENV:
-        monkeypatch.delenv(name, raising=False)
+    isolate_settings(monkeypatch, tmp_path, ENV)
 
 
 async def test_page_shows_the_track_record_positions_and_reasoning(tmp_path: Path) -> None:

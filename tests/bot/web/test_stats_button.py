@@ -20,15 +20,14 @@ from core.clock import SimulatedClock
 from core.market.offline import OfflineMarketData, sample_data_dir
 from tests.bot.web.helpers import ENV, FOLLOWER, TOKEN
 from tests.handlers.tg_session import RecordingSession, command_update, user
+from tests.settings_env import isolate_settings
 
 URL = "https://dash.example.org/app"
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in ENV:
-        monkeypatch.delenv(name, raising=False)
+    isolate_settings(monkeypatch, tmp_path, ENV)
 
 
 async def _app(tmp_path: Path, url: str | None) -> App:
