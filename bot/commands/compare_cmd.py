@@ -137,7 +137,7 @@ async def run_compare(
         elapsed = time.perf_counter() - entry_started
         await write_replay_folder(
             result, folder, market,
-            run={**run_json(factory, entry, result, market, "compare"), **({"news": news} if news else {})},
+            run=run_json(factory, entry, result, market, "compare", news),
             stats={**dict(result.run_stats), "wall_seconds": round(elapsed, 3)},
         )
         report = build_report(result)

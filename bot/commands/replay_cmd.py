@@ -173,9 +173,7 @@ async def run_replay(
             "alerts": list(result.alerts),
         }
         async with staged_folder(out) as staging:  # a finished report or none: never a half-written folder
-            run = run_json(factory, entry, result, market, "replay")
-            if news is not None:
-                run["news"] = news
+            run = run_json(factory, entry, result, market, "replay", news)
             files = await write_replay_folder(result, staging, market, run=run, stats=stats)
     except (asyncio.CancelledError, KeyboardInterrupt):
         console.print(interrupted_line(out, *done), markup=False, highlight=False, soft_wrap=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +67,10 @@ def intrabar_of(result: ReplayResult) -> dict[str, str]:
     return {s: timeframe_label(int(result.intrabar_ms.get(s, ms))) for s in result.symbols}
 
 
-def run_json(factory: CycleFactory, entry: EngineEntry, result: ReplayResult, market: Any, command: str) -> dict[str, Any]:
-    """run.json: the inputs that make the run reproducible (bot.provenance), the same for the same inputs."""
+def run_json(factory: CycleFactory, entry: EngineEntry, result: ReplayResult, market: Any, command: str,
+             news: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """run.json: the inputs that make the run reproducible (bot.provenance), the same for the same inputs; `news`,
+    the recorded news it read (`--news-db`, news_db.news_provenance)."""
     from bot.provenance import run_record
     from core.decide.prompt import prompt_version
 
@@ -81,7 +84,8 @@ def run_json(factory: CycleFactory, entry: EngineEntry, result: ReplayResult, ma
         prompt_version=prompt_version() if llm else None,
         model=factory.model_of(entry),
         intrabar=intrabar_of(result),
-        extra={"engine": entry.engine, "version": version.id, "strategy": dict(version.descriptor)},
+        extra={"engine": entry.engine, "version": version.id, "strategy": dict(version.descriptor),
+               **({"news": dict(news)} if news else {})},
     )
 
 

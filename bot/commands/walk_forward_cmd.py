@@ -119,10 +119,8 @@ async def run_walk_forward_entry(
                                           clock=clock, sentiment=sentiment)
         news = getattr(sentiment, "provenance", None)
     elapsed = time.perf_counter() - started
-    run = run_json(factory, entry, result, market, "replay --folds")
-    if news is not None:
-        run["news"] = news
-    await write_replay_folder(result, out, market, run=run, stats={"wall_seconds": round(elapsed, 3)})
+    await write_replay_folder(result, out, market, run=run_json(factory, entry, result, market, "replay --folds", news),
+                              stats={"wall_seconds": round(elapsed, 3)})
     report = build_report(result)
     await record_result(factory, entry, report, oos=True, source="walk_forward")
     console = Console(width=max(Console().width, 120))
